@@ -1,0 +1,313 @@
+"""Parse and format function calls. Never `eval`/`exec`: only literal values are accepted.
+
+Three call syntaxes are understood:
+- the BFCL / FunReason Python-call list: `[get_weather(city='Paris', days=3), math.factorial(n=5)]`
+  (parsed with `ast.parse`, which builds a syntax tree and runs nothing);
+- JSON: `[{"name": ..., "arguments": {...}}]`, arguments as an object or a JSON string
+  (BFCL's `{"function": ..., "parameters": ...}` spelling too);
+- Qwen / Hermes blocks: `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`.
+A leading `<think>…</think>` is split off first and returned as reasoning (`parse_output`).
+Anything else, including hostile input, raises `ParseError`.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from funreason.errors import ParseError
+from funreason.schema import Call
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+TOOL_CALL_OPEN, TOOL_CALL_CLOSE = "<tool_call>", "</tool_call>"
+
+MAX_CHARS = 1_000_000  # longer "calls" are rejected before any parsing work
+MAX_DEPTH = 64  # nesting of lists / dicts inside one argument value
+
+_FENCE = re.compile(r"^```[A-Za-z0-9_+-]*[ \t]*\n?(.*?)\n?```$", re.DOTALL)
+_TOOL_CALL_BLOCK = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
+
+
+@dataclass
+class Output:
+    """A model output split into its parts. `calls` is None when the rest is not calls."""
+
+    reasoning: str | None
+    calls: list[Call] | None
+    content: str
+    error: str | None = None  # why `content` did not parse as calls
+
+
+# --- reasoning ----------------------------------------------------------------------------------
+
+
+def split_think(text: str) -> tuple[str | None, str]:
+    """Split a leading `<think>…</think>` off `text`: (reasoning or None, the rest, stripped).
+
+    An unclosed `<think>` (generation cut short) yields all of it as reasoning and no rest.
+    A bare `</think>` with no opening tag (templates that put `<think>` in the prompt) counts too.
+    """
+    s = text.lstrip()
+    if s.startswith(THINK_OPEN):
+        end = s.find(THINK_CLOSE)
+        if end < 0:
+            return s[len(THINK_OPEN) :].strip(), ""
+        return s[len(THINK_OPEN) : end].strip(), s[end + len(THINK_CLOSE) :].strip()
+    end = s.find(THINK_CLOSE)
+    if end >= 0 and THINK_OPEN not in s[:end]:
+        return s[:end].strip(), s[end + len(THINK_CLOSE) :].strip()
+    return None, s.strip()
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+def parse_output(text: str, *, max_chars: int = MAX_CHARS) -> Output:
+    """Split reasoning off a model output and parse the rest as calls if it is calls.
+
+    Never raises on model text: a rest that is not calls comes back as `content` with `error`.
+    """
+    if not isinstance(text, str):
+        raise ParseError(f"expected text, got {type(text).__name__}")
+    reasoning, rest = split_think(text)
+    if not rest:
+        return Output(reasoning, None, "", "no calls after the reasoning")
+    try:
+        calls = parse_calls(rest, max_chars=max_chars)
+    except ParseError as e:
+        return Output(reasoning, None, rest, e.reason)
+    content = _TOOL_CALL_BLOCK.sub("", rest).strip() if TOOL_CALL_OPEN in rest else ""
+    return Output(reasoning, calls, content)
+
+
+def parse_calls(text: str, *, max_chars: int = MAX_CHARS) -> list[Call]:
+    """Parse calls in any of the three syntaxes (code fences allowed). Raises ParseError."""
+    s = _prepare(text, max_chars)
+    if TOOL_CALL_OPEN in s:
+        return parse_tool_call_tags(s, max_chars=max_chars)
+    if s.startswith("{") or re.match(r"\[\s*\{", s):
+        return parse_json_calls(s, max_chars=max_chars)
+    return parse_python_calls(s, max_chars=max_chars)
+
+
+def parse_python_calls(text: str, *, max_chars: int = MAX_CHARS) -> list[Call]:
+    """Parse `[f(a=1), pkg.g(b='x')]` (or a bare call, or calls separated by commas).
+
+    Only keyword arguments with literal values: str, int, float, True/False/None, lists, tuples
+    (returned as lists) and dicts, nested at most MAX_DEPTH deep, with unary +/- on numbers.
+    """
+    s = _prepare(text, max_chars)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. SyntaxWarning for "\d" in a string
+            tree = ast.parse(s, mode="eval")
+    except SyntaxError as e:
+        raise ParseError(f"not a Python call list ({e.msg})", s) from None
+    except (ValueError, MemoryError, RecursionError, OverflowError) as e:
+        raise ParseError(f"not a Python call list ({type(e).__name__}: {e})", s) from None
+    body = tree.body
+    nodes = body.elts if isinstance(body, (ast.List, ast.Tuple)) else [body]
+    try:
+        return [_call_from_node(n) for n in nodes]
+    except RecursionError:
+        raise ParseError("value nested too deeply", s) from None
+
+
+def parse_json_calls(text: str, *, max_chars: int = MAX_CHARS) -> list[Call]:
+    """Parse `[{"name": "f", "arguments": {...}}]` or one such object."""
+    s = _prepare(text, max_chars)
+    try:
+        data = json.loads(s)
+    except (ValueError, RecursionError) as e:
+        raise ParseError(f"not JSON ({type(e).__name__}: {str(e)[:80]})", s) from None
+    items = data if isinstance(data, list) else [data]
+    return [_call_from_json(item, s) for item in items]
+
+
+def parse_tool_call_tags(text: str, *, max_chars: int = MAX_CHARS) -> list[Call]:
+    """Parse one or more `<tool_call>{json}</tool_call>` blocks (text around them is ignored)."""
+    s = _prepare(text, max_chars)
+    blocks = _TOOL_CALL_BLOCK.findall(s)
+    if s.count(TOOL_CALL_OPEN) != len(blocks):
+        raise ParseError("unclosed <tool_call> block", s)
+    if not blocks:
+        raise ParseError("no <tool_call> block", s)
+    calls: list[Call] = []
+    for block in blocks:
+        calls.extend(parse_json_calls(block.strip(), max_chars=max_chars))
+    return calls
+
+
+def _prepare(text: str, max_chars: int) -> str:
+    if not isinstance(text, str):
+        raise ParseError(f"expected text, got {type(text).__name__}")
+    if len(text) > max_chars:
+        raise ParseError(f"{len(text):,} characters, over the {max_chars:,} limit for calls")
+    s = text.strip()
+    m = _FENCE.match(s)
+    if m:
+        s = m.group(1).strip()
+    if not s:
+        raise ParseError("empty text where calls were expected")
+    return s
+
+
+def _call_from_node(node: ast.AST) -> Call:
+    if not isinstance(node, ast.Call):
+        raise ParseError(f"expected a function call, found {_describe(node)}", _unparse(node))
+    name = _dotted_name(node.func)
+    if node.args:
+        raise ParseError(f"positional argument in call to {name}; write name=value", _unparse(node))
+    args: dict[str, Any] = {}
+    for kw in node.keywords:
+        if kw.arg is None:
+            raise ParseError(f"**kwargs in call to {name}", _unparse(node))
+        if kw.arg in args:
+            raise ParseError(f"argument {kw.arg!r} given twice in call to {name}", _unparse(node))
+        args[kw.arg] = _literal(kw.value, name, kw.arg, 0)
+    return Call(name=name, arguments=args)
+
+
+def _dotted_name(node: ast.AST) -> str:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        raise ParseError(f"function name must be a dotted identifier, found {_describe(node)}", _unparse(node))
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _literal(node: ast.AST, func: str, arg: str, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise ParseError(f"argument {arg!r} of {func} nests deeper than {MAX_DEPTH}")
+    if isinstance(node, ast.Constant):
+        v = node.value
+        if v is None or isinstance(v, (str, bool, int, float)):
+            return v
+        raise ParseError(f"argument {arg!r} of {func} is a {type(v).__name__} literal, not allowed", _unparse(node))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        operand = node.operand
+        if isinstance(operand, ast.Constant) and type(operand.value) in (int, float):
+            return -operand.value if isinstance(node.op, ast.USub) else operand.value
+        raise ParseError(f"argument {arg!r} of {func}: sign applied to a non-number", _unparse(node))
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_literal(e, func, arg, depth + 1) for e in node.elts]
+    if isinstance(node, ast.Dict):
+        out: dict[Any, Any] = {}
+        for k, v in zip(node.keys, node.values):
+            if k is None:
+                raise ParseError(f"argument {arg!r} of {func}: ** unpacking in a dict", _unparse(node))
+            key = _literal(k, func, arg, depth + 1)
+            if isinstance(key, list):
+                raise ParseError(f"argument {arg!r} of {func}: a list cannot be a dict key", _unparse(node))
+            out[key] = _literal(v, func, arg, depth + 1)
+        return out
+    raise ParseError(
+        f"argument {arg!r} of {func} is {_describe(node)}, not a literal value", _unparse(node)
+    )
+
+
+def _describe(node: ast.AST) -> str:
+    kinds = {
+        ast.Call: "a call",
+        ast.Name: "a bare name",
+        ast.Attribute: "an attribute access",
+        ast.BinOp: "an arithmetic expression",
+        ast.Lambda: "a lambda",
+        ast.Subscript: "a subscript",
+        ast.JoinedStr: "an f-string",
+        ast.Set: "a set",
+        ast.Compare: "a comparison",
+        ast.BoolOp: "a boolean expression",
+    }
+    return kinds.get(type(node), f"a {type(node).__name__} expression")
+
+
+def _unparse(node: ast.AST) -> str:
+    try:
+        return ast.unparse(node)
+    except Exception:  # unparse of a pathological tree must not mask the real error
+        return f"<{type(node).__name__}>"
+
+
+def _call_from_json(item: Any, source: str) -> Call:
+    if not isinstance(item, dict):
+        raise ParseError(f"expected a call object, found {type(item).__name__}", source)
+    name = item.get("name", item.get("function"))
+    if isinstance(name, dict):  # {"function": {"name": ..., "arguments": ...}} (OpenAI tool_calls)
+        return _call_from_json(name, source)
+    if not isinstance(name, str) or not name:
+        raise ParseError("call object has no 'name'", source)
+    args = item.get("arguments", item.get("parameters", {}))
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except (ValueError, RecursionError):
+            raise ParseError(f"arguments of {name} are a string that is not JSON", args) from None
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        raise ParseError(f"arguments of {name} must be an object, found {type(args).__name__}", source)
+    return Call(name=name, arguments=args, id=item.get("id") if isinstance(item.get("id"), str) else None)
+
+
+# --- formatting ---------------------------------------------------------------------------------
+
+
+def format_python_calls(calls: list[Call]) -> str:
+    """`[f(a=1, b='x'), g()]`: the BFCL prompting format FunReason models write."""
+    return "[" + ", ".join(format_python_call(c) for c in calls) + "]"
+
+
+def format_python_call(call: Call) -> str:
+    args = ", ".join(f"{k}={format_value(v)}" for k, v in call.arguments.items())
+    return f"{call.name}({args})"
+
+
+def format_value(v: Any) -> str:
+    """A Python literal for a JSON-like value, parseable back by `parse_python_calls`."""
+    if v is None or isinstance(v, (bool, int, str)):
+        return repr(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            raise ValueError("NaN has no literal form")
+        if math.isinf(v):
+            return "1e999" if v > 0 else "-1e999"
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(format_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{format_value(k)}: {format_value(x)}" for k, x in v.items()) + "}"
+    raise ValueError(f"cannot write a {type(v).__name__} as a literal")
+
+
+def format_json_calls(calls: list[Call]) -> str:
+    """`[{"name": "f", "arguments": {...}}]`."""
+    return json.dumps([{"name": c.name, "arguments": c.arguments} for c in calls], ensure_ascii=False)
+
+
+def format_tool_call_tags(calls: list[Call]) -> str:
+    """Qwen / Hermes style: one `<tool_call>{json}</tool_call>` block per call."""
+    return "\n".join(
+        f"{TOOL_CALL_OPEN}\n{json.dumps({'name': c.name, 'arguments': c.arguments}, ensure_ascii=False)}\n{TOOL_CALL_CLOSE}"
+        for c in calls
+    )
+
+
+def format_answer(reasoning: str | None, answer: list[Call] | str | None) -> str:
+    """The assistant turn a FunReason model is trained to write:
+    `<think>{reasoning}</think>\\n\\n[calls]` (the think part only when there is reasoning)."""
+    if isinstance(answer, list):
+        result = format_python_calls(answer)
+    else:
+        result = answer or ""
+    if reasoning is None:
+        return result
+    return f"{THINK_OPEN}{reasoning}{THINK_CLOSE}\n\n{result}"

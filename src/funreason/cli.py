@@ -1,0 +1,194 @@
+"""The `funreason` command: one verb per stage of the FunReason loop."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from funreason.errors import SchemaError
+
+app = typer.Typer(
+    name="funreason",
+    help="FunReason: teach LLMs to call functions accurately while they reason (arXiv 2505.20192).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+FORMAT_HELP = "Input format: auto, native, xlam, openai, bfcl."
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+def _load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as e:
+        _fail(f"cannot load tokenizer {name!r}: {e}")
+
+
+@app.command()
+def stats(
+    data: Optional[Path] = typer.Argument(None, help="Dataset file (default: the bundled sample)."),
+    tokenizer: str = typer.Option(..., "--tokenizer", "-t", help="Tokenizer directory or hub id."),
+    format: str = typer.Option("auto", "--format", "-f", help=FORMAT_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Count bad rows and go on (written to --rejected)."),
+    rejected: Optional[Path] = typer.Option(None, help="Where bad rows go with --skip-invalid [default: DATA.rejected.jsonl]."),
+    max_line_mb: float = typer.Option(1.0, help="Reject JSONL lines longer than this."),
+) -> None:
+    """Table 1 of the paper for any dataset: think vs. result segment tokens."""
+    from funreason.formats import Reader
+    from funreason.sample import sample_path
+    from funreason.stats import compute_stats
+
+    path = data or sample_path()
+    if not path.exists() and (path.is_absolute() or path.suffix in (".json", ".jsonl", ".parquet")):
+        _fail(f"{path}: no such file")
+    tok = _load_tokenizer(tokenizer)
+    rej = rejected or path.with_name(path.name + ".rejected.jsonl")
+    reader = Reader(
+        path, format=format, skip_invalid=skip_invalid, rejected=rej if skip_invalid else None,
+        max_line_bytes=int(max_line_mb * (1 << 20)),
+    )
+    t0 = time.perf_counter()
+    try:
+        with _progress() as progress:
+            task = progress.add_task("rendering", total=None, rate="")
+
+            def advance(n: int) -> None:
+                done = progress.tasks[0].completed + n
+                progress.update(task, completed=done, rate=f"{done / (time.perf_counter() - t0):.0f} rows/s")
+
+            st = compute_stats(reader, tok, on_batch=advance)
+    except SchemaError as e:
+        _fail(f"{e}\n(use --skip-invalid to set bad rows aside in a rejected file and go on)")
+    except ValueError as e:
+        _fail(str(e))
+    st.rejected = reader.rejected_count
+    seconds = time.perf_counter() - t0
+    if as_json:
+        out.print_json(json.dumps({"data": str(path), "tokenizer": tokenizer, **st.to_dict(), "seconds": round(seconds, 3)}))
+        return
+    table = Table(title=f"Segment tokens — {path.name} ({tokenizer})")
+    for col in ("segment", "rows", "mean", "median", "p90", "max"):
+        table.add_column(col, justify="right" if col != "segment" else "left")
+    for name, s in (("think", st.think), ("result", st.result)):
+        table.add_row(name, str(s.count), f"{s.mean:.2f}", f"{s.median:.0f}", f"{s.p90:.0f}", str(s.max))
+    out.print(table)
+    out.print(
+        f"rows {st.rows} · think:result ratio {st.think_result_ratio:.2f} · think share of answer tokens "
+        f"{st.think_share:.1%} · no reasoning {st.no_reasoning} · no call {st.no_call} · "
+        f"could not be parsed {st.rejected} · {seconds:.2f}s"
+    )
+    if st.rejected:
+        for err in reader.first_errors[:5]:
+            out.print(f"  [yellow]rejected[/yellow] {err}")
+        out.print(f"  all rejected rows: {rej}")
+
+
+@app.command()
+def convert(
+    input: Path = typer.Argument(..., help="Input file or dataset."),
+    output: Path = typer.Option(..., "--out", "-o", help="Output JSONL file."),
+    to: str = typer.Option("native", help="Output format: native, xlam, openai, bfcl."),
+    format: str = typer.Option("auto", "--format", "-f", help=FORMAT_HELP),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Set bad rows aside in rejected.jsonl next to the output."),
+    max_line_mb: float = typer.Option(1.0, help="Reject JSONL lines longer than this."),
+) -> None:
+    """Convert between xLAM, OpenAI messages, BFCL and FunReason's native JSONL."""
+    from funreason.formats import Reader, write_examples
+
+    if to not in ("native", "xlam", "openai", "bfcl"):
+        _fail(f"--to must be native, xlam, openai or bfcl, not {to!r}")
+    rejected = output.parent / "rejected.jsonl"
+    reader = Reader(input, format=format, skip_invalid=skip_invalid, rejected=rejected,
+                    max_line_bytes=int(max_line_mb * (1 << 20)))
+    try:
+        n = write_examples(reader, output, to)
+    except SchemaError as e:
+        _fail(f"{e}\n(use --skip-invalid to set bad rows aside in {rejected} and go on)")
+    out.print(f"wrote {n} rows to {output} ({to})" + (f"; {reader.rejected_count} rejected → {rejected}" if reader.rejected_count else ""))
+
+
+@app.command("tiny-model")
+def tiny_model(
+    output: Path = typer.Option(..., "--out", "-o", help="Directory to write the model and tokenizer to."),
+    corpus: Optional[Path] = typer.Option(None, help="Text file (one text per line) to train the tokenizer on [default: the bundled sample]."),
+    vocab_size: int = typer.Option(4096, help="BPE vocabulary size (upper bound)."),
+    hidden_size: int = typer.Option(64),
+    layers: int = typer.Option(2),
+    seed: int = typer.Option(0),
+) -> None:
+    """Build a tiny Qwen2-architecture model and byte-level BPE tokenizer, offline, in seconds."""
+    from funreason.train.tiny import TinyConfig, build_tiny_model, read_corpus
+
+    if corpus is not None and not corpus.is_file():
+        _fail(f"{corpus}: no such corpus file")
+    t0 = time.perf_counter()
+    cfg = TinyConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=layers, seed=seed)
+    with console.status("building tokenizer and model"):
+        path = build_tiny_model(output, read_corpus(corpus) if corpus else None, cfg)
+    out.print(f"tiny model in {path} ({time.perf_counter() - t0:.1f}s); load it with from_pretrained({str(path)!r})")
+
+
+@app.command()
+def sample(
+    output: Path = typer.Option(..., "--out", "-o", help="File to write (xLAM JSONL)."),
+    n: int = typer.Option(300, "-n", help="Number of rows."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Generate synthetic xLAM-style function-calling rows (the bundled sample is n=300, seed=0)."""
+    from funreason.sample import write_sample
+
+    out.print(f"wrote {write_sample(output, n, seed)} rows to {output}")
+
+
+@app.command()
+def demo(
+    output: Path = typer.Option(Path("demo"), "--out", "-o", help="Folder for the demo's files."),
+) -> None:
+    """Run the whole system on the embedded default, offline (what exists so far)."""
+    from funreason.demo import run_demo
+
+    run_demo(output, out)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

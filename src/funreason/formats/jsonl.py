@@ -1,0 +1,106 @@
+"""Raw rows from JSONL / JSON-array files, each with its location (`file:line` or `file[index]`).
+
+Bad lines (not UTF-8, not JSON, over the size limit) come back as `SchemaError`s in the stream
+rather than being raised, so a caller can reject them one by one and carry on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from funreason.errors import SchemaError
+
+DEFAULT_MAX_LINE_BYTES = 1 << 20  # 1 MiB: far above any real function-calling row
+
+
+class BadLine(SchemaError):
+    """A line that is not a JSON row; `raw` keeps its text so nothing is lost."""
+
+    def __init__(self, reason: str, where: str, raw: str):
+        super().__init__(reason, where)
+        self.raw = raw
+
+
+def iter_json_rows(
+    path: str | os.PathLike, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[tuple[str, Any]]:
+    """Yield (where, row) for each row; `row` is a `BadLine` for a line that cannot be read.
+
+    A file whose first non-blank byte is `[` is read as one JSON array (xLAM-60k ships so);
+    otherwise as JSON Lines. Blank lines are skipped (they hold no row).
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip()
+    if head.startswith(b"["):
+        yield from _iter_array(path)
+    else:
+        yield from _iter_lines(path, max_line_bytes)
+
+
+def _iter_array(path: Path) -> Iterator[tuple[str, Any]]:
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise SchemaError(f"not valid UTF-8 (byte {e.start})", str(path)) from None
+    except (ValueError, RecursionError) as e:
+        raise SchemaError(f"not a valid JSON array ({e})", str(path)) from None
+    if not isinstance(data, list):
+        raise SchemaError("top-level JSON value is not an array", str(path))
+    for i, row in enumerate(data):
+        yield f"{path}[{i}]", row
+
+
+def _iter_lines(path: Path, max_line_bytes: int) -> Iterator[tuple[str, Any]]:
+    with open(path, "rb") as f:
+        lineno = 0
+        while True:
+            line = f.readline(max_line_bytes + 1)
+            if not line:
+                return
+            lineno += 1
+            where = f"{path}:{lineno}"
+            if len(line) > max_line_bytes and not line.endswith(b"\n"):
+                size = len(line) + _skip_rest_of_line(f)
+                yield where, BadLine(
+                    f"line is {size / (1 << 20):.1f} MiB, over the {max_line_bytes / (1 << 20):.1f} MiB"
+                    " limit (raise it with --max-line-mb)",
+                    where,
+                    raw=line[:1000].decode("utf-8", "backslashreplace") + "...",
+                )
+                continue
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield where, BadLine(
+                    f"not valid UTF-8 (byte {e.start} of the line)",
+                    where,
+                    raw=line.decode("utf-8", "backslashreplace").rstrip("\n"),
+                )
+                continue
+            if not text.strip():
+                continue
+            try:
+                yield where, json.loads(text)
+            except (ValueError, RecursionError) as e:
+                yield where, BadLine(f"invalid JSON ({str(e)[:120]})", where, raw=text.rstrip("\n"))
+
+
+def _skip_rest_of_line(f) -> int:
+    skipped = 0
+    while True:
+        chunk = f.readline(1 << 20)
+        skipped += len(chunk)
+        if not chunk or chunk.endswith(b"\n"):
+            return skipped
+
+
+def append_jsonl(f, row: Any) -> None:
+    """Write one row as one line and flush it, so a crash never leaves half a row behind
+    unless the process dies inside this single `write`."""
+    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    f.flush()

@@ -1,0 +1,360 @@
+"""Generator of FunReason's bundled sample: synthetic xLAM-style function-calling rows.
+
+Written by this project (no row comes from BFCL, which stays held out). Many tools across domains
+and query shapes: simple, multiple (distractor tools), parallel (one function several times),
+parallel-multiple, optional parameters used or left out, lists, dicts, negative and float
+numbers, unicode, and irrelevant queries whose answer is a statement. A share of the rows carry a
+`reasoning` field written the way a teacher would explain the call.
+
+`python -m funreason.sample --out FILE` regenerates `funreason/data/sample_xlam.jsonl`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import string
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+from funreason.calls import format_python_call
+from funreason.schema import Call
+
+CITIES = ["Paris", "Tokyo", "São Paulo", "Zürich", "New York", "Lagos", "Mumbai", "Reykjavík",
+          "Kraków", "Cape Town", "Seoul", "Montréal", "東京", "Buenos Aires", "Oslo"]
+CURRENCIES = ["USD", "EUR", "JPY", "GBP", "CHF", "BRL", "INR"]
+TICKERS = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "SAP", "7203.T"]
+LANGS = ["French", "German", "Japanese", "Spanish", "Korean", "Portuguese"]
+WORDS = ["serendipity", "ephemeral", "quixotic", "lucid", "mellifluous", "sonder"]
+TEAMS = ["Lakers", "Celtics", "Warriors", "Bulls", "Heat", "Nuggets"]
+FOODS = ["ramen", "tacos", "paella", "falafel", "pierogi", "pho", "crème brûlée"]
+GENRES = ["jazz", "techno", "bossa nova", "k-pop", "baroque", "afrobeat"]
+ARTISTS = ["Miles Davis", "Björk", "Fela Kuti", "Nina Simone", "Daft Punk", "Caetano Veloso"]
+NAMES = ["Alice", "Bob", "Chiara", "Dmitri", "Eun-ji", "Farah", "Gustavo", "Hana"]
+ITEMS = ["laptop", "headphones", "coffee beans", "running shoes", "desk lamp", "notebook"]
+
+
+@dataclass
+class P:
+    """A parameter: xLAM type string, description, a value sampler and how the query says it."""
+
+    name: str
+    xtype: str
+    description: str
+    sample: Callable[[random.Random], Any]
+    say: Callable[[Any], str] = str
+    default: Any = None
+
+
+@dataclass
+class T:
+    name: str
+    description: str
+    params: list[P]
+    templates: list[str]  # each names the parameters it sets, as {param}
+    purpose: str = ""  # "get the weather" — used in reasoning and in refusals
+    extra: dict = field(default_factory=dict)
+
+    def xlam(self) -> dict:
+        params = {}
+        for p in self.params:
+            spec: dict[str, Any] = {"description": p.description, "type": p.xtype}
+            if p.default is not None:
+                spec["default"] = p.default
+            params[p.name] = spec
+        return {"name": self.name, "description": self.description, "parameters": params}
+
+
+def pick(xs):
+    return lambda r: r.choice(xs)
+
+
+def ints(lo, hi):
+    return lambda r: r.randint(lo, hi)
+
+
+def floats(lo, hi, nd=2):
+    return lambda r: round(r.uniform(lo, hi), nd)
+
+
+def some(xs, k=(2, 3)):
+    return lambda r: r.sample(xs, r.randint(*k))
+
+
+def join(v):
+    return ", ".join(map(str, v))
+
+
+def yes_no(v):
+    return "yes" if v else "no"
+
+
+TOOLS: list[T] = [
+    T("get_weather", "Get the current weather for a city.",
+      [P("city", "str", "Name of the city.", pick(CITIES)),
+       P("unit", "str, optional", "Temperature unit: celsius or fahrenheit.", pick(["celsius", "fahrenheit"]), default="celsius")],
+      ["What's the weather like in {city} right now?", "Current weather in {city}, in {unit} please.",
+       "Is it cold in {city} today? Give me the temperature in {unit}."], "look up the weather"),
+    T("weather.forecast", "Forecast the weather for the coming days.",
+      [P("city", "str", "City to forecast.", pick(CITIES)),
+       P("days", "int", "Number of days, 1 to 14.", ints(1, 14))],
+      ["Forecast for {city} over the next {days} days?", "I'm travelling to {city}; what's the {days}-day forecast?"],
+      "forecast the weather"),
+    T("convert_currency", "Convert an amount between currencies at today's rate.",
+      [P("amount", "float", "Amount to convert.", floats(1, 5000)),
+       P("from_currency", "str", "ISO code of the source currency.", pick(CURRENCIES)),
+       P("to_currency", "str", "ISO code of the target currency.", pick(CURRENCIES))],
+      ["How much is {amount} {from_currency} in {to_currency}?", "Convert {amount} {from_currency} to {to_currency}."],
+      "convert currencies"),
+    T("stock.quote", "Latest price quote for a stock ticker.",
+      [P("ticker", "str", "Ticker symbol.", pick(TICKERS)),
+       P("include_history", "bool, optional", "Also return the last 30 days.", lambda r: r.random() < 0.5, yes_no, default=False)],
+      ["What's {ticker} trading at?", "Quote for {ticker}; include 30-day history: {include_history}."],
+      "get a stock quote"),
+    T("math.factorial", "Compute n! for a non-negative integer.",
+      [P("n", "int", "The number.", ints(0, 20))],
+      ["What is {n} factorial?", "Compute the factorial of {n}."], "compute a factorial"),
+    T("math.gcd", "Greatest common divisor of two integers.",
+      [P("a", "int", "First integer.", ints(-500, 500)), P("b", "int", "Second integer.", ints(1, 900))],
+      ["gcd of {a} and {b}?", "Find the greatest common divisor of {a} and {b}."], "compute a gcd"),
+    T("solve_quadratic", "Real roots of a*x^2 + b*x + c = 0.",
+      [P("a", "float", "Coefficient of x^2.", floats(-9, 9, 1)), P("b", "float", "Coefficient of x.", floats(-20, 20, 1)),
+       P("c", "float", "Constant term.", floats(-30, 30, 1))],
+      ["Solve {a}x^2 + {b}x + {c} = 0.", "Roots of the quadratic with a={a}, b={b}, c={c}?"], "solve a quadratic"),
+    T("statistics.mean", "Arithmetic mean of a list of numbers.",
+      [P("numbers", "List[float]", "The numbers.", lambda r: [round(r.uniform(-50, 50), 1) for _ in range(r.randint(3, 6))], join)],
+      ["Average of {numbers}?", "What's the mean of these values: {numbers}"], "average numbers"),
+    T("translate_text", "Translate text into a target language.",
+      [P("text", "str", "Text to translate.", pick(["Good morning", "Where is the station?", "Thank you very much", "I love this song"])),
+       P("target_language", "str", "Language to translate into.", pick(LANGS)),
+       P("formal", "bool, optional", "Use the formal register.", lambda r: r.random() < 0.5, yes_no, default=False)],
+      ["Translate '{text}' into {target_language}.", "How do I say '{text}' in {target_language}? Formal: {formal}."],
+      "translate text"),
+    T("dictionary.define", "Definition of an English word.",
+      [P("word", "str", "The word.", pick(WORDS))],
+      ["What does '{word}' mean?", "Define the word {word}."], "define a word"),
+    T("sports.standings", "League standings for a team's conference.",
+      [P("team", "str", "Team name.", pick(TEAMS)), P("season", "int", "Season start year.", ints(1990, 2025))],
+      ["Where did the {team} finish in the {season} season?", "Standings of the {team} for {season}."],
+      "get sports standings"),
+    T("find_restaurants", "Search restaurants by cuisine near a city.",
+      [P("city", "str", "City to search in.", pick(CITIES)), P("cuisine", "str", "Kind of food.", pick(FOODS)),
+       P("max_price", "int, optional", "Price level from 1 to 4.", ints(1, 4), default=4)],
+      ["Find {cuisine} places in {city}.", "Any {cuisine} restaurants in {city} at price level {max_price} or under?"],
+      "find restaurants"),
+    T("music.play", "Play music by an artist or genre.",
+      [P("artist", "str", "Artist to play.", pick(ARTISTS)), P("shuffle", "bool, optional", "Shuffle the tracks.", lambda r: r.random() < 0.5, yes_no, default=False),
+       P("minutes", "int, optional", "How long to play.", ints(5, 120), default=30)],
+      ["Play some {artist}.", "Put on {artist} for {minutes} minutes.", "Play {artist}, shuffle: {shuffle}."],
+      "play music"),
+    T("playlist.create", "Create a playlist from genres.",
+      [P("name", "str", "Playlist name.", pick(["Focus", "Sunday", "Road trip", "Café ☕", "Late night"])),
+       P("genres", "List[str]", "Genres to include.", some(GENRES), join)],
+      ["Make a playlist called '{name}' with {genres}.", "Create playlist '{name}' mixing {genres}."],
+      "create a playlist"),
+    T("send_email", "Send an email.",
+      [P("to", "str", "Recipient address.", lambda r: r.choice(NAMES).lower().replace("-", "") + "@example.com"),
+       P("subject", "str", "Subject line.", pick(["Meeting moved", "Invoice", "Lunch?", "Résumé attached"])),
+       P("cc", "List[str], optional", "Addresses to copy.", lambda r: [n.lower() + "@example.org" for n in r.sample(NAMES, 2)], join)],
+      ["Email {to} with the subject '{subject}'.", "Send '{subject}' to {to} and cc {cc}."], "send an email"),
+    T("calendar.create_event", "Create a calendar event.",
+      [P("title", "str", "Event title.", pick(["Dentist", "Team sync", "Yoga", "Call with Hana"])),
+       P("date", "str", "Date as YYYY-MM-DD.", lambda r: f"2026-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}"),
+       P("duration_minutes", "int, optional", "Length in minutes.", ints(15, 180), default=60)],
+      ["Add '{title}' on {date}.", "Schedule {title} for {date}, {duration_minutes} minutes."], "create a calendar event"),
+    T("flights.search", "Search flights between two cities.",
+      [P("origin", "str", "Departure city.", pick(CITIES)), P("destination", "str", "Arrival city.", pick(CITIES)),
+       P("date", "str", "Departure date YYYY-MM-DD.", lambda r: f"2026-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}"),
+       P("passengers", "int, optional", "Number of travellers.", ints(1, 6), default=1)],
+      ["Flights from {origin} to {destination} on {date}?", "Find {passengers} seats {origin} → {destination} on {date}."],
+      "search flights"),
+    T("hotel.book", "Book a hotel room.",
+      [P("city", "str", "City.", pick(CITIES)), P("nights", "int", "Number of nights.", ints(1, 14)),
+       P("preferences", "Dict[str, Any], optional", "Room preferences.",
+         lambda r: {"breakfast": r.random() < 0.5, "beds": r.randint(1, 2)},
+         lambda v: ", ".join(f"{k} {yes_no(x) if isinstance(x, bool) else x}" for k, x in v.items()))],
+      ["Book a hotel in {city} for {nights} nights.", "Hotel in {city}, {nights} nights, preferences: {preferences}."],
+      "book a hotel"),
+    T("geo.distance", "Distance between two points given as [lat, lon].",
+      [P("point_a", "List[float]", "[latitude, longitude] of the first point.", lambda r: [round(r.uniform(-90, 90), 3), round(r.uniform(-180, 180), 3)], join),
+       P("point_b", "List[float]", "[latitude, longitude] of the second point.", lambda r: [round(r.uniform(-90, 90), 3), round(r.uniform(-180, 180), 3)], join),
+       P("unit", "str, optional", "km or mi.", pick(["km", "mi"]), default="km")],
+      ["Distance between ({point_a}) and ({point_b})?", "How far apart are {point_a} and {point_b} in {unit}?"],
+      "measure a distance"),
+    T("recipes.search", "Find recipes by ingredient.",
+      [P("ingredients", "List[str]", "Ingredients to use.", some(["eggs", "rice", "tofu", "basil", "lentils", "chili", "lime"]), join),
+       P("vegetarian", "bool, optional", "Only vegetarian recipes.", lambda r: r.random() < 0.5, yes_no, default=False)],
+      ["What can I cook with {ingredients}?", "Recipes using {ingredients}; vegetarian only: {vegetarian}."], "find recipes"),
+    T("nutrition.calories", "Calories in a serving of a food.",
+      [P("food", "str", "Food name.", pick(FOODS)), P("grams", "int", "Serving size in grams.", ints(50, 600))],
+      ["How many calories in {grams} g of {food}?", "Calories for {grams} grams of {food}?"], "count calories"),
+    T("shop.track_order", "Track an order by its id.",
+      [P("order_id", "str", "Order identifier.", lambda r: "".join(r.choices(string.ascii_uppercase + string.digits, k=8)))],
+      ["Where is my order {order_id}?", "Track order {order_id} please."], "track an order"),
+    T("shop.search_products", "Search the shop's catalogue.",
+      [P("query", "str", "What to search for.", pick(ITEMS)), P("max_price", "float, optional", "Upper price limit.", floats(10, 900), default=None),
+       P("sort", "str, optional", "relevance, price_asc or price_desc.", pick(["relevance", "price_asc", "price_desc"]), default="relevance")],
+      ["Search for {query}.", "Find {query} under {max_price}.", "Show {query} sorted by {sort}."], "search products"),
+    T("bank.transfer", "Transfer money between accounts.",
+      [P("from_account", "str", "Source account.", pick(["checking", "savings", "joint"])),
+       P("to_account", "str", "Target account.", pick(["checking", "savings", "joint", "brokerage"])),
+       P("amount", "float", "Amount.", floats(5, 2500))],
+      ["Move {amount} from {from_account} to {to_account}.", "Transfer {amount} from my {from_account} account to {to_account}."],
+      "transfer money"),
+    T("loan.monthly_payment", "Monthly payment of an amortised loan.",
+      [P("principal", "float", "Loan amount.", floats(1000, 500000, 0)), P("annual_rate", "float", "Interest rate in percent.", floats(0.5, 12, 2)),
+       P("years", "int", "Term in years.", ints(1, 30))],
+      ["Monthly payment on {principal} at {annual_rate}% for {years} years?", "Loan of {principal}, {annual_rate}% a year, {years} years: monthly cost?"],
+      "compute a loan payment"),
+    T("units.convert_temperature", "Convert a temperature between scales.",
+      [P("value", "float", "Temperature value.", floats(-60, 120, 1)),
+       P("from_scale", "str", "celsius, fahrenheit or kelvin.", pick(["celsius", "fahrenheit", "kelvin"])),
+       P("to_scale", "str", "celsius, fahrenheit or kelvin.", pick(["celsius", "fahrenheit", "kelvin"]))],
+      ["Convert {value} degrees {from_scale} to {to_scale}.", "{value} {from_scale} is how much in {to_scale}?"],
+      "convert a temperature"),
+    T("timezone.convert", "Convert a time between time zones.",
+      [P("time", "str", "Time as HH:MM.", lambda r: f"{r.randint(0, 23):02d}:{r.choice([0, 15, 30, 45]):02d}"),
+       P("from_city", "str", "City of the given time.", pick(CITIES)), P("to_city", "str", "City to convert to.", pick(CITIES))],
+      ["It's {time} in {from_city}; what time is it in {to_city}?", "Convert {time} {from_city} time to {to_city}."],
+      "convert time zones"),
+    T("news.headlines", "Top news headlines by topic.",
+      [P("topic", "str", "Topic.", pick(["science", "football", "markets", "climate", "AI"])),
+       P("limit", "int, optional", "How many headlines.", ints(1, 20), default=5),
+       P("language", "str, optional", "Language code.", pick(["en", "fr", "de", "ja", "pt"]), default="en")],
+      ["Latest {topic} headlines?", "Give me {limit} {topic} headlines in {language}."], "fetch headlines"),
+    T("contacts.add", "Add a contact to the address book.",
+      [P("name", "str", "Full name.", pick(NAMES)), P("phone", "str", "Phone number.", lambda r: f"+{r.randint(1, 99)} {r.randint(100, 999)} {r.randint(1000, 9999)}"),
+       P("tags", "List[str], optional", "Labels.", some(["family", "work", "gym", "school"], (1, 2)), join)],
+      ["Save {name}'s number {phone}.", "Add {name}, {phone}, tagged {tags}."], "add a contact"),
+    T("reminders.set", "Set a reminder.",
+      [P("text", "str", "What to remember.", pick(["water the plants", "call mum", "pay rent", "renew passport"])),
+       P("minutes_from_now", "int", "When, in minutes from now.", ints(1, 600))],
+      ["Remind me to {text} in {minutes_from_now} minutes.", "In {minutes_from_now} min: {text}."], "set a reminder"),
+    T("smart_home.set_thermostat", "Set the thermostat.",
+      [P("room", "str", "Room name.", pick(["living room", "bedroom", "office", "kitchen"])),
+       P("temperature", "float", "Target in celsius.", floats(15, 28, 1))],
+      ["Set the {room} to {temperature} degrees.", "Thermostat in the {room}: {temperature}°C."], "set the thermostat"),
+    T("smart_home.lights", "Switch lights on or off and set brightness.",
+      [P("room", "str", "Room name.", pick(["living room", "bedroom", "office", "kitchen"])),
+       P("on", "bool", "Whether the lights are on.", lambda r: r.random() < 0.5, lambda v: "on" if v else "off"),
+       P("brightness", "int, optional", "Percent brightness.", ints(1, 100), default=100)],
+      ["Turn the {room} lights {on}.", "Lights {on} in the {room} at {brightness}%."], "switch lights"),
+    T("fitness.log_run", "Log a run.",
+      [P("distance_km", "float", "Distance in km.", floats(1, 42.2, 1)), P("minutes", "int", "Duration in minutes.", ints(5, 300)),
+       P("splits", "List[int], optional", "Seconds per km.", lambda r: [r.randint(240, 420) for _ in range(3)], join)],
+      ["Log a {distance_km} km run in {minutes} minutes.", "I ran {distance_km} km in {minutes} min, splits {splits} seconds."],
+      "log a run"),
+    T("movies.search", "Search movies by title words and year.",
+      [P("title", "str", "Words of the title.", pick(["Amélie", "Spirited Away", "Parasite", "City of God", "Arrival"])),
+       P("year", "int, optional", "Release year.", ints(1950, 2025), default=None)],
+      ["Find the movie {title}.", "Is there a film called {title} from {year}?"], "search movies"),
+    T("books.recommend", "Recommend books like a given one.",
+      [P("title", "str", "A book the user liked.", pick(["Dune", "Beloved", "Norwegian Wood", "Cien años de soledad"])),
+       P("count", "int, optional", "How many.", ints(1, 10), default=3)],
+      ["Books like {title}?", "Recommend {count} books similar to {title}."], "recommend books"),
+]
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+STATEMENT = "None of the available functions can {purpose}; they can only {offered}. Please provide a suitable tool."
+
+
+def _instantiate(tool: T, r: random.Random) -> tuple[str, Call]:
+    template = r.choice(tool.templates)
+    used = _PLACEHOLDER.findall(template)
+    values = {p.name: p.sample(r) for p in tool.params if p.name in used}
+    say = {p.name: p.say(values[p.name]) for p in tool.params if p.name in used}
+    return template.format(**say), Call(tool.name, {p.name: values[p.name] for p in tool.params if p.name in used})
+
+
+def _explain(tool: T, call: Call) -> str:
+    lines = [f"`{tool.name}` fits: it can {tool.purpose or tool.description.lower().rstrip('.')}."]
+    for p in tool.params:
+        if p.name in call.arguments:
+            lines.append(f"The {p.name} ({p.xtype.split(',')[0]}) comes from the query: {call.arguments[p.name]!r}.")
+        elif p.xtype.endswith("optional"):
+            lines.append(f"{p.name} is optional and the query does not ask for it, so I leave it out.")
+    lines.append(f"That gives {format_python_call(call)}.")
+    return " ".join(lines)
+
+
+def make_row(i: int, r: random.Random, with_reasoning: bool) -> dict[str, Any]:
+    shape = r.choices(["simple", "multiple", "parallel", "parallel_multiple", "irrelevant"], [30, 30, 15, 15, 10])[0]
+    main = r.choice(TOOLS)
+    others = r.sample([t for t in TOOLS if t is not main], 3)
+    if shape == "simple":
+        tools, parts = [main], [main]
+    elif shape == "multiple":
+        tools, parts = [main, *others[: r.randint(1, 3)]], [main]
+    elif shape == "parallel":
+        tools, parts = [main, *others[:1]], [main] * r.randint(2, 3)
+    elif shape == "parallel_multiple":
+        tools, parts = [main, others[0], others[1]], [main, others[0]]
+    else:
+        tools, parts = others[: r.randint(1, 3)], []
+    r.shuffle(tools)
+    queries, calls, reasons = [], [], []
+    for t in parts:
+        q, c = _instantiate(t, r)
+        queries.append(q)
+        calls.append(c)
+        reasons.append(_explain(t, c))
+    if shape == "irrelevant":
+        q, _ = _instantiate(main, r)
+        offered = ", ".join(t.purpose or t.name for t in tools)
+        answer: Any = STATEMENT.format(purpose=main.purpose, offered=offered)
+        query = q
+        reasoning = (
+            f"The user wants to {main.purpose}. The available functions can only {offered}. "
+            "None of them fits, so I should not call anything and say so."
+        )
+    else:
+        query = queries[0] + "".join(" Also: " + q[0].lower() + q[1:] for q in queries[1:])
+        answer = json.dumps([c.to_dict() for c in calls], ensure_ascii=False)
+        lead = f"The user makes {len(calls)} request{'s' if len(calls) > 1 else ''}. "
+        reasoning = lead + " ".join(reasons) + (
+            f" So I call {len(calls)} functions in one list." if len(calls) > 1 else ""
+        )
+    row: dict[str, Any] = {
+        "id": i,
+        "query": query,
+        "tools": json.dumps([t.xlam() for t in tools], ensure_ascii=False),
+        "answers": answer,
+    }
+    if with_reasoning:
+        row["reasoning"] = reasoning
+    return row
+
+
+def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[dict[str, Any]]:
+    r = random.Random(seed)
+    return [make_row(i, r, r.random() < reasoning_share) for i in range(n)]
+
+
+def sample_path() -> Path:
+    """The bundled sample file (installed with the package)."""
+    return Path(str(resources.files("funreason").joinpath("data/sample_xlam.jsonl")))
+
+
+def write_sample(path: str | Path, n: int = 300, seed: int = 0) -> int:
+    rows = generate(n, seed)
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return len(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(sample_path()))
+    ap.add_argument("-n", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    print(f"wrote {write_sample(a.out, a.n, a.seed)} rows to {a.out}")
+
+
+if __name__ == "__main__":
+    main()
