@@ -44,10 +44,11 @@ def data_dir() -> Path:
 def question_file(category: str, directory: str | Path | None = None) -> Path:
     """The question file of a category, e.g. `BFCL_v4_simple_python.json`."""
     d = Path(directory) if directory else data_dir()
-    found = sorted(d.glob(f"BFCL_v*_{category}.json"))
+    pattern = re.compile(rf"BFCL_v(\d+)_{re.escape(category)}\.json")
+    found = sorted((int(m.group(1)), p) for p in d.glob("BFCL_v*.json") if (m := pattern.fullmatch(p.name)))
     if not found:
         raise FileNotFoundError(f"no BFCL question file for category {category!r} in {d}")
-    return found[-1]
+    return found[-1][1]
 
 
 def answer_file(question_path: str | Path) -> Path | None:

@@ -1,0 +1,80 @@
+"""The `funreason` command, run as a user runs it (a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from funreason.sample import generate, sample_path, write_sample
+
+
+def run(*args, cwd=None, check=True):
+    proc = subprocess.run(
+        [sys.executable, "-m", "funreason.cli", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, timeout=300,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def test_help_lists_the_verbs():
+    out = run("--help").stdout
+    for verb in ("stats", "convert", "tiny-model", "sample", "demo"):
+        assert verb in out
+
+
+def test_tiny_model_loads_with_auto_classes(tmp_path):
+    run("tiny-model", "--out", tmp_path / "m", "--layers", "1", "--hidden-size", "32")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tmp_path / "m")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "m")
+    assert model.config.model_type == "qwen2" and model.config.num_hidden_layers == 1
+    for tag in ("<think>", "</think>", "<tool_call>", "</tool_call>"):
+        assert len(tok.tokenize(tag)) == 1
+    assert tok.decode(tok("<think>a</think>")["input_ids"]) == "<think>a</think>"
+    assert tok.eos_token == "<|im_end|>" and tok.chat_template
+
+
+def test_stats_json_on_the_bundled_sample(tiny_model_dir):
+    st = json.loads(run("stats", "--tokenizer", tiny_model_dir, "--json").stdout)
+    rows = generate(300, seed=0)
+    assert st["rows"] == 300 and st["rejected"] == 0
+    assert st["no_reasoning"] == sum("reasoning" not in r for r in rows)
+    assert st["no_call"] == sum(not r["answers"].startswith("[") or r["answers"] == "[]" for r in rows)
+    assert st["think"]["count"] == 300 - st["no_reasoning"] and st["result"]["count"] == 300
+    assert st["think"]["mean"] > st["result"]["mean"] > 0
+    assert st["think"]["median"] <= st["think"]["p90"] <= st["think"]["max"]
+    table = run("stats", sample_path(), "--tokenizer", tiny_model_dir).stdout
+    assert "think" in table and "result" in table and "could not be parsed 0" in table
+
+
+def test_stats_and_convert_report_bad_rows(tmp_path, tiny_model_dir):
+    data = tmp_path / "d.jsonl"
+    write_sample(data, n=5)
+    with open(data, "a") as f:
+        f.write('{"id": 9, "query": "q", "tools": "[oops", "answers": "[]"}\n')
+    failed = run("stats", data, "--tokenizer", tiny_model_dir, check=False)
+    assert failed.returncode == 2 and f"{data}:6" in failed.stderr and "--skip-invalid" in failed.stderr
+    st = json.loads(run("stats", data, "--tokenizer", tiny_model_dir, "--json", "--skip-invalid").stdout)
+    assert st["rows"] == 5 and st["rejected"] == 1
+    assert (tmp_path / "d.jsonl.rejected.jsonl").exists()
+    out = tmp_path / "o" / "chat.jsonl"
+    run("convert", data, "--out", out, "--to", "openai", "--skip-invalid")
+    assert len(out.read_text().splitlines()) == 5
+    (rej,) = [json.loads(l) for l in (tmp_path / "o" / "rejected.jsonl").read_text().splitlines()]
+    assert rej["where"] == f"{data}:6" and "'tools' is not valid JSON" in rej["reason"]
+
+
+def test_sample_generator_reproduces_the_bundled_file(tmp_path):
+    run("sample", "--out", tmp_path / "s.jsonl")
+    assert (tmp_path / "s.jsonl").read_bytes() == sample_path().read_bytes()
+
+
+def test_demo_runs_and_writes_a_report(tmp_path):
+    proc = run("demo", "--out", tmp_path / "demo")
+    report = (tmp_path / "demo" / "report.md").read_text()
+    assert "| think |" in report and "| result |" in report
+    assert "report:" in proc.stdout
