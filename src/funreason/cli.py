@@ -173,6 +173,80 @@ def sample(
 
 
 @app.command()
+def train(
+    model: Optional[str] = typer.Option(None, help="Base model: a Hugging Face directory or hub id."),
+    data: Optional[str] = typer.Option(None, help="Training data (any format the readers take)."),
+    output: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (checkpoints, metrics, final model)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any of the settings below."),
+    loss: Optional[str] = typer.Option(None, help="srml (default) or sft (plain token-mean cross-entropy)."),
+    alpha: Optional[float] = typer.Option(None, help="α of SRML (fixed mode; the start of self mode) [default: 0.5]."),
+    alpha_mode: Optional[str] = typer.Option(None, help="fixed (default) or self (α adjusts itself each step)."),
+    lora: Optional[int] = typer.Option(None, help="LoRA rank (0 or --full: full fine-tuning, the default)."),
+    full: bool = typer.Option(False, "--full", help="Full fine-tuning (no LoRA)."),
+    max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps (-1: use --epochs)."),
+    epochs: Optional[float] = typer.Option(None),
+    learning_rate: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate [default: 2e-5]."),
+    batch_size: Optional[int] = typer.Option(None, help="Per-device batch size [default: 4]."),
+    grad_accum: Optional[int] = typer.Option(None, help="Gradient accumulation steps [default: 1]."),
+    max_length: Optional[int] = typer.Option(None, help="Longest sequence; longer rows are dropped and counted [default: 4096]."),
+    seed: Optional[int] = typer.Option(None),
+    logging_steps: Optional[int] = typer.Option(None),
+    save_steps: Optional[int] = typer.Option(None),
+    gradient_checkpointing: Optional[bool] = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing"),
+    bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="[default: where the hardware has it]"),
+    loss_impl: Optional[str] = typer.Option(None, help="auto (default), chunked (memory-efficient head) or logits."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Set unreadable rows aside in OUT/rejected.jsonl."),
+    system_prompt: Optional[Path] = typer.Option(None, help="System prompt file ({functions} is replaced) [default: BFCL's]."),
+    report_to: Optional[str] = typer.Option(None, help="tensorboard (default) or none."),
+) -> None:
+    """Fine-tune with the SRML loss (α·L_think + (1−α)·L_result) or plain SFT."""
+    from funreason.train.trainer import TrainConfig, train as run_train
+
+    try:
+        cfg = TrainConfig.from_yaml(config) if config else TrainConfig()
+    except (OSError, ValueError, TypeError) as e:
+        _fail(str(e))
+    given = dict(
+        model=model, data=data, out=str(output) if output else None, loss=loss, alpha=alpha,
+        alpha_mode=alpha_mode, lora=0 if full else lora, max_steps=max_steps, epochs=epochs,
+        learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
+        seed=seed, logging_steps=logging_steps, save_steps=save_steps,
+        gradient_checkpointing=gradient_checkpointing, bf16=bf16, loss_impl=loss_impl,
+        system_prompt=str(system_prompt) if system_prompt else None, report_to=report_to,
+    )
+    for key, value in given.items():
+        if value is not None:
+            setattr(cfg, key, value)
+    cfg.resume = cfg.resume or resume
+    cfg.skip_invalid = cfg.skip_invalid or skip_invalid
+    try:
+        summary = run_train(cfg.validate(), log=out.print)
+    except (SchemaError, ValueError, OSError) as e:
+        _fail(str(e))
+    out.print(
+        f"trained {summary['steps']} steps in {summary['seconds']:.1f}s · train loss {summary['train_loss']:.4f}"
+        + (f" · α {summary['alpha']:.3f}" if summary["alpha"] is not None else "")
+        + f" · model: {summary['final']} · metrics: {cfg.out}/metrics.jsonl"
+    )
+
+
+@app.command()
+def plot(
+    run_dir: Path = typer.Argument(..., help="A `funreason train` output folder."),
+    output: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write [default: RUN_DIR/curves.png]."),
+) -> None:
+    """Draw L_think, L_result, α and the total loss of a training run to a PNG."""
+    from funreason.train.plot import plot_metrics
+
+    try:
+        path = plot_metrics(run_dir / "metrics.jsonl", output or run_dir / "curves.png")
+    except (OSError, ValueError) as e:
+        _fail(str(e))
+    out.print(f"curves: {path}")
+
+
+@app.command()
 def demo(
     output: Path = typer.Option(Path("demo"), "--out", "-o", help="Folder for the demo's files."),
 ) -> None:

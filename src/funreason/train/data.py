@@ -1,0 +1,120 @@
+"""Training data: records → token ids with segment labels, and the padding collator.
+
+Rows are never cut inside their answer: a row whose result segment would not fit `max_length`
+is dropped and counted, as is a row with no answer tokens. BFCL rows (held out) are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from funreason.chat import PROMPT, RESULT, THINK, render_many
+from funreason.errors import SchemaError
+from funreason.schema import Example
+
+
+@dataclass
+class DataReport:
+    rows: int = 0
+    kept: int = 0
+    no_answer_tokens: int = 0  # rendering has neither think nor result tokens
+    too_long: int = 0  # the answer would be cut by max_length
+    think_tokens: int = 0
+    result_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (
+            f"{self.kept}/{self.rows} rows kept · {self.no_answer_tokens} without answer tokens · "
+            f"{self.too_long} longer than max_length · {self.think_tokens} think / {self.result_tokens} result tokens"
+        )
+
+
+def build_features(
+    examples: Iterable[Example],
+    tokenizer: Any,
+    max_length: int,
+    *,
+    system: str | None = None,
+    batch_size: int = 256,
+) -> tuple[list[dict[str, list[int]]], DataReport]:
+    """Render and tokenize examples for training. Returns (features, report)."""
+    report = DataReport()
+    features: list[dict[str, list[int]]] = []
+    batch: list[Example] = []
+
+    def flush() -> None:
+        for r in render_many(batch, tokenizer, system=system):
+            ids, seg = r.input_ids, r.segments
+            answer = [i for i, s in enumerate(seg) if s != PROMPT]
+            if not answer:
+                report.no_answer_tokens += 1
+                continue
+            end = answer[-1] + 1  # trailing template text after the answer carries no loss
+            if end > max_length:
+                report.too_long += 1
+                continue
+            ids, seg = ids[: min(len(ids), max_length)], seg[: min(len(seg), max_length)]
+            report.kept += 1
+            report.think_tokens += sum(1 for s in seg if s == THINK)
+            report.result_tokens += sum(1 for s in seg if s == RESULT)
+            features.append({"input_ids": ids, "segments": seg})
+        batch.clear()
+
+    for ex in examples:
+        if ex.heldout:
+            raise SchemaError(
+                f"example {ex.id} comes from {ex.meta.get('source')}, a held-out benchmark: never train on it"
+            )
+        report.rows += 1
+        batch.append(ex)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return features, report
+
+
+class FeatureDataset(torch.utils.data.Dataset):
+    def __init__(self, features: list[dict[str, list[int]]]):
+        self.features = features
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        return self.features[i]
+
+
+@dataclass
+class SegmentCollator:
+    """Right-pads `input_ids` (pad id) and `segments` (PROMPT: no loss); adds `attention_mask`.
+    With `labels=True` also emits HF-style `labels` (-100 outside the answer) for plain trainers."""
+
+    pad_token_id: int
+    labels: bool = False
+    pad_to_multiple_of: int | None = None
+
+    def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        n = max(len(r["input_ids"]) for r in rows)
+        if self.pad_to_multiple_of:
+            n = -(-n // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        ids = torch.full((len(rows), n), self.pad_token_id, dtype=torch.long)
+        seg = torch.full((len(rows), n), PROMPT, dtype=torch.long)
+        mask = torch.zeros((len(rows), n), dtype=torch.long)
+        for i, r in enumerate(rows):
+            k = len(r["input_ids"])
+            ids[i, :k] = torch.tensor(r["input_ids"])
+            seg[i, :k] = torch.tensor(r["segments"])
+            mask[i, :k] = 1
+        batch = {"input_ids": ids, "attention_mask": mask, "segments": seg}
+        if self.labels:
+            batch["labels"] = torch.where(seg == PROMPT, torch.full_like(ids, -100), ids)
+            del batch["segments"]
+        return batch

@@ -1,0 +1,346 @@
+"""`funreason train`: SFT with the SRML loss on Hugging Face Trainer (LoRA or full fine-tuning).
+
+Multi-GPU comes through `accelerate launch` (DDP, FSDP, DeepSpeed; configs in configs/accelerate).
+The loss takes the decoder's last hidden states (captured by a forward hook on the decoder while
+the wrapped model runs, so DDP / PEFT see an ordinary forward; the head computes logits for one
+position only) and the output head, and projects only answer tokens, in chunks. Under FSDP or
+DeepSpeed ZeRO-3 the head's weight is sharded outside its own forward, so the loss falls back to
+full logits (`loss_impl=logits`) there.
+
+Logs L_think, L_result, α and tokens/s every `logging_steps` to `OUT/metrics.jsonl` and TensorBoard
+(`OUT/runs`). Checkpoints (`OUT/checkpoint-N`) carry the self-adjusted α, so a resumed run continues
+the same loss curve.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Trainer, TrainerCallback, TrainingArguments
+
+from funreason.train.data import DataReport, FeatureDataset, SegmentCollator, build_features
+from funreason.train.srml import SRMLLoss
+
+SRML_STATE = "srml_state.json"
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of `funreason train` (command-line options and `--config FILE.yaml` keys)."""
+
+    model: str = ""
+    data: str = ""
+    out: str = ""
+    loss: str = "srml"  # srml | sft
+    alpha: float = 0.5
+    alpha_mode: str = "fixed"  # fixed | self
+    lora: int = 0  # LoRA rank; 0 = full fine-tuning
+    lora_alpha: int | None = None  # default 2 × rank
+    lora_dropout: float = 0.05
+    max_steps: int = -1
+    epochs: float = 1.0
+    learning_rate: float = 2e-5
+    batch_size: int = 4
+    grad_accum: int = 1
+    max_length: int = 4096
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    lr_scheduler: str = "cosine"
+    seed: int = 42
+    logging_steps: int = 10
+    save_steps: int = 500
+    save_total_limit: int | None = 3
+    gradient_checkpointing: bool = False
+    group_by_length: bool = True
+    bf16: bool | None = None  # None: where the hardware has it
+    loss_impl: str = "auto"  # auto | chunked | logits
+    chunk_size: int = 1024
+    resume: bool = False  # continue from the newest checkpoint in `out`
+    format: str = "auto"
+    skip_invalid: bool = False
+    system_prompt: str | None = None  # a file; default: BFCL's prompt
+    report_to: str = "tensorboard"  # tensorboard | none
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+        import yaml
+
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    def validate(self) -> "TrainConfig":
+        for name in ("model", "data", "out"):
+            if not getattr(self, name):
+                raise ValueError(f"--{name} is required")
+        if self.loss not in ("srml", "sft"):
+            raise ValueError(f"--loss must be srml or sft, not {self.loss!r}")
+        if self.alpha_mode not in ("fixed", "self"):
+            raise ValueError(f"--alpha-mode must be fixed or self, not {self.alpha_mode!r}")
+        if self.loss_impl not in ("auto", "chunked", "logits"):
+            raise ValueError(f"--loss-impl must be auto, chunked or logits, not {self.loss_impl!r}")
+        return self
+
+    @property
+    def srml_mode(self) -> str:
+        return "sft" if self.loss == "sft" else self.alpha_mode
+
+
+class SRMLTrainer(Trainer):
+    """Trainer whose loss is `SRMLLoss` over the batch's think / result segments."""
+
+    def __init__(self, *args: Any, srml: SRMLLoss, loss_impl: str = "auto", **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.srml = srml
+        self.loss_is_scaled_for_ga = False  # our loss is a per-micro-batch mean: Trainer divides by GA
+        sharded = self.is_fsdp_enabled or (
+            self.is_deepspeed_enabled and _zero_stage(self.accelerator) == 3
+        )
+        self.loss_impl = ("logits" if sharded else "chunked") if loss_impl == "auto" else loss_impl
+        self._acc: dict[str, float] = {}
+        self._tokens = 0
+        self._t_last = time.perf_counter()
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        segments = inputs.pop("segments")
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        if self.loss_impl == "chunked":
+            unwrapped = _base_model(self.accelerator.unwrap_model(model))
+            with _capture_output(unwrapped.get_decoder()) as captured:
+                outputs = model(input_ids=ids, attention_mask=mask, logits_to_keep=1, use_cache=False)
+            head = unwrapped.get_output_embeddings()
+            out = self.srml(captured["hidden"], head.weight, ids, segments, mask, getattr(head, "bias", None))
+        else:
+            outputs = model(input_ids=ids, attention_mask=mask, use_cache=False)
+            out = self.srml.forward_logits(outputs.logits, ids, segments, mask)
+        if model.training:
+            self._accumulate(out, int(mask.sum()))
+        return (out.loss, outputs) if return_outputs else out.loss
+
+    def _accumulate(self, out, tokens: int) -> None:
+        acc = self._acc
+        acc["n"] = acc.get("n", 0) + 1
+        acc["think_loss"] = acc.get("think_loss", 0.0) + float(out.think_loss)
+        acc["result_loss"] = acc.get("result_loss", 0.0) + float(out.result_loss)
+        if not math.isnan(out.alpha):
+            acc["alpha"] = out.alpha  # the latest α the loss used
+        acc["think_tokens"] = acc.get("think_tokens", 0) + out.n_think
+        acc["result_tokens"] = acc.get("result_tokens", 0) + out.n_result
+        self._tokens += tokens
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._acc.get("n"):
+            n = self._acc.pop("n")
+            logs["think_loss"] = self._acc.pop("think_loss") / n
+            logs["result_loss"] = self._acc.pop("result_loss") / n
+            if "alpha" in self._acc:
+                logs["alpha"] = self._acc.pop("alpha")
+            logs["think_tokens"] = self._acc.pop("think_tokens")
+            logs["result_tokens"] = self._acc.pop("result_tokens")
+            now = time.perf_counter()
+            logs["tokens_per_s"] = self._tokens * self.args.world_size / max(now - self._t_last, 1e-9)
+            self._tokens, self._t_last = 0, now
+            self._acc.clear()
+        super().log(logs, start_time)
+
+
+def _zero_stage(accelerator) -> int | None:
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    return getattr(plugin, "zero_stage", None) if plugin is not None else None
+
+
+def _base_model(model):
+    """The transformers model under a PEFT wrapper (LoRA layers stay injected in it)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+@contextmanager
+def _capture_output(module):
+    captured: dict[str, torch.Tensor] = {}
+
+    def hook(_mod, _args, output):
+        captured["hidden"] = output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
+class MetricsCallback(TrainerCallback):
+    """Appends every log to OUT/metrics.jsonl and stores SRML's α with each checkpoint."""
+
+    def __init__(self, out: Path, srml: SRMLLoss):
+        self.path = out / "metrics.jsonl"
+        self.srml = srml
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if ckpt.is_dir():
+                (ckpt / SRML_STATE).write_text(json.dumps({"alpha": float(self.srml.alpha)}))
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    ckpts = [p for p in out.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return max(ckpts, key=lambda p: int(p.name.split("-")[-1])) if ckpts else None
+
+
+def load_model(cfg: TrainConfig):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dtype = torch.bfloat16 if _use_bf16(cfg) else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=dtype)
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.config.use_cache = False
+    if cfg.lora:
+        from peft import LoraConfig, get_peft_model
+
+        if cfg.gradient_checkpointing:
+            model.enable_input_require_grads()
+        model = get_peft_model(
+            model,
+            LoraConfig(
+                r=cfg.lora,
+                lora_alpha=cfg.lora_alpha or 2 * cfg.lora,
+                lora_dropout=cfg.lora_dropout,
+                target_modules="all-linear",
+                task_type="CAUSAL_LM",
+            ),
+        )
+    return model, tokenizer
+
+
+def _use_bf16(cfg: TrainConfig) -> bool:
+    if cfg.bf16 is not None:
+        return cfg.bf16
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def prepare_data(cfg: TrainConfig, tokenizer) -> tuple[FeatureDataset, DataReport, Any]:
+    from funreason.formats import Reader
+
+    out = Path(cfg.out)
+    reader = Reader(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, rejected=out / "rejected.jsonl")
+    system = Path(cfg.system_prompt).read_text(encoding="utf-8") if cfg.system_prompt else None
+    features, report = build_features(reader, tokenizer, cfg.max_length, system=system)
+    if not features:
+        raise ValueError(f"{cfg.data}: no trainable rows ({report.summary()})")
+    return FeatureDataset(features), report, reader
+
+
+def training_arguments(cfg: TrainConfig, **overrides: Any) -> TrainingArguments:
+    args = dict(
+        output_dir=cfg.out,
+        max_steps=cfg.max_steps,
+        num_train_epochs=cfg.epochs,
+        learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        lr_scheduler_type=cfg.lr_scheduler,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        logging_steps=cfg.logging_steps,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        bf16=_use_bf16(cfg),
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        remove_unused_columns=False,
+        report_to=[] if cfg.report_to == "none" else [cfg.report_to],
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        disable_tqdm=False,
+    )
+    args.update(overrides)
+    return TrainingArguments(**args)
+
+
+def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> dict[str, Any]:
+    """Run training; returns a summary. `callbacks` are extra TrainerCallbacks (tests use one)."""
+    cfg.validate()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model, tokenizer = load_model(cfg)
+    dataset, report, reader = prepare_data(cfg, tokenizer)
+    log(f"data: {report.summary()}" + (f" · {reader.rejected_count} unreadable rows → {out / 'rejected.jsonl'}" if reader.rejected_count else ""))
+    (out / "data_report.json").write_text(json.dumps({**report.to_dict(), "rejected": reader.rejected_count}, indent=2))
+    srml = SRMLLoss(cfg.srml_mode, alpha=cfg.alpha, chunk_size=cfg.chunk_size)
+    resume = latest_checkpoint(out) if cfg.resume else None
+    if cfg.resume and resume is None:
+        log(f"no checkpoint in {out}: starting from the beginning")
+    if resume is not None:
+        state = resume / SRML_STATE
+        if state.exists():
+            srml.alpha.fill_(json.loads(state.read_text())["alpha"])
+        _truncate_metrics(out / "metrics.jsonl", int(resume.name.split("-")[-1]))
+        log(f"resuming from {resume}")
+    elif (out / "metrics.jsonl").exists():
+        (out / "metrics.jsonl").unlink()
+    (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    trainer = SRMLTrainer(
+        model=model,
+        args=training_arguments(cfg),
+        train_dataset=dataset,
+        data_collator=SegmentCollator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        srml=srml,
+        loss_impl=cfg.loss_impl,
+        callbacks=[MetricsCallback(out, srml), *(callbacks or [])],
+    )
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    seconds = time.perf_counter() - t0
+    final = out / "final"
+    if trainer.state.global_step >= trainer.state.max_steps:
+        _save_final(trainer, tokenizer, final, cfg)
+    return {
+        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "seconds": seconds,
+        "alpha": float(srml.alpha) if cfg.loss == "srml" else None,
+        "final": str(final),
+        "data": report.to_dict(),
+    }
+
+
+def _save_final(trainer: Trainer, tokenizer, final: Path, cfg: TrainConfig) -> None:
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if not trainer.is_world_process_zero():
+        return
+    if cfg.lora:
+        model.save_pretrained(final.parent / "adapter")
+        model = model.merge_and_unload()
+    model.save_pretrained(final)
+    tokenizer.save_pretrained(final)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop logs past the checkpoint being resumed: they will be logged again."""
+    if not path.exists():
+        return
+    rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = [line for line in rows if json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")

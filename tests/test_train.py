@@ -1,0 +1,122 @@
+"""`funreason train` on the tiny model: SFT and SRML, LoRA and full, resume, bad data, plots."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from transformers import AutoModelForCausalLM, TrainerCallback
+
+from funreason.errors import SchemaError
+from funreason.formats import bfcl, read_examples, write_examples
+from funreason.sample import sample_path
+from funreason.train.trainer import TrainConfig, train
+
+
+def cli(*args):
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", *map(str, args)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def metrics(run):
+    return [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if '"loss"' in l]
+
+
+@pytest.mark.parametrize(
+    "loss_args, lora_args",
+    [
+        (["--loss", "sft"], ["--full"]),
+        (["--loss", "srml", "--alpha", "0.3"], ["--lora", "4"]),
+        (["--loss", "srml", "--alpha-mode", "self"], ["--full"]),
+        (["--loss", "sft"], ["--lora", "4"]),
+    ],
+)
+def test_train_cli_runs_twenty_steps(tmp_path, tiny_model_dir, loss_args, lora_args):
+    run = tmp_path / "run"
+    proc = cli("train", "--model", tiny_model_dir, "--data", sample_path(), "--out", run, "--max-steps", 20,
+               "--batch-size", 2, "--lr", "1e-3", "--logging-steps", 5, "--save-steps", 100, *loss_args, *lora_args)
+    assert "trained 20 steps" in proc.stdout
+    logs = metrics(run)
+    assert [m["step"] for m in logs] == [5, 10, 15, 20]
+    assert all(m["tokens_per_s"] > 0 and m["think_loss"] > 0 and m["result_loss"] > 0 for m in logs)
+    assert logs[-1]["loss"] < logs[0]["loss"]
+    if "srml" in loss_args:
+        assert all(0 < m["alpha"] < 1 for m in logs)
+        if "0.3" in loss_args:
+            assert all(m["alpha"] == 0.3 for m in logs)
+    else:
+        assert "alpha" not in logs[0]
+    model = AutoModelForCausalLM.from_pretrained(run / "final")  # merged when LoRA
+    assert model.config.model_type == "qwen2"
+    assert (run / "adapter").exists() == ("--lora" in lora_args)
+    assert list((run / "runs").glob("*/events.out.tfevents.*")), "TensorBoard logs"
+
+
+class StopAt(TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_training_stop = True
+
+
+def _cfg(model, out, **kw):
+    return TrainConfig(model=str(model), data=str(sample_path()), out=str(out), max_steps=20, batch_size=2,
+                       learning_rate=1e-3, logging_steps=2, save_steps=5, alpha_mode="self", report_to="none", **kw)
+
+
+def test_resume_gives_the_same_loss_curve(tmp_path, tiny_model_dir):
+    full = tmp_path / "full"
+    train(_cfg(tiny_model_dir, full), log=lambda *_: None)
+    cut = tmp_path / "cut"
+    first = train(_cfg(tiny_model_dir, cut), log=lambda *_: None, callbacks=[StopAt(10)])
+    assert first["steps"] == 10 and not (cut / "final").exists()
+    train(_cfg(tiny_model_dir, cut, resume=True), log=lambda *_: None)
+    a, b = metrics(full), metrics(cut)
+    assert [m["step"] for m in a] == [m["step"] for m in b] == list(range(2, 21, 2))
+    for x, y in zip(a, b):
+        for key in ("loss", "think_loss", "result_loss", "alpha"):
+            assert y[key] == pytest.approx(x[key], rel=1e-5, abs=1e-7), (x["step"], key)
+
+
+def test_bad_rows_are_counted_and_benchmark_rows_refused(tmp_path, tiny_model_dir):
+    exs = read_examples(sample_path())[:40]
+    exs[0].answer, exs[0].reasoning = None, None  # nothing to learn
+    data = tmp_path / "d.jsonl"
+    write_examples(exs, data)
+    run = tmp_path / "run"
+    cfg = TrainConfig(model=str(tiny_model_dir), data=str(data), out=str(run), max_steps=2, batch_size=2, max_length=640, report_to="none")
+    train(cfg, log=lambda *_: None)
+    report = json.loads((run / "data_report.json").read_text())
+    assert report["rows"] == 40 and report["no_answer_tokens"] == 1
+    assert report["too_long"] > 0 and report["kept"] == 40 - 1 - report["too_long"]
+    heldout = tmp_path / "bfcl.jsonl"
+    write_examples(read_examples(bfcl.question_file("simple_python"))[:3], heldout)
+    with pytest.raises(SchemaError, match="held-out benchmark"):
+        train(TrainConfig(model=str(tiny_model_dir), data=str(heldout), out=str(tmp_path / "h"), max_steps=1, report_to="none"), log=lambda *_: None)
+
+
+def test_plot_draws_the_curves(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [{"step": s, "loss": 3 - s / 10, "think_loss": 3.2 - s / 10, "result_loss": 2 - s / 20, "alpha": 0.5 + s / 100} for s in range(1, 11)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cli("plot", run)
+    png = (run / "curves.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_accelerate_configs_validate():
+    from pathlib import Path
+
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    configs = sorted((Path(__file__).parent.parent / "configs" / "accelerate").glob("*.yaml"))
+    assert {c.stem for c in configs} == {"ddp", "fsdp", "deepspeed_zero3"}
+    for c in configs:
+        cfg = ClusterConfig.from_yaml_file(str(c))
+        assert cfg.num_processes >= 2 and cfg.mixed_precision == "bf16"
