@@ -25,3 +25,31 @@ def sample_examples():
     from funreason.sample import sample_path
 
     return read_examples(sample_path())
+
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.",
+          "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+PARIS = [{"role": "user", "content": "Weather in Paris?"}]
+JOKE = [{"role": "user", "content": "Tell me a joke."}]
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_model_dir(tmp_path_factory, tiny_model_dir):
+    """The tiny model taught (by SRML training, memorising two rows) to answer PARIS with a
+    reasoning and a call, and JOKE with a statement: a real model that emits tool calls."""
+    import json
+
+    from funreason.train.trainer import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("trained")
+    rows = [
+        {"id": "paris", "messages": PARIS + [{"role": "assistant", "content": "<think>The user names Paris.</think>\n\n[get_weather(city='Paris')]"}], "tools": TOOLS},
+        {"id": "joke", "messages": JOKE + [{"role": "assistant", "content": "I can only look up the weather."}], "tools": TOOLS},
+    ]
+    data = root / "memorise.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = TrainConfig(model=str(tiny_model_dir), data=str(data), out=str(root / "run"), max_steps=100, batch_size=2,
+                      learning_rate=3e-3, warmup_ratio=0.0, lr_scheduler="constant", logging_steps=20,
+                      save_steps=10**6, report_to="none", group_by_length=False)
+    train(cfg, log=lambda *_: None)
+    return root / "run" / "final"

@@ -76,5 +76,6 @@ def test_sample_generator_reproduces_the_bundled_file(tmp_path):
 def test_demo_runs_and_writes_a_report(tmp_path):
     proc = run("demo", "--out", tmp_path / "demo")
     report = (tmp_path / "demo" / "report.md").read_text()
-    assert "| think |" in report and "| result |" in report
+    assert "| think |" in report and "| result |" in report and "## SRML training" in report
+    assert (tmp_path / "demo" / "curves.png").exists()
     assert "report:" in proc.stdout

@@ -54,8 +54,9 @@ def _public(value: Any) -> Any:
 
 
 def prompt_messages(ex: Example, system: str | None = None) -> list[dict[str, str]]:
-    """The chat messages the model sees before its answer."""
-    sys_text = system if system is not None else system_prompt(ex.tools)
+    """The chat messages the model sees before its answer. `system` is a system prompt template
+    (`{functions}` becomes the tool list); default: BFCL's."""
+    sys_text = system_prompt(ex.tools, system)
     msgs: list[dict[str, str]] = []
     for m in ex.messages:
         content = m.content

@@ -247,6 +247,26 @@ def plot(
 
 
 @app.command()
+def serve(
+    model: str = typer.Option(..., help="Model directory or hub id (e.g. a `funreason train` OUT/final)."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; 127.0.0.1 keeps it local."),
+    port: int = typer.Option(8000),
+    api_key: Optional[str] = typer.Option(None, envvar="FUNREASON_API_KEY", help="Require 'Authorization: Bearer KEY' on every route but /health."),
+    max_batch: int = typer.Option(16, help="Most requests decoded together."),
+    served_model_name: Optional[str] = typer.Option(None, help="Model name clients send [default: --model]."),
+    max_tokens_cap: int = typer.Option(4096, help="Largest max_tokens a request may ask for."),
+    max_body_mb: float = typer.Option(4.0, help="Largest request body."),
+) -> None:
+    """Serve a model behind an OpenAI-compatible /v1/chat/completions with tool calls."""
+    from funreason.serve import serve as run_server
+
+    if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
+        console.print(f"[yellow]warning:[/yellow] binding {host} without --api-key: anyone who can reach it can use it")
+    run_server(model, host=host, port=port, api_key=api_key, max_batch=max_batch, served_model_name=served_model_name,
+               max_tokens_cap=max_tokens_cap, max_body_bytes=int(max_body_mb * (1 << 20)))
+
+
+@app.command()
 def demo(
     output: Path = typer.Option(Path("demo"), "--out", "-o", help="Folder for the demo's files."),
 ) -> None:

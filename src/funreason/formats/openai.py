@@ -35,7 +35,7 @@ def from_row(row: dict, where: str) -> Example:
     if not isinstance(tools_raw, list):
         raise SchemaError("'tools' must be a list", where)
     tools = [Tool.from_dict(t) for t in tools_raw]
-    turns = [_message(m) for m in messages]
+    turns = [message_from_openai(m) for m in messages]
     reasoning = None
     answer: list[Call] | str | None = None
     meta: dict[str, Any] = {"source": "openai"}
@@ -70,7 +70,8 @@ def to_row(ex: Example) -> dict[str, Any]:
     return row
 
 
-def _message(m: Any) -> Message:
+def message_from_openai(m: Any) -> Message:
+    """One OpenAI chat message (with or without tool_calls) as a record turn."""
     if isinstance(m, dict) and isinstance(m.get("tool_calls"), list):
         return Message(
             role=m.get("role", "assistant"),

@@ -1,0 +1,205 @@
+"""A local Hugging Face transformers backend with dynamic batching.
+
+Requests from any thread queue up; one worker thread takes up to `max_batch` of them at a time,
+left-pads their prompts and decodes them together with a KV cache, each row with its own
+temperature, top_p, seed, stop strings and token budget. Text deltas can be streamed through a
+per-request callback. A failing batch fails its requests' futures, never the worker.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from funreason.errors import BackendError
+from funreason.llm import Generation, SamplingParams
+
+
+@dataclass
+class _Request:
+    prompt_ids: list[int]
+    params: SamplingParams
+    on_text: Callable[[str], None] | None
+    future: Future = field(default_factory=Future)
+
+
+class LocalEngine:
+    """Batched generation on a transformers causal LM (CPU or one GPU)."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 16, batch_wait_s: float = 0.005):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.max_batch = max_batch
+        self.batch_wait_s = batch_wait_s
+        self.device = next(model.parameters()).device
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        eos = model.generation_config.eos_token_id if model.generation_config is not None else None
+        eos = eos if eos is not None else tokenizer.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos])
+        self.batches = 0  # batches run, for tests and metrics
+        self._queue: queue.Queue[_Request | None] = queue.Queue()
+        self._worker = threading.Thread(target=self._run, name="funreason-generate", daemon=True)
+        self._worker.start()
+
+    @classmethod
+    def from_pretrained(cls, name: str, *, max_batch: int = 16, device: str | None = None, dtype: str = "auto") -> "LocalEngine":
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return cls(model.to(device), tokenizer, max_batch=max_batch)
+
+    # --- public API -----------------------------------------------------------------------------
+
+    def submit(self, prompt: str | list[int], params: SamplingParams, on_text: Callable[[str], None] | None = None) -> Future:
+        """Queue one prompt (text, rendered already, or token ids). The future gives a Generation."""
+        ids = prompt if isinstance(prompt, list) else self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        req = _Request(list(ids), params, on_text)
+        self._queue.put(req)
+        return req.future
+
+    def generate(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
+        """Generate for many prompts (batched by the worker); blocks until all are done."""
+        return [f.result() for f in [self.submit(p, params) for p in prompts]]
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._worker.join(timeout=10)
+
+    # --- worker ---------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            try:
+                while len(batch) < self.max_batch:
+                    nxt = self._queue.get(timeout=self.batch_wait_s)
+                    if nxt is None:
+                        self._queue.put(None)
+                        break
+                    batch.append(nxt)
+            except queue.Empty:
+                pass
+            batch = [r for r in batch if r.future.set_running_or_notify_cancel()]
+            if not batch:
+                continue
+            try:
+                results = self._generate_batch(batch)
+            except Exception as e:  # a failed batch fails its requests, not the server
+                for r in batch:
+                    if not r.future.done():
+                        r.future.set_exception(BackendError(f"generation failed: {type(e).__name__}: {e}"))
+                continue
+            self.batches += 1
+            for r, g in zip(batch, results):
+                r.future.set_result(g)
+
+    @torch.no_grad()
+    def _generate_batch(self, batch: list[_Request]) -> list[Generation]:
+        n = len(batch)
+        width = max(len(r.prompt_ids) for r in batch)
+        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        for i, r in enumerate(batch):
+            ids[i, width - len(r.prompt_ids) :] = torch.tensor(r.prompt_ids)
+            mask[i, width - len(r.prompt_ids) :] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        pos = (mask.cumsum(-1) - 1).clamp_min(0)
+        gens = [_row_generator(r.params.seed, self.device) for r in batch]
+        rows = [_Row(r, self.tokenizer) for r in batch]
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
+        past, logits = out.past_key_values, out.logits[:, -1, :]
+        steps = max(r.params.max_tokens for r in batch)
+        for _ in range(steps):
+            nxt = torch.full((n,), self.pad_id, dtype=torch.long, device=self.device)
+            for i, row in enumerate(rows):
+                if not row.done:
+                    tok = _choose(logits[i], row.req.params, gens[i])
+                    nxt[i] = tok
+                    row.add(tok, tok in self.eos_ids)
+            if all(row.done for row in rows):
+                break
+            mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype, device=self.device)], dim=1)
+            pos = pos[:, -1:] + 1
+            out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, past_key_values=past, use_cache=True)
+            past, logits = out.past_key_values, out.logits[:, -1, :]
+        return [row.result() for row in rows]
+
+
+def _row_generator(seed: int | None, device: torch.device) -> torch.Generator:
+    g = torch.Generator(device=device)
+    if seed is None:
+        g.seed()
+    else:
+        g.manual_seed(seed)
+    return g
+
+
+def _choose(logits: torch.Tensor, p: SamplingParams, gen: torch.Generator) -> int:
+    if p.temperature <= 0:
+        return int(logits.argmax())
+    probs = torch.softmax(logits.float() / p.temperature, dim=-1)
+    if p.top_p < 1.0:
+        sorted_p, order = probs.sort(descending=True)
+        keep = sorted_p.cumsum(-1) - sorted_p < p.top_p  # the smallest set reaching top_p
+        sorted_p = sorted_p * keep
+        return int(order[torch.multinomial(sorted_p / sorted_p.sum(), 1, generator=gen)])
+    return int(torch.multinomial(probs, 1, generator=gen))
+
+
+class _Row:
+    """One request's decoding state: tokens, text so far, stop strings, budget, streaming."""
+
+    def __init__(self, req: _Request, tokenizer: Any):
+        self.req = req
+        self.tokenizer = tokenizer
+        self.tokens: list[int] = []
+        self.text = ""  # text accepted so far (stop strings removed)
+        self.sent = 0  # characters already streamed
+        self.done = False
+        self.finish_reason = "length"
+
+    def add(self, token: int, is_eos: bool) -> None:
+        if is_eos:
+            self._finish("stop")
+            return
+        self.tokens.append(token)
+        text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        stop_at = min((i for s in self.req.params.stop if s and (i := text.find(s)) >= 0), default=-1)
+        if stop_at >= 0:
+            self.text = text[:stop_at]
+            self._finish("stop")
+            return
+        self.text = text
+        if len(self.tokens) >= self.req.params.max_tokens:
+            self._finish("length")
+            return
+        self._stream(hold=max((len(s) for s in self.req.params.stop), default=1) - 1)
+
+    def _stream(self, hold: int = 0) -> None:
+        """Send new text, holding back an incomplete character and what could begin a stop string."""
+        if self.req.on_text is None:
+            return
+        end = len(self.text) - hold
+        if self.text.endswith("\ufffd"):
+            end = min(end, len(self.text) - 1)
+        if end > self.sent:
+            self.req.on_text(self.text[self.sent : end])
+            self.sent = end
+
+    def _finish(self, reason: str) -> None:
+        self.done = True
+        self.finish_reason = reason
+        self._stream()
+
+    def result(self) -> Generation:
+        return Generation(self.text, self.finish_reason, len(self.req.prompt_ids), len(self.tokens))

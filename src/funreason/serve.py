@@ -1,0 +1,324 @@
+"""`funreason serve`: an OpenAI-compatible server for a trained FunReason model.
+
+Routes: `GET /health`, `GET /v1/models`, `POST /v1/chat/completions` (with `tools`, `tool_choice`,
+`stream`, `temperature`, `top_p`, `max_tokens`, `stop`, `seed`). With tools, the model is prompted
+as it was trained (its chat template, BFCL's system prompt with the tool list) and its output is
+split: `<think>…</think>` → `reasoning_content`, a call list → `tool_calls` with
+`finish_reason: "tool_calls"`, anything else → `content`. When `tool_choice` is `required` or names
+a function and the output is not such a call, the reply says so in `message.refusal` instead of
+inventing a call. Concurrent requests are batched on the model (see `funreason.llm.local`).
+
+Errors are OpenAI-style `{"error": {"message", "type", "param", "code"}}`: malformed JSON, unknown
+model, bad tools, oversize body and `max_tokens` over the cap are 4xx; a generation failure is a
+500 and the server keeps serving. With an API key every route but `/health` needs
+`Authorization: Bearer KEY`. Binds to 127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from funreason.calls import parse_output
+from funreason.chat import render_prompt
+from funreason.errors import SchemaError
+from funreason.formats.openai import message_from_openai
+from funreason.llm import Generation, SamplingParams
+from funreason.schema import Example, Tool
+
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+@dataclass
+class ServeConfig:
+    model_name: str
+    api_key: str | None = None
+    max_tokens_cap: int = 4096
+    default_max_tokens: int = 1024
+    max_body_bytes: int = 4 << 20
+
+
+class APIError(Exception):
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+@dataclass
+class ChatRequest:
+    prompt: str
+    params: SamplingParams
+    tools: list[Tool]
+    tool_choice: Any
+    stream: bool
+    include_usage: bool
+
+
+def parse_request(body: Any, cfg: ServeConfig, tokenizer: Any) -> ChatRequest:
+    """Validate an OpenAI chat request and build the prompt. Raises APIError (4xx)."""
+    if not isinstance(body, dict):
+        raise APIError(400, "request body must be a JSON object")
+    model = body.get("model")
+    if model != cfg.model_name:
+        raise APIError(404, f"model {model!r} is not served here; this server serves {cfg.model_name!r}",
+                       "invalid_request_error", "model", "model_not_found")
+    raw_messages = body.get("messages")
+    if not isinstance(raw_messages, list) or not raw_messages:
+        raise APIError(400, "'messages' must be a non-empty list", param="messages")
+    try:
+        messages = [message_from_openai(m) for m in raw_messages]
+    except SchemaError as e:
+        raise APIError(400, f"bad message: {e}", param="messages") from None
+    tools = _tools(body.get("tools"))
+    tool_choice = body.get("tool_choice", "auto" if tools else "none")
+    if tool_choice not in ("auto", "none", "required") and not _named_choice(tool_choice):
+        raise APIError(400, "tool_choice must be 'auto', 'none', 'required' or {'type': 'function', 'function': {'name': ...}}", param="tool_choice")
+    if tool_choice != "none" and tool_choice != "auto" and not tools:
+        raise APIError(400, "tool_choice needs 'tools'", param="tool_choice")
+    if _named_choice(tool_choice):
+        name = tool_choice["function"]["name"]
+        tools = [t for t in tools if t.name == name]
+        if not tools:
+            raise APIError(400, f"tool_choice names {name!r}, which is not among the tools", param="tool_choice")
+    if body.get("n", 1) != 1:
+        raise APIError(400, "only n=1 is supported", param="n")
+    params = _sampling(body, cfg)
+    use_tools = bool(tools) and tool_choice != "none"
+    if use_tools:
+        prompt = render_prompt(Example("request", tools, messages), tokenizer)
+    else:
+        plain = [{"role": m.role, "content": m.content} for m in messages]
+        prompt = tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
+    stream_options = body.get("stream_options") or {}
+    return ChatRequest(prompt, params, tools if use_tools else [], tool_choice, bool(body.get("stream")),
+                       bool(isinstance(stream_options, dict) and stream_options.get("include_usage")))
+
+
+def _named_choice(choice: Any) -> bool:
+    return (isinstance(choice, dict) and choice.get("type") == "function" and isinstance(choice.get("function"), dict)
+            and isinstance(choice["function"].get("name"), str))
+
+
+def _tools(raw: Any) -> list[Tool]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise APIError(400, "'tools' must be a list", param="tools")
+    tools = []
+    for i, t in enumerate(raw):
+        fn = t.get("function") if isinstance(t, dict) and t.get("type") == "function" else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not _NAME.match(fn["name"]):
+            raise APIError(400, f"tools[{i}] must be {{'type': 'function', 'function': {{'name': <1-64 of A-Za-z0-9_.->, ...}}}}", param=f"tools[{i}]")
+        params = fn.get("parameters", {"type": "object", "properties": {}})
+        if not isinstance(params, dict) or ("properties" in params and not isinstance(params["properties"], dict)):
+            raise APIError(400, f"tools[{i}].function.parameters must be a JSON Schema object", param=f"tools[{i}]")
+        if not isinstance(fn.get("description", ""), str):
+            raise APIError(400, f"tools[{i}].function.description must be a string", param=f"tools[{i}]")
+        tools.append(Tool(fn["name"], fn.get("description", ""), params))
+    if len({t.name for t in tools}) != len(tools):
+        raise APIError(400, "tool names must be unique", param="tools")
+    return tools
+
+
+def _sampling(body: dict, cfg: ServeConfig) -> SamplingParams:
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens", cfg.default_max_tokens))
+    if max_tokens is None:
+        max_tokens = cfg.default_max_tokens
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise APIError(400, "max_tokens must be a positive integer", param="max_tokens")
+    if max_tokens > cfg.max_tokens_cap:
+        raise APIError(400, f"max_tokens {max_tokens} is over this server's cap of {cfg.max_tokens_cap}", param="max_tokens")
+    temperature = body.get("temperature", 0.0)
+    top_p = body.get("top_p", 1.0)
+    for name, v, hi in (("temperature", temperature, 2.0), ("top_p", top_p, 1.0)):
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= hi):
+            raise APIError(400, f"{name} must be a number in [0, {hi}]", param=name)
+    stop = body.get("stop") or []
+    stop = [stop] if isinstance(stop, str) else stop
+    if not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) for s in stop):
+        raise APIError(400, "stop must be a string or a list of up to 4 strings", param="stop")
+    seed = body.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise APIError(400, "seed must be an integer", param="seed")
+    return SamplingParams(max_tokens, float(temperature if temperature is not None else 0.0),
+                          float(top_p if top_p is not None else 1.0), stop, seed)
+
+
+def build_message(req: ChatRequest, text: str) -> tuple[dict[str, Any], str | None]:
+    """(assistant message, finish reason override) from the model's raw output."""
+    out = parse_output(text)
+    message: dict[str, Any] = {"role": "assistant", "content": None}
+    if out.reasoning is not None:
+        message["reasoning_content"] = out.reasoning
+    names = {t.name for t in req.tools}
+    if req.tools and out.calls and all(c.name in names for c in out.calls):
+        message["tool_calls"] = [
+            {"id": f"call_{secrets.token_hex(12)}", "type": "function",
+             "function": {"name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)}}
+            for c in out.calls
+        ]
+        if out.content:
+            message["content"] = out.content
+        return message, "tool_calls"
+    rest = out.content if out.calls is None else text if out.reasoning is None else text.split("</think>", 1)[-1].strip()
+    message["content"] = rest
+    if req.tool_choice == "required" or _named_choice(req.tool_choice):
+        why = out.error or ("the calls name functions that are not among the tools" if out.calls else "no calls")
+        message["refusal"] = f"tool_choice asked for a function call, but the model's output is not one ({why})"
+    return message, None
+
+
+def create_app(engine: Any, cfg: ServeConfig) -> FastAPI:
+    app = FastAPI(title="FunReason", docs_url=None, redoc_url=None)
+
+    def error(e: APIError) -> JSONResponse:
+        return JSONResponse(e.body(), status_code=e.status)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        if request.url.path != "/health" and cfg.api_key is not None:
+            auth = request.headers.get("authorization", "")
+            if not secrets.compare_digest(auth.encode(), f"Bearer {cfg.api_key}".encode()):
+                return error(APIError(401, "missing or wrong API key (Authorization: Bearer ...)", "authentication_error", code="invalid_api_key"))
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > cfg.max_body_bytes:
+            return error(APIError(413, f"request body over {cfg.max_body_bytes} bytes"))
+        return await call_next(request)
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [{"id": cfg.model_name, "object": "model", "created": 0, "owned_by": "funreason"}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > cfg.max_body_bytes:
+                return error(APIError(413, f"request body over {cfg.max_body_bytes} bytes"))
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
+            return error(APIError(400, "request body is not valid JSON"))
+        try:
+            req = parse_request(body, cfg, engine.tokenizer)
+        except APIError as e:
+            return error(e)
+        rid, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
+        if req.stream:
+            return StreamingResponse(_stream(engine, req, rid, created, cfg.model_name), media_type="text/event-stream")
+        try:
+            gen: Generation = await asyncio.wrap_future(engine.submit(req.prompt, req.params))
+        except Exception as e:
+            return error(APIError(500, f"generation failed: {e}", "server_error"))
+        message, finish = build_message(req, gen.text)
+        return {
+            "id": rid, "object": "chat.completion", "created": created, "model": cfg.model_name,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish or gen.finish_reason}],
+            "usage": _usage(gen),
+        }
+
+    return app
+
+
+def _usage(gen: Generation) -> dict[str, int]:
+    return {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.completion_tokens,
+            "total_tokens": gen.prompt_tokens + gen.completion_tokens}
+
+
+async def _stream(engine: Any, req: ChatRequest, rid: str, created: int, model: str):
+    """SSE. Reasoning streams as `reasoning_content` deltas while the model thinks. Without tools
+    the rest streams as `content`; with tools it is held back to the end and sent as `tool_calls`
+    when it parses as calls, else as content."""
+    loop = asyncio.get_running_loop()
+    deltas: asyncio.Queue[str] = asyncio.Queue()
+    fut = engine.submit(req.prompt, req.params, on_text=lambda t: loop.call_soon_threadsafe(deltas.put_nowait, t))
+    done = asyncio.wrap_future(fut)
+
+    def chunk(delta: dict, finish: str | None = None, usage: dict | None = None) -> str:
+        body = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
+                "choices": [] if usage is not None else [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        if usage is not None:
+            body["usage"] = usage
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    text, sent_reasoning, sent_content = "", 0, 0
+    while not (done.done() and deltas.empty()):
+        getter = asyncio.ensure_future(deltas.get())
+        finished, _ = await asyncio.wait({getter, done}, return_when=asyncio.FIRST_COMPLETED)
+        if getter in finished:
+            text += getter.result()
+        else:
+            getter.cancel()
+        while not deltas.empty():
+            text += deltas.get_nowait()
+        reasoning, rest = _split_partial(text)
+        if reasoning is not None and len(reasoning) > sent_reasoning:
+            yield chunk({"reasoning_content": reasoning[sent_reasoning:]})
+            sent_reasoning = len(reasoning)
+        if not req.tools and rest is not None and len(rest) > sent_content:
+            yield chunk({"content": rest[sent_content:]})
+            sent_content = len(rest)
+    try:
+        gen = done.result()
+    except Exception as e:
+        yield f"data: {json.dumps(APIError(500, f'generation failed: {e}', 'server_error').body())}\n\n"
+        yield "data: [DONE]\n\n"
+        return
+    message, finish = build_message(req, gen.text)
+    if "tool_calls" in message:
+        yield chunk({"tool_calls": [{"index": i, **c} for i, c in enumerate(message["tool_calls"])]})
+    content = message.get("content") or ""
+    if len(content) > sent_content:
+        yield chunk({"content": content[sent_content:]})
+    if message.get("refusal"):
+        yield chunk({"refusal": message["refusal"]})
+    yield chunk({}, finish or gen.finish_reason)
+    if req.include_usage:
+        yield chunk({}, usage=_usage(gen))
+    yield "data: [DONE]\n\n"
+
+
+def _split_partial(text: str) -> tuple[str | None, str | None]:
+    """(reasoning so far, answer so far) of a partial output; None where it cannot be known yet.
+    Text that could be the start of a tag is held back."""
+    s = text.lstrip()
+    if not s or ("<think>".startswith(s)):
+        return None, None
+    if not s.startswith("<think>"):
+        return None, s
+    body = s[len("<think>"):]
+    end = body.find("</think>")
+    if end >= 0:
+        return body[:end].strip(), body[end + len("</think>"):].lstrip()
+    for k in range(len("</think>") - 1, 0, -1):  # hold back a partial closing tag
+        if body.endswith("</think>"[:k]):
+            return body[:-k].lstrip(), None
+    return body.lstrip(), None
+
+
+def serve(model: str, *, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, max_batch: int = 16,
+          served_model_name: str | None = None, max_tokens_cap: int = 4096, max_body_bytes: int = 4 << 20) -> None:
+    import uvicorn
+
+    from funreason.llm.local import LocalEngine
+
+    engine = LocalEngine.from_pretrained(model, max_batch=max_batch)
+    cfg = ServeConfig(served_model_name or model, api_key, max_tokens_cap, min(1024, max_tokens_cap), max_body_bytes)
+    uvicorn.run(create_app(engine, cfg), host=host, port=port, log_level="info")

@@ -1,0 +1,185 @@
+"""The OpenAI-compatible server, on a real port, with the official `openai` client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+from conftest import JOKE, PARIS, TOOLS
+
+from funreason.llm.local import LocalEngine
+from funreason.serve import ServeConfig, create_app
+
+
+class Server:
+    def __init__(self, app):
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started:
+            assert time.time() < deadline, "server did not start"
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def engine(trained_tiny_model_dir):
+    eng = LocalEngine.from_pretrained(str(trained_tiny_model_dir), max_batch=16)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def server(engine):
+    srv = Server(create_app(engine, ServeConfig("tiny", max_tokens_cap=512, max_body_bytes=64 << 10)))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    from openai import OpenAI
+
+    return OpenAI(base_url=server.url + "/v1", api_key="unused")
+
+
+def test_openai_client_gets_tool_calls(client):
+    r = client.chat.completions.create(model="tiny", messages=PARIS, tools=TOOLS, max_tokens=64)
+    choice = r.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    (call,) = choice.message.tool_calls
+    assert call.type == "function" and call.id.startswith("call_")
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
+    assert choice.message.model_extra["reasoning_content"] == "The user names Paris."
+    assert r.usage.completion_tokens > 0 and r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+
+
+def test_openai_client_streams_reasoning_and_tool_calls(client):
+    stream = client.chat.completions.create(model="tiny", messages=PARIS, tools=TOOLS, max_tokens=64, stream=True,
+                                            stream_options={"include_usage": True})
+    reasoning, name, args, finish, usage = "", "", "", None, None
+    for chunk in stream:
+        if chunk.usage:
+            usage = chunk.usage
+        for ch in chunk.choices:
+            reasoning += (ch.delta.model_extra or {}).get("reasoning_content") or ""
+            for tc in ch.delta.tool_calls or []:
+                name += tc.function.name or ""
+                args += tc.function.arguments or ""
+            finish = ch.finish_reason or finish
+    assert reasoning == "The user names Paris."
+    assert name == "get_weather" and json.loads(args) == {"city": "Paris"} and finish == "tool_calls"
+    assert usage is not None and usage.completion_tokens > 0
+
+
+def test_plain_answer_is_content_and_required_choice_says_when_unmet(client):
+    r = client.chat.completions.create(model="tiny", messages=JOKE, tools=TOOLS, max_tokens=64)
+    assert r.choices[0].message.content == "I can only look up the weather."
+    assert r.choices[0].message.tool_calls is None and r.choices[0].finish_reason == "stop"
+    r = client.chat.completions.create(model="tiny", messages=JOKE, tools=TOOLS, max_tokens=64, tool_choice="required")
+    assert r.choices[0].message.tool_calls is None
+    assert "not one" in r.choices[0].message.refusal
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    r = client.chat.completions.create(model="tiny", messages=PARIS, tools=TOOLS, max_tokens=64, tool_choice=named)
+    assert r.choices[0].message.tool_calls[0].function.name == "get_weather"
+
+
+def test_sampling_settings(client):
+    kw = dict(model="tiny", messages=JOKE, max_tokens=12, temperature=1.5, top_p=0.9, seed=7)
+    a = client.chat.completions.create(**kw).choices[0].message.content
+    b = client.chat.completions.create(**kw).choices[0].message.content
+    assert a == b  # same seed, same sample
+    r = client.chat.completions.create(model="tiny", messages=JOKE, tools=TOOLS, max_tokens=64, stop=["look"])
+    assert r.choices[0].message.content == "I can only" and r.choices[0].finish_reason == "stop"
+    r = client.chat.completions.create(model="tiny", messages=JOKE, tools=TOOLS, max_tokens=3)
+    assert r.choices[0].finish_reason == "length" and r.usage.completion_tokens == 3
+
+
+def test_errors_are_openai_style_and_4xx(server):
+    url = server.url + "/v1/chat/completions"
+
+    def post(content=None, **kw):
+        return httpx.post(url, content=content if content is not None else json.dumps(kw), headers={"content-type": "application/json"})
+
+    cases = [
+        (post(content=b"{not json"), 400, None),
+        (post(model="gpt-4", messages=PARIS), 404, "model_not_found"),
+        (post(model="tiny", messages=PARIS, tools=[{"type": "function", "function": {"name": "bad name!"}}]), 400, None),
+        (post(model="tiny", messages=PARIS, tools=[{"type": "function", "function": {"name": "f", "parameters": "x"}}]), 400, None),
+        (post(model="tiny", messages=PARIS, max_tokens=100_000), 400, None),
+        (post(model="tiny", messages="hi"), 400, None),
+        (post(model="tiny", messages=[{"role": "robot", "content": "x"}]), 400, None),
+        (post(model="tiny", messages=PARIS, tool_choice="required"), 400, None),
+        (post(content=json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "x" * 100_000}]})), 413, None),
+    ]
+    for resp, status, code in cases:
+        assert resp.status_code == status, resp.text
+        err = resp.json()["error"]
+        assert err["message"] and err["type"]
+        if code:
+            assert err["code"] == code
+
+
+def test_generation_failure_is_a_500_and_the_server_lives_on(server, engine, monkeypatch):
+    real = engine._generate_batch
+    calls = {"n": 0}
+
+    def failing(batch):  # a fault we cannot cause on a healthy model: the decode itself throws
+        calls["n"] += 1
+        raise RuntimeError("device lost")
+
+    monkeypatch.setattr(engine, "_generate_batch", failing)
+    r = httpx.post(server.url + "/v1/chat/completions", json={"model": "tiny", "messages": PARIS, "max_tokens": 8})
+    assert r.status_code == 500 and "device lost" in r.json()["error"]["message"]
+    monkeypatch.setattr(engine, "_generate_batch", real)
+    r = httpx.post(server.url + "/v1/chat/completions", json={"model": "tiny", "messages": PARIS, "tools": TOOLS, "max_tokens": 64})
+    assert r.status_code == 200 and r.json()["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_api_key_guards_every_route_but_health(engine):
+    srv = Server(create_app(engine, ServeConfig("tiny", api_key="s3cret")))
+    try:
+        assert httpx.get(srv.url + "/health").status_code == 200
+        assert httpx.get(srv.url + "/v1/models").status_code == 401
+        bad = httpx.get(srv.url + "/v1/models", headers={"Authorization": "Bearer wrong"})
+        assert bad.status_code == 401 and bad.json()["error"]["code"] == "invalid_api_key"
+        ok = httpx.get(srv.url + "/v1/models", headers={"Authorization": "Bearer s3cret"})
+        assert ok.json()["data"][0]["id"] == "tiny"
+    finally:
+        srv.stop()
+
+
+def test_concurrent_requests_are_batched_and_none_fail(server, engine):
+    async def load(clients: int, seconds: float):
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            stats = {"ok": 0, "failed": 0}
+            end = time.monotonic() + seconds
+
+            async def one_client():
+                while time.monotonic() < end:
+                    r = await http.post("/v1/chat/completions", json={"model": "tiny", "messages": PARIS, "tools": TOOLS, "max_tokens": 32})
+                    ok = r.status_code == 200 and r.json()["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "get_weather"
+                    stats["ok" if ok else "failed"] += 1
+
+            await asyncio.gather(*[one_client() for _ in range(clients)])
+            return stats
+
+    before = engine.batches
+    stats = asyncio.run(load(64, 4.0))
+    assert stats["failed"] == 0 and stats["ok"] >= 64
+    assert engine.batches - before < stats["ok"], "requests should share batches"
