@@ -247,6 +247,79 @@ def plot(
 
 
 @app.command()
+def refine(
+    input: Path = typer.Argument(..., help="Raw function-calling data (xLAM, OpenAI, native JSONL or a JSON array)."),
+    output: Path = typer.Option(..., "--out", "-o", help="Output folder: kept/dropped/hard/rejected/errors .jsonl and the report."),
+    endpoint: list[str] = typer.Option([], "--endpoint", help="OpenAI-compatible teacher endpoint (repeat to balance over several)."),
+    teacher_model: Optional[str] = typer.Option(None, help="Model name the endpoint serves."),
+    teacher: Optional[str] = typer.Option(None, help="A local teacher model (directory or hub id) instead of --endpoint."),
+    api_key: Optional[str] = typer.Option(None, envvar="FUNREASON_TEACHER_API_KEY", help="API key for the endpoint(s)."),
+    max_regenerations: int = typer.Option(3, help="Answer regenerations before a row becomes hard data."),
+    shard: str = typer.Option("0/1", help="i/n: this machine's share of the rows (index % n == i)."),
+    concurrency: int = typer.Option(64, help="Rows and requests in flight."),
+    temperature: float = typer.Option(0.0, help="Teacher sampling temperature."),
+    max_tokens: int = typer.Option(2048, help="Teacher reply length cap."),
+    timeout: float = typer.Option(300.0, help="Per-request timeout in seconds."),
+    format: str = typer.Option("auto", "--format", "-f", help=FORMAT_HELP),
+) -> None:
+    """FCDR: the teacher writes reasoning and judges each row in five stages; resumable."""
+    import asyncio
+
+    from funreason.refine.report import summarise, write_report
+    from funreason.refine.runner import RefineConfig, run_refine
+
+    if bool(endpoint) == bool(teacher):
+        _fail("give either --endpoint URL (with --teacher-model) or --teacher PATH")
+    if endpoint and not teacher_model:
+        _fail("--endpoint needs --teacher-model (the model name the server serves)")
+    try:
+        i, n = (int(x) for x in shard.split("/"))
+        assert 0 <= i < n
+    except (ValueError, AssertionError):
+        _fail(f"--shard must be i/n with 0 <= i < n, not {shard!r}")
+    if not input.exists():
+        _fail(f"{input}: no such file")
+    cfg = RefineConfig(str(input), str(output), max_regenerations, (i, n), concurrency, temperature, max_tokens, format=format)
+
+    async def go():
+        from funreason.llm.http import HTTPBackend
+
+        with _progress() as progress:
+            task = progress.add_task("refining", total=None, rate="")
+            t0 = time.perf_counter()
+
+            def on_row(outcome: str) -> None:
+                done = progress.tasks[0].completed + 1
+                progress.update(task, completed=done, rate=f"{done / (time.perf_counter() - t0):.1f} rows/s")
+
+            if endpoint:
+                async with HTTPBackend(endpoint, teacher_model, api_key=api_key, concurrency=concurrency, timeout=timeout) as llm:
+                    return await run_refine(cfg, llm, on_row), llm.usage
+            from funreason.llm.local import LocalChat, LocalEngine
+
+            engine = LocalEngine.from_pretrained(teacher)
+            try:
+                return await run_refine(cfg, LocalChat(engine), on_row), None
+            finally:
+                engine.close()
+
+    report, usage = asyncio.run(go())
+    summary = summarise(output, report, usage)
+    write_report(output, summary)
+    table = Table(title=f"FCDR — {input.name}")
+    table.add_column("stage")
+    table.add_column("rows", justify="right")
+    for name, count in summary["funnel"]:
+        table.add_row(name, str(count))
+    out.print(table)
+    files = " · ".join(f"{k} {v}" for k, v in summary["files"].items())
+    run = summary["this_run"]
+    out.print(f"{files} · this run {run['processed']} rows in {run['seconds']}s · report: {output / 'report.md'}")
+    if summary["files"]["errors"]:
+        out.print(f"[yellow]{summary['files']['errors']} rows hit backend errors; run the same command again to retry them[/yellow]")
+
+
+@app.command()
 def serve(
     model: str = typer.Option(..., help="Model directory or hub id (e.g. a `funreason train` OUT/final)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind; 127.0.0.1 keeps it local."),

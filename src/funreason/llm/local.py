@@ -203,3 +203,16 @@ class _Row:
 
     def result(self) -> Generation:
         return Generation(self.text, self.finish_reason, len(self.req.prompt_ids), len(self.tokens))
+
+
+class LocalChat:
+    """The chat protocol (`async chat(messages, params)`) over a LocalEngine."""
+
+    def __init__(self, engine: LocalEngine):
+        self.engine = engine
+
+    async def chat(self, messages: list[dict[str, Any]], params: SamplingParams) -> Generation:
+        import asyncio
+
+        prompt = self.engine.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return await asyncio.wrap_future(self.engine.submit(prompt, params))

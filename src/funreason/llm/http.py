@@ -1,0 +1,161 @@
+"""An OpenAI-compatible HTTP chat backend (vLLM, SGLang, Ollama, hosted APIs, `funreason serve`).
+
+Async, with a concurrency limit, a per-request timeout, retries with exponential backoff and
+jitter on 429 (honouring Retry-After), 5xx, timeouts, connection errors and unreadable bodies,
+and several endpoints balanced by load (each request goes to the endpoint with the fewest
+requests in flight). Other 4xx answers are not retried: they will not get better.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from funreason.errors import BackendError
+from funreason.llm import Generation, SamplingParams
+
+RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+
+@dataclass
+class Usage:
+    requests: int = 0
+    retries: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+
+
+def normalise_endpoint(url: str) -> str:
+    url = url.rstrip("/")
+    return url if url.endswith("/v1") else url + "/v1"
+
+
+class HTTPBackend:
+    """`async with HTTPBackend([url], model) as llm: text = (await llm.chat(messages, params)).text`"""
+
+    def __init__(
+        self,
+        endpoints: list[str],
+        model: str,
+        *,
+        api_key: str | None = None,
+        concurrency: int = 64,
+        timeout: float = 120.0,
+        max_retries: int = 6,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+    ):
+        if not endpoints:
+            raise ValueError("at least one endpoint is needed")
+        self.endpoints = [normalise_endpoint(e) for e in endpoints]
+        self.model = model
+        self.api_key = api_key
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base, self.backoff_max = backoff_base, backoff_max
+        self.usage = Usage(by_endpoint={e: 0 for e in self.endpoints})
+        self._limit = asyncio.Semaphore(concurrency)
+        self._in_flight = {e: 0 for e in self.endpoints}
+        self._next = 0
+        self._client: httpx.AsyncClient | None = None
+        self._concurrency = concurrency
+
+    async def __aenter__(self) -> "HTTPBackend":
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        limits = httpx.Limits(max_connections=self._concurrency, max_keepalive_connections=self._concurrency)
+        self._client = httpx.AsyncClient(headers=headers, timeout=self.timeout, limits=limits)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _pick(self) -> str:
+        """The endpoint with the fewest requests in flight (round robin among equals)."""
+        n = len(self.endpoints)
+        order = [self.endpoints[(self._next + i) % n] for i in range(n)]
+        self._next = (self._next + 1) % n
+        return min(order, key=lambda e: self._in_flight[e])
+
+    async def chat(self, messages: list[dict[str, Any]], params: SamplingParams) -> Generation:
+        if self._client is None:
+            raise RuntimeError("use `async with HTTPBackend(...)`")
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": params.max_tokens,
+                                "temperature": params.temperature, "top_p": params.top_p}
+        if params.stop:
+            body["stop"] = params.stop
+        if params.seed is not None:
+            body["seed"] = params.seed
+        last = "no attempt"
+        async with self._limit:
+            for attempt in range(self.max_retries + 1):
+                if attempt:
+                    self.usage.retries += 1
+                endpoint = self._pick()
+                self._in_flight[endpoint] += 1
+                wait: float | None = None
+                try:
+                    resp = await self._client.post(endpoint + "/chat/completions", json=body)
+                except httpx.TimeoutException:
+                    last = f"{endpoint}: timed out after {self.timeout}s"
+                except httpx.TransportError as e:
+                    last = f"{endpoint}: {type(e).__name__}: {e}"
+                else:
+                    if resp.status_code == 200:
+                        try:
+                            gen = self._generation(resp)
+                        except (ValueError, KeyError, IndexError, TypeError) as e:
+                            last = f"{endpoint}: unreadable response ({type(e).__name__}: {str(e)[:80]})"
+                        else:
+                            self.usage.requests += 1
+                            self.usage.by_endpoint[endpoint] += 1
+                            return gen
+                    elif resp.status_code in RETRY_STATUS:
+                        last = f"{endpoint}: HTTP {resp.status_code} {resp.text[:120]!r}"
+                        wait = _retry_after(resp)
+                    else:
+                        self.usage.failures += 1
+                        raise BackendError(f"{endpoint}: HTTP {resp.status_code} {resp.text[:200]!r}")
+                finally:
+                    self._in_flight[endpoint] -= 1
+                if attempt < self.max_retries:
+                    await asyncio.sleep(wait if wait is not None else self._backoff(attempt))
+        self.usage.failures += 1
+        raise BackendError(f"gave up after {self.max_retries + 1} attempts: {last}")
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.backoff_max, self.backoff_base * 2**attempt) * (0.5 + random.random())
+
+    def _generation(self, resp: httpx.Response) -> Generation:
+        data = json.loads(resp.content)
+        choice = data["choices"][0]
+        msg = choice["message"]
+        content = msg.get("content") or ""
+        if not isinstance(content, str):
+            raise TypeError("message content is not text")
+        reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+        if msg.get("tool_calls"):
+            calls = [{"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"] or "{}")} for c in msg["tool_calls"]]
+            content = (content + "\n" if content else "") + json.dumps(calls, ensure_ascii=False)
+        text = f"<think>{reasoning}</think>\n\n{content}" if reasoning else content
+        usage = data.get("usage") or {}
+        self.usage.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+        self.usage.completion_tokens += int(usage.get("completion_tokens") or 0)
+        return Generation(text, choice.get("finish_reason") or "stop", int(usage.get("prompt_tokens") or 0),
+                          int(usage.get("completion_tokens") or 0))
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    value = resp.headers.get("retry-after")
+    try:
+        return min(max(float(value), 0.0), 120.0) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""FCDR: Function Call Data Refinement (the paper's automated data refinement). See `runner`."""

@@ -1,0 +1,319 @@
+"""`funreason refine`: Function Call Data Refinement (FCDR), resumable and exact in its bookkeeping.
+
+Per row, in order (prompts in `prompts/`):
+0. rows without reasoning first get it: the teacher writes reasoning and its own answer;
+1. response identification: a statement answer is saved as it is (one that names a tool
+   followed by "(" is shown to the teacher; if it is a call in disguise, it is regenerated);
+2. query & tool identification: decidable checks (names in tools, required parameters, types,
+   enums), then the teacher: solvable with these tools, values derivable from the query? no → drop;
+3. CoT identification: the teacher's own answer must equal the reference (decidable), then the
+   teacher: does the reasoning lead to the answer? no → drop;
+4. function & parameter identification: decidable checks, then the teacher: right names and
+   values? no → regenerate the answer;
+5. format identification: the calls must write and parse back as a Python call list (decidable,
+   never asks the teacher); no → regenerate.
+Still failing 4–5 after `max_regenerations` → hard.
+
+Every input row ends in exactly one of kept / dropped / hard / rejected / errors .jsonl, once.
+Each line is one `write` on an O_APPEND file, so a crash leaves at most a torn last line, which the
+next run cuts off. Re-running the same command skips rows already in kept / dropped / hard /
+rejected and retries the rows in errors.jsonl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from funreason.calls import format_python_calls
+from funreason.errors import BackendError, SchemaError
+from funreason.formats import example_from_row
+from funreason.formats.jsonl import BadLine, iter_json_rows
+from funreason.llm import SamplingParams
+from funreason.refine.checks import (
+    check_calls, format_problem, looks_like_call, parse_answer, parse_verdict, same_calls, split_cot,
+)
+from funreason.schema import Call, Example
+
+OUTCOMES = ("kept", "dropped", "hard", "rejected", "errors")
+FINAL = ("kept", "dropped", "hard", "rejected")
+
+
+@lru_cache(maxsize=None)
+def prompt(name: str) -> str:
+    return resources.files("funreason.refine").joinpath(f"prompts/{name}.txt").read_text(encoding="utf-8")
+
+
+def fill(template: str, **values: str) -> str:
+    for k, v in values.items():
+        template = template.replace("{" + k + "}", v)
+    return template
+
+
+@dataclass
+class RefineConfig:
+    input: str
+    out: str
+    max_regenerations: int = 3
+    shard: tuple[int, int] = (0, 1)  # (i, n): rows whose index % n == i
+    concurrency: int = 64
+    temperature: float = 0.0
+    max_tokens: int = 2048
+    verdict_retries: int = 2  # extra asks when a verdict cannot be read
+    format: str = "auto"
+
+
+class Teacher:
+    """Asks the teacher with one of the stage prompts and counts calls per stage."""
+
+    def __init__(self, backend: Any, params: SamplingParams, verdict_retries: int):
+        self.backend = backend
+        self.params = params
+        self.verdict_retries = verdict_retries
+        self.calls: Counter[str] = Counter()
+
+    async def ask(self, stage: str, text: str) -> str:
+        self.calls[stage] += 1
+        gen = await self.backend.chat([{"role": "user", "content": text}], self.params)
+        return gen.text
+
+    async def verdict(self, stage: str, text: str) -> tuple[str, str]:
+        """A readable verdict or BackendError: a malformed verdict is asked again, never a pass."""
+        for _ in range(self.verdict_retries + 1):
+            reply = await self.ask(stage, text)
+            parsed = parse_verdict(reply)
+            if parsed is not None:
+                return parsed
+        raise BackendError(f"{stage}: no readable verdict after {self.verdict_retries + 1} replies; last: {reply[-200:]!r}")
+
+
+@dataclass
+class Outcome:
+    file: str  # one of OUTCOMES
+    row: dict[str, Any]
+    stage: str  # where the row's path ended, for the funnel
+
+
+def _context(ex: Example, answer: list[Call] | str | None = None) -> dict[str, str]:
+    ans = ex.answer if answer is None else answer
+    return {
+        "functions": json.dumps([t.to_dict() for t in ex.tools], indent=2, ensure_ascii=False),
+        "query": ex.query,
+        "answer": ans if isinstance(ans, str) else format_python_calls(ans or []),
+        "reasoning": ex.reasoning or "",
+    }
+
+
+async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int) -> Outcome:
+    """One row through the five stages. Raises BackendError on teacher failure."""
+    def drop(stage: str, reason: str, teacher_words: str | None = None) -> Outcome:
+        return Outcome("dropped", {"key": key, "id": ex.id, "stage": stage, "reason": reason,
+                                   "teacher": teacher_words, "example": ex.to_dict()}, stage)
+
+    # 1. response identification
+    if not ex.calls:
+        statement = ex.answer if isinstance(ex.answer, str) else ""
+        if not statement or not looks_like_call(statement, ex):
+            return Outcome("kept", _kept(ex, key, ["statement"], 0), "statement")
+        v, words = await teacher.verdict("response", fill(prompt("response"), **_context(ex)))
+        if v != "CALL":
+            return Outcome("kept", _kept(ex, key, ["statement"], 0), "statement")
+        problem = f"the answer is a function call in a form that does not parse: {words[-300:]}"
+        return await _fix_calls(ex, key, teacher, max_regen, [], problem, stages=["response"])
+
+    # 0. reasoning for rows without it (the teacher also answers, for the stage-3 check)
+    own_answer = None
+    if ex.reasoning is None:
+        reply = await teacher.ask("write_cot", fill(prompt("write_cot"), **_context(ex)))
+        reasoning, own_answer = split_cot(reply)
+        if not reasoning:
+            raise BackendError(f"write_cot: the teacher's reply has no reasoning: {reply[-200:]!r}")
+        ex.reasoning = reasoning
+
+    # 2. query & tool identification
+    problem = check_calls(ex.calls, ex.tools)
+    if problem:
+        return drop("query_tool", problem)
+    v, words = await teacher.verdict("query_tool", fill(prompt("query_tool"), **_context(ex)))
+    if v != "PASS":
+        return drop("query_tool", "the teacher judged the query unsolvable with these tools", words)
+
+    # 3. CoT identification
+    if own_answer is not None and not same_calls(own_answer, ex.calls):
+        return drop("cot", f"the reasoning concludes {format_python_calls(own_answer)}, the answer is {format_python_calls(ex.calls)}")
+    v, words = await teacher.verdict("cot", fill(prompt("cot"), **_context(ex)))
+    if v != "PASS":
+        return drop("cot", "the teacher judged that the reasoning does not lead to the answer", words)
+
+    # 4–5, with regeneration
+    return await _fix_calls(ex, key, teacher, max_regen, ex.calls, None, stages=["query_tool", "cot"])
+
+
+async def _fix_calls(ex: Example, key: str, teacher: Teacher, max_regen: int, calls: list[Call],
+                     problem: str | None, stages: list[str]) -> Outcome:
+    history: list[dict[str, str]] = []
+    for attempt in range(max_regen + 1):
+        if problem is None:
+            problem = check_calls(calls, ex.tools) or format_problem(calls)
+            if problem is None:
+                v, words = await teacher.verdict("function_param", fill(prompt("function_param"), **_context(ex, calls)))
+                if v == "PASS":
+                    ex.answer = calls
+                    return Outcome("kept", _kept(ex, key, stages + ["function_param", "format"], attempt), "kept")
+                problem = f"the teacher judged the names or values wrong: {words[-300:]}"
+        history.append({"calls": format_python_calls(calls) if calls else "", "problem": problem})
+        if attempt == max_regen:
+            break
+        reply = await teacher.ask("regenerate", fill(prompt("regenerate"), problem=problem, **_context(ex, calls)))
+        new = parse_answer(reply)
+        calls, problem = (new, None) if new else (calls, f"the regenerated answer does not parse: {reply[-200:]!r}")
+    return Outcome("hard", {"key": key, "id": ex.id, "reason": history[-1]["problem"], "attempts": history,
+                            "example": ex.to_dict()}, "hard")
+
+
+def _kept(ex: Example, key: str, passed: list[str], regenerations: int) -> dict[str, Any]:
+    row = ex.to_dict()
+    row.setdefault("meta", {})["fcdr"] = {"key": key, "passed": passed, "regenerations": regenerations}
+    return row
+
+
+def outcome_key(row: dict[str, Any]) -> str | None:
+    return row.get("key") or (row.get("meta") or {}).get("fcdr", {}).get("key")
+
+
+class Ledger:
+    """The five output files, appended one whole line per write."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        out.mkdir(parents=True, exist_ok=True)
+        self.counts: Counter[str] = Counter()
+        self.done: set[str] = set()
+        for name in OUTCOMES:
+            _cut_torn_line(self.path(name))
+        for name in FINAL:
+            for row in _read_rows(self.path(name)):
+                k = outcome_key(row)
+                if k is not None:
+                    self.done.add(k)
+                    self.counts[name] += 1
+        self.retrying = {outcome_key(r) for r in _read_rows(self.path("errors"))} - self.done
+        self.path("errors").unlink(missing_ok=True)  # its rows are retried now
+        self.fds = {name: os.open(self.path(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) for name in OUTCOMES}
+
+    def path(self, name: str) -> Path:
+        return self.out / f"{name}.jsonl"
+
+    def write(self, name: str, row: dict[str, Any]) -> None:
+        data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+        os.write(self.fds[name], data)
+        self.counts[name] += 1
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+
+
+def _cut_torn_line(path: Path) -> None:
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def _read_rows(path: Path):
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+@dataclass
+class RefineReport:
+    rows: int = 0
+    skipped_done: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+    ended_at: Counter = field(default_factory=Counter)  # stage where each row of this run ended
+    dropped_by_stage: Counter = field(default_factory=Counter)
+    llm_calls: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+
+async def run_refine(cfg: RefineConfig, backend: Any, on_row: Callable[[str], None] | None = None) -> RefineReport:
+    """Refine `cfg.input` into `cfg.out` with `backend` (an object with `async chat`)."""
+    out = Path(cfg.out)
+    ledger = Ledger(out)
+    teacher = Teacher(backend, SamplingParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature), cfg.verdict_retries)
+    report = RefineReport()
+    i_shard, n_shard = cfg.shard
+    queue: asyncio.Queue = asyncio.Queue(maxsize=cfg.concurrency * 2)
+    name = Path(cfg.input).name
+    t0 = time.perf_counter()
+
+    async def worker() -> None:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            key, ex = item
+            try:
+                result = await refine_example(ex, key, teacher, cfg.max_regenerations)
+            except (BackendError, SchemaError) as e:
+                result = Outcome("errors", {"key": key, "id": ex.id, "error": str(e), "example": ex.to_dict()}, "errors")
+            except Exception as e:  # a bug must not lose the row: record it and go on
+                result = Outcome("errors", {"key": key, "id": ex.id, "error": f"{type(e).__name__}: {e}", "example": ex.to_dict()}, "errors")
+            ledger.write(result.file, result.row)
+            report.ended_at[result.stage] += 1
+            if result.file == "dropped":
+                report.dropped_by_stage[result.row["stage"]] += 1
+            if on_row:
+                on_row(result.file)
+
+    workers = [asyncio.create_task(worker()) for _ in range(cfg.concurrency)]
+    try:
+        for index, (where, raw) in enumerate(iter_json_rows(cfg.input)):
+            if index % n_shard != i_shard:
+                continue
+            report.rows += 1
+            key = where.replace(str(Path(cfg.input)), name, 1)
+            if key in ledger.done:
+                report.skipped_done += 1
+                if on_row:
+                    on_row("skipped")
+                continue
+            try:
+                if isinstance(raw, BadLine):
+                    raise raw
+                ex = example_from_row(raw, where, cfg.format)
+                if ex.heldout:
+                    raise SchemaError("a held-out benchmark row (BFCL): never refine it into training data", where)
+            except SchemaError as e:
+                ledger.write("rejected", {"key": key, "where": e.where, "reason": e.reason,
+                                          "raw": raw.raw if isinstance(raw, BadLine) else raw})
+                report.ended_at["rejected"] += 1
+                if on_row:
+                    on_row("rejected")
+                continue
+            await queue.put((key, ex))
+    finally:
+        for _ in workers:
+            await queue.put(None)
+        await asyncio.gather(*workers)
+        ledger.close()
+    report.outcomes = Counter({k: ledger.counts[k] for k in OUTCOMES})
+    report.llm_calls = teacher.calls
+    report.seconds = time.perf_counter() - t0
+    return report

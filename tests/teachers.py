@@ -1,0 +1,133 @@
+"""Scripted teacher endpoints for FCDR tests: real HTTP servers on 127.0.0.1 (raw asyncio, so
+they can also misbehave at the connection level: drop connections, truncate bodies, stall).
+
+- the rule teacher answers like a careful, deterministic judge: it writes reasoning ending in the
+  reference answer, passes what is right, fails queries marked UNSOLVABLE / BADCOT, and fixes
+  arguments whose value is 'wrong';
+- chaos mode answers a random share of requests with garbage, empty content, HTTP 500, 429 with
+  Retry-After, a stall past the client's timeout, a slow answer, a truncated or non-JSON body, or
+  a dropped connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import socket
+import threading
+
+
+def rule_teacher(prompt: str) -> str:
+    query = _section(prompt, "Query")
+    answer = _section(prompt, "Reference answer") or _section(prompt, "Answer") or _section(prompt, "Calls") or _section(prompt, "Previous calls")
+    if prompt.startswith("You are given a user query"):
+        return f"<think>\nThe user asks: {query}\nThe matching function and the values in the query give the call.\n</think>\nANSWER: {answer}"
+    if prompt.startswith("Decide whether"):
+        return "It reads as prose.\nVERDICT: STATEMENT"
+    if prompt.startswith("Judge whether this function-calling example"):
+        return "No function can do that.\nVERDICT: FAIL" if "UNSOLVABLE" in query else "Solvable.\nVERDICT: PASS"
+    if prompt.startswith("Judge the reasoning"):
+        return "The steps do not follow.\nVERDICT: FAIL" if "BADCOT" in query else "Sound.\nVERDICT: PASS"
+    if prompt.startswith("Judge the function calls"):
+        return "A value is wrong.\nVERDICT: FAIL" if "'wrong'" in answer else "Correct.\nVERDICT: PASS"
+    if prompt.startswith("The calls below"):
+        if "NEVERFIX" in query:
+            return "ANSWER: [not a call"
+        return "ANSWER: " + answer.replace("'wrong'", "'right'")
+    return "I do not understand."
+
+
+def _section(prompt: str, title: str) -> str:
+    m = re.search(rf"^{re.escape(title)}:\n(.*?)(?:\n\n[A-Z][^\n]*:\n|\n\n(?:Explain|Write|Reply)|\Z)", prompt, re.S | re.M)
+    return m.group(1).strip() if m else ""
+
+
+class TeacherServer:
+    """`with TeacherServer(chaos=0.3, seed=1) as t: t.url`"""
+
+    def __init__(self, chaos: float = 0.0, seed: int = 0, latency: float = 0.0, stall: float = 3.0):
+        self.chaos, self.latency, self.stall = chaos, latency, stall
+        self.rng = random.Random(seed)
+        self.requests = 0
+        self.loop = asyncio.new_event_loop()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self._ready = threading.Event()
+
+    def __enter__(self) -> "TeacherServer":
+        self.thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        async def shutdown():
+            self.server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.loop.stop()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop)
+        self.thread.join(timeout=5)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.server = self.loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port, backlog=1024))
+        self._ready.set()
+        self.loop.run_forever()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(re.search(rb"content-length:\s*(\d+)", head, re.I).group(1))
+                body = json.loads(await reader.readexactly(length))
+                self.requests += 1
+                if not await self._respond(body, writer):
+                    return
+        except (asyncio.IncompleteReadError, ConnectionError, AttributeError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _respond(self, body: dict, writer: asyncio.StreamWriter) -> bool:
+        text = rule_teacher(body["messages"][-1]["content"])
+        status, payload, headers = 200, None, ""
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self.chaos and self.rng.random() < self.chaos:
+            kind = self.rng.choice(["garbage", "empty", "500", "429", "stall", "slow", "truncated", "nonjson", "drop"])
+            if kind == "garbage":
+                text = "".join(self.rng.choice("abc VERDICT:#[]()\n") for _ in range(40))
+            elif kind == "empty":
+                text = ""
+            elif kind == "500":
+                status, payload = 500, b'{"error": {"message": "boom"}}'
+            elif kind == "429":
+                status, payload, headers = 429, b'{"error": {"message": "slow down"}}', "Retry-After: 0\r\n"
+            elif kind == "stall":
+                await asyncio.sleep(self.stall)
+            elif kind == "slow":
+                await asyncio.sleep(0.2)
+            elif kind == "truncated":
+                payload = json.dumps(_completion(text)).encode()[:-15]
+            elif kind == "nonjson":
+                payload = b"<html>Bad Gateway</html>"
+            elif kind == "drop":
+                return False
+        if payload is None:
+            payload = json.dumps(_completion(text)).encode()
+        writer.write(f"HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {len(payload)}\r\n{headers}\r\n".encode() + payload)
+        await writer.drain()
+        return True
+
+
+def _completion(text: str) -> dict:
+    return {"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": max(1, len(text) // 4), "total_tokens": 10 + max(1, len(text) // 4)}}

@@ -1,0 +1,201 @@
+"""FCDR end to end against real local teacher servers: stages, bookkeeping, chaos, resume, shards."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from teachers import TeacherServer
+
+from funreason.llm.http import HTTPBackend
+from funreason.refine.report import summarise, write_report
+from funreason.refine.runner import OUTCOMES, RefineConfig, run_refine
+from funreason.sample import generate
+
+ROOT = Path(__file__).parent
+
+
+def rows_with_every_path() -> list[dict]:
+    rows = generate(60, seed=11)
+    calls = [r for r in rows if r["answers"].startswith("[") and len(json.loads(r["answers"])) == 1]
+    unsolvable, badcot, wrong, neverfix, missing = (dict(r) for r in calls[:5])
+    unsolvable["query"] += " UNSOLVABLE"
+    badcot["query"] += " BADCOT"
+    for r in (wrong, neverfix):
+        a = json.loads(r["answers"])
+        key = next(iter(a[0]["arguments"]))
+        a[0]["arguments"][key] = "wrong"
+        r["answers"] = json.dumps(a)
+        tools = json.loads(r["tools"])
+        for t in tools:
+            if t["name"] == a[0]["name"]:
+                t["parameters"][key]["type"] = "str"  # 'wrong' must fail the judge, not the type check
+        r["tools"] = json.dumps(tools)
+    neverfix["query"] += " NEVERFIX"
+    a = json.loads(missing["answers"])
+    a[0]["arguments"] = {}
+    missing["answers"] = json.dumps(a)
+    return [r for r in rows if r not in calls[:5]] + [unsolvable, badcot, wrong, neverfix, missing]
+
+
+def write_input(path: Path, rows: list[dict], bad_lines: bool = False) -> int:
+    lines = [json.dumps(r, ensure_ascii=False) for r in rows]
+    if bad_lines:
+        lines[3:3] = ['{"id": 1, "query": "broken', '{"id": 2, "query": "q", "tools": "[x", "answers": "[]"}', ""]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return sum(1 for l in lines if l.strip())
+
+
+def refine(inp: Path, out: Path, url: str, **kw) -> dict:
+    async def go():
+        async with HTTPBackend([url], "teacher", max_retries=kw.pop("retries", 4), backoff_base=0.01, timeout=kw.pop("timeout", 2.0)) as llm:
+            report = await run_refine(RefineConfig(str(inp), str(out), **kw), llm)
+            return summarise(out, report, llm.usage)
+
+    summary = asyncio.run(go())
+    write_report(out, summary)
+    return summary
+
+
+def outputs(out: Path) -> dict[str, list[dict]]:
+    return {name: [json.loads(l) for l in (out / f"{name}.jsonl").read_text().splitlines() if l.strip()]
+            if (out / f"{name}.jsonl").exists() else [] for name in OUTCOMES}
+
+
+def keys_of(out: Path) -> Counter:
+    keys = Counter()
+    for name, rows in outputs(out).items():
+        for r in rows:
+            keys[r.get("key") or r["meta"]["fcdr"]["key"]] += 1
+    return keys
+
+
+def assert_conserved(inp: Path, out: Path, n_rows: int) -> None:
+    keys = keys_of(out)
+    assert sum(keys.values()) == n_rows, "every row in exactly one file"
+    assert all(v == 1 for v in keys.values()), "no row twice"
+
+
+def test_every_stage_decides_as_the_paper_says(tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out"
+    rows = rows_with_every_path()
+    write_input(inp, rows)
+    with TeacherServer() as t:
+        summary = refine(inp, out, t.url)
+    files = outputs(out)
+    dropped = {d["stage"]: d for d in files["dropped"]}
+    assert set(dropped) == {"query_tool", "cot"} and len(files["dropped"]) == 3
+    missing = [d for d in files["dropped"] if "required parameter" in d["reason"]]
+    assert len(missing) == 1 and missing[0]["teacher"] is None  # decided without the teacher
+    assert any(d["stage"] == "query_tool" and d["teacher"] for d in files["dropped"])
+    assert "VERDICT" not in dropped["cot"]["reason"]
+    (hard,) = files["hard"]
+    assert "NEVERFIX" in hard["example"]["messages"][-1]["content"] and len(hard["attempts"]) == 4
+    regenerated = [k for k in files["kept"] if k["meta"]["fcdr"]["regenerations"]]
+    assert len(regenerated) == 1 and '"right"' in json.dumps(regenerated[0]["answer"])
+    statements = [k for k in files["kept"] if k["meta"]["fcdr"]["passed"] == ["statement"]]
+    assert statements and all(isinstance(k["answer"], str) for k in statements)
+    assert all(k["reasoning"] for k in files["kept"] if k["meta"]["fcdr"]["passed"] != ["statement"])
+    assert summary["funnel"][0] == ["input rows", len(rows)] or summary["funnel"][0] == ("input rows", len(rows))
+    assert summary["this_run"]["llm_calls"]["regenerate"] == 1 + 3
+    assert (out / "funnel.png").read_bytes()[:4] == b"\x89PNG" and "FCDR report" in (out / "report.md").read_text()
+
+
+def test_chaos_endpoint_and_malformed_input_lose_nothing(tmp_path):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out"
+    n = write_input(inp, generate(120, seed=5), bad_lines=True)
+    with TeacherServer(chaos=0.35, seed=3, stall=1.0) as t:
+        first = refine(inp, out, t.url, retries=1, timeout=0.5, concurrency=16)
+    assert_conserved(inp, out, n)
+    assert first["files"]["rejected"] == 2 and first["files"]["errors"] > 0
+    errors = outputs(out)["errors"]
+    assert all(e["error"] for e in errors)
+    # re-running retries exactly the error rows; with a calm teacher they all finish
+    with TeacherServer() as calm:
+        second = refine(inp, out, calm.url)
+    assert_conserved(inp, out, n)
+    assert second["files"]["errors"] == 0 and second["this_run"]["processed"] == len(errors)
+
+
+def _cli(inp, out, url, *extra, model="teacher"):
+    return [sys.executable, "-m", "funreason.cli", "refine", str(inp), "--out", str(out), "--endpoint", url,
+            "--teacher-model", model, "--concurrency", "8", *extra]
+
+
+def test_kill_9_at_any_moment_then_resume_equals_an_uninterrupted_run(tmp_path):
+    inp = tmp_path / "in.jsonl"
+    n = write_input(inp, rows_with_every_path() + generate(60, seed=12), bad_lines=True)
+    with TeacherServer(latency=0.01) as t:
+        subprocess.run(_cli(inp, tmp_path / "whole", t.url), check=True, capture_output=True, timeout=300)
+        cut = tmp_path / "cut"
+        for at_least in (10, 60):  # killed twice, mid-run
+            proc = subprocess.Popen(_cli(inp, cut, t.url), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.time() + 120
+            while sum(keys_of(cut).values()) < at_least and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.05)
+            assert proc.poll() is None, "the run finished before it could be killed"
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        with open(cut / "kept.jsonl", "ab") as f:  # and a torn line, as a crash mid-write leaves
+            f.write(b'{"id": "torn", "tools": [')
+        done = subprocess.run(_cli(inp, cut, t.url), check=True, capture_output=True, text=True, timeout=300)
+    assert "this run" in done.stdout
+    assert_conserved(inp, cut, n)
+    whole, resumed = outputs(tmp_path / "whole"), outputs(cut)
+    for name in OUTCOMES:
+        assert sorted(map(json.dumps, whole[name])) == sorted(map(json.dumps, resumed[name])), name
+
+
+def test_shards_concatenate_to_the_whole(tmp_path):
+    inp = tmp_path / "in.jsonl"
+    n = write_input(inp, generate(40, seed=9), bad_lines=True)
+    with TeacherServer() as t:
+        refine(inp, tmp_path / "whole", t.url)
+        for i in range(3):
+            refine(inp, tmp_path / f"s{i}", t.url, shard=(i, 3))
+    whole = outputs(tmp_path / "whole")
+    parts = [outputs(tmp_path / f"s{i}") for i in range(3)]
+    for name in OUTCOMES:
+        assert sorted(map(json.dumps, whole[name])) == sorted(json.dumps(r) for p in parts for r in p[name]), name
+    assert sum(sum(keys_of(tmp_path / f"s{i}").values()) for i in range(3)) == n
+
+
+def test_refine_against_the_tiny_model_served_over_http(tmp_path, tiny_model_dir):
+    from test_serve import Server
+
+    from funreason.llm.local import LocalEngine
+    from funreason.serve import ServeConfig, create_app
+
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out"
+    n = write_input(inp, generate(8, seed=2))
+    engine = LocalEngine.from_pretrained(str(tiny_model_dir), max_batch=8)
+    srv = Server(create_app(engine, ServeConfig("tiny", max_tokens_cap=64)))
+    try:
+        proc = subprocess.run(_cli(inp, out, srv.url, "--max-tokens", "24", "--max-regenerations", "1", model="tiny"),
+                              capture_output=True, text=True, timeout=600)
+    finally:
+        srv.stop()
+        engine.close()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert_conserved(inp, out, n)
+    report = json.loads((out / "report.json").read_text())
+    assert report["total"] == n and report["this_run"]["http"]["requests"] > 0
+
+
+def test_refine_refuses_bad_arguments(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "funreason.cli", "refine", *map(str, args)], capture_output=True, text=True)
+
+    inp = tmp_path / "in.jsonl"
+    write_input(inp, generate(2))
+    assert "either --endpoint" in run(inp, "--out", tmp_path / "o").stderr
+    assert "--teacher-model" in run(inp, "--out", tmp_path / "o", "--endpoint", "http://127.0.0.1:9").stderr
+    assert "--shard must be" in run(inp, "--out", tmp_path / "o", "--teacher", "x", "--shard", "3/2").stderr
