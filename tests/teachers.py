@@ -47,8 +47,9 @@ def _section(prompt: str, title: str) -> str:
 class TeacherServer:
     """`with TeacherServer(chaos=0.3, seed=1) as t: t.url`"""
 
-    def __init__(self, chaos: float = 0.0, seed: int = 0, latency: float = 0.0, stall: float = 3.0):
+    def __init__(self, chaos: float = 0.0, seed: int = 0, latency: float = 0.0, stall: float = 3.0, script: list[str] | None = None):
         self.chaos, self.latency, self.stall = chaos, latency, stall
+        self.script = list(script or [])  # fault kinds for the first requests, in order ("ok" = none)
         self.rng = random.Random(seed)
         self.requests = 0
         self.loop = asyncio.new_event_loop()
@@ -101,8 +102,12 @@ class TeacherServer:
         status, payload, headers = 200, None, ""
         if self.latency:
             await asyncio.sleep(self.latency)
-        if self.chaos and self.rng.random() < self.chaos:
+        kind = None
+        if self.script:
+            kind = self.script.pop(0)
+        elif self.chaos and self.rng.random() < self.chaos:
             kind = self.rng.choice(["garbage", "empty", "500", "429", "stall", "slow", "truncated", "nonjson", "drop"])
+        if kind is not None:
             if kind == "garbage":
                 text = "".join(self.rng.choice("abc VERDICT:#[]()\n") for _ in range(40))
             elif kind == "empty":
@@ -111,6 +116,10 @@ class TeacherServer:
                 status, payload = 500, b'{"error": {"message": "boom"}}'
             elif kind == "429":
                 status, payload, headers = 429, b'{"error": {"message": "slow down"}}', "Retry-After: 0\r\n"
+            elif kind == "429-wait":
+                status, payload, headers = 429, b'{"error": {"message": "slow down"}}', "Retry-After: 1\r\n"
+            elif kind == "400":
+                status, payload = 400, b'{"error": {"message": "bad request"}}'
             elif kind == "stall":
                 await asyncio.sleep(self.stall)
             elif kind == "slow":

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from funreason.errors import BackendError
 from funreason.llm import Generation, SamplingParams
@@ -64,18 +64,21 @@ class HTTPBackend:
         self._limit = asyncio.Semaphore(concurrency)
         self._in_flight = {e: 0 for e in self.endpoints}
         self._next = 0
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
         self._concurrency = concurrency
 
     async def __aenter__(self) -> "HTTPBackend":
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        limits = httpx.Limits(max_connections=self._concurrency, max_keepalive_connections=self._concurrency)
-        self._client = httpx.AsyncClient(headers=headers, timeout=self.timeout, limits=limits)
+        self._client = aiohttp.ClientSession(
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            connector=aiohttp.TCPConnector(limit=self._concurrency),
+        )
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
         if self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
             self._client = None
 
     def _pick(self) -> str:
@@ -102,30 +105,32 @@ class HTTPBackend:
                 endpoint = self._pick()
                 self._in_flight[endpoint] += 1
                 wait: float | None = None
+                status, content, retry_after = 0, b"", None
                 try:
-                    resp = await self._client.post(endpoint + "/chat/completions", json=body)
-                except httpx.TimeoutException:
+                    async with self._client.post(endpoint + "/chat/completions", json=body) as resp:
+                        status, retry_after = resp.status, resp.headers.get("retry-after")
+                        content = await resp.read()
+                except asyncio.TimeoutError:
                     last = f"{endpoint}: timed out after {self.timeout}s"
-                except httpx.TransportError as e:
+                except aiohttp.ClientError as e:
                     last = f"{endpoint}: {type(e).__name__}: {e}"
-                else:
-                    if resp.status_code == 200:
-                        try:
-                            gen = self._generation(resp)
-                        except (ValueError, KeyError, IndexError, TypeError) as e:
-                            last = f"{endpoint}: unreadable response ({type(e).__name__}: {str(e)[:80]})"
-                        else:
-                            self.usage.requests += 1
-                            self.usage.by_endpoint[endpoint] += 1
-                            return gen
-                    elif resp.status_code in RETRY_STATUS:
-                        last = f"{endpoint}: HTTP {resp.status_code} {resp.text[:120]!r}"
-                        wait = _retry_after(resp)
-                    else:
-                        self.usage.failures += 1
-                        raise BackendError(f"{endpoint}: HTTP {resp.status_code} {resp.text[:200]!r}")
                 finally:
                     self._in_flight[endpoint] -= 1
+                if status == 200:
+                    try:
+                        gen = self._generation(content)
+                    except (ValueError, KeyError, IndexError, TypeError) as e:
+                        last = f"{endpoint}: unreadable response ({type(e).__name__}: {str(e)[:80]})"
+                    else:
+                        self.usage.requests += 1
+                        self.usage.by_endpoint[endpoint] += 1
+                        return gen
+                elif status in RETRY_STATUS:
+                    last = f"{endpoint}: HTTP {status} {content[:120]!r}"
+                    wait = _retry_after(retry_after)
+                elif status:
+                    self.usage.failures += 1
+                    raise BackendError(f"{endpoint}: HTTP {status} {content[:200]!r}")
                 if attempt < self.max_retries:
                     await asyncio.sleep(wait if wait is not None else self._backoff(attempt))
         self.usage.failures += 1
@@ -134,8 +139,8 @@ class HTTPBackend:
     def _backoff(self, attempt: int) -> float:
         return min(self.backoff_max, self.backoff_base * 2**attempt) * (0.5 + random.random())
 
-    def _generation(self, resp: httpx.Response) -> Generation:
-        data = json.loads(resp.content)
+    def _generation(self, content: bytes) -> Generation:
+        data = json.loads(content)
         choice = data["choices"][0]
         msg = choice["message"]
         content = msg.get("content") or ""
@@ -153,8 +158,7 @@ class HTTPBackend:
                           int(usage.get("completion_tokens") or 0))
 
 
-def _retry_after(resp: httpx.Response) -> float | None:
-    value = resp.headers.get("retry-after")
+def _retry_after(value: str | None) -> float | None:
     try:
         return min(max(float(value), 0.0), 120.0) if value is not None else None
     except ValueError:
