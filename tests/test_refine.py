@@ -199,3 +199,13 @@ def test_refine_refuses_bad_arguments(tmp_path):
     assert "either --endpoint" in run(inp, "--out", tmp_path / "o").stderr
     assert "--teacher-model" in run(inp, "--out", tmp_path / "o", "--endpoint", "http://127.0.0.1:9").stderr
     assert "--shard must be" in run(inp, "--out", tmp_path / "o", "--teacher", "x", "--shard", "3/2").stderr
+    assert "pip install vllm" in run(inp, "--out", tmp_path / "o", "--teacher", "x", "--teacher-backend", "vllm").stderr
+
+
+def test_refine_with_a_local_transformers_teacher(tmp_path, tiny_model_dir):
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out"
+    n = write_input(inp, generate(4, seed=4))
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "refine", str(inp), "--out", str(out), "--teacher",
+                           str(tiny_model_dir), "--max-tokens", "12", "--max-regenerations", "1"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert_conserved(inp, out, n)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from funreason.errors import SchemaError
+from funreason.errors import BackendError, SchemaError
 
 app = typer.Typer(
     name="funreason",
@@ -253,6 +253,7 @@ def refine(
     endpoint: list[str] = typer.Option([], "--endpoint", help="OpenAI-compatible teacher endpoint (repeat to balance over several)."),
     teacher_model: Optional[str] = typer.Option(None, help="Model name the endpoint serves."),
     teacher: Optional[str] = typer.Option(None, help="A local teacher model (directory or hub id) instead of --endpoint."),
+    teacher_backend: str = typer.Option("transformers", help="For --teacher: transformers, or vllm (GPU, `pip install vllm`)."),
     api_key: Optional[str] = typer.Option(None, envvar="FUNREASON_TEACHER_API_KEY", help="API key for the endpoint(s)."),
     max_regenerations: int = typer.Option(3, help="Answer regenerations before a row becomes hard data."),
     shard: str = typer.Option("0/1", help="i/n: this machine's share of the rows (index % n == i)."),
@@ -268,6 +269,8 @@ def refine(
     from funreason.refine.report import summarise, write_report
     from funreason.refine.runner import RefineConfig, run_refine
 
+    if teacher_backend not in ("transformers", "vllm"):
+        _fail(f"--teacher-backend must be transformers or vllm, not {teacher_backend!r}")
     if bool(endpoint) == bool(teacher):
         _fail("give either --endpoint URL (with --teacher-model) or --teacher PATH")
     if endpoint and not teacher_model:
@@ -295,15 +298,23 @@ def refine(
             if endpoint:
                 async with HTTPBackend(endpoint, teacher_model, api_key=api_key, concurrency=concurrency, timeout=timeout) as llm:
                     return await run_refine(cfg, llm, on_row), llm.usage
-            from funreason.llm.local import LocalChat, LocalEngine
+            if teacher_backend == "vllm":
+                from funreason.llm.vllm import VLLMChat
 
-            engine = LocalEngine.from_pretrained(teacher)
+                backend = VLLMChat(teacher)
+            else:
+                from funreason.llm.local import LocalChat, LocalEngine
+
+                backend = LocalChat(LocalEngine.from_pretrained(teacher))
             try:
-                return await run_refine(cfg, LocalChat(engine), on_row), None
+                return await run_refine(cfg, backend, on_row), None
             finally:
-                engine.close()
+                (backend if teacher_backend == "vllm" else backend.engine).close()
 
-    report, usage = asyncio.run(go())
+    try:
+        report, usage = asyncio.run(go())
+    except (BackendError, SchemaError, OSError) as e:
+        _fail(str(e))
     summary = summarise(output, report, usage)
     write_report(output, summary)
     table = Table(title=f"FCDR — {input.name}")

@@ -1,0 +1,67 @@
+"""vLLM's offline engine behind the chat protocol (optional: `pip install vllm`, needs a GPU).
+
+Requests from the event loop are gathered by a worker thread and handed to `LLM.chat` together,
+so vLLM's own continuous batching sees many conversations at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from funreason.errors import BackendError
+from funreason.llm import Generation, SamplingParams
+
+
+class VLLMChat:
+    def __init__(self, model: str, *, max_batch: int = 256, **engine_args: Any):
+        try:
+            from vllm import LLM
+        except ImportError as e:
+            raise BackendError("the vLLM backend needs `pip install vllm` on a machine with a GPU") from e
+        self.llm = LLM(model=model, **engine_args)
+        self.max_batch = max_batch
+        self._queue: queue.Queue = queue.Queue()
+        self._worker = threading.Thread(target=self._run, daemon=True, name="funreason-vllm")
+        self._worker.start()
+
+    async def chat(self, messages: list[dict[str, Any]], params: SamplingParams) -> Generation:
+        fut: Future = Future()
+        self._queue.put((messages, params, fut))
+        return await asyncio.wrap_future(fut)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._worker.join(timeout=30)
+
+    def _run(self) -> None:
+        from vllm import SamplingParams as VSampling
+
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get(timeout=0.01)
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)
+                    break
+                batch.append(nxt)
+            sampling = [VSampling(max_tokens=p.max_tokens, temperature=p.temperature, top_p=p.top_p,
+                                  stop=p.stop or None, seed=p.seed) for _, p, _ in batch]
+            try:
+                outputs = self.llm.chat([m for m, _, _ in batch], sampling, use_tqdm=False)
+            except Exception as e:  # fail this batch's requests, keep serving
+                for _, _, fut in batch:
+                    fut.set_exception(BackendError(f"vLLM generation failed: {type(e).__name__}: {e}"))
+                continue
+            for (_, _, fut), out in zip(batch, outputs):
+                o = out.outputs[0]
+                fut.set_result(Generation(o.text, o.finish_reason or "stop", len(out.prompt_token_ids or []), len(o.token_ids)))
