@@ -24,6 +24,10 @@ COMING = [
 ]
 
 
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
 def run_demo(out_dir: Path, console: Console) -> Path:
     from transformers import AutoTokenizer
 
@@ -58,7 +62,7 @@ def run_demo(out_dir: Path, console: Console) -> Path:
     train_lines = [
         "| step | loss | L_think | L_result | α | tokens/s |",
         "|---|---|---|---|---|---|",
-        *[f"| {m['step']} | {m['loss']:.3f} | {m['think_loss']:.3f} | {m['result_loss']:.3f} | {m['alpha']:.3f} | {m['tokens_per_s']:.0f} |"
+        *[f"| {m['step']} | {m['loss']:.3f} | {_fmt(m.get('think_loss'))} | {_fmt(m.get('result_loss'))} | {m['alpha']:.3f} | {m['tokens_per_s']:.0f} |"
           for m in read_metrics(run_dir / "metrics.jsonl")],
     ]
     console.print("\n".join(train_lines))

@@ -130,8 +130,13 @@ class SRMLTrainer(Trainer):
     def _accumulate(self, out, tokens: int) -> None:
         acc = self._acc
         acc["n"] = acc.get("n", 0) + 1
-        acc["think_loss"] = acc.get("think_loss", 0.0) + float(out.think_loss)
-        acc["result_loss"] = acc.get("result_loss", 0.0) + float(out.result_loss)
+        # a segment's loss is averaged over the micro-batches that had that segment
+        if out.n_think:
+            acc["think_loss"] = acc.get("think_loss", 0.0) + float(out.think_loss)
+            acc["n_think_batches"] = acc.get("n_think_batches", 0) + 1
+        if out.n_result:
+            acc["result_loss"] = acc.get("result_loss", 0.0) + float(out.result_loss)
+            acc["n_result_batches"] = acc.get("n_result_batches", 0) + 1
         if not math.isnan(out.alpha):
             acc["alpha"] = out.alpha  # the latest α the loss used
         acc["think_tokens"] = acc.get("think_tokens", 0) + out.n_think
@@ -140,9 +145,10 @@ class SRMLTrainer(Trainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._acc.get("n"):
-            n = self._acc.pop("n")
-            logs["think_loss"] = self._acc.pop("think_loss") / n
-            logs["result_loss"] = self._acc.pop("result_loss") / n
+            self._acc.pop("n")
+            for seg in ("think", "result"):
+                if self._acc.get(f"n_{seg}_batches"):
+                    logs[f"{seg}_loss"] = self._acc[f"{seg}_loss"] / self._acc[f"n_{seg}_batches"]
             if "alpha" in self._acc:
                 logs["alpha"] = self._acc.pop("alpha")
             logs["think_tokens"] = self._acc.pop("think_tokens")
