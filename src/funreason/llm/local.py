@@ -17,7 +17,7 @@ from typing import Any, Callable
 import torch
 
 from funreason.errors import BackendError
-from funreason.llm import Generation, SamplingParams
+from funreason.llm import Generation, SamplingParams, next_batch
 
 
 @dataclass
@@ -76,19 +76,9 @@ class LocalEngine:
 
     def _run(self) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
+            batch = next_batch(self._queue, self.max_batch, self.batch_wait_s)
+            if batch is None:
                 return
-            batch = [first]
-            try:
-                while len(batch) < self.max_batch:
-                    nxt = self._queue.get(timeout=self.batch_wait_s)
-                    if nxt is None:
-                        self._queue.put(None)
-                        break
-                    batch.append(nxt)
-            except queue.Empty:
-                pass
             batch = [r for r in batch if r.future.set_running_or_notify_cancel()]
             if not batch:
                 continue

@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from funreason.errors import BackendError
-from funreason.llm import Generation, SamplingParams
+from funreason.llm import Generation, SamplingParams, next_batch
 
 
 class VLLMChat:
@@ -41,19 +41,9 @@ class VLLMChat:
         from vllm import SamplingParams as VSampling
 
         while True:
-            item = self._queue.get()
-            if item is None:
+            batch = next_batch(self._queue, self.max_batch, 0.01)
+            if batch is None:
                 return
-            batch = [item]
-            while len(batch) < self.max_batch:
-                try:
-                    nxt = self._queue.get(timeout=0.01)
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)
-                    break
-                batch.append(nxt)
             sampling = [VSampling(max_tokens=p.max_tokens, temperature=p.temperature, top_p=p.top_p,
                                   stop=p.stop or None, seed=p.seed) for _, p, _ in batch]
             try:
