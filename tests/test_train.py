@@ -120,3 +120,19 @@ def test_accelerate_configs_validate():
     for c in configs:
         cfg = ClusterConfig.from_yaml_file(str(c))
         assert cfg.num_processes >= 2 and cfg.mixed_precision == "bf16"
+
+
+def test_yaml_config_with_gradient_accumulation_and_checkpointing(tmp_path, tiny_model_dir):
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(f"model: {tiny_model_dir}\ndata: {sample_path()}\nloss: srml\nalpha: 0.7\nmax_steps: 4\n"
+                   "batch_size: 2\ngrad_accum: 2\ngradient_checkpointing: true\nlogging_steps: 2\nreport_to: none\n")
+    run = tmp_path / "run"
+    proc = cli("train", "--config", cfg, "--out", run, "--lr", "1e-3")  # the command line overrides the file
+    assert "trained 4 steps" in proc.stdout
+    saved = json.loads((run / "train_config.json").read_text())
+    assert saved["alpha"] == 0.7 and saved["grad_accum"] == 2 and saved["learning_rate"] == 1e-3
+    assert [m["alpha"] for m in metrics(run)] == [0.7, 0.7]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lerning_rate: 1\n")
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "train", "--config", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown settings lerning_rate" in proc.stderr

@@ -114,6 +114,7 @@ class SRMLTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         segments = inputs.pop("segments")
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        self.srml.train(model.training)  # α adjusts on training batches only
         if self.loss_impl == "chunked":
             unwrapped = _base_model(self.accelerator.unwrap_model(model))
             with _capture_output(unwrapped.get_decoder()) as captured:
