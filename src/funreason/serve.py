@@ -27,7 +27,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from funreason.calls import parse_output
+from funreason.calls import parse_output, split_think
 from funreason.chat import render_prompt
 from funreason.errors import SchemaError
 from funreason.formats.openai import message_from_openai
@@ -171,8 +171,7 @@ def build_message(req: ChatRequest, text: str) -> tuple[dict[str, Any], str | No
         if out.content:
             message["content"] = out.content
         return message, "tool_calls"
-    rest = out.content if out.calls is None else text if out.reasoning is None else text.split("</think>", 1)[-1].strip()
-    message["content"] = rest
+    message["content"] = split_think(text)[1]
     if req.tool_choice == "required" or _named_choice(req.tool_choice):
         why = out.error or ("the calls name functions that are not among the tools" if out.calls else "no calls")
         message["refusal"] = f"tool_choice asked for a function call, but the model's output is not one ({why})"
