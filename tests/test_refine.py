@@ -109,6 +109,16 @@ def test_every_stage_decides_as_the_paper_says(tmp_path):
     assert (out / "funnel.png").read_bytes()[:4] == b"\x89PNG" and "FCDR report" in (out / "report.md").read_text()
 
 
+def test_rows_without_an_answer_are_dropped_at_response_identification(tmp_path):
+    inp, out = tmp_path / "chat.jsonl", tmp_path / "out"
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]
+    inp.write_text(json.dumps({"id": "q", "messages": [{"role": "user", "content": "hi"}], "tools": tools}) + "\n")
+    with TeacherServer() as t:
+        refine(inp, out, t.url)
+    (row,) = outputs(out)["dropped"]
+    assert row["stage"] == "response" and "no reference answer" in row["reason"]
+
+
 def test_chaos_endpoint_and_malformed_input_lose_nothing(tmp_path):
     inp, out = tmp_path / "in.jsonl", tmp_path / "out"
     n = write_input(inp, generate(120, seed=5), bad_lines=True)

@@ -2,8 +2,9 @@
 
 Per row, in order (prompts in `prompts/`):
 0. rows without reasoning first get it: the teacher writes reasoning and its own answer;
-1. response identification: a statement answer is saved as it is (one that names a tool
-   followed by "(" is shown to the teacher; if it is a call in disguise, it is regenerated);
+1. response identification: a row with no reference answer is dropped; a statement answer is
+   saved as it is (one that names a tool followed by "(" is shown to the teacher; if it is a call
+   in disguise, it is regenerated);
 2. query & tool identification: decidable checks (names in tools, required parameters, types,
    enums), then the teacher: solvable with these tools, values derivable from the query? no → drop;
 3. CoT identification: the teacher's own answer must equal the reference (decidable), then the
@@ -120,6 +121,8 @@ async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int
                                    "teacher": teacher_words, "example": ex.to_dict()}, stage)
 
     # 1. response identification
+    if ex.answer is None:
+        return drop("response", "the row has no reference answer")
     if not ex.calls:
         statement = ex.answer if isinstance(ex.answer, str) else ""
         if not statement or not looks_like_call(statement, ex):
