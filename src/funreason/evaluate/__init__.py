@@ -1,0 +1,1 @@
+"""Evaluation: BFCL scoring and runs, the HumanEval forgetting check, reports."""

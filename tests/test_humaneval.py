@@ -1,0 +1,101 @@
+"""The HumanEval forgetting check: correct code passes, hostile code fails safely, runs resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from funreason.evaluate.humaneval import load_problems, program_from_chat, run_humaneval
+from funreason.evaluate.sandbox import Limits
+
+PROBLEMS = load_problems()
+
+
+def test_the_package_data_is_the_164_problems_and_canonical_solutions_pass(tmp_path):
+    assert len(PROBLEMS) == 164
+    first = PROBLEMS[:6]
+    summary = run_humaneval(first, lambda chunk: [p["canonical_solution"] for p in chunk], tmp_path, chat=False)
+    assert summary == {"total": 6, "passed": 6, "pass@1": 1.0, "failures": {}}
+
+
+HOSTILE = {
+    "loop": "    while True:\n        pass\n",
+    "fork bomb": "    import os\n    while True:\n        try:\n            os.fork()\n        except OSError:\n            pass\n",
+    "10 GB": "    x = bytearray(10 * 1024 ** 3)\n    return x\n",
+    "delete files": "    import os\n    for name in os.listdir('.'):\n        os.remove(name)\n    return None\n",
+    "read secrets": "    import os\n    return os.environ['FUNREASON_CANARY']\n",
+    "escape": "    open('{canary}', 'w').write('pwned')\n    return None\n",
+}
+
+
+def test_hostile_completions_fail_with_a_reason_and_the_host_is_unharmed(tmp_path, monkeypatch):
+    monkeypatch.setenv("FUNREASON_CANARY", "s3cret")
+    canary = tmp_path / "canary.txt"
+    canary.write_text("intact")
+    os.chmod(tmp_path, 0o700)  # the host's files: out of the sandbox's reach
+    bodies = [b.replace("{canary}", str(canary)) for b in HOSTILE.values()]
+    problems = PROBLEMS[: len(bodies)]
+    out = tmp_path / "run"
+    summary = run_humaneval(problems, lambda chunk: bodies[: len(chunk)], out, chat=False, limits=Limits(timeout_s=3), batch=len(bodies))
+    rows = {r["task_id"]: r for r in map(json.loads, (out / "humaneval_samples.jsonl").read_text().splitlines())}
+    reasons = dict(zip(HOSTILE, (rows[p["task_id"]]["reason"] for p in problems)))
+    assert summary["passed"] == 0
+    assert reasons["loop"].startswith("timed out") and reasons["fork bomb"].startswith(("timed out", "failed"))
+    assert reasons["10 GB"] == "out of memory"
+    assert reasons["delete files"].startswith("failed")
+    assert "KeyError" in reasons["read secrets"]
+    assert "PermissionError" in reasons["escape"] or os.geteuid() != 0
+    assert canary.read_text() == "intact" and (out / "humaneval_samples.jsonl").exists()
+    procs = subprocess.run(["ps", "-u", "nobody", "-o", "stat="], capture_output=True, text=True).stdout.split()
+    assert not [s for s in procs if not s.startswith("Z")], "nothing left running"
+
+
+def test_chat_replies_give_back_the_function():
+    p = PROBLEMS[0]
+    reply = f"Here you go:\n```python\n{p['prompt']}{p['canonical_solution']}```\nDone."
+    program = program_from_chat(p, reply)
+    assert program.startswith("from typing import List") and f"def {p['entry_point']}(" in program
+    body_only = f"```python\n{p['canonical_solution']}```"
+    assert program_from_chat(p, body_only).startswith(p["prompt"])
+
+
+def test_an_interrupted_run_resumes(tmp_path):
+    asked = []
+
+    def generate(chunk):
+        asked.extend(p["task_id"] for p in chunk)
+        return [p["canonical_solution"] for p in chunk]
+
+    run_humaneval(PROBLEMS[:3], generate, tmp_path, chat=False)
+    with open(tmp_path / "humaneval_samples.jsonl", "a") as f:
+        f.write('{"task_id": "HumanEval/3", "compl')  # torn by a crash
+    summary = run_humaneval(PROBLEMS[:5], generate, tmp_path, chat=False)
+    assert asked == [f"HumanEval/{i}" for i in (0, 1, 2, 3, 4)] and summary["total"] == 5
+
+
+def test_cli_with_the_tiny_model_and_with_an_endpoint(tmp_path, tiny_model_dir):
+    from test_serve import Server
+
+    from funreason.llm.local import LocalEngine
+    from funreason.serve import ServeConfig, create_app
+
+    def cli(*args):
+        proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "humaneval", *map(str, args)],
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads((args[args.index("--out") + 1] / "humaneval.json").read_text())
+
+    local = cli("--model", tiny_model_dir, "--out", tmp_path / "local", "--limit", 3, "--max-tokens", 16)
+    assert local["total"] == 3 and local["pass@1"] == 0.0  # an untrained model writes no working code
+    engine = LocalEngine.from_pretrained(str(tiny_model_dir))
+    srv = Server(create_app(engine, ServeConfig("tiny")))
+    try:
+        remote = cli("--endpoint", srv.url, "--served-model", "tiny", "--out", tmp_path / "remote", "--limit", 2, "--max-tokens", 16)
+    finally:
+        srv.stop()
+        engine.close()
+    assert remote["total"] == 2
