@@ -330,8 +330,49 @@ def refine(
         out.print(f"[yellow]{summary['files']['errors']} rows hit backend errors; run the same command again to retry them[/yellow]")
 
 
-eval_app = typer.Typer(help="Evaluate a model: the HumanEval forgetting check (BFCL scoring is still to come).", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate: BFCL scoring (Python categories) and the HumanEval forgetting check.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("score")
+def eval_score(
+    category: str = typer.Option(..., help="BFCL category, e.g. simple_python, live_multiple, irrelevance."),
+    results: Path = typer.Option(..., help="JSONL of {\"id\": ..., \"result\": \"<raw model output>\"} (any subset)."),
+    data_dir: Optional[Path] = typer.Option(None, help="BFCL data folder [default: the bfcl-eval package's]."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Score BFCL result files with verdicts equal to the official checker's."""
+    from funreason.evaluate.bfcl_checker import SUPPORTED, score_entry
+    from funreason.formats import bfcl, read_examples
+    from funreason.formats.jsonl import BadLine, iter_json_rows
+
+    if category not in SUPPORTED:
+        _fail(f"category {category!r} is not scored yet; supported: {', '.join(sorted(SUPPORTED))}")
+    try:
+        entries = {ex.id: ex for ex in read_examples(bfcl.question_file(category, data_dir))}
+    except (OSError, SchemaError) as e:
+        _fail(str(e))
+    verdicts = []
+    for where, row in iter_json_rows(results):
+        if isinstance(row, BadLine) or not isinstance(row, dict) or "id" not in row or "result" not in row:
+            _fail(f"{where}: each line must be a JSON object with 'id' and 'result'")
+        ex = entries.get(row["id"])
+        if ex is None:
+            _fail(f"{where}: id {row['id']!r} is not in category {category}")
+        v = score_entry(category, row["result"], [t.to_dict() for t in ex.tools], ex.possible_answer)
+        verdicts.append({"id": row["id"], "valid": v["valid"], "error_type": v.get("error_type"), "error": " ".join(map(str, v.get("error", [])))})
+    correct = sum(v["valid"] for v in verdicts)
+    report = {"category": category, "total": len(verdicts), "correct": correct,
+              "accuracy": correct / len(verdicts) if verdicts else 0.0, "entries": verdicts}
+    if as_json:
+        out.print_json(json.dumps(report, ensure_ascii=False))
+        return
+    table = Table(title=f"BFCL {category}: {correct}/{len(verdicts)} = {report['accuracy']:.2%}")
+    for col in ("id", "error type", "why"):
+        table.add_column(col)
+    for v in [v for v in verdicts if not v["valid"]][:20]:
+        table.add_row(v["id"], v["error_type"] or "", v["error"][:100])
+    out.print(table)
 
 
 @eval_app.command("humaneval")

@@ -79,7 +79,8 @@ def from_row(row: dict, where: str, truth: dict[str, list] | None = None) -> Exa
     if extra:
         meta["extra"] = extra
     ground_truth = truth.get(entry_id) if truth is not None else None
-    answer = canonical_answer(ground_truth, where) if ground_truth is not None else None
+    required = {f.get("name"): set((f.get("parameters") or {}).get("required") or []) for f in functions if isinstance(f, dict)}
+    answer = canonical_answer(ground_truth, where, required) if ground_truth is not None else None
     return Example(
         id=entry_id,
         tools=[Tool.from_dict(f) for f in functions],
@@ -90,7 +91,10 @@ def from_row(row: dict, where: str, truth: dict[str, list] | None = None) -> Exa
     ).validate()
 
 
-def canonical_answer(ground_truth: Any, where: str = "") -> list[Call]:
+def canonical_answer(ground_truth: Any, where: str = "", required: dict[str, set[str]] | None = None) -> list[Call]:
+    """One call per ground-truth entry: optional parameters ("" acceptable) left out unless the
+    function's schema requires them (BFCL marks some required parameters optional), otherwise
+    the first acceptable value."""
     if not isinstance(ground_truth, list):
         raise SchemaError("'ground_truth' must be a list", where)
     calls = []
@@ -103,17 +107,18 @@ def canonical_answer(ground_truth: Any, where: str = "") -> list[Call]:
         for p, values in params.items():
             if not isinstance(values, list):
                 raise SchemaError(f"ground truth of {name}.{p} must be a list of acceptable values", where)
-        calls.append(Call(name, _first_acceptable(params)))
+        calls.append(Call(name, _first_acceptable(params, (required or {}).get(name, set()))))
     return calls
 
 
-def _first_acceptable(options: dict[str, list]) -> dict[str, Any]:
+def _first_acceptable(options: dict[str, list], required: set[str] = frozenset()) -> dict[str, Any]:
     """Pick one value per key; nested dicts in BFCL's ground truth hold value lists too."""
     out = {}
     for key, values in options.items():
-        if not isinstance(values, list) or not values or "" in values:
+        chosen = [v for v in values if v != ""] if isinstance(values, list) else []
+        if not chosen or ("" in values and key not in required):
             continue  # optional: leaving it out is acceptable
-        out[key] = _canonical(values[0])
+        out[key] = _canonical(chosen[0])
     return out
 
 
