@@ -375,6 +375,103 @@ def eval_score(
     out.print(table)
 
 
+@eval_app.command("bfcl")
+def eval_bfcl(
+    output: Path = typer.Option(..., "--out", "-o", help="Folder for result files and report.json / .md / .png."),
+    model: Optional[str] = typer.Option(None, help="Local model (directory or hub id)."),
+    endpoint: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint."),
+    served_model: Optional[str] = typer.Option(None, help="Model name the endpoint serves."),
+    categories: Optional[str] = typer.Option(None, help="Comma-separated categories [default: every scored one]."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N entries of each category."),
+    mode: str = typer.Option("prompting", help="prompting (the model writes the call list) or native (tools / tool_calls; endpoints)."),
+    max_tokens: int = typer.Option(1024, help="Cap on new tokens per answer."),
+    concurrency: int = typer.Option(32, help="Requests in flight (endpoints)."),
+    batch: int = typer.Option(16, help="Prompts generated together."),
+    data_dir: Optional[Path] = typer.Option(None, help="BFCL data folder [default: the bfcl-eval package's]."),
+) -> None:
+    """Generate BFCL answers with a model, score them like the official checker, report (resumable)."""
+    import asyncio
+
+    from funreason.evaluate.bfcl_checker import SUPPORTED
+    from funreason.evaluate.bfcl_run import (
+        DEFAULT_CATEGORIES, generate_category, load_category, messages_for, native_result, openai_tools, score_category, write_report,
+    )
+    from funreason.llm import SamplingParams
+
+    if bool(model) == bool(endpoint):
+        _fail("give either --model PATH or --endpoint URL (with --served-model)")
+    if endpoint and not served_model:
+        _fail("--endpoint needs --served-model")
+    if mode not in ("prompting", "native") or (mode == "native" and not endpoint):
+        _fail("--mode is prompting, or native with --endpoint")
+    cats = [c.strip() for c in categories.split(",")] if categories else DEFAULT_CATEGORIES
+    unknown = [c for c in cats if c not in SUPPORTED]
+    if unknown:
+        _fail(f"not scored yet: {', '.join(unknown)}; scored categories: {', '.join(DEFAULT_CATEGORIES)}")
+    try:
+        data = {c: load_category(c, limit, data_dir) for c in cats}
+    except (OSError, SchemaError) as e:
+        _fail(str(e))
+    params = SamplingParams(max_tokens=max_tokens)
+    engine = None
+    if model:
+        from funreason.llm.local import LocalEngine
+
+        engine = LocalEngine.from_pretrained(model, max_batch=batch)
+        tok = engine.tokenizer
+
+        def generate(chunk):
+            prompts = [tok.apply_chat_template(messages_for(ex), tokenize=False, add_generation_prompt=True) for ex in chunk]
+            return [g.text for g in engine.generate(prompts, params)]
+    else:
+        from funreason.llm.http import HTTPBackend
+
+        def generate(chunk):
+            async def go():
+                async with HTTPBackend([endpoint], served_model, concurrency=concurrency) as llm:
+                    if mode == "prompting":
+                        return [g.text for g in await asyncio.gather(*[llm.chat(messages_for(ex), params) for ex in chunk])]
+                    gens = await asyncio.gather(*[llm.chat([m.to_dict() for m in ex.messages], params, tools=openai_tools(ex)) for ex in chunk])
+                    texts = []
+                    for ex, g in zip(chunk, gens):
+                        text = g.text
+                        for t in ex.tools:  # OpenAI names cannot hold dots: map them back
+                            text = text.replace(f'"{t.name.replace(".", "_")}"', json.dumps(t.name))
+                        texts.append(native_result(text))
+                    return texts
+            return asyncio.run(go())
+
+    t0 = time.perf_counter()
+    scores = {}
+    try:
+        with _progress() as progress:
+            task = progress.add_task("BFCL", total=sum(len(v) for v in data.values()), rate="")
+
+            def advance(n: int) -> None:
+                done = progress.tasks[0].completed + n
+                progress.update(task, completed=done, rate=f"{done / (time.perf_counter() - t0):.2f} entries/s")
+
+            for c in cats:
+                results = generate_category(c, data[c], generate, output, batch=batch, on_done=advance)
+                scores[c] = score_category(c, data[c], results)
+    except BackendError as e:
+        _fail(f"{e} (finished entries are kept; run again to resume)")
+    finally:
+        if engine is not None:
+            engine.close()
+    report = write_report(output, scores, {"model": model or f"{served_model} @ {endpoint}", "mode": mode, "limit": limit,
+                                           "seconds": round(time.perf_counter() - t0, 1)})
+    table = Table(title="BFCL")
+    for col in ("category", "entries", "accuracy"):
+        table.add_column(col)
+    for c, s in scores.items():
+        table.add_row(c, str(s["total"]), f"{100 * s['accuracy']:.2f}")
+    out.print(table)
+    sm = report["summary"]
+    out.print(f"Non-Live AST {100 * sm['non_live_ast']:.2f} · Live AST {100 * sm['live_ast']:.2f} · Overall {100 * sm['overall']:.2f}"
+              + (f" · not scored (0 in these): {', '.join(sm['not_scored'])}" if sm["not_scored"] else "") + f" · {output / 'report.md'}")
+
+
 @eval_app.command("humaneval")
 def eval_humaneval(
     output: Path = typer.Option(..., "--out", "-o", help="Folder for humaneval_samples.jsonl and humaneval.json."),

@@ -88,7 +88,9 @@ class HTTPBackend:
         self._next = (self._next + 1) % n
         return min(order, key=lambda e: self._in_flight[e])
 
-    async def chat(self, messages: list[dict[str, Any]], params: SamplingParams) -> Generation:
+    async def chat(self, messages: list[dict[str, Any]], params: SamplingParams, tools: list[dict] | None = None) -> Generation:
+        """One chat completion. With `tools`, returned tool_calls come back as a JSON call list
+        after the content (and any reasoning as a leading <think> block)."""
         if self._client is None:
             raise RuntimeError("use `async with HTTPBackend(...)`")
         body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": params.max_tokens,
@@ -97,6 +99,8 @@ class HTTPBackend:
             body["stop"] = params.stop
         if params.seed is not None:
             body["seed"] = params.seed
+        if tools:
+            body["tools"] = tools
         last = "no attempt"
         async with self._limit:
             for attempt in range(self.max_retries + 1):

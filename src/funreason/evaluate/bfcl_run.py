@@ -1,0 +1,181 @@
+"""`funreason eval bfcl`: generate BFCL results with a model, score them, and report.
+
+Prompting mode: the model's chat template, BFCL's system prompt with the functions (descriptions
+carrying BFCL's language hint, as its prompting handlers send them), the model writes the Python
+call list (optionally after `<think>`). Native mode (endpoints): `tools` in the request,
+`tool_calls` back, written into the result as a Python call list. Result files are BFCL's
+(`BFCL_v4_<category>_result.json`, one `{"id", "result"}` per line), appended per entry, so an
+interrupted run resumes.
+
+Aggregates follow the leaderboard code: Non-Live AST is the unweighted mean of simple (itself the
+unweighted mean of simple_python / simple_java / simple_javascript), multiple, parallel and
+parallel_multiple; Live AST is the mean of live_simple / live_multiple / live_parallel /
+live_parallel_multiple weighted by their entry counts; Overall, as the paper reports it, is the
+mean of the two. A category that was not scored counts as 0 there, as on the leaderboard, and the
+report names it; `*_scored` aggregates use the scored categories only.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from funreason.calls import format_python_calls, split_think
+from funreason.chat import prompt_messages
+from funreason.evaluate.bfcl_checker import SUPPORTED, score_entry
+from funreason.formats import bfcl, read_examples
+from funreason.schema import Example, Tool, json_schema
+
+NON_LIVE_SIMPLE = ["simple_python", "simple_java", "simple_javascript"]
+NON_LIVE_OTHER = ["multiple", "parallel", "parallel_multiple"]
+LIVE_AST = ["live_simple", "live_multiple", "live_parallel", "live_parallel_multiple"]
+DEFAULT_CATEGORIES = sorted(SUPPORTED)
+HINT = " Note that the provided function is in Python 3 syntax."
+
+
+def prompt_tools(ex: Example) -> list[Tool]:
+    """The functions as BFCL's prompting handlers present them (Python categories)."""
+    return [Tool(t.name, t.description + HINT, copy.deepcopy(t.parameters)) for t in ex.tools]
+
+
+def result_path(out: Path, category: str) -> Path:
+    return out / f"BFCL_v4_{category}_result.json"
+
+
+def load_done(path: Path) -> dict[str, str]:
+    done: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                done[row["id"]] = row["result"]
+            except (ValueError, KeyError):
+                continue  # torn last line: that entry runs again
+    return done
+
+
+def generate_category(
+    category: str,
+    examples: list[Example],
+    generate: Callable[[list[Example]], list[str]],
+    out: Path,
+    *,
+    batch: int = 16,
+    on_done: Callable[[int], None] | None = None,
+) -> dict[str, str]:
+    out.mkdir(parents=True, exist_ok=True)
+    path = result_path(out, category)
+    done = load_done(path)
+    todo = [ex for ex in examples if ex.id not in done]
+    with open(path, "a", encoding="utf-8") as f:
+        for i in range(0, len(todo), batch):
+            chunk = todo[i : i + batch]
+            for ex, text in zip(chunk, generate(chunk)):
+                f.write(json.dumps({"id": ex.id, "result": text}, ensure_ascii=False) + "\n")
+                f.flush()
+                done[ex.id] = text
+            if on_done:
+                on_done(len(chunk))
+    return done
+
+
+def score_category(category: str, examples: list[Example], results: dict[str, str]) -> dict[str, Any]:
+    entries = []
+    for ex in examples:
+        if ex.id not in results:
+            continue
+        v = score_entry(category, results[ex.id], [t.to_dict() for t in ex.tools], ex.possible_answer)
+        entries.append({"id": ex.id, "valid": v["valid"], "error_type": v.get("error_type")})
+    correct = sum(e["valid"] for e in entries)
+    return {"total": len(entries), "correct": correct, "accuracy": correct / len(entries) if entries else 0.0, "entries": entries}
+
+
+def aggregate(scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    acc = lambda c: scores[c]["accuracy"] if c in scores else 0.0
+    simple = sum(acc(c) for c in NON_LIVE_SIMPLE) / len(NON_LIVE_SIMPLE)
+    non_live = (simple + sum(acc(c) for c in NON_LIVE_OTHER)) / 4
+    live_total = sum(scores[c]["total"] for c in LIVE_AST if c in scores)
+    live = sum(scores[c]["accuracy"] * scores[c]["total"] for c in LIVE_AST if c in scores) / live_total if live_total else 0.0
+    scored_simple = [acc(c) for c in NON_LIVE_SIMPLE if c in scores]
+    groups = ([sum(scored_simple) / len(scored_simple)] if scored_simple else []) + [acc(c) for c in NON_LIVE_OTHER if c in scores]
+    non_live_scored = sum(groups) / len(groups) if groups else None
+    missing = [c for c in NON_LIVE_SIMPLE + NON_LIVE_OTHER + LIVE_AST if c not in scores]
+    return {
+        "non_live_ast": non_live,
+        "live_ast": live,
+        "overall": (non_live + live) / 2,
+        "non_live_ast_scored": non_live_scored,
+        "overall_scored": (non_live_scored + live) / 2 if non_live_scored is not None and live_total else None,
+        "not_scored": missing,
+        "irrelevance": scores.get("irrelevance", {}).get("accuracy"),
+        "live_irrelevance": scores.get("live_irrelevance", {}).get("accuracy"),
+        "live_relevance": scores.get("live_relevance", {}).get("accuracy"),
+    }
+
+
+def write_report(out: Path, scores: dict[str, dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+    summary = aggregate(scores)
+    report = {**meta, "summary": summary,
+              "categories": {c: {k: v for k, v in s.items() if k != "entries"} for c, s in scores.items()}}
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    pct = lambda x: "–" if x is None else f"{100 * x:.2f}"
+    lines = ["# BFCL report", "", f"Model: {meta.get('model')} · mode: {meta.get('mode')}", "",
+             "| category | entries | accuracy |", "|---|---|---|"]
+    lines += [f"| {c} | {s['total']} | {pct(s['accuracy'])} |" for c, s in sorted(scores.items())]
+    lines += ["", "| aggregate | accuracy |", "|---|---|",
+              f"| Non-Live AST | {pct(summary['non_live_ast'])} |", f"| Live AST | {pct(summary['live_ast'])} |",
+              f"| Overall (mean of the two) | {pct(summary['overall'])} |",
+              f"| Non-Live AST, scored categories only | {pct(summary['non_live_ast_scored'])} |"]
+    if summary["not_scored"]:
+        lines += ["", f"Not scored (count as 0 in the leaderboard aggregates): {', '.join(summary['not_scored'])}."]
+    lines += ["", "![accuracy per category](report.png)"]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    _plot(out / "report.png", scores)
+    return report
+
+
+def _plot(path: Path, scores: dict[str, dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cats = sorted(scores)
+    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(cats) + 2), 3.6))
+    ax.bar(cats, [100 * scores[c]["accuracy"] for c in cats], color="tab:green")
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("BFCL accuracy per category")
+    ax.tick_params(axis="x", rotation=45)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def load_category(category: str, limit: int | None, data_dir: str | Path | None = None) -> list[Example]:
+    return read_examples(bfcl.question_file(category, data_dir))[:limit]
+
+
+def native_result(text_or_calls: str) -> str:
+    """Native mode: tool calls (as the HTTP backend returns them, a JSON list after the reasoning)
+    written as the Python call list BFCL's prompting decoder reads."""
+    from funreason.calls import parse_output
+
+    out = parse_output(text_or_calls)
+    if out.calls is None:
+        return split_think(text_or_calls)[1]
+    return format_python_calls(out.calls)
+
+
+def openai_tools(ex: Example) -> list[dict[str, Any]]:
+    return [{"type": "function", "function": {"name": t.name.replace(".", "_"), "description": t.description,
+                                              "parameters": json_schema(t.parameters)}} for t in prompt_tools(ex)]
+
+
+def messages_for(ex: Example) -> list[dict[str, str]]:
+    return prompt_messages(Example(ex.id, prompt_tools(ex), ex.messages))
