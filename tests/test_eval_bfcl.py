@@ -58,3 +58,20 @@ def test_aggregates_follow_the_leaderboard():
     assert abs(a["non_live_ast"] - (0.6 + 0.8 + 0.7 + 0.6) / 4) < 1e-12  # simple = mean(0.9, 0.6, 0.3)
     assert abs(a["live_ast"] - (0.5 * 258 + 0.4 * 1053 + 16) / (258 + 1053 + 16 + 24)) < 1e-12
     assert a["overall"] == (a["non_live_ast"] + a["live_ast"]) / 2 and a["not_scored"] == []
+
+
+def test_compare_runs_side_by_side(tmp_path):
+    for name, acc, he in (("base", 0.5, 0.8), ("srml", 0.7, 0.78)):
+        d = tmp_path / name
+        d.mkdir()
+        cats = {"simple_python": {"accuracy": acc, "total": 10}, "live_simple": {"accuracy": acc - 0.1, "total": 10}}
+        summary = {"non_live_ast": acc / 4, "live_ast": acc - 0.1, "overall": (acc / 4 + acc - 0.1) / 2}
+        (d / "report.json").write_text(json.dumps({"summary": summary, "categories": cats}))
+        (d / "humaneval.json").write_text(json.dumps({"pass@1": he}))
+    png = tmp_path / "cmp.png"
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "compare", str(tmp_path / "base"), str(tmp_path / "srml"), "--out", str(png)],
+                          capture_output=True, text=True, check=True)
+    assert "HumanEval pass@1" in proc.stdout and "78.00" in proc.stdout and "70.00" in proc.stdout
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    bad = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "compare", str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "no report.json" in bad.stderr

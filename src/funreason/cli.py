@@ -42,7 +42,7 @@ def _progress() -> Progress:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -470,6 +470,28 @@ def eval_bfcl(
     sm = report["summary"]
     out.print(f"Non-Live AST {100 * sm['non_live_ast']:.2f} · Live AST {100 * sm['live_ast']:.2f} · Overall {100 * sm['overall']:.2f}"
               + (f" · not scored (0 in these): {', '.join(sm['not_scored'])}" if sm["not_scored"] else "") + f" · {output / 'report.md'}")
+
+
+@eval_app.command("compare")
+def eval_compare(
+    runs: list[Path] = typer.Argument(..., help="Evaluation folders (eval bfcl and/or eval humaneval outputs)."),
+    output: Path = typer.Option(Path("compare.png"), "--out", "-o", help="PNG to write."),
+) -> None:
+    """Print and plot several evaluation runs side by side (e.g. base vs SFT vs SRML)."""
+    from funreason.evaluate.compare import compare
+
+    try:
+        rows, loaded = compare(runs, output)
+    except (OSError, ValueError, KeyError) as e:
+        _fail(str(e))
+    table = Table(title="Evaluation runs")
+    table.add_column("metric")
+    for run in loaded:
+        table.add_column(run["name"], justify="right")
+    for row in rows:
+        table.add_row(row, *[("–" if row not in r["metrics"] else f"{100 * r['metrics'][row]:.2f}") for r in loaded])
+    out.print(table)
+    out.print(f"chart: {output}")
 
 
 @eval_app.command("humaneval")

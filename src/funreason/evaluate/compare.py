@@ -1,0 +1,59 @@
+"""`funreason eval compare`: several evaluation folders side by side (BFCL and HumanEval)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+METRICS = [("Non-Live AST", "non_live_ast"), ("Live AST", "live_ast"), ("Overall", "overall")]
+
+
+def load_run(path: Path) -> dict[str, Any]:
+    run: dict[str, Any] = {"name": path.name, "metrics": {}}
+    bfcl = path / "report.json"
+    he = path / "humaneval.json"
+    if not bfcl.exists() and not he.exists():
+        raise FileNotFoundError(f"{path}: no report.json (eval bfcl) nor humaneval.json (eval humaneval)")
+    if bfcl.exists():
+        report = json.loads(bfcl.read_text())
+        for label, key in METRICS:
+            run["metrics"][label] = report["summary"][key]
+        for cat, s in sorted(report["categories"].items()):
+            run["metrics"][cat] = s["accuracy"]
+    if he.exists():
+        run["metrics"]["HumanEval pass@1"] = json.loads(he.read_text())["pass@1"]
+    return run
+
+
+def compare(paths: list[Path], png: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    runs = [load_run(p) for p in paths]
+    rows: list[str] = []
+    for run in runs:
+        rows += [k for k in run["metrics"] if k not in rows]
+    _plot(png, runs)
+    return rows, runs
+
+
+def _plot(path: Path, runs: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k, _ in METRICS] + ["HumanEval pass@1"]
+    keys = [k for k in keys if any(k in r["metrics"] for r in runs)]
+    width = 0.8 / len(runs)
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(keys)), 3.6))
+    for i, run in enumerate(runs):
+        xs = [j + i * width for j in range(len(keys))]
+        ax.bar(xs, [100 * run["metrics"].get(k, 0.0) for k in keys], width, label=run["name"])
+    ax.set_xticks([j + width * (len(runs) - 1) / 2 for j in range(len(keys))], keys)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("%")
+    ax.legend()
+    ax.set_title("Evaluation runs compared")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
