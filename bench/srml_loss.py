@@ -20,7 +20,6 @@ import tempfile
 import time
 
 import torch
-import torch.nn.functional as F
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 

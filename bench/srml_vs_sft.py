@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import statistics
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from funreason.calls import format_answer, format_python_call, format_python_calls, parse_output
+from funreason.calls import format_answer, format_python_call, parse_output
 from funreason.chat import RESULT, render_many, render_prompt
 from funreason.sample import TOOLS, _instantiate
 from funreason.schema import Example, Message, Tool

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from funreason.evaluate.humaneval import load_problems, program_from_chat, run_humaneval
 from funreason.evaluate.sandbox import Limits

@@ -12,7 +12,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from teachers import TeacherServer
 
 from funreason.llm.http import HTTPBackend

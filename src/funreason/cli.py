@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -41,9 +42,30 @@ def _progress() -> Progress:
     )
 
 
+@contextmanager
+def _counting(description: str, unit: str, total: int | None = None):
+    """A progress bar with a rate; yields `advance(n=1)`."""
+    t0 = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task(description, total=total, rate="")
+
+        def advance(n: int = 1, *_: object) -> None:
+            done = progress.tasks[0].completed + n
+            progress.update(task, completed=done, rate=f"{done / max(time.perf_counter() - t0, 1e-9):.1f} {unit}/s")
+
+        yield advance
+
+
 def _fail(message: str, code: int = 2) -> None:
     console.print(f"[red]error:[/red] {message}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _model_or_endpoint(model: str | None, endpoint: str | None, served_model: str | None) -> None:
+    if bool(model) == bool(endpoint):
+        _fail("give either --model PATH or --endpoint URL (with --served-model)")
+    if endpoint and not served_model:
+        _fail("--endpoint needs --served-model")
 
 
 def _load_tokenizer(name: str):
@@ -81,13 +103,7 @@ def stats(
     )
     t0 = time.perf_counter()
     try:
-        with _progress() as progress:
-            task = progress.add_task("rendering", total=None, rate="")
-
-            def advance(n: int) -> None:
-                done = progress.tasks[0].completed + n
-                progress.update(task, completed=done, rate=f"{done / (time.perf_counter() - t0):.0f} rows/s")
-
+        with _counting("rendering", "rows") as advance:
             st = compute_stats(reader, tok, on_batch=advance)
     except SchemaError as e:
         _fail(f"{e}\n(use --skip-invalid to set bad rows aside in a rejected file and go on)")
@@ -287,14 +303,8 @@ def refine(
     async def go():
         from funreason.llm.http import HTTPBackend
 
-        with _progress() as progress:
-            task = progress.add_task("refining", total=None, rate="")
-            t0 = time.perf_counter()
-
-            def on_row(outcome: str) -> None:
-                done = progress.tasks[0].completed + 1
-                progress.update(task, completed=done, rate=f"{done / (time.perf_counter() - t0):.1f} rows/s")
-
+        with _counting("refining", "rows") as advance:
+            on_row = lambda outcome: advance()  # noqa: E731
             if endpoint:
                 async with HTTPBackend(endpoint, teacher_model, api_key=api_key, concurrency=concurrency, timeout=timeout) as llm:
                     return await run_refine(cfg, llm, on_row), llm.usage
@@ -398,10 +408,7 @@ def eval_bfcl(
     )
     from funreason.llm import SamplingParams
 
-    if bool(model) == bool(endpoint):
-        _fail("give either --model PATH or --endpoint URL (with --served-model)")
-    if endpoint and not served_model:
-        _fail("--endpoint needs --served-model")
+    _model_or_endpoint(model, endpoint, served_model)
     if mode not in ("prompting", "native") or (mode == "native" and not endpoint):
         _fail("--mode is prompting, or native with --endpoint")
     cats = [c.strip() for c in categories.split(",")] if categories else DEFAULT_CATEGORIES
@@ -444,13 +451,7 @@ def eval_bfcl(
     t0 = time.perf_counter()
     scores = {}
     try:
-        with _progress() as progress:
-            task = progress.add_task("BFCL", total=sum(len(v) for v in data.values()), rate="")
-
-            def advance(n: int) -> None:
-                done = progress.tasks[0].completed + n
-                progress.update(task, completed=done, rate=f"{done / (time.perf_counter() - t0):.2f} entries/s")
-
+        with _counting("BFCL", "entries", sum(len(v) for v in data.values())) as advance:
             for c in cats:
                 results = generate_category(c, data[c], generate, output, batch=batch, on_done=advance)
                 scores[c] = score_category(c, data[c], results)
@@ -512,10 +513,7 @@ def eval_humaneval(
     from funreason.evaluate.sandbox import Limits
     from funreason.llm import SamplingParams
 
-    if bool(model) == bool(endpoint):
-        _fail("give either --model PATH or --endpoint URL (with --served-model)")
-    if endpoint and not served_model:
-        _fail("--endpoint needs --served-model")
+    _model_or_endpoint(model, endpoint, served_model)
     try:
         todo = load_problems(problems)[:limit]
     except (OSError, ValueError) as e:
@@ -541,15 +539,8 @@ def eval_humaneval(
                     return [g.text for g in await asyncio.gather(*[llm.chat(m, params) for m in msgs])]
             return asyncio.run(go())
 
-    t0 = time.perf_counter()
     try:
-        with _progress() as progress:
-            task = progress.add_task("HumanEval", total=len(todo), rate="")
-
-            def advance(n: int) -> None:
-                done = progress.tasks[0].completed + n
-                progress.update(task, completed=done, rate=f"{done / (time.perf_counter() - t0):.2f} problems/s")
-
+        with _counting("HumanEval", "problems", len(todo)) as advance:
             summary = run_humaneval(todo, generate, output, chat=bool(endpoint), limits=Limits(timeout_s=timeout), on_done=advance)
     except BackendError as e:
         _fail(f"{e} (finished problems are kept; run again to resume)")
