@@ -236,3 +236,12 @@ def test_record_validation_errors():
         Example("1", [tool], [Message("system", "s")]).validate()
     with pytest.raises(SchemaError, match="role must be one of"):
         Message.from_dict({"role": "robot", "content": "x"})
+
+
+def test_the_readme_example_line_is_a_valid_record():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    line = readme.split("```json\n", 1)[1].split("\n```", 1)[0]
+    ex = Example.from_dict(json.loads(line))
+    assert ex.calls == [Call("get_weather", {"city": "Paris"})] and ex.tools[0].required == ["city"]
