@@ -31,6 +31,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from funreason.calls import format_answer, format_python_call, parse_output
 from funreason.chat import RESULT, render_many, render_prompt
+from funreason.refine.checks import same_calls
 from funreason.sample import TOOLS, _instantiate
 from funreason.schema import Example, Message, Tool
 from funreason.train.data import FeatureDataset, SegmentCollator, build_features
@@ -94,11 +95,6 @@ def make_task(n: int, seed: int) -> list[Example]:
                      reasoning(query, offered, [(t, c) for t, (_, c) in parts]), calls)
         out.append(ex)
     return out
-
-
-def same_calls(a, b) -> bool:
-    key = lambda c: json.dumps([c.name, c.arguments], sort_keys=True)
-    return a is not None and sorted(map(key, a)) == sorted(map(key, b))
 
 
 @torch.no_grad()

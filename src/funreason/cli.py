@@ -439,13 +439,7 @@ def eval_bfcl(
                     if mode == "prompting":
                         return [g.text for g in await asyncio.gather(*[llm.chat(messages_for(ex), params) for ex in chunk])]
                     gens = await asyncio.gather(*[llm.chat([m.to_dict() for m in ex.messages], params, tools=openai_tools(ex)) for ex in chunk])
-                    texts = []
-                    for ex, g in zip(chunk, gens):
-                        text = g.text
-                        for t in ex.tools:  # OpenAI names cannot hold dots: map them back
-                            text = text.replace(f'"{t.name.replace(".", "_")}"', json.dumps(t.name))
-                        texts.append(native_result(text))
-                    return texts
+                    return [native_result(g.text, ex) for ex, g in zip(chunk, gens)]
             return asyncio.run(go())
 
     t0 = time.perf_counter()

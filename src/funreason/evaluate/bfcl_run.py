@@ -27,6 +27,7 @@ from funreason.calls import format_python_calls, split_think
 from funreason.chat import prompt_messages
 from funreason.evaluate.bfcl_checker import SUPPORTED, score_entry
 from funreason.formats import bfcl, read_examples
+from funreason.formats.jsonl import read_finished_rows
 from funreason.schema import Example, Tool, json_schema
 
 NON_LIVE_SIMPLE = ["simple_python", "simple_java", "simple_javascript"]
@@ -46,15 +47,7 @@ def result_path(out: Path, category: str) -> Path:
 
 
 def load_done(path: Path) -> dict[str, str]:
-    done: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-                done[row["id"]] = row["result"]
-            except (ValueError, KeyError):
-                continue  # torn last line: that entry runs again
-    return done
+    return {row["id"]: row["result"] for row in read_finished_rows(path) if isinstance(row, dict) and "id" in row and "result" in row}
 
 
 def generate_category(
@@ -161,19 +154,28 @@ def load_category(category: str, limit: int | None, data_dir: str | Path | None 
     return read_examples(bfcl.question_file(category, data_dir))[:limit]
 
 
-def native_result(text_or_calls: str) -> str:
+def native_name(name: str) -> str:
+    """OpenAI-style tool names cannot hold dots."""
+    return name.replace(".", "_")
+
+
+def native_result(text: str, ex: Example) -> str:
     """Native mode: tool calls (as the HTTP backend returns them, a JSON list after the reasoning)
-    written as the Python call list BFCL's prompting decoder reads."""
+    renamed back to the entry's function names and written as the Python call list BFCL's
+    prompting decoder reads."""
     from funreason.calls import parse_output
 
-    out = parse_output(text_or_calls)
+    out = parse_output(text)
     if out.calls is None:
-        return split_think(text_or_calls)[1]
+        return split_think(text)[1]
+    names = {native_name(t.name): t.name for t in ex.tools}
+    for c in out.calls:
+        c.name = names.get(c.name, c.name)
     return format_python_calls(out.calls)
 
 
 def openai_tools(ex: Example) -> list[dict[str, Any]]:
-    return [{"type": "function", "function": {"name": t.name.replace(".", "_"), "description": t.description,
+    return [{"type": "function", "function": {"name": native_name(t.name), "description": t.description,
                                               "parameters": json_schema(t.parameters)}} for t in prompt_tools(ex)]
 
 

@@ -104,3 +104,17 @@ def append_jsonl(f, row: Any) -> None:
     unless the process dies inside this single `write`."""
     f.write(json.dumps(row, ensure_ascii=False) + "\n")
     f.flush()
+
+
+def read_finished_rows(path: str | os.PathLike) -> list[Any]:
+    """The rows of an append-only output file; a line that does not parse (torn by a crash in the
+    middle of a write) is skipped, so its work is done again."""
+    rows = []
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    continue
+    return rows

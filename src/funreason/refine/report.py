@@ -8,11 +8,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from funreason.refine.runner import OUTCOMES, RefineReport, _read_rows
+from funreason.formats.jsonl import read_finished_rows
+from funreason.refine.runner import OUTCOMES, RefineReport
 
 
 def summarise(out: Path, run: RefineReport, usage: Any = None) -> dict[str, Any]:
-    files = {name: list(_read_rows(out / f"{name}.jsonl")) for name in OUTCOMES}
+    files = {name: list(read_finished_rows(out / f"{name}.jsonl")) for name in OUTCOMES}
     n = {name: len(rows) for name, rows in files.items()}
     dropped = Counter(r.get("stage") for r in files["dropped"])
     statements = sum(1 for r in files["kept"] if r.get("meta", {}).get("fcdr", {}).get("passed") == ["statement"])

@@ -38,7 +38,7 @@ from typing import Any
 from funreason.calls import format_python_calls
 from funreason.errors import BackendError, SchemaError
 from funreason.formats import example_from_row
-from funreason.formats.jsonl import BadLine, iter_json_rows
+from funreason.formats.jsonl import BadLine, iter_json_rows, read_finished_rows
 from funreason.llm import SamplingParams
 from funreason.refine.checks import (
     check_calls, format_problem, looks_like_call, parse_answer, parse_verdict, same_calls, split_cot,
@@ -104,10 +104,14 @@ class Outcome:
     stage: str  # where the row's path ended, for the funnel
 
 
-def _context(ex: Example, answer: list[Call] | str | None = None) -> dict[str, str]:
+def _functions(ex: Example) -> str:
+    return json.dumps([t.to_dict() for t in ex.tools], indent=2, ensure_ascii=False)
+
+
+def _context(ex: Example, functions: str, answer: list[Call] | str | None = None) -> dict[str, str]:
     ans = ex.answer if answer is None else answer
     return {
-        "functions": json.dumps([t.to_dict() for t in ex.tools], indent=2, ensure_ascii=False),
+        "functions": functions,
         "query": ex.query,
         "answer": ans if isinstance(ans, str) else format_python_calls(ans or []),
         "reasoning": ex.reasoning or "",
@@ -120,6 +124,8 @@ async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int
         return Outcome("dropped", {"key": key, "id": ex.id, "stage": stage, "reason": reason,
                                    "teacher": teacher_words, "example": ex.to_dict()}, stage)
 
+    fn = _functions(ex)  # the same for every prompt of this row
+
     # 1. response identification
     if ex.answer is None:
         return drop("response", "the row has no reference answer")
@@ -127,16 +133,16 @@ async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int
         statement = ex.answer if isinstance(ex.answer, str) else ""
         if not statement or not looks_like_call(statement, ex):
             return Outcome("kept", _kept(ex, key, ["statement"], 0), "statement")
-        v, words = await teacher.verdict("response", fill(prompt("response"), **_context(ex)))
+        v, words = await teacher.verdict("response", fill(prompt("response"), **_context(ex, fn)))
         if v != "CALL":
             return Outcome("kept", _kept(ex, key, ["statement"], 0), "statement")
         problem = f"the answer is a function call in a form that does not parse: {words[-300:]}"
-        return await _fix_calls(ex, key, teacher, max_regen, [], problem, stages=["response"])
+        return await _fix_calls(ex, key, teacher, max_regen, [], problem, ["response"], fn)
 
     # 0. reasoning for rows without it (the teacher also answers, for the stage-3 check)
     own_answer = None
     if ex.reasoning is None:
-        reply = await teacher.ask("write_cot", fill(prompt("write_cot"), **_context(ex)))
+        reply = await teacher.ask("write_cot", fill(prompt("write_cot"), **_context(ex, fn)))
         reasoning, own_answer = split_cot(reply)
         if not reasoning:
             raise BackendError(f"write_cot: the teacher's reply has no reasoning: {reply[-200:]!r}")
@@ -146,29 +152,29 @@ async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int
     problem = check_calls(ex.calls, ex.tools)
     if problem:
         return drop("query_tool", problem)
-    v, words = await teacher.verdict("query_tool", fill(prompt("query_tool"), **_context(ex)))
+    v, words = await teacher.verdict("query_tool", fill(prompt("query_tool"), **_context(ex, fn)))
     if v != "PASS":
         return drop("query_tool", "the teacher judged the query unsolvable with these tools", words)
 
     # 3. CoT identification
     if own_answer is not None and not same_calls(own_answer, ex.calls):
         return drop("cot", f"the reasoning concludes {format_python_calls(own_answer)}, the answer is {format_python_calls(ex.calls)}")
-    v, words = await teacher.verdict("cot", fill(prompt("cot"), **_context(ex)))
+    v, words = await teacher.verdict("cot", fill(prompt("cot"), **_context(ex, fn)))
     if v != "PASS":
         return drop("cot", "the teacher judged that the reasoning does not lead to the answer", words)
 
     # 4–5, with regeneration
-    return await _fix_calls(ex, key, teacher, max_regen, ex.calls, None, stages=["query_tool", "cot"])
+    return await _fix_calls(ex, key, teacher, max_regen, ex.calls, None, ["query_tool", "cot"], fn)
 
 
 async def _fix_calls(ex: Example, key: str, teacher: Teacher, max_regen: int, calls: list[Call],
-                     problem: str | None, stages: list[str]) -> Outcome:
+                     problem: str | None, stages: list[str], functions: str) -> Outcome:
     history: list[dict[str, str]] = []
     for attempt in range(max_regen + 1):
         if problem is None:
             problem = check_calls(calls, ex.tools) or format_problem(calls)
             if problem is None:
-                v, words = await teacher.verdict("function_param", fill(prompt("function_param"), **_context(ex, calls)))
+                v, words = await teacher.verdict("function_param", fill(prompt("function_param"), **_context(ex, functions, calls)))
                 if v == "PASS":
                     ex.answer = calls
                     return Outcome("kept", _kept(ex, key, stages + ["function_param", "format"], attempt), "kept")
@@ -176,7 +182,7 @@ async def _fix_calls(ex: Example, key: str, teacher: Teacher, max_regen: int, ca
         history.append({"calls": format_python_calls(calls) if calls else "", "problem": problem})
         if attempt == max_regen:
             break
-        reply = await teacher.ask("regenerate", fill(prompt("regenerate"), problem=problem, **_context(ex, calls)))
+        reply = await teacher.ask("regenerate", fill(prompt("regenerate"), problem=problem, **_context(ex, functions, calls)))
         new = parse_answer(reply)
         calls, problem = (new, None) if new else (calls, f"the regenerated answer does not parse: {reply[-200:]!r}")
     return Outcome("hard", {"key": key, "id": ex.id, "reason": history[-1]["problem"], "attempts": history,
@@ -204,12 +210,12 @@ class Ledger:
         for name in OUTCOMES:
             _cut_torn_line(self.path(name))
         for name in FINAL:
-            for row in _read_rows(self.path(name)):
+            for row in read_finished_rows(self.path(name)):
                 k = outcome_key(row)
                 if k is not None:
                     self.done.add(k)
                     self.counts[name] += 1
-        self.retrying = {outcome_key(r) for r in _read_rows(self.path("errors"))} - self.done
+        self.retrying = {outcome_key(r) for r in read_finished_rows(self.path("errors"))} - self.done
         self.path("errors").unlink(missing_ok=True)  # its rows are retried now
         self.fds = {name: os.open(self.path(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) for name in OUTCOMES}
 
@@ -233,15 +239,6 @@ def _cut_torn_line(path: Path) -> None:
         data = f.read()
         if not data.endswith(b"\n"):
             f.truncate(data.rfind(b"\n") + 1)
-
-
-def _read_rows(path: Path):
-    if not path.exists():
-        return
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
 
 
 @dataclass
