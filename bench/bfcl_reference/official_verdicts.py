@@ -43,13 +43,16 @@ def verdict(e):
             contains = False
         ok = (not contains) if "irrelevance" in category else contains
         return {"valid": ok, "error_type": None if ok else ("irrelevance_error:decoder_success" if "irrelevance" in category else "relevance_error:decoder_failed")}
+    language, fmt = {"simple_java": (Language.JAVA, ReturnFormat.JAVA),
+                     "simple_javascript": (Language.JAVASCRIPT, ReturnFormat.JAVASCRIPT)}.get(
+        category, (Language.PYTHON, ReturnFormat.PYTHON))
     try:
-        decoded = default_decode_ast_prompting(raw, ReturnFormat.PYTHON, False)
+        decoded = default_decode_ast_prompting(raw, fmt, False)
     except Exception:
         return {"valid": False, "error_type": "ast_decoder:decoder_failed"}
     if not is_function_calling_format_output(decoded):
         return {"valid": False, "error_type": "ast_decoder:decoder_wrong_output_format"}
-    r = ast_checker(e["function"], decoded, e["ground_truth"], Language.PYTHON, category, "funreason")
+    r = ast_checker(e["function"], decoded, e["ground_truth"], language, category, "funreason")
     return {"valid": r["valid"], "error_type": r.get("error_type") if not r["valid"] else None}
 
 

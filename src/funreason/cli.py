@@ -414,7 +414,7 @@ def eval_bfcl(
     cats = [c.strip() for c in categories.split(",")] if categories else DEFAULT_CATEGORIES
     unknown = [c for c in cats if c not in SUPPORTED]
     if unknown:
-        _fail(f"not scored yet: {', '.join(unknown)}; scored categories: {', '.join(DEFAULT_CATEGORIES)}")
+        _fail(f"unknown categories: {', '.join(unknown)}; single-turn categories: {', '.join(DEFAULT_CATEGORIES)}")
     try:
         data = {c: load_category(c, limit, data_dir) for c in cats}
     except (OSError, SchemaError) as e:
@@ -444,18 +444,26 @@ def eval_bfcl(
 
     t0 = time.perf_counter()
     scores = {}
+    generated = 0
     try:
         with _counting("BFCL", "entries", sum(len(v) for v in data.values())) as advance:
+            def done(n: int) -> None:
+                nonlocal generated
+                generated += n
+                advance(n)
+
             for c in cats:
-                results = generate_category(c, data[c], generate, output, batch=batch, on_done=advance)
+                results = generate_category(c, data[c], generate, output, batch=batch, on_done=done)
                 scores[c] = score_category(c, data[c], results)
     except BackendError as e:
         _fail(f"{e} (finished entries are kept; run again to resume)")
     finally:
         if engine is not None:
             engine.close()
+    seconds = time.perf_counter() - t0
     report = write_report(output, scores, {"model": model or f"{served_model} @ {endpoint}", "mode": mode, "limit": limit,
-                                           "seconds": round(time.perf_counter() - t0, 1)})
+                                           "seconds": round(seconds, 1), "generated": generated,
+                                           "entries_per_second": round(generated / seconds, 2) if generated else None})
     table = Table(title="BFCL")
     for col in ("category", "entries", "accuracy"):
         table.add_column(col)
@@ -463,6 +471,8 @@ def eval_bfcl(
         table.add_row(c, str(s["total"]), f"{100 * s['accuracy']:.2f}")
     out.print(table)
     sm = report["summary"]
+    if generated:
+        out.print(f"generated {generated} answers in {seconds:.1f} s ({generated / seconds:.2f} entries/s)")
     out.print(f"Non-Live AST {100 * sm['non_live_ast']:.2f} · Live AST {100 * sm['live_ast']:.2f} · Overall {100 * sm['overall']:.2f}"
               + (f" · not scored (0 in these): {', '.join(sm['not_scored'])}" if sm["not_scored"] else "") + f" · {output / 'report.md'}")
 

@@ -14,7 +14,8 @@ Quirks kept on purpose, because the leaderboard has them:
   "variable" and compared as is; dicts and lists of dicts are matched key by key;
 - "" among the possible values marks an optional parameter;
 - parallel categories match calls in any order, greedily; multiple categories check the first call.
-Java and JavaScript categories need BFCL's tree-sitter decoders and type converters: not yet here.
+Java and JavaScript (simple_java, simple_javascript) decode with tree-sitter and convert values by
+type as bfcl-eval does: see `bfcl_langs`.
 """
 
 from __future__ import annotations
@@ -24,11 +25,18 @@ import re
 from typing import Any
 
 from funreason.calls import split_think
+from funreason.evaluate.bfcl_langs import (JAVA_TYPES, JS_TYPES, NESTED_CONVERSION, LanguageDecodeError, decode_java,
+                                           decode_js, java_convert, js_convert)
 
 PYTHON_TYPES = {"string": str, "integer": int, "float": float, "boolean": bool, "array": list, "tuple": list, "dict": dict, "any": str}
 NESTED = ("array", "tuple")
-SUPPORTED = {"simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance", "live_simple",
-             "live_multiple", "live_parallel", "live_parallel_multiple", "live_irrelevance", "live_relevance"}
+SUPPORTED = {"simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple",
+             "irrelevance", "live_simple", "live_multiple", "live_parallel", "live_parallel_multiple",
+             "live_irrelevance", "live_relevance"}
+
+
+def language_of(category: str) -> str:
+    return {"simple_java": "java", "simple_javascript": "javascript"}.get(category, "python")
 
 
 class DecodeError(ValueError):
@@ -38,8 +46,8 @@ class DecodeError(ValueError):
 # --- decoding -----------------------------------------------------------------------------------
 
 
-def decode_prompting(raw: str) -> list[dict[str, dict[str, Any]]]:
-    """The official default prompting decode (Python format) of a model output, reasoning removed."""
+def decode_prompting(raw: str, language: str = "python") -> Any:
+    """The official default prompting decode of a model output, reasoning removed."""
     _, text = split_think(raw) if isinstance(raw, str) else (None, raw)
     if not isinstance(text, str):
         raise DecodeError("model result is not text")
@@ -48,6 +56,11 @@ def decode_prompting(raw: str) -> list[dict[str, dict[str, Any]]]:
         text = "[" + text
     if not text.endswith("]"):
         text = text + "]"
+    if language != "python":  # the official decoders get the text without its outer brackets
+        try:
+            return (decode_java if language == "java" else decode_js)(text[1:-1])
+        except LanguageDecodeError as e:
+            raise DecodeError(str(e)) from None
     cleaned = text.strip().strip("'")
     try:
         tree = ast.parse(cleaned, mode="eval")
@@ -182,7 +195,7 @@ OK = {"valid": True, "error": []}
 def score_entry(category: str, raw: str, functions: list[dict], ground_truth: list | None) -> dict[str, Any]:
     """The verdict for one entry: {"valid", "error_type", "error"}."""
     if category not in SUPPORTED:
-        raise NotImplementedError(f"category {category!r} is not scored yet (Java/JavaScript need BFCL's type converters)")
+        raise ValueError(f"unknown single-turn category {category!r}")
     if "relevance" in category:  # irrelevance, live_irrelevance, live_relevance
         try:
             decoded = decode_prompting(raw)
@@ -193,16 +206,18 @@ def score_entry(category: str, raw: str, functions: list[dict], ground_truth: li
         if "irrelevance" in category:
             return OK if not contains else _bad("irrelevance_error:decoder_success", "Valid syntax. Successfully decode AST when it should not.")
         return OK if contains else _bad("relevance_error:decoder_failed", f"Invalid syntax. Failed to decode AST when it should have. {error}")
+    language = language_of(category)
     try:
-        decoded = decode_prompting(raw)
+        decoded = decode_prompting(raw, language)
     except DecodeError as e:
         return _bad("ast_decoder:decoder_failed", f"Invalid syntax. Failed to decode AST. {e}")
     if not is_call_format(decoded):
         return _bad("ast_decoder:decoder_wrong_output_format", "Did not output in the specified format.")
-    return check(functions, decoded, ground_truth or [], category)
+    return check(functions, decoded, ground_truth or [], category, language)
 
 
-def check(functions: list[dict], output: list[dict], truth: list[dict], category: str) -> dict[str, Any]:
+def check(functions: list[dict], output: list[dict], truth: list[dict], category: str,
+          language: str = "python") -> dict[str, Any]:
     if "parallel" in category:
         return _parallel(functions, output, truth)
     if "multiple" in category:
@@ -211,7 +226,7 @@ def check(functions: list[dict], output: list[dict], truth: list[dict], category
         return _simple(_find(functions, next(iter(truth[0]))), output[0], truth[0])
     if len(output) != 1:
         return _bad("simple_function_checker:wrong_count", "Wrong number of functions.")
-    return _simple(functions[0], output[0], truth[0])
+    return _simple(functions[0], output[0], truth[0], language)
 
 
 def _find(functions: list[dict] | dict, name: str) -> dict | None:
@@ -240,7 +255,7 @@ def _parallel(functions, output, truth) -> dict[str, Any]:
     return OK
 
 
-def _simple(desc: dict, output: dict, truth: dict) -> dict[str, Any]:
+def _simple(desc: dict, output: dict, truth: dict, language: str = "python") -> dict[str, Any]:
     answers = next(iter(truth.values()))
     name = desc["name"]
     props = desc["parameters"]["properties"]
@@ -255,12 +270,25 @@ def _simple(desc: dict, output: dict, truth: dict) -> dict[str, Any]:
         if p not in props or p not in answers:
             return _bad("simple_function_checker:unexpected_param", f"Unexpected parameter: {p!r}.")
         type_name = props[p]["type"]
-        expected = PYTHON_TYPES[type_name]
-        nested = PYTHON_TYPES[props[p]["items"]["type"]] if type_name in NESTED else None
+        if language == "python":
+            expected = PYTHON_TYPES[type_name]
+            nested = PYTHON_TYPES[props[p]["items"]["type"]] if type_name in NESTED else None
+            if type_name == "float" and type(value) is int:
+                value = float(value)
+        else:  # Java / JavaScript: the value is source text, converted by the declared type
+            types, convert = (JAVA_TYPES, java_convert) if language == "java" else (JS_TYPES, js_convert)
+            expected, nested = types[type_name], None
+            if type(value) is not str:
+                return _bad(f"type_error:{'java' if language == 'java' else 'js'}",
+                            f"Incorrect type for parameter {p!r}. Expected type String, got {type(value).__name__}.")
+            if type_name in NESTED_CONVERSION:
+                nested_name = props[p]["items"]["type"]
+                nested = types[nested_name]
+                value = convert(value, type_name, nested_name)
+            else:
+                value = convert(value, type_name)
         if type_name == "tuple" and type(value) is tuple:
             value = list(value)
-        if type_name == "float" and type(value) is int:
-            value = float(value)
         typed = _type_check(p, value, answers[p], type_name, expected, nested)
         if not typed["valid"]:
             return typed

@@ -1,8 +1,8 @@
 """`funreason eval bfcl`: generate BFCL results with a model, score them, and report.
 
 Prompting mode: the model's chat template, BFCL's system prompt with the functions (descriptions
-carrying BFCL's language hint, as its prompting handlers send them), the model writes the Python
-call list (optionally after `<think>`). Native mode (endpoints): `tools` in the request,
+carrying BFCL's language hint, Java / JavaScript parameters as typed strings, as its prompting
+handlers send them), the model writes the Python call list (optionally after `<think>`). Native mode (endpoints): `tools` in the request,
 `tool_calls` back, written into the result as a Python call list. Result files are BFCL's
 (`BFCL_v4_<category>_result.json`, one `{"id", "result"}` per line), appended per entry, so an
 interrupted run resumes.
@@ -25,7 +25,7 @@ from typing import Any
 
 from funreason.calls import format_python_calls, split_think
 from funreason.chat import prompt_messages
-from funreason.evaluate.bfcl_checker import SUPPORTED, score_entry
+from funreason.evaluate.bfcl_checker import SUPPORTED, language_of, score_entry
 from funreason.formats import bfcl, read_examples
 from funreason.formats.jsonl import read_finished_rows
 from funreason.schema import Example, Tool, json_schema
@@ -34,12 +34,40 @@ NON_LIVE_SIMPLE = ["simple_python", "simple_java", "simple_javascript"]
 NON_LIVE_OTHER = ["multiple", "parallel", "parallel_multiple"]
 LIVE_AST = ["live_simple", "live_multiple", "live_parallel", "live_parallel_multiple"]
 DEFAULT_CATEGORIES = sorted(SUPPORTED)
-HINT = " Note that the provided function is in Python 3 syntax."
+HINTS = {"python": " Note that the provided function is in Python 3 syntax.",
+         "java": " Note that the provided function is in Java 8 SDK syntax.",
+         "javascript": " Note that the provided function is in JavaScript syntax."}
+
+
+def entry_language(ex: Example) -> str:
+    return language_of(ex.id.rsplit("_", 1)[0])
 
 
 def prompt_tools(ex: Example) -> list[Tool]:
-    """The functions as BFCL's prompting handlers present them (Python categories)."""
-    return [Tool(t.name, t.description + HINT, copy.deepcopy(t.parameters)) for t in ex.tools]
+    """The functions as BFCL's prompting handlers present them: a language hint on each description;
+    for Java and JavaScript every parameter becomes a string whose description names its type."""
+    language = entry_language(ex)
+    tools = []
+    for t in ex.tools:
+        params = copy.deepcopy(t.parameters)
+        if language != "python":
+            lang = "Java" if language == "java" else "JavaScript"
+            for value in params.get("properties", {}).values():
+                typ = value.get("type")
+                desc = value.get("description", "")
+                if typ == "any":
+                    desc += f" This parameter can be of any type of {lang} object in string representation."
+                else:
+                    desc += f" This is {lang} {typ} type parameter in string representation."
+                if typ in (("ArrayList", "Array") if language == "java" else ("array",)) and "items" in value:
+                    desc += f" The list elements are of type {value['items'].get('type')}; they are not in string representation."
+                    del value["items"]
+                if language == "javascript" and typ == "dict" and "properties" in value:
+                    desc += (" The dictionary entries have the following schema; they are not in string representation. "
+                             + json.dumps(value.pop("properties")))
+                value["description"], value["type"] = desc, "string"
+        tools.append(Tool(t.name, t.description + HINTS[language], params))
+    return tools
 
 
 def result_path(out: Path, category: str) -> Path:
@@ -171,6 +199,10 @@ def native_result(text: str, ex: Example) -> str:
     names = {native_name(t.name): t.name for t in ex.tools}
     for c in out.calls:
         c.name = names.get(c.name, c.name)
+    if entry_language(ex) != "python":  # string arguments are the source text of Java / JavaScript values
+        src = lambda v: json.dumps(v, ensure_ascii=False)
+        return "[" + ", ".join(f"{c.name}(" + ", ".join(f"{k}={src(v)}" for k, v in c.arguments.items()) + ")"
+                               for c in out.calls) + "]"
     return format_python_calls(out.calls)
 
 
