@@ -10,18 +10,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from funreason.llm.local import LocalEngine
-from funreason.serve import ServeConfig, create_app
+from funreason.serve import BackgroundServer, ServeConfig, create_app
 from funreason.train.tiny import build_tiny_model
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.",
@@ -65,18 +62,12 @@ def main() -> None:
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         engine = LocalEngine.from_pretrained(str(build_tiny_model(Path(tmp) / "tiny")), max_batch=a.max_batch)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(create_app(engine, ServeConfig("tiny")), host="127.0.0.1", port=port, log_level="warning"))
-        threading.Thread(target=server.run, daemon=True).start()
-        while not server.started:
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{port}"
+        server = BackgroundServer(create_app(engine, ServeConfig("tiny")))
+        url = server.url
         one = asyncio.run(load(url, 1, a.speedup_seconds))
         many = asyncio.run(load(url, 32, a.speedup_seconds))
         soak = asyncio.run(load(url, 64, a.soak_seconds))
-        server.should_exit = True
+        server.stop()
         engine.close()
     print(json.dumps({"one_at_a_time": one, "concurrent_32": many,
                       "batching_speedup": round(many["requests_per_s"] / one["requests_per_s"], 2),

@@ -30,6 +30,10 @@ def rule_teacher(prompt: str) -> str:
         return "No function can do that.\nVERDICT: FAIL" if "UNSOLVABLE" in query else "Solvable.\nVERDICT: PASS"
     if prompt.startswith("Judge the reasoning"):
         return "The steps do not follow.\nVERDICT: FAIL" if "BADCOT" in query else "Sound.\nVERDICT: PASS"
+    if prompt.startswith("Score the reasoning"):  # self-refinement: longer reasoning scores higher
+        if "BADCOT" in query:
+            return "The steps do not follow.\nSCORE: 1\nVERDICT: FAIL"
+        return f"Sound.\nSCORE: {min(10, 4 + len(_section(prompt, 'Reasoning')) // 20)}\nVERDICT: PASS"
     if prompt.startswith("Judge the function calls"):
         return "A value is wrong.\nVERDICT: FAIL" if "'wrong'" in answer else "Correct.\nVERDICT: PASS"
     if prompt.startswith("The calls below"):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 
 import httpx
@@ -13,28 +11,10 @@ import pytest
 from conftest import JOKE, PARIS, TOOLS
 
 from funreason.llm.local import LocalEngine
-from funreason.serve import ServeConfig, create_app
+from funreason.serve import BackgroundServer, ServeConfig, create_app
 
 
-class Server:
-    def __init__(self, app):
-        import uvicorn
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.time() + 30
-        while not self.server.started:
-            assert time.time() < deadline, "server did not start"
-            time.sleep(0.05)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self):
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+Server = BackgroundServer  # other test modules import it from here
 
 
 @pytest.fixture(scope="module")

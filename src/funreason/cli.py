@@ -404,7 +404,7 @@ def eval_bfcl(
 
     from funreason.evaluate.bfcl_checker import SUPPORTED
     from funreason.evaluate.bfcl_run import (
-        DEFAULT_CATEGORIES, generate_category, load_category, messages_for, native_result, openai_tools, score_category, write_report,
+        DEFAULT_CATEGORIES, load_category, local_generator, messages_for, native_result, openai_tools, run_categories, write_report,
     )
     from funreason.llm import SamplingParams
 
@@ -425,11 +425,7 @@ def eval_bfcl(
         from funreason.llm.local import LocalEngine
 
         engine = LocalEngine.from_pretrained(model, max_batch=batch)
-        tok = engine.tokenizer
-
-        def generate(chunk):
-            prompts = [tok.apply_chat_template(messages_for(ex), tokenize=False, add_generation_prompt=True) for ex in chunk]
-            return [g.text for g in engine.generate(prompts, params)]
+        generate = local_generator(engine, params)
     else:
         from funreason.llm.http import HTTPBackend
 
@@ -452,9 +448,7 @@ def eval_bfcl(
                 generated += n
                 advance(n)
 
-            for c in cats:
-                results = generate_category(c, data[c], generate, output, batch=batch, on_done=done)
-                scores[c] = score_category(c, data[c], results)
+            scores = run_categories(data, generate, output, batch=batch, on_done=done)
     except BackendError as e:
         _fail(f"{e} (finished entries are kept; run again to resume)")
     finally:
@@ -553,6 +547,65 @@ def eval_humaneval(
             engine.close()
     out.print(f"HumanEval pass@1 {summary['pass@1']:.3f} ({summary['passed']}/{summary['total']}) · "
               f"failures {summary['failures'] or 'none'} · {output / 'humaneval.json'}")
+
+
+@app.command("self-refine")
+def self_refine(
+    model: str = typer.Option(..., help="The SRML-trained model to start from (a directory)."),
+    data: Path = typer.Option(..., help="Source data with reference answers (xLAM-style or native)."),
+    output: Path = typer.Option(..., "--out", "-o", help="Output folder (rounds, models, rounds.json, rounds.png)."),
+    judge_endpoint: Optional[list[str]] = typer.Option(None, help="Judge endpoint (OpenAI-compatible); repeat for several judges, whose scores are averaged."),
+    judge_model: Optional[str] = typer.Option(None, help="Model name the judge endpoints serve."),
+    judge: Optional[str] = typer.Option(None, help="Or a local judge model (transformers)."),
+    api_key: Optional[str] = typer.Option(None, envvar="FUNREASON_JUDGE_API_KEY", help="API key of the judge endpoints."),
+    rounds: int = typer.Option(1, help="Self-refinement rounds."),
+    samples: int = typer.Option(4, help="Samples per query (K)."),
+    hard_samples: int = typer.Option(8, help="Samples for hard queries (failed last round, or in --hard)."),
+    hard: Optional[list[Path]] = typer.Option(None, help="FCDR hard.jsonl: its rows are hard queries from the start."),
+    base_data: Optional[list[Path]] = typer.Option(None, help="Earlier training data, trained on again with the kept samples."),
+    limit: Optional[int] = typer.Option(None, help="Only the first N queries of --data."),
+    temperature: float = typer.Option(0.8, help="Sampling temperature of the rollouts."),
+    max_tokens: int = typer.Option(512, help="Cap on new tokens per sample."),
+    batch: int = typer.Option(16, help="Prompts generated together."),
+    max_steps: int = typer.Option(-1, help="Training steps per round (-1: --epochs over the round's data)."),
+    epochs: float = typer.Option(1.0),
+    learning_rate: float = typer.Option(1e-5, "--lr"),
+    batch_size: int = typer.Option(4, help="Training batch size."),
+    alpha: float = typer.Option(0.5, help="SRML α."),
+    lora: int = typer.Option(0, help="LoRA rank (0: full fine-tuning)."),
+    eval_categories: str = typer.Option(",".join(["simple_python", "multiple", "parallel", "irrelevance"]), help="BFCL categories evaluated after each round."),
+    eval_limit: Optional[int] = typer.Option(None, help="First N entries of each BFCL category."),
+    eval_data: Optional[Path] = typer.Option(None, help="A held-out split: exact-call accuracy after each round."),
+    eval_max_tokens: int = typer.Option(512),
+    seed: int = typer.Option(0),
+) -> None:
+    """Self-refinement: the model samples reasoning and calls, FCDR keeps what passes, SRML retrains (resumable per round)."""
+    from funreason.selfrefine import SelfRefineConfig, run_self_refine
+
+    cfg = SelfRefineConfig(
+        model=model, data=str(data), out=str(output), judge_endpoints=list(judge_endpoint or []), judge_model=judge_model,
+        judge=judge, judge_api_key=api_key, rounds=rounds, samples=samples, hard_samples=hard_samples,
+        hard=[str(p) for p in hard or []], base_data=[str(p) for p in base_data or []], limit=limit,
+        temperature=temperature, max_tokens=max_tokens, batch=batch, max_steps=max_steps, epochs=epochs,
+        learning_rate=learning_rate, batch_size=batch_size, alpha=alpha, lora=lora,
+        eval_categories=[c.strip() for c in eval_categories.split(",") if c.strip()], eval_limit=eval_limit,
+        eval_data=str(eval_data) if eval_data else None, eval_max_tokens=eval_max_tokens, seed=seed,
+    )
+    try:
+        result = run_self_refine(cfg, log=out.print, progress=_counting)
+    except (ValueError, SchemaError, BackendError, OSError) as e:
+        _fail(f"{e} (finished work is kept; run the same command again to resume)")
+    table = Table(title="self-refinement")
+    for col in ("round", "kept", "hard → kept", "BFCL mean", "held-out"):
+        table.add_column(col)
+    pct = lambda x: "–" if x is None else f"{100 * x:.1f}"  # noqa: E731
+    for r in result:
+        ro = r.get("rollouts") or {}
+        ho = r["eval"].get("heldout")
+        table.add_row(str(r["round"]), str(ro.get("kept", "–")), f"{ro['hard_kept']}/{ro['hard_in']}" if ro else "–",
+                      pct(r["eval"]["bfcl_mean"]), pct(ho["accuracy"]) if ho else "–")
+    out.print(table)
+    out.print(f"rounds: {output / 'rounds.json'} · chart: {output / 'rounds.png'}")
 
 
 @app.command()

@@ -321,3 +321,39 @@ def serve(model: str, *, host: str = "127.0.0.1", port: int = 8000, api_key: str
     engine = LocalEngine.from_pretrained(model, max_batch=max_batch)
     cfg = ServeConfig(served_model_name or model, api_key, max_tokens_cap, min(1024, max_tokens_cap), max_body_bytes)
     uvicorn.run(create_app(engine, cfg), host=host, port=port, log_level="info")
+
+
+class BackgroundServer:
+    """`create_app(...)` served by uvicorn on a free 127.0.0.1 port, in a thread of this process
+    (the demo's local teacher, tests and benchmarks). `url` is the server root; `stop()` ends it."""
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0):
+        import socket
+        import threading
+
+        import uvicorn
+
+        if not port:
+            with socket.socket() as s:
+                s.bind((host, 0))
+                port = s.getsockname()[1]
+        self.port = port
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.time() + timeout
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"the server on {host}:{port} did not start")
+            time.sleep(0.05)
+        self.url = f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> "BackgroundServer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -213,3 +213,21 @@ def openai_tools(ex: Example) -> list[dict[str, Any]]:
 
 def messages_for(ex: Example) -> list[dict[str, str]]:
     return prompt_messages(Example(ex.id, prompt_tools(ex), ex.messages))
+
+
+def local_generator(engine: Any, params: Any) -> Callable[[list[Example]], list[str]]:
+    """Prompting mode with a local engine: the model's chat template, BFCL's system prompt."""
+    tok = engine.tokenizer
+
+    def generate(chunk: list[Example]) -> list[str]:
+        prompts = [tok.apply_chat_template(messages_for(ex), tokenize=False, add_generation_prompt=True) for ex in chunk]
+        return [g.text for g in engine.generate(prompts, params)]
+
+    return generate
+
+
+def run_categories(data: dict[str, list[Example]], generate: Callable[[list[Example]], list[str]], out: Path, *,
+                   batch: int = 16, on_done: Callable[[int], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Generate (resuming) and score every category of `data`; the scores per category."""
+    return {c: score_category(c, exs, generate_category(c, exs, generate, out, batch=batch, on_done=on_done))
+            for c, exs in data.items()}

@@ -1,0 +1,94 @@
+"""`funreason self-refine` on the tiny model that memorised PARIS (a call) and JOKE (a statement),
+judged by the rule teacher over real HTTP; one round, then a resumed second round."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import JOKE, PARIS, TOOLS
+from teachers import TeacherServer
+
+from funreason.schema import Call, Example
+from funreason.selfrefine import check_sample, parse_score
+
+
+def rows():
+    ask = lambda q: [{"role": "user", "content": q}]  # noqa: E731
+    return [
+        {"id": "paris", "tools": TOOLS, "messages": PARIS + [{"role": "assistant", "content": "[get_weather(city='Paris')]"}]},
+        {"id": "joke", "tools": TOOLS, "messages": JOKE + [{"role": "assistant", "content": "I can only look up the weather."}]},
+        {"id": "rome", "tools": TOOLS, "messages": ask("Weather in Rome?") + [{"role": "assistant", "content": "[get_weather(city='Rome')]"}]},
+        {"id": "noanswer", "tools": TOOLS, "messages": ask("Weather in Oslo?")},
+    ]
+
+
+def run(args):
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "self-refine", *map(str, args)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_self_refine_one_round_then_resume_into_a_second(tmp_path, trained_tiny_model_dir):
+    data = tmp_path / "raw.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows()))
+    heldout = tmp_path / "heldout.jsonl"
+    heldout.write_text(json.dumps(rows()[0]) + "\n")
+    # a row FCDR left in hard.jsonl (its key differs from every data row): a hard query from the start
+    hard = tmp_path / "hard.jsonl"
+    hard_ex = {**rows()[0], "id": "paris-hard"}
+    hard.write_text(json.dumps({"key": "fcdr.jsonl:7", "id": "paris-hard", "reason": "r", "example": hard_ex}) + "\n")
+    out = tmp_path / "sr"
+    with TeacherServer() as judge:
+        common = ["--model", trained_tiny_model_dir, "--data", data, "--out", out, "--judge-endpoint", judge.url,
+                  "--judge-model", "rule", "--samples", 2, "--hard-samples", 3, "--hard", hard, "--max-tokens", 40,
+                  "--max-steps", 4, "--lr", 1e-4, "--eval-categories", "simple_python", "--eval-limit", 2,
+                  "--eval-data", heldout, "--eval-max-tokens", 40]
+        proc = run(common + ["--rounds", 1])
+        rounds = json.loads((out / "rounds.json").read_text())
+        assert [r["round"] for r in rounds] == [0, 1]
+        r1 = rounds[1]["rollouts"]
+        assert r1["queries"] == 4  # paris, joke, rome + the FCDR hard row; the row without an answer is skipped
+        lines = [json.loads(l) for l in (out / "round-1" / "samples.jsonl").read_text().splitlines()]
+        by_id = {l["id"]: l for l in lines}
+        assert len(by_id["paris"]["samples"]) == 2 and len(by_id["paris-hard"]["samples"]) == 3
+        assert r1["hard_in"] == 1
+        # the memorised answers pass the checks and the judge; Rome is never answered right
+        assert by_id["paris"]["example"]["answer"] == [{"name": "get_weather", "arguments": {"city": "Paris"}}]
+        assert by_id["paris"]["example"]["reasoning"] and by_id["paris"]["example"]["meta"]["self_refine"]["round"] == 1
+        assert by_id["rome"]["example"] is None
+        assert any(k.endswith(":3") for k in r1["failed_queries"])  # raw.jsonl:3 is Rome
+        assert r1["kept"] == len((out / "round-1" / "kept.jsonl").read_text().splitlines()) >= 2
+        assert (out / "round-1" / "train" / "final" / "config.json").exists()
+        assert rounds[1]["eval"]["heldout"]["total"] == 1 and rounds[1]["eval"]["bfcl"]["simple_python"]["total"] == 2
+        assert (out / "rounds.png").read_bytes()[:4] == b"\x89PNG" and "self-refinement" in proc.stdout
+        requests_after_one = judge.requests
+        before = (out / "round-1" / "samples.jsonl").read_text()
+
+        # resume with two rounds: round 1 is read back, round 2 gives Rome (failed) the hard sample count
+        run(common + ["--rounds", 2])
+        assert (out / "round-1" / "samples.jsonl").read_text() == before
+        rounds = json.loads((out / "rounds.json").read_text())
+        assert [r["round"] for r in rounds] == [0, 1, 2]
+        r2 = rounds[2]["rollouts"]
+        assert r2["hard_in"] == len(r1["failed_queries"]) >= 1
+        rome2 = next(json.loads(l) for l in (out / "round-2" / "samples.jsonl").read_text().splitlines() if json.loads(l)["id"] == "rome")
+        assert len(rome2["samples"]) == 3
+        assert rounds[2]["train_rows"] == r1["kept"] + r2["kept"]  # earlier rounds' kept samples train again
+        assert judge.requests > requests_after_one
+
+
+def test_sample_checks_and_judge_replies():
+    ex = Example("x", [], [], answer=[Call("get_weather", {"city": "Paris"})])
+    assert check_sample("<think>Paris.</think>[get_weather(city='Paris')]", ex)[2] is None
+    assert check_sample("[get_weather(city='Paris')]", ex)[2] == "no reasoning"
+    assert check_sample("<think>r</think>[get_weather(city='Rome')]", ex)[2].startswith("function & parameter")
+    assert check_sample("<think>r</think>no call", ex)[2].startswith("format")
+    st = Example("y", [], [], answer="No.")
+    assert check_sample("<think>r</think>I cannot.", st)[1] == "I cannot." and check_sample("<think>r</think>I cannot.", st)[2] is None
+    assert check_sample("[get_weather(city='Paris')]", st)[2].startswith("function & parameter")
+    assert parse_score("fine\nSCORE: 7\nVERDICT: PASS") == (7.0, True)
+    assert parse_score("bad\nVERDICT: FAIL") == (0.0, False)
+    assert parse_score("SCORE: 12\nVERDICT: PASS") == (10.0, True)
+    assert parse_score("no verdict at all") is None
