@@ -9,10 +9,10 @@ import sys
 from funreason.sample import generate, sample_path, write_sample
 
 
-def run(*args, cwd=None, check=True):
+def run(*args, cwd=None, check=True, timeout=300):
     proc = subprocess.run(
         [sys.executable, "-m", "funreason.cli", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, timeout=300,
+        capture_output=True, text=True, cwd=cwd, timeout=timeout,
     )
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -21,7 +21,7 @@ def run(*args, cwd=None, check=True):
 
 def test_help_lists_the_verbs():
     out = run("--help").stdout
-    for verb in ("stats", "convert", "tiny-model", "sample", "demo"):
+    for verb in ("stats", "convert", "tiny-model", "sample", "refine", "train", "eval", "self-refine", "serve", "plot", "demo"):
         assert verb in out
 
 
@@ -73,9 +73,19 @@ def test_sample_generator_reproduces_the_bundled_file(tmp_path):
     assert (tmp_path / "s.jsonl").read_bytes() == sample_path().read_bytes()
 
 
-def test_demo_runs_and_writes_a_report(tmp_path):
-    proc = run("demo", "--out", tmp_path / "demo")
-    report = (tmp_path / "demo" / "report.md").read_text()
-    assert "| think |" in report and "| result |" in report and "## SRML training" in report
-    assert (tmp_path / "demo" / "curves.png").exists()
-    assert "report:" in proc.stdout
+def test_demo_runs_the_whole_system_and_writes_every_section(tmp_path):
+    proc = run("demo", "--out", tmp_path / "demo", timeout=900)
+    d = tmp_path / "demo"
+    report = (d / "report.md").read_text()
+    for section in ("## Segment statistics", "## FCDR funnel", "## SRML training", "## Evaluation", "## Self-refinement",
+                    "## Time per stage", "NOT meaningful", "--endpoint"):
+        assert section in report, section
+    assert "| input rows | 270 |" in report and "| after self-refinement round 1 |" in report
+    assert (d / "curves.png").read_bytes()[:4] == b"\x89PNG" and (d / "rounds.png").read_bytes()[:4] == b"\x89PNG"
+    # the stages really ran: FCDR files account for every row, the student trained, a round finished
+    fcdr = sum(len((d / "fcdr" / f"{k}.jsonl").read_text().splitlines()) for k in ("kept", "dropped", "hard", "rejected", "errors"))
+    assert fcdr == 270
+    rounds = json.loads((d / "self-refine" / "rounds.json").read_text())
+    assert [r["round"] for r in rounds] == [0, 1] and rounds[1]["rollouts"]["samples"] >= 96
+    assert (d / "train" / "final" / "config.json").exists() and "NOT meaningful" in proc.stdout + proc.stderr
+    assert f"report: {d / 'report.md'}" in proc.stdout.replace("\n", "")

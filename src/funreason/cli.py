@@ -558,6 +558,7 @@ def self_refine(
     judge_model: Optional[str] = typer.Option(None, help="Model name the judge endpoints serve."),
     judge: Optional[str] = typer.Option(None, help="Or a local judge model (transformers)."),
     api_key: Optional[str] = typer.Option(None, envvar="FUNREASON_JUDGE_API_KEY", help="API key of the judge endpoints."),
+    judge_max_tokens: int = typer.Option(1024, help="Cap on the judge's reply tokens."),
     rounds: int = typer.Option(1, help="Self-refinement rounds."),
     samples: int = typer.Option(4, help="Samples per query (K)."),
     hard_samples: int = typer.Option(8, help="Samples for hard queries (failed last round, or in --hard)."),
@@ -584,7 +585,7 @@ def self_refine(
 
     cfg = SelfRefineConfig(
         model=model, data=str(data), out=str(output), judge_endpoints=list(judge_endpoint or []), judge_model=judge_model,
-        judge=judge, judge_api_key=api_key, rounds=rounds, samples=samples, hard_samples=hard_samples,
+        judge=judge, judge_api_key=api_key, judge_max_tokens=judge_max_tokens, rounds=rounds, samples=samples, hard_samples=hard_samples,
         hard=[str(p) for p in hard or []], base_data=[str(p) for p in base_data or []], limit=limit,
         temperature=temperature, max_tokens=max_tokens, batch=batch, max_steps=max_steps, epochs=epochs,
         learning_rate=learning_rate, batch_size=batch_size, alpha=alpha, lora=lora,
@@ -632,10 +633,10 @@ def serve(
 def demo(
     output: Path = typer.Option(Path("demo"), "--out", "-o", help="Folder for the demo's files."),
 ) -> None:
-    """Run the whole system on the embedded default, offline (what exists so far)."""
+    """The whole system on the bundled sample, offline: FCDR, SRML, evaluation, self-refinement, report."""
     from funreason.demo import run_demo
 
-    run_demo(output, out)
+    run_demo(output, out, progress=_counting)
 
 
 def main() -> None:

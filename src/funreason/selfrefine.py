@@ -74,6 +74,7 @@ class SelfRefineConfig:
     max_tokens: int = 512
     batch: int = 16  # prompts generated together
     judge_concurrency: int = 32
+    judge_max_tokens: int = 1024
     format: str = "auto"
     seed: int = 0
     # training of each round (SRML)
@@ -176,7 +177,10 @@ class Judges:
         self.limit = asyncio.Semaphore(concurrency)
         self.calls = 0
 
-    async def _one(self, backend: Any, text: str) -> tuple[float, bool]:
+    async def _one(self, backend: Any, text: str) -> tuple[float, bool, str | None]:
+        """(score, passed, problem). A reply without a readable verdict is asked again; after the
+        retries it counts as a failed judgement (recorded with the reply). Transport failures raise
+        BackendError: the query is then not recorded and is judged again on the next run."""
         reply = ""
         for _ in range(self.retries + 1):
             async with self.limit:
@@ -184,17 +188,19 @@ class Judges:
                 reply = (await backend.chat([{"role": "user", "content": text}], self.params)).text
             parsed = parse_score(reply)
             if parsed is not None:
-                return parsed
-        raise BackendError(f"judge: no readable SCORE/VERDICT after {self.retries + 1} replies; last: {reply[-200:]!r}")
+                return parsed[0], parsed[1], None
+        return 0.0, False, f"no readable SCORE/VERDICT after {self.retries + 1} replies; last: {reply[-200:]!r}"
 
     async def judge(self, ex: Example, reasoning: str | None, answer: Any) -> dict[str, Any]:
         text = fill(prompt("score"), functions=json.dumps([t.to_dict() for t in ex.tools], indent=2, ensure_ascii=False),
                     query=ex.query, reasoning=reasoning or "(none)",
                     answer=answer if isinstance(answer, str) else format_python_calls(answer or []))
         results = await asyncio.gather(*[self._one(b, text) for b in self.backends])
-        scores = [s for s, _ in results]
-        passes = sum(p for _, p in results)
-        return {"scores": scores, "score": sum(scores) / len(scores), "passed": passes * 2 > len(results)}
+        scores = [s for s, _, _ in results]
+        passes = sum(p for _, p, _ in results)
+        problems = [e for _, _, e in results if e]
+        return {"scores": scores, "score": sum(scores) / len(scores), "passed": passes * 2 > len(results),
+                **({"unreadable": problems} if problems else {})}
 
 
 # --- one round ----------------------------------------------------------------------------------
@@ -233,7 +239,7 @@ def rollout_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query
     _cut_torn_line(path)
     done = {row["key"] for row in read_finished_rows(path) if isinstance(row, dict) and "key" in row}
     todo = [q for q in queries if q.key not in done]
-    errors = 0
+    errors: list[str] = []
     if todo:
         engine = LocalEngine.from_pretrained(model, max_batch=cfg.batch)
         tok = engine.tokenizer
@@ -259,11 +265,13 @@ def rollout_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query
             os.close(fd)
             engine.close()
     if errors:
-        log(f"round {r}: {errors} queries hit judge errors and are not recorded; run again to retry them")
-    return summarise_samples(path, rd, errors)
+        log(f"round {r}: {len(errors)} queries hit judge errors and are not recorded (first: {errors[0]}); run again to retry them")
+    return summarise_samples(path, rd, len(errors))
 
 
-async def _judge_chunk(chunk: list[Query], texts: list[list[str]], hard: set[str], judges: Judges, r: int) -> tuple[list[dict], int]:
+async def _judge_chunk(chunk: list[Query], texts: list[list[str]], hard: set[str], judges: Judges, r: int) -> tuple[list[dict], list[str]]:
+    failures: list[str] = []
+
     async def one(q: Query, outs: list[str]) -> dict[str, Any] | None:
         samples = []
         for text in outs:
@@ -271,7 +279,8 @@ async def _judge_chunk(chunk: list[Query], texts: list[list[str]], hard: set[str
             samples.append({"text": text, "problem": problem, "reasoning": reasoning, "answer": answer})
         try:
             verdicts = await asyncio.gather(*[judges.judge(q.ex, s["reasoning"], s["answer"]) for s in samples if s["problem"] is None])
-        except BackendError:
+        except BackendError as e:
+            failures.append(str(e))
             return None
         it = iter(verdicts)
         for s in samples:
@@ -290,7 +299,7 @@ async def _judge_chunk(chunk: list[Query], texts: list[list[str]], hard: set[str
         return {"key": q.key, "id": q.ex.id, "hard": q.key in hard, "samples": samples, "kept": best, "example": kept}
 
     rows = await asyncio.gather(*[one(q, outs) for q, outs in zip(chunk, texts)])
-    return [row for row in rows if row is not None], sum(row is None for row in rows)
+    return [row for row in rows if row is not None], failures
 
 
 def summarise_samples(path: Path, rd: Path, errors: int = 0) -> dict[str, Any]:
@@ -312,6 +321,7 @@ def summarise_samples(path: Path, rd: Path, errors: int = 0) -> dict[str, Any]:
         "failed_checks": problems,
         "passed_checks": sum(s["problem"] is None for s in samples),
         "passed_judge": sum(bool(s.get("judge") and s["judge"]["passed"]) for s in samples),
+        "unreadable_judgements": sum(bool(s.get("judge") and s["judge"].get("unreadable")) for s in samples),
         "kept": len(kept),
         "hard_in": len(hard_rows),
         "hard_kept": sum(bool(row.get("example")) for row in hard_rows),
@@ -431,9 +441,10 @@ def _run_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], 
         stats = asyncio.run(_with_http_judges(cfg, backends, lambda judges: rollout_round(
             cfg, r, model, queries, hard, judges, rd, progress, log)))
     log(f"round {r}: {stats['queries']} queries, {stats['samples']} samples, {stats['passed_checks']} passed the checks, "
-        f"{stats['passed_judge']} the judge, {stats['kept']} kept · hard: {stats['hard_kept']} of {stats['hard_in']} turned into data")
+        f"{stats['passed_judge']} the judge, {stats['kept']} kept · hard: {stats['hard_kept']} of {stats['hard_in']} turned into data"
+        + (f" · {stats['unreadable_judgements']} judgements unreadable (counted as failed)" if stats["unreadable_judgements"] else ""))
     if stats["judge_errors"]:
-        raise BackendError(f"round {r}: {stats['judge_errors']} queries could not be judged; run again to retry them")
+        raise BackendError(f"round {r}: {stats['judge_errors']} queries could not be judged (endpoint errors); run again to retry them")
     # training data: the earlier data, the kept samples of the earlier rounds and of this one
     train_rows = 0
     with open(rd / "train.jsonl", "w", encoding="utf-8") as f:
@@ -477,7 +488,7 @@ async def _with_http_judges(cfg: SelfRefineConfig, backends: list[Any], body: Ca
                                                                         concurrency=cfg.judge_concurrency)))
             else:
                 live.append(b)
-        judges = Judges(live, SamplingParams(max_tokens=1024, temperature=0.0), concurrency=cfg.judge_concurrency)
+        judges = Judges(live, SamplingParams(max_tokens=cfg.judge_max_tokens, temperature=0.0), concurrency=cfg.judge_concurrency)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, body, _LoopJudges(judges, loop))
 
