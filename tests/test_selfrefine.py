@@ -92,3 +92,21 @@ def test_sample_checks_and_judge_replies():
     assert parse_score("bad\nVERDICT: FAIL") == (0.0, False)
     assert parse_score("SCORE: 12\nVERDICT: PASS") == (10.0, True)
     assert parse_score("no verdict at all") is None
+
+
+def test_local_judge_whose_replies_are_unreadable_fails_the_samples(tmp_path, trained_tiny_model_dir):
+    """`--judge PATH`: a local transformers judge. The tiny model cannot write a verdict, so every
+    judgement is unreadable: counted as failed, recorded, nothing kept, and the round still ends."""
+    from funreason.selfrefine import SelfRefineConfig, run_self_refine
+
+    data = tmp_path / "raw.jsonl"
+    data.write_text(json.dumps(rows()[0]) + "\n" + "not json\n")
+    rounds = run_self_refine(SelfRefineConfig(
+        model=str(trained_tiny_model_dir), data=str(data), out=str(tmp_path / "sr"), judge=str(trained_tiny_model_dir),
+        judge_max_tokens=16, samples=1, max_tokens=40, max_steps=2, eval_categories=["irrelevance"], eval_limit=1,
+        eval_max_tokens=16), log=lambda *_: None)
+    r1 = rounds[1]["rollouts"]
+    assert r1["queries"] == 1 and r1["passed_checks"] == 1 and r1["unreadable_judgements"] == 1 and r1["kept"] == 0
+    sample = json.loads((tmp_path / "sr" / "round-1" / "samples.jsonl").read_text())["samples"][0]
+    assert sample["judge"]["passed"] is False and "no readable SCORE/VERDICT" in sample["judge"]["unreadable"][0]
+    assert rounds[1]["train_rows"] == 0 and rounds[1]["model"] == str(trained_tiny_model_dir)

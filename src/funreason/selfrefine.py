@@ -354,8 +354,17 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
             scores = run_categories(data, local_generator(engine, params), out, batch=batch, on_done=advance)
         heldout = None
         if eval_data:
-            exs = [ex for ex in (example_from_row(raw, where) for where, raw in iter_json_rows(eval_data) if not isinstance(raw, BadLine))
-                   if ex.answer is not None]
+            exs, unreadable = [], 0
+            for where, raw in iter_json_rows(eval_data):
+                try:
+                    if isinstance(raw, BadLine):
+                        raise raw
+                    ex = example_from_row(raw, where)
+                except SchemaError:
+                    unreadable += 1
+                    continue
+                if ex.answer is not None:
+                    exs.append(ex)
             rows = []
             with progress(f"{label}: held-out split", "rows", len(exs)) as advance:
                 for i in range(0, len(exs), batch):
@@ -367,7 +376,7 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
                         rows.append({"id": ex.id, "correct": ok, "output": g.text})
                     advance(len(chunk))
             (out / "heldout_results.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-            heldout = {"total": len(rows), "correct": sum(r["correct"] for r in rows),
+            heldout = {"total": len(rows), "correct": sum(r["correct"] for r in rows), "unreadable_rows": unreadable,
                        "accuracy": sum(r["correct"] for r in rows) / len(rows) if rows else 0.0}
     finally:
         engine.close()

@@ -348,8 +348,11 @@ def _type_check(p, value, options, type_name, expected, nested) -> dict[str, Any
             "error": [f"Incorrect type for parameter {p!r}. Expected type {type_name}, got {type(value).__name__}. Parameter value: {value!r}."]}
 
 
+_STANDARDIZE = re.compile(r"[ \,\.\/\-\_\*\^]")
+
+
 def standardize(s: str) -> str:
-    return re.sub(r"[ \,\.\/\-\_\*\^]", "", s).lower().replace("'", '"')
+    return _STANDARDIZE.sub("", s).lower().replace("'", '"')
 
 
 def _string_check(p, value, options) -> dict[str, Any]:

@@ -55,6 +55,16 @@ def _parse(language: str, source: str):
     return root
 
 
+def _unique(pairs) -> dict:
+    """Arguments by name (None: unnamed); a name given twice fails the decode, as in bfcl-eval."""
+    args: dict[Any, Any] = {}
+    for key, v in pairs:
+        if key in args:
+            raise LanguageDecodeError("Error: Multiple arguments with the same name are not supported.")
+        args[key] = v
+    return args
+
+
 # --- Java ---------------------------------------------------------------------------------------
 
 
@@ -86,18 +96,13 @@ def decode_java(source: str) -> Any:
         return text(node)
 
     def arguments(node) -> dict:
-        args: dict[Any, Any] = {}
-        for child in node.children:
-            if child.type == "assignment_expression":
-                key, v = text(child.children[0]), value(child.children[2])
-            elif child.type in ("identifier", "class_literal", "set"):
-                key, v = None, value(child)
-            else:
-                continue
-            if key in args:
-                raise LanguageDecodeError("Error: Multiple arguments with the same name are not supported.")
-            args[key] = v
-        return args
+        def pairs():
+            for child in node.children:
+                if child.type == "assignment_expression":
+                    yield text(child.children[0]), value(child.children[2])
+                elif child.type in ("identifier", "class_literal", "set"):
+                    yield None, value(child)
+        return _unique(pairs())
 
     def find(node):
         if node.type == "method_invocation":
@@ -205,20 +210,15 @@ def decode_js(source: str) -> Any:
         return node.text.decode("utf-8")
 
     def arguments(node) -> dict:
-        args: dict[Any, Any] = {}
-        for child in node.children:
-            if child.type == "assignment_expression":
-                key, v = text(child.children[0]), text(child.children[2])
-                if (v.startswith('"') and v.endswith('"')) or (v.startswith("'") and v.endswith("'")):
-                    v = v[1:-1]
-            elif child.type in ("identifier", "true"):
-                key, v = None, text(child)
-            else:
-                continue
-            if key in args:
-                raise LanguageDecodeError("Error: Multiple arguments with the same name are not supported.")
-            args[key] = v
-        return args
+        def pairs():
+            for child in node.children:
+                if child.type == "assignment_expression":
+                    v = text(child.children[2])
+                    quoted = (v.startswith('"') and v.endswith('"')) or (v.startswith("'") and v.endswith("'"))
+                    yield text(child.children[0]), v[1:-1] if quoted else v
+                elif child.type in ("identifier", "true"):
+                    yield None, text(child)
+        return _unique(pairs())
 
     if root.type == "program":
         for child in root.children:
