@@ -110,3 +110,36 @@ def test_local_judge_whose_replies_are_unreadable_fails_the_samples(tmp_path, tr
     sample = json.loads((tmp_path / "sr" / "round-1" / "samples.jsonl").read_text())["samples"][0]
     assert sample["judge"]["passed"] is False and "no readable SCORE/VERDICT" in sample["judge"]["unreadable"][0]
     assert rounds[1]["train_rows"] == 0 and rounds[1]["model"] == str(trained_tiny_model_dir)
+
+
+def test_a_round_cut_short_by_judge_errors_resumes_with_only_the_missing_queries(tmp_path, trained_tiny_model_dir):
+    """A real endpoint refuses every judgement (max_tokens over its cap: HTTP 400): queries that
+    needed the judge are not recorded and the run stops with the cause; run again with a setting the
+    server takes, and only those queries are judged, each recorded once."""
+    import pytest
+
+    from funreason.errors import BackendError
+    from funreason.llm.local import LocalEngine
+    from funreason.selfrefine import SelfRefineConfig, run_self_refine
+    from funreason.serve import BackgroundServer, ServeConfig, create_app
+
+    data = tmp_path / "raw.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows()[:3]))  # paris, joke, rome
+    engine = LocalEngine.from_pretrained(str(trained_tiny_model_dir))
+    server = BackgroundServer(create_app(engine, ServeConfig("judge", max_tokens_cap=32)))
+    cfg = lambda n: SelfRefineConfig(  # noqa: E731
+        model=str(trained_tiny_model_dir), data=str(data), out=str(tmp_path / "sr"), judge_endpoints=[server.url],
+        judge_model="judge", judge_max_tokens=n, samples=2, max_tokens=40, temperature=0.0, max_steps=2,
+        eval_categories=["irrelevance"], eval_limit=1, eval_max_tokens=16)
+    try:
+        with pytest.raises(BackendError, match="could not be judged"):
+            run_self_refine(cfg(1024), log=lambda *_: None)
+        first = [json.loads(l)["id"] for l in (tmp_path / "sr" / "round-1" / "samples.jsonl").read_text().splitlines()]
+        assert first == ["rome"]  # its samples fail the checks: no judge needed
+        rounds = run_self_refine(cfg(16), log=lambda *_: None)
+    finally:
+        server.stop()
+        engine.close()
+    ids = [json.loads(l)["id"] for l in (tmp_path / "sr" / "round-1" / "samples.jsonl").read_text().splitlines()]
+    assert sorted(ids) == ["joke", "paris", "rome"] and ids[0] == "rome"
+    assert rounds[1]["rollouts"]["queries"] == 3 and rounds[1]["rollouts"]["judge_errors"] == 0
