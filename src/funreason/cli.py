@@ -340,7 +340,7 @@ def refine(
         out.print(f"[yellow]{summary['files']['errors']} rows hit backend errors; run the same command again to retry them[/yellow]")
 
 
-eval_app = typer.Typer(help="Evaluate: BFCL scoring (Python categories) and the HumanEval forgetting check.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate: BFCL scoring (13 single-turn categories, verdicts as the official checker's) and the HumanEval forgetting check.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
 

@@ -1,5 +1,5 @@
 """BFCL's AST verdicts, reimplemented to agree with the official checker (bfcl-eval's
-`ast_checker` after its default prompting decode) entry by entry, Python-language categories.
+`ast_checker` after its default prompting decode) entry by entry, all 13 single-turn categories.
 
 Quirks kept on purpose, because the leaderboard has them:
 - decoding keeps only keyword arguments (positional ones vanish), turns bare names into strings,
