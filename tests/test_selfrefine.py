@@ -143,3 +143,11 @@ def test_a_round_cut_short_by_judge_errors_resumes_with_only_the_missing_queries
     ids = [json.loads(l)["id"] for l in (tmp_path / "sr" / "round-1" / "samples.jsonl").read_text().splitlines()]
     assert sorted(ids) == ["joke", "paris", "rome"] and ids[0] == "rome"
     assert rounds[1]["rollouts"]["queries"] == 3 and rounds[1]["rollouts"]["judge_errors"] == 0
+
+
+def test_cli_errors_name_the_problem(tmp_path):
+    base = [sys.executable, "-m", "funreason.cli", "self-refine", "--model", "m", "--out", tmp_path / "o"]
+    no_judge = subprocess.run([*map(str, base), "--data", str(tmp_path / "missing.jsonl")], capture_output=True, text=True)
+    assert no_judge.returncode == 2 and "give a judge" in no_judge.stderr
+    no_file = subprocess.run([*map(str, base), "--data", str(tmp_path / "missing.jsonl"), "--judge", "j"], capture_output=True, text=True)
+    assert no_file.returncode == 2 and "missing.jsonl: no such file" in no_file.stderr

@@ -593,6 +593,10 @@ def self_refine(
         eval_data=str(eval_data) if eval_data else None, eval_max_tokens=eval_max_tokens, seed=seed,
     )
     try:
+        cfg.validate()
+    except ValueError as e:
+        _fail(str(e))
+    try:
         result = run_self_refine(cfg, log=out.print, progress=_counting)
     except (ValueError, SchemaError, BackendError, OSError) as e:
         _fail(f"{e} (finished work is kept; run the same command again to resume)")

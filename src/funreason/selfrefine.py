@@ -94,7 +94,7 @@ class SelfRefineConfig:
 
     def validate(self) -> None:
         if bool(self.judge_endpoints) == bool(self.judge):
-            raise ValueError("give judge endpoints (with a judge model name) or a local judge model, not both")
+            raise ValueError("give a judge: --judge-endpoint URL (one or more, with --judge-model NAME) or --judge PATH, not both")
         if self.judge_endpoints and not self.judge_model:
             raise ValueError("judge endpoints need the model name they serve (--judge-model)")
         if self.rounds < 1 or self.samples < 1 or self.hard_samples < 1:
