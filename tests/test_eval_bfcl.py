@@ -30,13 +30,11 @@ def test_local_model_limit_20_end_to_end_and_resume(tmp_path, trained_tiny_model
 
 
 def test_endpoint_prompting_and_native_modes(tmp_path, trained_tiny_model_dir):
-    from test_serve import Server
-
     from funreason.llm.local import LocalEngine
-    from funreason.serve import ServeConfig, create_app
+    from funreason.serve import BackgroundServer, ServeConfig, create_app
 
     engine = LocalEngine.from_pretrained(str(trained_tiny_model_dir))
-    srv = Server(create_app(engine, ServeConfig("tiny", max_tokens_cap=64)))
+    srv = BackgroundServer(create_app(engine, ServeConfig("tiny", max_tokens_cap=64)))
     try:
         for mode in ("prompting", "native"):
             out = tmp_path / mode

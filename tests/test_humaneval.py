@@ -77,10 +77,8 @@ def test_an_interrupted_run_resumes(tmp_path):
 
 
 def test_cli_with_the_tiny_model_and_with_an_endpoint(tmp_path, tiny_model_dir):
-    from test_serve import Server
-
     from funreason.llm.local import LocalEngine
-    from funreason.serve import ServeConfig, create_app
+    from funreason.serve import BackgroundServer, ServeConfig, create_app
 
     def cli(*args):
         proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "humaneval", *map(str, args)],
@@ -91,7 +89,7 @@ def test_cli_with_the_tiny_model_and_with_an_endpoint(tmp_path, tiny_model_dir):
     local = cli("--model", tiny_model_dir, "--out", tmp_path / "local", "--limit", 3, "--max-tokens", 16)
     assert local["total"] == 3 and local["pass@1"] == 0.0  # an untrained model writes no working code
     engine = LocalEngine.from_pretrained(str(tiny_model_dir))
-    srv = Server(create_app(engine, ServeConfig("tiny")))
+    srv = BackgroundServer(create_app(engine, ServeConfig("tiny")))
     try:
         remote = cli("--endpoint", srv.url, "--served-model", "tiny", "--out", tmp_path / "remote", "--limit", 2, "--max-tokens", 16)
     finally:

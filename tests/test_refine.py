@@ -178,15 +178,13 @@ def test_shards_concatenate_to_the_whole(tmp_path):
 
 
 def test_refine_against_the_tiny_model_served_over_http(tmp_path, tiny_model_dir):
-    from test_serve import Server
-
     from funreason.llm.local import LocalEngine
-    from funreason.serve import ServeConfig, create_app
+    from funreason.serve import BackgroundServer, ServeConfig, create_app
 
     inp, out = tmp_path / "in.jsonl", tmp_path / "out"
     n = write_input(inp, generate(8, seed=2))
     engine = LocalEngine.from_pretrained(str(tiny_model_dir), max_batch=8)
-    srv = Server(create_app(engine, ServeConfig("tiny", max_tokens_cap=64)))
+    srv = BackgroundServer(create_app(engine, ServeConfig("tiny", max_tokens_cap=64)))
     try:
         proc = subprocess.run(_cli(inp, out, srv.url, "--max-tokens", "24", "--max-regenerations", "1", model="tiny"),
                               capture_output=True, text=True, timeout=600)

@@ -14,7 +14,6 @@ from funreason.llm.local import LocalEngine
 from funreason.serve import BackgroundServer, ServeConfig, create_app
 
 
-Server = BackgroundServer  # other test modules import it from here
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +25,7 @@ def engine(trained_tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def server(engine):
-    srv = Server(create_app(engine, ServeConfig("tiny", max_tokens_cap=512, max_body_bytes=64 << 10)))
+    srv = BackgroundServer(create_app(engine, ServeConfig("tiny", max_tokens_cap=512, max_body_bytes=64 << 10)))
     yield srv
     srv.stop()
 
@@ -132,7 +131,7 @@ def test_generation_failure_is_a_500_and_the_server_lives_on(server, engine, mon
 
 
 def test_api_key_guards_every_route_but_health(engine):
-    srv = Server(create_app(engine, ServeConfig("tiny", api_key="s3cret")))
+    srv = BackgroundServer(create_app(engine, ServeConfig("tiny", api_key="s3cret")))
     try:
         assert httpx.get(srv.url + "/health").status_code == 200
         assert httpx.get(srv.url + "/v1/models").status_code == 401

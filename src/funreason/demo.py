@@ -53,14 +53,16 @@ def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def split_sample(src: Path, data_dir: Path, every: int = 10) -> tuple[Path, Path]:
-    """Every `every`-th row of the sample is held out (never refined nor trained on)."""
+def split_sample(src: Path, data_dir: Path, every: int = 10) -> tuple[Path, int, Path, int]:
+    """Every `every`-th row of the sample is held out (never refined nor trained on).
+    Returns (train file, its rows, held-out file, its rows)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    train_path, heldout_path = data_dir / "train_raw.jsonl", data_dir / "heldout.jsonl"
     lines = [line for line in src.read_text(encoding="utf-8").splitlines() if line.strip()]
-    train_path.write_text("".join(line + "\n" for i, line in enumerate(lines) if i % every), encoding="utf-8")
-    heldout_path.write_text("".join(line + "\n" for i, line in enumerate(lines) if i % every == 0), encoding="utf-8")
-    return train_path, heldout_path
+    train, heldout = [line for i, line in enumerate(lines) if i % every], lines[::every]
+    train_path, heldout_path = data_dir / "train_raw.jsonl", data_dir / "heldout.jsonl"
+    train_path.write_text("".join(line + "\n" for line in train), encoding="utf-8")
+    heldout_path.write_text("".join(line + "\n" for line in heldout), encoding="utf-8")
+    return train_path, len(train), heldout_path, len(heldout)
 
 
 def teacher_rows(raw: Path, limit: int = 120) -> list[dict[str, Any]]:
@@ -113,14 +115,14 @@ def run_demo(out_dir: Path, console: Console, progress: Callable[..., Any] = _qu
     for sub in ("tiny-model", "data", "teacher", "fcdr", "train", "self-refine"):  # every demo run starts afresh
         shutil.rmtree(out_dir / sub, ignore_errors=True)
     t0 = time.perf_counter()
-    times: dict[str, float] = {}
+    starts: list[tuple[str, float]] = []  # (stage name for the report, start time)
 
-    def stage(n: int, text: str) -> None:
-        times[f"{n}"] = time.perf_counter()
+    def stage(n: int, name: str, text: str) -> None:
+        starts.append((name, time.perf_counter()))
         console.rule(f"[bold]{n}/7[/bold] {text}", align="left", characters="─")
 
     console.rule("FunReason demo")
-    stage(1, f"tiny student model and tokenizer → {out_dir / 'tiny-model'}; segment statistics of the bundled sample")
+    stage(1, "model, statistics, split", f"tiny student model and tokenizer → {out_dir / 'tiny-model'}; segment statistics of the bundled sample")
     model_dir = build_tiny_model(out_dir / "tiny-model")
     tok = AutoTokenizer.from_pretrained(model_dir)
     st = compute_stats(Reader(sample_path()), tok)
@@ -134,11 +136,10 @@ def run_demo(out_dir: Path, console: Console, progress: Callable[..., Any] = _qu
         f"rows without reasoning {st.no_reasoning}; rows without a call {st.no_call}.",
     ]
     console.print("\n".join(stats_lines))
-    train_raw, heldout = split_sample(sample_path(), out_dir / "data")
-    n_train, n_heldout = (sum(1 for _ in open(p, encoding="utf-8")) for p in (train_raw, heldout))
+    train_raw, n_train, heldout, n_heldout = split_sample(sample_path(), out_dir / "data")
     console.print(f"split: {n_train} rows to refine and train on, {n_heldout} held out ({heldout})")
 
-    stage(2, "the tiny teacher: fine-tuned for seconds on FCDR's reply formats, then served on 127.0.0.1")
+    stage(2, "teacher (training, serving)", "the tiny teacher: fine-tuned for seconds on FCDR's reply formats, then served on 127.0.0.1")
     console.print(f"[yellow]{TEACHER_WARNING}[/yellow]")
     teacher_data = out_dir / "teacher" / "formats.jsonl"
     teacher_data.parent.mkdir(parents=True, exist_ok=True)
@@ -151,7 +152,7 @@ def run_demo(out_dir: Path, console: Console, progress: Callable[..., Any] = _qu
     server = BackgroundServer(create_app(engine, ServeConfig("tiny-teacher", max_tokens_cap=512)))
     console.print(f"teacher served at {server.url}/v1 as 'tiny-teacher'")
     try:
-        stage(3, f"FCDR: the teacher writes reasoning and judges {n_train} rows in five stages (funreason refine)")
+        stage(3, "FCDR", f"FCDR: the teacher writes reasoning and judges {n_train} rows in five stages (funreason refine)")
         fcdr = out_dir / "fcdr"
         cfg = RefineConfig(str(train_raw), str(fcdr), max_regenerations=1, concurrency=32, max_tokens=160)
 
@@ -173,7 +174,7 @@ def run_demo(out_dir: Path, console: Console, progress: Callable[..., Any] = _qu
                              "reasoning or verdict even when asked again. Nothing is lost: `funreason refine` run again retries them."]
         console.print("\n".join(funnel_lines))
 
-        stage(4, "SRML training of the student on FCDR's kept rows (self-adjusted α)")
+        stage(4, "SRML training", "SRML training of the student on FCDR's kept rows (self-adjusted α)")
         run_dir = out_dir / "train"
         tsum = train(
             TrainConfig(model=str(model_dir), data=str(fcdr / "kept.jsonl"), out=str(run_dir), max_steps=80, batch_size=4,
@@ -190,12 +191,12 @@ def run_demo(out_dir: Path, console: Console, progress: Callable[..., Any] = _qu
         ]
         console.print("\n".join(train_lines))
 
-        stage(5, f"evaluation of the student: BFCL ({', '.join(EVAL_CATEGORIES)}; 4 entries each) and the {n_heldout}-row held-out split")
+        stage(5, "evaluation", f"evaluation of the student: BFCL ({', '.join(EVAL_CATEGORIES)}; 4 entries each) and the {n_heldout}-row held-out split")
         sr_out = out_dir / "self-refine"
         # written where self-refine keeps its round-0 evaluation, so the round reuses it
         evaluate_model(tsum["final"], sr_out / "round-0" / "eval", categories=EVAL_CATEGORIES, limit=4, eval_data=str(heldout),
                        max_tokens=96, batch=32, progress=progress, label="student")
-        stage(6, "one self-refinement round: 2 samples per query (4 for hard ones), judged by the teacher, SRML again")
+        stage(6, "self-refinement round (rollouts, judge, training, evaluation)", "one self-refinement round: 2 samples per query (4 for hard ones), judged by the teacher, SRML again")
         rounds = run_self_refine(
             SelfRefineConfig(
                 model=tsum["final"], data=str(train_raw), out=str(sr_out), judge_endpoints=[server.url],
@@ -210,7 +211,7 @@ def run_demo(out_dir: Path, console: Console, progress: Callable[..., Any] = _qu
         server.stop()
         engine.close()
 
-    stage(7, "report")
+    stage(7, "report", "report")
     eval_lines = ["| model | " + " | ".join(EVAL_CATEGORIES) + " | BFCL mean | held-out split |",
                   "|---|" + "---|" * (len(EVAL_CATEGORIES) + 2)]
     for r in rounds:
@@ -231,10 +232,7 @@ def run_demo(out_dir: Path, console: Console, progress: Callable[..., Any] = _qu
     ]
     shutil.copy(sr_out / "rounds.png", out_dir / "rounds.png")
     total = time.perf_counter() - t0
-    marks = sorted(times.items(), key=lambda kv: kv[1]) + [("end", time.perf_counter())]
-    stage_secs = {marks[i][0]: marks[i + 1][1] - marks[i][1] for i in range(len(marks) - 1)}
-    names = {"1": "model, statistics, split", "2": "teacher (training, serving)", "3": "FCDR", "4": "SRML training",
-             "5": "evaluation", "6": "self-refinement round (rollouts, judge, training, evaluation)", "7": "report"}
+    ends = [t for _, t in starts[1:]] + [time.perf_counter()]
     lines = [
         "# FunReason demo report",
         "",
@@ -281,7 +279,7 @@ def run_demo(out_dir: Path, console: Console, progress: Callable[..., Any] = _qu
         "",
         "| stage | seconds |",
         "|---|---|",
-        *[f"| {names[k]} | {v:.1f} |" for k, v in stage_secs.items() if names.get(k)],
+        *[f"| {name} | {end - start:.1f} |" for (name, start), end in zip(starts, ends)],
         "",
         f"Files: FCDR output in `{fcdr}`, training run in `{run_dir}`, rounds in `{sr_out}` (rounds.json).",
     ]

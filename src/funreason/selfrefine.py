@@ -37,13 +37,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from funreason.calls import format_python_calls, parse_output
+from funreason.calls import parse_output
 from funreason.errors import BackendError, SchemaError
-from funreason.formats import example_from_row
+from funreason.formats import Reader, example_from_row
 from funreason.formats.jsonl import BadLine, iter_json_rows, read_finished_rows
 from funreason.llm import SamplingParams
 from funreason.refine.checks import parse_verdict, same_calls
-from funreason.refine.runner import _cut_torn_line, fill, prompt
+from funreason.refine.runner import _context, _cut_torn_line, _functions, fill, prompt
 from funreason.schema import Example
 
 DEFAULT_EVAL_CATEGORIES = ["simple_python", "multiple", "parallel", "irrelevance"]
@@ -191,10 +191,9 @@ class Judges:
                 return parsed[0], parsed[1], None
         return 0.0, False, f"no readable SCORE/VERDICT after {self.retries + 1} replies; last: {reply[-200:]!r}"
 
-    async def judge(self, ex: Example, reasoning: str | None, answer: Any) -> dict[str, Any]:
-        text = fill(prompt("score"), functions=json.dumps([t.to_dict() for t in ex.tools], indent=2, ensure_ascii=False),
-                    query=ex.query, reasoning=reasoning or "(none)",
-                    answer=answer if isinstance(answer, str) else format_python_calls(answer or []))
+    async def judge(self, ex: Example, functions: str, reasoning: str | None, answer: Any) -> dict[str, Any]:
+        """`functions`: the row's functions as FCDR shows them (`_functions(ex)`), built once per query."""
+        text = fill(prompt("score"), **{**_context(ex, functions, answer), "reasoning": reasoning or "(none)"})
         results = await asyncio.gather(*[self._one(b, text) for b in self.backends])
         scores = [s for s, _, _ in results]
         passes = sum(p for _, p, _ in results)
@@ -229,9 +228,10 @@ def _seed(*parts: Any) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "little")
 
 
-def rollout_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], hard: set[str], judges: Judges,
-                  rd: Path, progress: Progress, log: Callable[[str], None]) -> dict[str, Any]:
-    """Samples, checks and judgements of round `r` into `rd/samples.jsonl` (resumable); returns counts."""
+async def rollout_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], hard: set[str], judges: Judges,
+                        rd: Path, progress: Progress, log: Callable[[str], None]) -> dict[str, Any]:
+    """Samples, checks and judgements of round `r` into `rd/samples.jsonl` (resumable); returns counts.
+    The engine decodes in its own thread; this loop awaits it and the judges."""
     from funreason.chat import render_prompt
     from funreason.llm.local import LocalEngine
 
@@ -255,8 +255,8 @@ def rollout_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query
                         text = render_prompt(q.ex, tok)
                         futures.append([engine.submit(text, SamplingParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature,
                                                                            seed=_seed(cfg.seed, r, q.key, k))) for k in range(n)])
-                    texts = [[f.result().text for f in fs] for fs in futures]
-                    rows, failed = asyncio.run(_judge_chunk(chunk, texts, hard, judges, r))
+                    texts = [[g.text for g in await asyncio.gather(*map(asyncio.wrap_future, fs))] for fs in futures]
+                    rows, failed = await _judge_chunk(chunk, texts, hard, judges, r)
                     errors += failed
                     for row in rows:
                         os.write(fd, (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
@@ -277,8 +277,9 @@ async def _judge_chunk(chunk: list[Query], texts: list[list[str]], hard: set[str
         for text in outs:
             reasoning, answer, problem = check_sample(text, q.ex)
             samples.append({"text": text, "problem": problem, "reasoning": reasoning, "answer": answer})
+        fn = _functions(q.ex)
         try:
-            verdicts = await asyncio.gather(*[judges.judge(q.ex, s["reasoning"], s["answer"]) for s in samples if s["problem"] is None])
+            verdicts = await asyncio.gather(*[judges.judge(q.ex, fn, s["reasoning"], s["answer"]) for s in samples if s["problem"] is None])
         except BackendError as e:
             failures.append(str(e))
             return None
@@ -354,17 +355,8 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
             scores = run_categories(data, local_generator(engine, params), out, batch=batch, on_done=advance)
         heldout = None
         if eval_data:
-            exs, unreadable = [], 0
-            for where, raw in iter_json_rows(eval_data):
-                try:
-                    if isinstance(raw, BadLine):
-                        raise raw
-                    ex = example_from_row(raw, where)
-                except SchemaError:
-                    unreadable += 1
-                    continue
-                if ex.answer is not None:
-                    exs.append(ex)
+            reader = Reader(eval_data, skip_invalid=True)
+            exs = [ex for ex in reader if ex.answer is not None]
             rows = []
             with progress(f"{label}: held-out split", "rows", len(exs)) as advance:
                 for i in range(0, len(exs), batch):
@@ -376,7 +368,7 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
                         rows.append({"id": ex.id, "correct": ok, "output": g.text})
                     advance(len(chunk))
             (out / "heldout_results.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-            heldout = {"total": len(rows), "correct": sum(r["correct"] for r in rows), "unreadable_rows": unreadable,
+            heldout = {"total": len(rows), "correct": sum(r["correct"] for r in rows), "unreadable_rows": reader.rejected_count,
                        "accuracy": sum(r["correct"] for r in rows) / len(rows) if rows else 0.0}
     finally:
         engine.close()
@@ -388,16 +380,6 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
 
 
 # --- the loop -----------------------------------------------------------------------------------
-
-
-def _judge_backends(cfg: SelfRefineConfig, stack: contextlib.ExitStack) -> list[Any]:
-    if cfg.judge:
-        from funreason.llm.local import LocalChat, LocalEngine
-
-        engine = LocalEngine.from_pretrained(cfg.judge)
-        stack.callback(engine.close)
-        return [LocalChat(engine)]
-    return [("http", url) for url in cfg.judge_endpoints]
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -445,10 +427,7 @@ def _run_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], 
     from funreason.train.trainer import TrainConfig, train
 
     t0 = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        backends = _judge_backends(cfg, stack)
-        stats = asyncio.run(_with_http_judges(cfg, backends, lambda judges: rollout_round(
-            cfg, r, model, queries, hard, judges, rd, progress, log)))
+    stats = asyncio.run(_rollouts_with_judges(cfg, r, model, queries, hard, rd, progress, log))
     log(f"round {r}: {stats['queries']} queries, {stats['samples']} samples, {stats['passed_checks']} passed the checks, "
         f"{stats['passed_judge']} the judge, {stats['kept']} kept · hard: {stats['hard_kept']} of {stats['hard_in']} turned into data"
         + (f" · {stats['unreadable_judgements']} judgements unreadable (counted as failed)" if stats["unreadable_judgements"] else ""))
@@ -485,32 +464,24 @@ def _run_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], 
             "eval": metrics, "seconds": round(time.perf_counter() - t0, 1)}
 
 
-async def _with_http_judges(cfg: SelfRefineConfig, backends: list[Any], body: Callable[[Judges], dict]) -> dict:
-    """Open HTTP judges (if any) for the round, run the (blocking) rollouts in a thread."""
+async def _rollouts_with_judges(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], hard: set[str], rd: Path,
+                                progress: Progress, log: Callable[[str], None]) -> dict[str, Any]:
+    """Open the judge(s) for the round (HTTP endpoints, or a local model), run the rollouts, close them."""
     from funreason.llm.http import HTTPBackend
 
     async with contextlib.AsyncExitStack() as stack:
-        live = []
-        for b in backends:
-            if isinstance(b, tuple):
-                live.append(await stack.enter_async_context(HTTPBackend([b[1]], cfg.judge_model, api_key=cfg.judge_api_key,
-                                                                        concurrency=cfg.judge_concurrency)))
-            else:
-                live.append(b)
-        judges = Judges(live, SamplingParams(max_tokens=cfg.judge_max_tokens, temperature=0.0), concurrency=cfg.judge_concurrency)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, body, _LoopJudges(judges, loop))
+        if cfg.judge:
+            from funreason.llm.local import LocalChat, LocalEngine
 
-
-class _LoopJudges:
-    """Judges whose coroutines run on the event loop that owns the HTTP sessions."""
-
-    def __init__(self, judges: Judges, loop: asyncio.AbstractEventLoop):
-        self.judges, self.loop = judges, loop
-
-    async def judge(self, ex: Example, reasoning: str | None, answer: Any) -> dict[str, Any]:
-        fut = asyncio.run_coroutine_threadsafe(self.judges.judge(ex, reasoning, answer), self.loop)
-        return await asyncio.wrap_future(fut)
+            engine = LocalEngine.from_pretrained(cfg.judge)
+            stack.callback(engine.close)
+            backends: list[Any] = [LocalChat(engine)]
+        else:
+            backends = [await stack.enter_async_context(HTTPBackend([url], cfg.judge_model, api_key=cfg.judge_api_key,
+                                                                    concurrency=cfg.judge_concurrency))
+                        for url in cfg.judge_endpoints]
+        judges = Judges(backends, SamplingParams(max_tokens=cfg.judge_max_tokens, temperature=0.0), concurrency=cfg.judge_concurrency)
+        return await rollout_round(cfg, r, model, queries, hard, judges, rd, progress, log)
 
 
 def _write_rounds(out: Path, rounds: list[dict[str, Any]]) -> None:

@@ -2,8 +2,9 @@
 
 Prompting mode: the model's chat template, BFCL's system prompt with the functions (descriptions
 carrying BFCL's language hint, Java / JavaScript parameters as typed strings, as its prompting
-handlers send them), the model writes the Python call list (optionally after `<think>`). Native mode (endpoints): `tools` in the request,
-`tool_calls` back, written into the result as a Python call list. Result files are BFCL's
+handlers send them), the model writes the Python call list (optionally after `<think>`). Native
+mode (endpoints): `tools` in the request, `tool_calls` back, written into the result as a Python
+call list (Java / JavaScript values as their source text). Result files are BFCL's
 (`BFCL_v4_<category>_result.json`, one `{"id", "result"}` per line), appended per entry, so an
 interrupted run resumes.
 
@@ -40,7 +41,7 @@ HINTS = {"python": " Note that the provided function is in Python 3 syntax.",
 
 
 def entry_language(ex: Example) -> str:
-    return language_of(ex.id.rsplit("_", 1)[0])
+    return language_of(bfcl.category_of(ex.id))
 
 
 def prompt_tools(ex: Example) -> list[Tool]:
@@ -200,9 +201,8 @@ def native_result(text: str, ex: Example) -> str:
     for c in out.calls:
         c.name = names.get(c.name, c.name)
     if entry_language(ex) != "python":  # string arguments are the source text of Java / JavaScript values
-        src = lambda v: json.dumps(v, ensure_ascii=False)
-        return "[" + ", ".join(f"{c.name}(" + ", ".join(f"{k}={src(v)}" for k, v in c.arguments.items()) + ")"
-                               for c in out.calls) + "]"
+        return "[" + ", ".join(f"{c.name}(" + ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in c.arguments.items())
+                               + ")" for c in out.calls) + "]"
     return format_python_calls(out.calls)
 
 
