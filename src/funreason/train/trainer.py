@@ -44,6 +44,7 @@ class TrainConfig:
     lora: int = 0  # LoRA rank; 0 = full fine-tuning
     lora_alpha: int | None = None  # default 2 × rank
     lora_dropout: float = 0.05
+    lora_layers: int = 0  # LoRA on the last N decoder layers only (0 = all): backward stops there, a CPU's speed-up
     max_steps: int = -1
     epochs: float = 1.0
     learning_rate: float = 2e-5
@@ -225,14 +226,19 @@ def load_model(cfg: TrainConfig):
 
         if cfg.gradient_checkpointing:
             model.enable_input_require_grads()
+        n_layers = model.config.num_hidden_layers
+        last = 0 < cfg.lora_layers < n_layers
+        # PEFT takes a layer subset only with module names listed (not "all-linear")
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.get_decoder().named_modules() if isinstance(m, torch.nn.Linear)})
         model = get_peft_model(
             model,
             LoraConfig(
                 r=cfg.lora,
                 lora_alpha=cfg.lora_alpha or 2 * cfg.lora,
                 lora_dropout=cfg.lora_dropout,
-                target_modules="all-linear",
+                target_modules=linear if last else "all-linear",
                 task_type="CAUSAL_LM",
+                layers_to_transform=list(range(n_layers - cfg.lora_layers, n_layers)) if last else None,
             ),
         )
     return model, tokenizer

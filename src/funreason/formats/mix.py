@@ -1,0 +1,236 @@
+"""The documented training mix of the open sources, with a held-out split per source and no BFCL.
+
+`build_mix` reads every source (`opendata.read_source`), then, in this order:
+1. **BFCL de-duplication** — a record goes (kind `bfcl_query` / `bfcl_function`) when its user turn
+   equals, after case and space folding, a user turn of any BFCL question file, or when it calls a
+   function whose name is a BFCL function name. BFCL is the held-out benchmark: never trained on.
+2. **Held-out split** — per source, `heldout` records chosen by a stable hash of their group (a
+   glaive dialogue is one group, so no turn of a held-out dialogue is trained on).
+3. **Irrelevance rows** (`irrelevance` share of the training rows) — a training query offered the
+   tools of an unrelated record (no shared tool), answered with a statement. They teach what BFCL's
+   irrelevance category checks: no call when no function fits. Marked `meta.augmented`.
+4. **Reasoning** — records that bring their own (ToolRL) keep it (`meta.reasoning_source: data`); the
+   others get a short templated one written from the reference answer (`template`): which function
+   fits and where each argument comes from. No strong teacher runs offline; this stands in for it,
+   and says so in every row and in `mix.json`.
+
+Writes `train.jsonl`, `heldout.jsonl` (native records) and `mix.json` (counts per source and step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from funreason.calls import format_python_calls
+from funreason.formats import bfcl
+from funreason.formats.opendata import SOURCES, SourceReport, read_source, source_folder
+from funreason.schema import Example, Message
+
+_SPACE = re.compile(r"\s+")
+_GROUP = re.compile(r"^(glaive-\d+)-\d+$")
+BFCL_SKIP = ("format_sensitivity",)  # its rows repeat other categories' questions in other formats
+
+
+@dataclass
+class MixConfig:
+    """Every setting of `funreason data mix`."""
+
+    fc_open: str = ""
+    out: str = ""
+    sources: tuple[str, ...] = SOURCES
+    heldout: int = 25  # records held out per source
+    irrelevance: float = 0.1  # irrelevance rows, as a share of the training rows
+    reasoning: str = "template"  # template | none: what rows without their own reasoning get
+    seed: int = 0
+
+    def validate(self) -> "MixConfig":
+        if not self.fc_open or not Path(self.fc_open).is_dir():
+            raise ValueError(f"--fc-open {self.fc_open!r}: no such folder")
+        if not self.out:
+            raise ValueError("--out is required")
+        unknown = set(self.sources) - set(SOURCES)
+        if unknown:
+            raise ValueError(f"unknown sources {sorted(unknown)}; choose from {', '.join(SOURCES)}")
+        if self.heldout < 0 or not 0 <= self.irrelevance < 1:
+            raise ValueError("--heldout must be ≥ 0 and --irrelevance in [0, 1)")
+        if self.reasoning not in ("template", "none"):
+            raise ValueError(f"--reasoning must be template or none, not {self.reasoning!r}")
+        return self
+
+
+@dataclass
+class MixSummary:
+    """What `build_mix` did, per source; `mix.json` is its `to_dict`."""
+
+    sources: dict[str, SourceReport]
+    bfcl_dropped: dict[str, Counter] = field(default_factory=dict)  # source -> kind -> count
+    train: Counter = field(default_factory=Counter)  # source -> rows
+    heldout: Counter = field(default_factory=Counter)
+    irrelevance: int = 0
+    reasoning: Counter = field(default_factory=Counter)  # data | template | none -> training rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sources": {s: r.to_dict() for s, r in self.sources.items()},
+            "bfcl_dropped": {s: dict(c) for s, c in self.bfcl_dropped.items()},
+            "train": dict(self.train), "heldout": dict(self.heldout), "irrelevance_rows": self.irrelevance,
+            "reasoning": dict(self.reasoning),
+            "reasoning_note": "rows without their own reasoning carry a templated one written from the reference "
+                              "answer (meta.reasoning_source = template), standing in for a teacher.",
+        }
+
+    def markdown(self) -> str:
+        lines = ["| source | units | records | skipped (kind: n) | BFCL overlap dropped | train | held out |",
+                 "|---|---|---|---|---|---|---|"]
+        for s, r in self.sources.items():
+            skipped = ", ".join(f"{k}: {v}" for k, v in r.skipped.items()) or "–"
+            dropped = ", ".join(f"{k}: {v}" for k, v in self.bfcl_dropped.get(s, {}).items()) or "–"
+            lines.append(f"| {s} | {r.units} | {r.examples} | {skipped} | {dropped} | {self.train[s]} | {self.heldout[s]} |")
+        lines += ["", f"Irrelevance rows added to training: {self.irrelevance}. Reasoning of training rows: "
+                  + ", ".join(f"{k} {v}" for k, v in self.reasoning.items()) + "."]
+        return "\n".join(lines)
+
+
+def _fold(text: str) -> str:
+    return _SPACE.sub(" ", text).strip().lower()
+
+
+def bfcl_index() -> tuple[set[str], set[str]]:
+    """(folded user turns, function names) of every BFCL question file."""
+    queries: set[str] = set()
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("role") == "user" and isinstance(node.get("content"), str):
+                queries.add(_fold(node["content"]))
+            if isinstance(node.get("name"), str) and "parameters" in node:
+                names.add(node["name"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    for path in sorted(bfcl.data_dir().glob("BFCL_v*.json")):
+        if any(s in path.name for s in BFCL_SKIP):
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                walk(json.loads(line))
+    return queries, names
+
+
+def _hash(key: str, seed: int) -> str:
+    return hashlib.sha1(f"{seed}:{key}".encode()).hexdigest()
+
+
+def group_of(ex: Example) -> str:
+    m = _GROUP.match(ex.id)
+    return m.group(1) if m else ex.id
+
+
+def template_reasoning(ex: Example) -> str:
+    """A short reasoning written from the reference answer (the offline stand-in for a teacher): which
+    function fits, each value as the request gives it, and the call it leads to, written as the
+    answer writes it (so the answer follows from the reasoning token for token). Kept short: a CPU
+    decodes every token of it at evaluation."""
+    if isinstance(ex.answer, str):
+        names = ", ".join(t.name for t in ex.tools) or "none"
+        return (f"The functions on offer are {names}. None of them can be called for this request with what the user "
+                "has given, so I answer in words without a call.")
+    parts = []
+    for c in ex.calls:
+        values = " and ".join(f"{k} is {json.dumps(v, ensure_ascii=False)}" for k, v in c.arguments.items()) or "it needs no values"
+        parts.append(f"{c.name} fits the request. From the request, {values}. So I call {format_python_calls([c])[1:-1]}.")
+    lead = "" if len(parts) == 1 else f"The request needs {len(parts)} calls. "
+    return lead + " ".join(parts)
+
+
+def _irrelevant(pool: list[Example], k: int, seed: int) -> list[Example]:
+    """`k` statement rows: a query of one record offered the tools of another that shares none."""
+    ranked = sorted(pool, key=lambda e: _hash(e.id + "/irr", seed))
+    rows = []
+    for i, ex in enumerate(ranked[:k]):
+        other = ranked[(i + len(ranked) // 2) % len(ranked)]
+        own = {t.name for t in ex.tools}
+        if other is ex or own & {t.name for t in other.tools} or not other.tools:
+            continue
+        rows.append(Example(id=f"{ex.id}-irrelevance", tools=other.tools, messages=[Message("user", ex.query)],
+                            answer="None of the available functions can do this, so I cannot call any of them. "
+                                   "Please tell me if there is something else I can help with.",
+                            meta={"source": ex.meta["source"], "augmented": "irrelevance", "query_from": ex.id}).validate())
+    return rows
+
+
+def build_mix(cfg: MixConfig) -> MixSummary:
+    cfg.validate()
+    queries, names = bfcl_index()
+    summary = MixSummary(sources={})
+    train: list[Example] = []
+    heldout: list[Example] = []
+    for source in cfg.sources:
+        examples, report = read_source(source, source_folder(Path(cfg.fc_open), source))
+        summary.sources[source] = report
+        dropped: Counter = Counter()
+        kept = []
+        for ex in examples:
+            if any(m.role == "user" and _fold(m.content) in queries for m in ex.messages):
+                dropped["bfcl_query"] += 1
+            elif any(c.name in names for c in ex.calls):
+                dropped["bfcl_function"] += 1
+            else:
+                kept.append(ex)
+        summary.bfcl_dropped[source] = dropped
+        groups = sorted({group_of(e) for e in kept}, key=lambda g: _hash(g, cfg.seed))
+        held: set[str] = set()
+        for g in groups:  # whole groups, until the source's held-out count is reached
+            if sum(group_of(e) in held for e in kept) >= cfg.heldout:
+                break
+            held.add(g)
+        for ex in kept:
+            (heldout if group_of(ex) in held else train).append(ex)
+        summary.heldout[source] = sum(group_of(e) in held for e in kept)
+        summary.train[source] = len(kept) - summary.heldout[source]
+    extra = _irrelevant([e for e in train if e.calls and not e.messages[:-1]], round(cfg.irrelevance * len(train)), cfg.seed)
+    summary.irrelevance = len(extra)
+    train += extra
+    for ex in train:
+        if ex.reasoning:
+            ex.meta["reasoning_source"] = "data"
+        elif cfg.reasoning == "template":
+            ex.reasoning = template_reasoning(ex)
+            ex.meta["reasoning_source"] = "template"
+        else:
+            ex.meta["reasoning_source"] = "none"
+        summary.reasoning[ex.meta["reasoning_source"]] += 1
+    train.sort(key=lambda e: _hash(e.id, cfg.seed))  # sources interleaved, the same on every run
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_jsonl(out / "train.jsonl", [e.to_dict() for e in train])
+    _write_jsonl(out / "heldout.jsonl", [e.to_dict() for e in heldout])
+    (out / "mix.json").write_text(json.dumps({"config": {**cfg.__dict__, "sources": list(cfg.sources)}, **summary.to_dict()},
+                                             indent=2, ensure_ascii=False), encoding="utf-8")
+    (out / "mix.md").write_text(summary.markdown() + "\n", encoding="utf-8")
+    return summary
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Written whole under a temporary name, then renamed: a failed write leaves no partial file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,85 @@
+"""The open sources read into records, every skipped unit counted with its reason; the training mix."""
+
+from __future__ import annotations
+
+import json
+
+from funreason.calls import format_python_calls
+from funreason.formats import Reader
+from funreason.formats.mix import MixConfig, bfcl_index, build_mix, group_of
+from funreason.formats.opendata import python_name, read_source, source_folder
+
+
+def read(fc_open, source):
+    return read_source(source, source_folder(fc_open, source))
+
+
+def test_seal_tools_rows_with_their_tools_and_distractors(fc_open):
+    exs, rep = read(fc_open, "seal-tools")
+    assert (rep.units, rep.examples, dict(rep.skipped)) == (2054, 1969, {"nested": 85})
+    assert "API_call_N" in rep.first_skips[0].reason and rep.first_skips[0].where == "seal-tools/dev.jsonl:201"
+    first = exs[0]
+    assert first.query == "Retrieve information about the number of nurses in a specific country."
+    assert format_python_calls(first.calls) == "[getHealthWorkforce(location='country', occupation='nurses')]"
+    assert len(first.tools) == 4 and first.tool("getHealthWorkforce").required == ["location"]
+    assert max(len(e.calls) for e in exs) >= 5
+
+
+def test_toolrl_keeps_reasoning_dialogue_and_renames_names_with_spaces(fc_open):
+    exs, rep = read(fc_open, "toolrl")
+    assert rep.examples == 398 and dict(rep.skipped) == {"invalid": 2}
+    assert {s.where for s in rep.first_skips} == {"toolrl/rlla_sft.json[130]", "toolrl/rlla_sft.json[204]"}
+    first = exs[0]
+    assert first.reasoning.startswith("Okay, the user is asking for information about the manager Alex Ferguson")
+    assert format_python_calls(first.calls) == "[Search_Managers(name='Alex Ferguson')]"
+    assert first.meta["renamed"]["Search Managers"] == "Search_Managers"
+    multi = [e for e in exs if len(e.messages) > 1]
+    assert len(multi) >= 20 and {"user", "assistant", "tool"} <= {m.role for e in multi for m in e.messages}
+    statements = [e for e in exs if isinstance(e.answer, str)]
+    assert len(statements) == 54
+
+
+def test_glaive_turns_become_calls_and_statements(fc_open):
+    exs, rep = read(fc_open, "glaive")
+    assert dict(rep.skipped) == {"no_tools": 109} and rep.examples == 349
+    recipe = [e for e in exs if e.id.startswith("glaive-0-")]
+    assert [type(e.answer).__name__ for e in recipe] == ["str", "list", "str"]
+    assert recipe[1].calls[0].arguments == {"ingredients": ["chicken", "bell peppers", "rice"]}
+    assert "order the ingredients" in recipe[2].messages[-1].content and "don't have the capability" in recipe[2].answer
+    assert recipe[2].messages[-2].role == "assistant"  # the summary of the tool result stays in the history
+
+
+def test_ste_queries_with_rapidapi_and_bmtools_definitions(fc_open):
+    exs, rep = read(fc_open, "ste")
+    assert rep.examples == 750 and not rep.skipped
+    add = next(e for e in exs if e.id == "ste-add_date-0")
+    assert add.tools[0].properties == {"date": {"type": "string", "description": ""}, "days": {"type": "integer", "description": ""}}
+    assert add.calls[0].arguments == {"date": "2022-10-14", "days": 90}
+    email = next(e for e in exs if e.id.startswith("ste-Global_Email_V4"))
+    assert email.tools[0].name == "Global_Email_V4_Global_Email_V4" and email.tools[0].required == ["opt", "email"]
+    assert python_name("3d render") == "f_3d_render"
+
+
+def test_mix_has_no_bfcl_a_held_out_split_per_source_and_is_reproducible(fc_open, tmp_path):
+    summary = build_mix(MixConfig(fc_open=str(fc_open), out=str(tmp_path / "a")))
+    build_mix(MixConfig(fc_open=str(fc_open), out=str(tmp_path / "b")))
+    for name in ("train.jsonl", "heldout.jsonl", "mix.md"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    queries, names = bfcl_index()
+    assert len(names) > 1000 and len(queries) > 1000
+    train, held = list(Reader(tmp_path / "a" / "train.jsonl")), list(Reader(tmp_path / "a" / "heldout.jsonl"))
+    assert not {c.name for e in train + held for c in e.calls} & names
+    assert sum(summary.bfcl_dropped["glaive"].values()) > 0 and summary.bfcl_dropped["ste"]["bfcl_query"] == 1
+    assert dict(summary.heldout) == {"seal-tools": 25, "toolrl": 25, "glaive": 25, "ste": 25}
+    assert not {group_of(e) for e in held} & {group_of(e) for e in train}
+    irr = [e for e in train if e.meta.get("augmented") == "irrelevance"]
+    assert len(irr) == summary.irrelevance > 300
+    by_id = {e.id: e for e in train + held}
+    for e in irr:
+        assert isinstance(e.answer, str) and not {t.name for t in e.tools} & {t.name for t in by_id[e.meta["query_from"]].tools}
+    sources = {e.meta["reasoning_source"] for e in train}
+    assert sources == {"data", "template"} and all(e.reasoning for e in train)
+    templ = next(e for e in train if e.meta["reasoning_source"] == "template" and e.calls)
+    assert all(c.name in templ.reasoning for c in templ.calls) and templ.reasoning.endswith(")."  )
+    mix = json.loads((tmp_path / "a" / "mix.json").read_text())
+    assert mix["sources"]["seal-tools"]["skipped"] == {"nested": 85} and "templated" in mix["reasoning_note"]
