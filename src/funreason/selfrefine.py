@@ -339,7 +339,7 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     """BFCL accuracy on `categories` (first `limit` entries each) and exact-call accuracy on a
     held-out split; cached in `out/metrics.json`, generation resumable through the result files."""
     from funreason.chat import render_prompt
-    from funreason.evaluate.bfcl_run import load_category, local_generator, run_categories
+    from funreason.evaluate.bfcl_run import load_category, local_generator, prompt_size, run_categories
     from funreason.llm.local import LocalEngine
 
     done = out / "metrics.json"
@@ -356,7 +356,7 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
         heldout = None
         if eval_data:
             reader = Reader(eval_data, skip_invalid=True)
-            exs = [ex for ex in reader if ex.answer is not None]
+            exs = sorted((ex for ex in reader if ex.answer is not None), key=prompt_size)
             rows = []
             with progress(f"{label}: held-out split", "rows", len(exs)) as advance:
                 for i in range(0, len(exs), batch):

@@ -79,6 +79,11 @@ def load_done(path: Path) -> dict[str, str]:
     return {row["id"]: row["result"] for row in read_finished_rows(path) if isinstance(row, dict) and "id" in row and "result" in row}
 
 
+def prompt_size(ex: Example) -> int:
+    """A cheap stand-in for an entry's prompt length (characters of its tools and turns)."""
+    return len(json.dumps([t.to_dict() for t in ex.tools])) + sum(len(m.content) for m in ex.messages)
+
+
 def generate_category(
     category: str,
     examples: list[Example],
@@ -91,7 +96,8 @@ def generate_category(
     out.mkdir(parents=True, exist_ok=True)
     path = result_path(out, category)
     done = load_done(path)
-    todo = [ex for ex in examples if ex.id not in done]
+    # similar lengths batched together: a batch is padded to its longest prompt
+    todo = sorted((ex for ex in examples if ex.id not in done), key=prompt_size)
     with open(path, "a", encoding="utf-8") as f:
         for i in range(0, len(todo), batch):
             chunk = todo[i : i + batch]

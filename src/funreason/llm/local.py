@@ -106,22 +106,26 @@ class LocalEngine:
         pos = (mask.cumsum(-1) - 1).clamp_min(0)
         gens = [_row_generator(r.params.seed, self.device) for r in batch]
         rows = [_Row(r, self.tokenizer) for r in batch]
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
-        past, logits = out.past_key_values, out.logits[:, -1, :]
+        # logits of the last position only: the head over every prompt position costs as much as a layer
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
+        cache, logits = out.cache, out.logits[:, -1, :]
         steps = max(r.params.max_tokens for r in batch)
+        greedy = [r.params.temperature <= 0 for r in batch]
         for _ in range(steps):
+            # greedy rows take one batched argmax; sampling rows draw from their own generator
+            best = logits.argmax(-1).tolist() if any(greedy) else None
             nxt = torch.full((n,), self.pad_id, dtype=torch.long, device=self.device)
             for i, row in enumerate(rows):
                 if not row.done:
-                    tok = _choose(logits[i], row.req.params, gens[i])
+                    tok = best[i] if greedy[i] else _choose(logits[i], row.req.params, gens[i])
                     nxt[i] = tok
                     row.add(tok, tok in self.eos_ids)
             if all(row.done for row in rows):
                 break
             mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype, device=self.device)], dim=1)
             pos = pos[:, -1:] + 1
-            out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, past_key_values=past, use_cache=True)
-            past, logits = out.past_key_values, out.logits[:, -1, :]
+            out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
+            cache, logits = out.cache, out.logits[:, -1, :]
         return [row.result() for row in rows]
 
 
@@ -163,6 +167,16 @@ class _Row:
             self._finish("stop")
             return
         self.tokens.append(token)
+        if self.req.params.stop or self.req.on_text is not None:  # text is needed as it grows
+            self._update_text()
+            if self.done:
+                return
+        if len(self.tokens) >= self.req.params.max_tokens:
+            self._finish("length")
+            return
+        self._stream(hold=max((len(s) for s in self.req.params.stop), default=1) - 1)
+
+    def _update_text(self) -> None:
         text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
         stop_at = min((i for s in self.req.params.stop if s and (i := text.find(s)) >= 0), default=-1)
         if stop_at >= 0:
@@ -170,10 +184,6 @@ class _Row:
             self._finish("stop")
             return
         self.text = text
-        if len(self.tokens) >= self.req.params.max_tokens:
-            self._finish("length")
-            return
-        self._stream(hold=max((len(s) for s in self.req.params.stop), default=1) - 1)
 
     def _stream(self, hold: int = 0) -> None:
         """Send new text, holding back an incomplete character and what could begin a stop string."""
@@ -187,6 +197,8 @@ class _Row:
             self.sent = end
 
     def _finish(self, reason: str) -> None:
+        if not self.done and not (self.req.params.stop or self.req.on_text is not None):
+            self.text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)  # decoded once, at the end
         self.done = True
         self.finish_reason = reason
         self._stream()

@@ -1,0 +1,87 @@
+"""`funreason eval bfcl`'s local generation against a plain `model.generate` loop, side by side.
+
+    .venv/bin/python bench/generation_speed.py --model DIR [--entries 32] [--batch 8] [--max-tokens 96]
+
+The same BFCL entries (the first N of simple_python and multiple, alternating), the same prompts
+(BFCL's prompting system prompt through the model's chat template), the same batch size, greedy
+decoding and the same budget of new tokens. The plain loop takes the entries in order, left-pads
+each batch and calls `model.generate`; ours is `run_categories` with the local engine, exactly as
+`funreason eval bfcl --model DIR` runs it (result files written, then scored). Prints JSON: entries/s
+of each and their ratio, and how many answers are the same text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--entries", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--max-tokens", type=int, default=96)
+    args = ap.parse_args()
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from funreason.evaluate.bfcl_run import load_category, local_generator, messages_for, run_categories
+    from funreason.llm import SamplingParams
+    from funreason.llm.local import LocalEngine
+
+    half = args.entries // 2
+    data = {"simple_python": load_category("simple_python", half), "multiple": load_category("multiple", args.entries - half)}
+    entries = [ex for pair in zip(data["simple_python"], data["multiple"]) for ex in pair]
+    tok = AutoTokenizer.from_pretrained(args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model).eval()
+    prompts = [tok.apply_chat_template(messages_for(ex), tokenize=False, add_generation_prompt=True) for ex in entries]
+    prompt_tokens = [len(tok(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+
+    # plain loop: batches in order, left padding, model.generate
+    tok.padding_side = "left"
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    plain: dict[str, str] = {}
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, len(entries), args.batch):
+            enc = tok(prompts[i : i + args.batch], return_tensors="pt", padding=True, add_special_tokens=False)
+            out = model.generate(**enc, max_new_tokens=args.max_tokens, do_sample=False, pad_token_id=pad)
+            for ex, row in zip(entries[i : i + args.batch], out[:, enc["input_ids"].shape[1]:]):
+                plain[ex.id] = tok.decode(row, skip_special_tokens=True)
+    plain_s = time.perf_counter() - t0
+
+    # ours: the eval bfcl path
+    engine = LocalEngine(model, tok, max_batch=args.batch)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            run_categories(data, local_generator(engine, SamplingParams(max_tokens=args.max_tokens)), Path(tmp), batch=args.batch)
+            ours_s = time.perf_counter() - t0
+            ours = {}
+            for f in Path(tmp).glob("*_result.json"):
+                for line in f.read_text().splitlines():
+                    row = json.loads(line)
+                    ours[row["id"]] = row["result"]
+    finally:
+        engine.close()
+    n = len(entries)
+    json.dump({
+        "model": args.model, "entries": n, "batch": args.batch, "max_new_tokens": args.max_tokens,
+        "prompt_tokens_mean": round(sum(prompt_tokens) / n, 1), "prompt_tokens_max": max(prompt_tokens),
+        "torch_threads": torch.get_num_threads(),
+        "plain_generate": {"seconds": round(plain_s, 2), "entries_per_s": round(n / plain_s, 3)},
+        "funreason_eval_bfcl": {"seconds": round(ours_s, 2), "entries_per_s": round(n / ours_s, 3)},
+        "speedup": round(plain_s / ours_s, 3),
+        "same_text": sum(plain[k].strip() == ours.get(k, "").strip() for k in plain),
+    }, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
