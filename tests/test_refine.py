@@ -216,3 +216,35 @@ def test_refine_with_a_local_transformers_teacher(tmp_path, tiny_model_dir):
                            str(tiny_model_dir), "--max-tokens", "12", "--max-regenerations", "1"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert_conserved(inp, out, n)
+
+
+def test_rule_teacher_refines_open_data_over_http(tmp_path):
+    """The demo's stand-in teacher behind a real HTTP server: FCDR writes reasoning that ends in the
+    call, keeps statements, and drops a row whose value is not in the query."""
+    import asyncio
+    import json
+
+    from funreason.demo import data_file
+    from funreason.llm.http import HTTPBackend
+    from funreason.refine.rule_teacher import rule_teacher_app
+    from funreason.refine.runner import RefineConfig, run_refine
+    from funreason.serve import BackgroundServer
+
+    rows = data_file("open_demo_train.jsonl").read_text().splitlines()[:30]
+    bad = json.loads(next(r for r in rows if '"answer": [' in r
+                          and all(isinstance(v, str) for c in json.loads(r)["answer"] for v in c["arguments"].values())))
+    bad["id"] = "invented"
+    bad["answer"][0]["arguments"] = {k: "Zanzibar Quux" for k in bad["answer"][0]["arguments"]}
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(rows + [json.dumps(bad)]) + "\n")
+    with BackgroundServer(rule_teacher_app()) as teacher:
+        async def go():
+            async with HTTPBackend([teacher.url], "rule-teacher", concurrency=4) as llm:
+                return await run_refine(RefineConfig(str(src), str(tmp_path / "out"), concurrency=4), llm, lambda _o: None)
+        asyncio.run(go())
+    kept = [json.loads(line) for line in (tmp_path / "out" / "kept.jsonl").read_text().splitlines()]
+    dropped = [json.loads(line) for line in (tmp_path / "out" / "dropped.jsonl").read_text().splitlines()]
+    assert "invented" in {d["id"] for d in dropped} and "invented" not in {k["id"] for k in kept}
+    calls = [k for k in kept if isinstance(k["answer"], list)]
+    assert calls and all(f"So I call {c['answer'][0]['name']}(" in c["reasoning"] for c in calls)
+    assert any(isinstance(k["answer"], str) for k in kept)

@@ -696,12 +696,12 @@ def serve(
 def demo(
     output: Path = typer.Option(Path("demo"), "--out", "-o", help="Folder for the demo's files."),
 ) -> None:
-    """The whole system on the bundled sample, offline: FCDR, SRML, evaluation, self-refinement, report."""
-    from funreason.demo import run_demo
+    """The whole system on SmolLM2-135M-Instruct and bundled open data, offline: base evaluation, FCDR, SRML, evaluation, self-refinement, report."""
+    from funreason.demo import DemoConfig, run_demo
     from funreason.models import ModelGetError
 
     try:
-        run_demo(output, out, progress=_counting)
+        run_demo(DemoConfig(out=str(output)), out, progress=_counting)
     except (FileExistsError, ModelGetError) as e:
         _fail(str(e))
 

@@ -1,290 +1,281 @@
-"""`funreason demo`: the whole system on the embedded default, offline, on a CPU, in minutes.
+"""`funreason demo`: the whole system on a real pretrained model and real open data, offline, on a CPU.
 
-bundled raw sample → tiny student model → FCDR with a locally served tiny teacher → SRML training →
-BFCL evaluation on a small subset plus a held-out split of the sample → one self-refinement round →
-`demo/report.md` (funnel, loss curves, evaluation table, per-round chart).
+SmolLM2-135M-Instruct (`funreason model get`) → base evaluation → FCDR of the bundled open data
+(Seal-Tools, glaive, STE; `data/OPEN_DEMO_NOTICE.md`) with a rule teacher served on 127.0.0.1 →
+SRML training (LoRA) → evaluation of the trained model → one self-refinement round → `report.md`
+with the before/after table and chart.
 
-The teacher is the tiny model fine-tuned for a few seconds to answer in FCDR's reply formats; it
-is served by `funreason serve`'s app on 127.0.0.1 and reached over HTTP exactly as a real teacher
-behind vLLM would be. Its judgements are not meaningful, and the report says so.
+What is real and what stands in: the student, its tokenizer and chat template, the data, FCDR's
+pipeline and decidable checks, SRML, rollouts, BFCL scoring and the held-out split are real; the
+teacher and the self-refinement judge are a rule program (`refine.rule_teacher`), because no
+teacher LLM runs offline on a CPU. The report says so.
+
+The output folder holds a `.funreason-demo` marker; a folder that has files but no marker is
+refused, so the demo never deletes what it did not make.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from funreason.calls import format_python_calls
-from funreason.formats import Reader, example_from_row
-from funreason.formats.jsonl import iter_json_rows
-from funreason.sample import sample_path
+from funreason.formats import Reader
 from funreason.stats import compute_stats
 from funreason.train.plot import plot_metrics, read_metrics
-from funreason.train.tiny import build_tiny_model
 from funreason.train.trainer import TrainConfig, train
 
-TEACHER_WARNING = (
-    "The demo's teacher is a tiny model fine-tuned for seconds to reply in FCDR's formats: its reasoning and "
-    "verdicts are NOT meaningful, so the funnel and the scores below only show the machinery working. For real data, "
-    "serve a strong teacher (e.g. `vllm serve Qwen/QwQ-32B`) and run "
-    "`funreason refine RAW --out DIR --endpoint http://HOST:8000/v1 --teacher-model Qwen/QwQ-32B`."
+MARKER = ".funreason-demo"
+STAND_IN = (
+    "The FCDR teacher and the self-refinement judge are a rule program (funreason.refine.rule_teacher), not an LLM: "
+    "it writes templated reasoning and judges by rules (values found in the query, functions named in the reasoning). "
+    "The student model, the data, FCDR's pipeline and checks, SRML, rollouts and the scoring are real. For a real "
+    "teacher: `funreason refine RAW --out DIR --endpoint http://HOST:8000/v1 --teacher-model Qwen/QwQ-32B`."
 )
-EVAL_CATEGORIES = ["simple_python", "multiple", "parallel", "irrelevance", "live_simple"]
 
 
-@contextlib.contextmanager
+@dataclass
+class DemoConfig:
+    """Every setting of `funreason demo`; the defaults fit 15 minutes on a 2-core CPU, install included."""
+
+    out: str = "demo"
+    model: str = "smollm2-135m-instruct"  # a `funreason model get` name, or a checkpoint folder
+    train_steps: int = 36
+    batch_size: int = 4
+    learning_rate: float = 2e-3
+    lora: int = 16
+    lora_layers: int = 10  # LoRA on the last layers only: a CPU's backward pass stops there
+    bfcl_categories: tuple[str, ...] = ("simple_python", "multiple", "irrelevance")
+    bfcl_limit: int = 10
+    heldout_limit: int = 20
+    max_tokens: int = 96
+    refine_queries: int = 8  # self-refinement round: queries, samples each, training steps
+    refine_samples: int = 2
+    refine_steps: int = 6
+
+
+def data_file(name: str) -> Path:
+    return Path(str(resources.files("funreason").joinpath(f"data/{name}")))
+
+
+@contextmanager
 def _quiet_progress(description: str, unit: str, total: int | None = None) -> Iterator[Callable[..., None]]:
     yield lambda n=1: None
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
 
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
-def split_sample(src: Path, data_dir: Path, every: int = 10) -> tuple[Path, int, Path, int]:
-    """Every `every`-th row of the sample is held out (never refined nor trained on).
-    Returns (train file, its rows, held-out file, its rows)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    lines = [line for line in src.read_text(encoding="utf-8").splitlines() if line.strip()]
-    train, heldout = [line for i, line in enumerate(lines) if i % every], lines[::every]
-    train_path, heldout_path = data_dir / "train_raw.jsonl", data_dir / "heldout.jsonl"
-    train_path.write_text("".join(line + "\n" for line in train), encoding="utf-8")
-    heldout_path.write_text("".join(line + "\n" for line in heldout), encoding="utf-8")
-    return train_path, len(train), heldout_path, len(heldout)
+def prepare_out(out: Path) -> None:
+    """Make `out` a demo folder: new, empty, or an earlier demo's (whose parts are replaced)."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} is a file; choose another --out")
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise FileExistsError(f"{out} has files that the demo did not make; choose an empty or new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by funreason demo\n")
+    for sub in ("data", "eval", "fcdr", "train", "self-refine"):  # the demo's own parts; the model is kept
+        shutil.rmtree(out / sub, ignore_errors=True)
 
 
-def teacher_rows(raw: Path, limit: int = 120) -> list[dict[str, Any]]:
-    """Chat rows that teach a tiny model FCDR's reply formats: the stage prompts exactly as
-    `funreason refine` writes them, answered with templated reasoning and PASS verdicts."""
-    from funreason.refine.runner import _context, _functions, fill, prompt
+def before_after_chart(rows: list[tuple[str, dict[str, Any]]], columns: list[str], path: Path) -> Path:
+    """Grouped bars: accuracy (%) per column for each model."""
+    import matplotlib
 
-    rows = []
-    for i, (where, row) in enumerate(iter_json_rows(str(raw))):
-        if i >= limit:
-            break
-        ex = example_from_row(row, where)
-        fn = _functions(ex)
-        if isinstance(ex.answer, str):  # statements: only self-refinement's judge sees them
-            text = fill(prompt("score"), **{**_context(ex, fn), "reasoning": ex.reasoning or "(none)"})
-            rows.append({"id": f"teacher-{i}-score", "tools": [], "messages": [
-                {"role": "user", "content": text}, {"role": "assistant", "content": "A fitting reply.\nSCORE: 6\nVERDICT: PASS"}]})
-            continue
-        if not ex.calls:
-            continue
-        names = ", ".join(sorted({c.name for c in ex.calls}))
-        reasoning = f"The user asks for something {names} can do. Each argument value is taken from the query."
-        ctx = _context(ex, fn)
-        replies = {
-            "write_cot": f"<think>\n{reasoning}\n</think>\nANSWER: {format_python_calls(ex.calls)}",
-            "query_tool": "The functions cover the request and the values are in the query.\nVERDICT: PASS",
-            "cot": "The reasoning leads to the answer.\nVERDICT: PASS",
-            "function_param": "The names and values match the query.\nVERDICT: PASS",
-            "score": "The steps follow from the query.\nSCORE: 7\nVERDICT: PASS",
-        }
-        for stage, reply in replies.items():
-            text = fill(prompt(stage), **{**ctx, "reasoning": ex.reasoning or reasoning})
-            for copy in range(2 if stage == "write_cot" else 1):  # the longest reply to learn: shown twice
-                rows.append({"id": f"teacher-{i}-{stage}-{copy}", "tools": [],
-                             "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": reply}]})
-    return rows
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(columns), 3.8))
+    width = 0.8 / len(rows)
+    for i, (name, values) in enumerate(rows):
+        xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(columns))]
+        ys = [100 * (values.get(c) or 0.0) for c in columns]
+        bars = ax.bar(xs, ys, width, label=name)
+        ax.bar_label(bars, labels=[f"{y:.0f}" for y in ys], fontsize=7)
+    ax.set_xticks(range(len(columns)), columns, rotation=15)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
-def run_demo(out_dir: Path, console: Console, progress: Callable[..., Any] = _quiet_progress) -> Path:
-    from transformers import AutoTokenizer
+def _scores(ev: dict[str, Any], categories: tuple[str, ...]) -> dict[str, float | None]:
+    row = {c: ev["bfcl"][c]["accuracy"] for c in categories}
+    row["BFCL mean"] = ev["bfcl_mean"]
+    row["held-out"] = ev["heldout"]["accuracy"] if ev.get("heldout") else None
+    return row
 
+
+def run_demo(cfg: DemoConfig, console: Console, progress: Callable[..., Any] = _quiet_progress) -> Path:
     from funreason.llm.http import HTTPBackend
-    from funreason.llm.local import LocalEngine
+    from funreason.models import MODELS, get_model
     from funreason.refine.report import summarise, write_report
+    from funreason.refine.rule_teacher import rule_teacher_app
     from funreason.refine.runner import RefineConfig, run_refine
     from funreason.selfrefine import SelfRefineConfig, evaluate_model, run_self_refine
-    from funreason.serve import BackgroundServer, ServeConfig, create_app
+    from funreason.serve import BackgroundServer
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for sub in ("tiny-model", "data", "teacher", "fcdr", "train", "self-refine"):  # every demo run starts afresh
-        shutil.rmtree(out_dir / sub, ignore_errors=True)
+    out_dir = Path(cfg.out)
+    prepare_out(out_dir)
     t0 = time.perf_counter()
-    starts: list[tuple[str, float]] = []  # (stage name for the report, start time)
+    starts: list[tuple[str, float]] = []
 
     def stage(n: int, name: str, text: str) -> None:
         starts.append((name, time.perf_counter()))
         console.rule(f"[bold]{n}/7[/bold] {text}", align="left", characters="─")
 
     console.rule("FunReason demo")
-    stage(1, "model, statistics, split", f"tiny student model and tokenizer → {out_dir / 'tiny-model'}; segment statistics of the bundled sample")
-    model_dir = build_tiny_model(out_dir / "tiny-model")
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    st = compute_stats(Reader(sample_path()), tok)
-    stats_lines = [
-        "| segment | rows | mean | median | p90 | max |",
-        "|---|---|---|---|---|---|",
-        *[f"| {name} | {s.count} | {s.mean:.2f} | {s.median:.0f} | {s.p90:.0f} | {s.max} |"
-          for name, s in (("think", st.think), ("result", st.result))],
-        "",
-        f"think:result ratio {st.think_result_ratio:.2f}; think share of answer tokens {st.think_share:.1%}; "
-        f"rows without reasoning {st.no_reasoning}; rows without a call {st.no_call}.",
-    ]
-    console.print("\n".join(stats_lines))
-    train_raw, n_train, heldout, n_heldout = split_sample(sample_path(), out_dir / "data")
-    console.print(f"split: {n_train} rows to refine and train on, {n_heldout} held out ({heldout})")
+    stage(1, "model and data", f"the student {cfg.model} and the bundled open data")
+    model = cfg.model if cfg.model not in MODELS else str(get_model(cfg.model, out_dir / "model", log=console.print))
+    train_raw, heldout = data_file("open_demo_train.jsonl"), out_dir / "data" / "heldout.jsonl"
+    heldout.parent.mkdir(parents=True, exist_ok=True)
+    rows = data_file("open_demo_heldout.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)[: cfg.heldout_limit]
+    heldout.write_text("".join(rows), encoding="utf-8")
+    from transformers import AutoTokenizer
 
-    stage(2, "teacher (training, serving)", "the tiny teacher: fine-tuned for seconds on FCDR's reply formats, then served on 127.0.0.1")
-    console.print(f"[yellow]{TEACHER_WARNING}[/yellow]")
-    teacher_data = out_dir / "teacher" / "formats.jsonl"
-    teacher_data.parent.mkdir(parents=True, exist_ok=True)
-    teacher_data.write_text("".join(json.dumps(r) + "\n" for r in teacher_rows(train_raw)), encoding="utf-8")
-    teacher_run = out_dir / "teacher" / "run"
-    train(TrainConfig(model=str(model_dir), data=str(teacher_data), out=str(teacher_run), loss="sft", max_steps=120,
-                          batch_size=8, learning_rate=3e-3, warmup_ratio=0.0, lr_scheduler="constant", logging_steps=40,
-                      save_steps=10**6, report_to="none", max_length=2048), log=lambda *_: None)
-    engine = LocalEngine.from_pretrained(str(teacher_run / "final"), max_batch=32)
-    server = BackgroundServer(create_app(engine, ServeConfig("tiny-teacher", max_tokens_cap=512)))
-    console.print(f"teacher served at {server.url}/v1 as 'tiny-teacher'")
+    tok = AutoTokenizer.from_pretrained(model)
+    st = compute_stats(Reader(train_raw), tok)
+    n_train, n_heldout = st.rows, len(rows)
+    console.print(f"{n_train} training rows (Seal-Tools, glaive, STE; no BFCL), {n_heldout} held out")
+    evals = out_dir / "eval"
+    common = dict(categories=list(cfg.bfcl_categories), limit=cfg.bfcl_limit, eval_data=str(heldout),
+                  max_tokens=cfg.max_tokens, batch=16, progress=progress)
+
+    stage(2, "evaluation of the base model", f"base model: BFCL ({', '.join(cfg.bfcl_categories)}; {cfg.bfcl_limit} each) and the held-out split")
+    base = evaluate_model(model, evals / "base", label="base", **common)
+
+    stage(3, "FCDR", f"FCDR of {n_train} rows: the rule teacher writes reasoning and judges, served on 127.0.0.1")
+    console.print(f"[yellow]{STAND_IN}[/yellow]")
+    teacher = BackgroundServer(rule_teacher_app())
     try:
-        stage(3, "FCDR", f"FCDR: the teacher writes reasoning and judges {n_train} rows in five stages (funreason refine)")
         fcdr = out_dir / "fcdr"
-        cfg = RefineConfig(str(train_raw), str(fcdr), max_regenerations=1, concurrency=32, max_tokens=160)
+        rcfg = RefineConfig(str(train_raw), str(fcdr), max_regenerations=1, concurrency=16, max_tokens=512)
 
         async def refine():
             with progress("FCDR", "rows", n_train) as advance:
-                async with HTTPBackend([server.url], "tiny-teacher", concurrency=32) as llm:
-                    return await run_refine(cfg, llm, lambda _outcome: advance()), llm.usage
+                async with HTTPBackend([teacher.url], "rule-teacher", concurrency=16) as llm:
+                    return await run_refine(rcfg, llm, lambda _outcome: advance()), llm.usage
 
         report, usage = asyncio.run(refine())
         summary = summarise(fcdr, report, usage)
         write_report(fcdr, summary)
-        funnel_lines = ["| stage | rows |", "|---|---|", *[f"| {name} | {count} |" for name, count in summary["funnel"]]]
-        files = summary["files"]
-        funnel_lines += ["", "Files: " + ", ".join(f"{k} {v}" for k, v in files.items())
-                         + f"; statements kept as they are: {summary['statements_kept']}; teacher calls per stage: "
-                         + ", ".join(f"{k} {v}" for k, v in summary["this_run"]["llm_calls"].items()) + "."]
-        if files["errors"]:
-            funnel_lines += ["", f"{files['errors']} rows are in `errors.jsonl`: the tiny teacher's replies had no readable "
-                             "reasoning or verdict even when asked again. Nothing is lost: `funreason refine` run again retries them."]
+        funnel_lines = ["| stage | rows |", "|---|---|", *[f"| {name} | {count} |" for name, count in summary["funnel"]],
+                        "", "Files: " + ", ".join(f"{k} {v}" for k, v in summary["files"].items())
+                        + f"; statements kept as they are: {summary['statements_kept']}."]
         console.print("\n".join(funnel_lines))
 
-        stage(4, "SRML training", "SRML training of the student on FCDR's kept rows (self-adjusted α)")
+        stage(4, "SRML training", f"SRML training of the student on FCDR's kept rows (LoRA r{cfg.lora}, last {cfg.lora_layers} layers, {cfg.train_steps} steps)")
         run_dir = out_dir / "train"
-        tsum = train(
-            TrainConfig(model=str(model_dir), data=str(fcdr / "kept.jsonl"), out=str(run_dir), max_steps=80, batch_size=4,
-                        learning_rate=2e-3, logging_steps=10, save_steps=40, alpha_mode="self", report_to="none",
-                        max_length=2048, skip_invalid=True),
-            log=console.print,
-        )
+        lora = {"lora": cfg.lora, "lora_layers": cfg.lora_layers}
+        tsum = train(TrainConfig(model=model, data=str(fcdr / "kept.jsonl"), out=str(run_dir), max_steps=cfg.train_steps,
+                                 batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, logging_steps=5, save_steps=10**6,
+                                 report_to="none", max_length=1024, warmup_ratio=0.05, **lora), log=console.print)
         curves = plot_metrics(run_dir / "metrics.jsonl", out_dir / "curves.png")
-        train_lines = [
-            "| step | loss | L_think | L_result | α | tokens/s |",
-            "|---|---|---|---|---|---|",
-            *[f"| {m['step']} | {m['loss']:.3f} | {_fmt(m.get('think_loss'))} | {_fmt(m.get('result_loss'))} | {m['alpha']:.3f} | {m['tokens_per_s']:.0f} |"
-              for m in read_metrics(run_dir / "metrics.jsonl")],
-        ]
-        console.print("\n".join(train_lines))
 
-        stage(5, "evaluation", f"evaluation of the student: BFCL ({', '.join(EVAL_CATEGORIES)}; 4 entries each) and the {n_heldout}-row held-out split")
+        stage(5, "evaluation of the trained model", "the SRML-trained student, on the same entries")
         sr_out = out_dir / "self-refine"
         # written where self-refine keeps its round-0 evaluation, so the round reuses it
-        evaluate_model(tsum["final"], sr_out / "round-0" / "eval", categories=EVAL_CATEGORIES, limit=4, eval_data=str(heldout),
-                       max_tokens=96, batch=32, progress=progress, label="student")
-        stage(6, "self-refinement round (rollouts, judge, training, evaluation)", "one self-refinement round: 2 samples per query (4 for hard ones), judged by the teacher, SRML again")
+        trained = evaluate_model(tsum["final"], sr_out / "round-0" / "eval", label="trained", **common)
+
+        stage(6, "self-refinement round", f"one self-refinement round: {cfg.refine_queries} queries, {cfg.refine_samples} samples each, judged by the rule teacher, SRML again")
         rounds = run_self_refine(
             SelfRefineConfig(
-                model=tsum["final"], data=str(train_raw), out=str(sr_out), judge_endpoints=[server.url],
-                judge_model="tiny-teacher", judge_max_tokens=160, rounds=1, samples=2, hard_samples=4, hard=[str(fcdr / "hard.jsonl")],
-                base_data=[str(fcdr / "kept.jsonl")], limit=48, temperature=0.8, max_tokens=96, batch=32,
-                max_steps=30, learning_rate=1e-3, batch_size=4, eval_categories=EVAL_CATEGORIES, eval_limit=4,
-                eval_data=str(heldout), eval_max_tokens=96, train_overrides={"max_length": 2048, "logging_steps": 10},
+                model=tsum["final"], data=str(train_raw), out=str(sr_out), judge_endpoints=[teacher.url], judge_model="rule-teacher",
+                rounds=1, samples=cfg.refine_samples, hard_samples=cfg.refine_samples + 1, hard=[str(fcdr / "hard.jsonl")],
+                base_data=[str(fcdr / "kept.jsonl")], limit=cfg.refine_queries, temperature=0.8, max_tokens=cfg.max_tokens,
+                batch=16, max_steps=cfg.refine_steps, learning_rate=cfg.learning_rate / 2, batch_size=cfg.batch_size,
+                lora=cfg.lora, eval_categories=list(cfg.bfcl_categories), eval_limit=cfg.bfcl_limit, eval_data=str(heldout),
+                eval_max_tokens=cfg.max_tokens,
+                train_overrides={"max_length": 1024, "logging_steps": 5, "lora_layers": cfg.lora_layers, "report_to": "none"},
             ),
             log=console.print, progress=progress,
         )
     finally:
-        server.stop()
-        engine.close()
+        teacher.stop()
 
     stage(7, "report", "report")
-    eval_lines = ["| model | " + " | ".join(EVAL_CATEGORIES) + " | BFCL mean | held-out split |",
-                  "|---|" + "---|" * (len(EVAL_CATEGORIES) + 2)]
-    for r in rounds:
-        ev = r["eval"]
-        name = "SRML-trained student (round 0)" if r["round"] == 0 else f"after self-refinement round {r['round']}"
-        eval_lines.append(f"| {name} | " + " | ".join(_pct(ev["bfcl"][c]["accuracy"]) for c in EVAL_CATEGORIES)
-                          + f" | {_pct(ev['bfcl_mean'])} | {_pct(ev['heldout']['accuracy'])} |")
+    columns = [*cfg.bfcl_categories, "BFCL mean", "held-out"]
+    table = [("base " + Path(model).name, _scores(base, cfg.bfcl_categories)),
+             ("SRML-trained", _scores(trained, cfg.bfcl_categories)),
+             ("after self-refinement", _scores(rounds[-1]["eval"], cfg.bfcl_categories))]
+    chart = before_after_chart(table, columns, out_dir / "before_after.png")
+    eval_lines = ["| model | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns),
+                  *[f"| {name} | " + " | ".join(_pct(v[c]) for c in columns) + " |" for name, v in table]]
+    gain = (trained["bfcl_mean"] - base["bfcl_mean"]) * 100
     r1 = rounds[-1]["rollouts"]
-    round_lines = [
-        "| round | queries | samples | passed checks | passed judge | kept | hard queries → kept | training rows |",
-        "|---|---|---|---|---|---|---|---|",
-        *[f"| {r['round']} | {r['rollouts']['queries']} | {r['rollouts']['samples']} | {r['rollouts']['passed_checks']} | "
-          f"{r['rollouts']['passed_judge']} | {r['rollouts']['kept']} | {r['rollouts']['hard_kept']} of {r['rollouts']['hard_in']} | {r['train_rows']} |"
-          for r in rounds[1:]],
-        "",
-        "Samples failing the decidable checks, by kind: "
-        + (", ".join(f"{k} {v}" for k, v in r1["failed_checks"].items()) or "none") + ".",
-    ]
-    shutil.copy(sr_out / "rounds.png", out_dir / "rounds.png")
     total = time.perf_counter() - t0
     ends = [t for _, t in starts[1:]] + [time.perf_counter()]
     lines = [
         "# FunReason demo report",
         "",
-        f"Bundled sample ({st.rows} xLAM-style rows: {n_train} refined and trained on, {n_heldout} held out); "
-        f"tiny Qwen2-architecture model, byte-level BPE tokenizer ({len(tok)} tokens). Everything ran offline on CPU "
-        f"in {total:.0f} s.",
+        f"Student: **{Path(model).name}**, a real pretrained instruct model (`{model}`). "
+        f"Data: {n_train} training rows and {n_heldout} held-out rows of open function-calling data (Seal-Tools, glaive, STE), "
+        f"none from BFCL. Everything ran offline on the CPU in {total:.0f} s.",
         "",
-        f"> {TEACHER_WARNING}",
+        f"> {STAND_IN}",
         "",
-        "## Segment statistics (paper, Table 1)",
+        "## Before and after",
         "",
-        *stats_lines,
+        f"Accuracy (%): the first {cfg.bfcl_limit} entries of each BFCL category, scored like the official checker, and "
+        f"exact calls on the {n_heldout}-row held-out split. Greedy decoding, at most {cfg.max_tokens} new tokens.",
         "",
-        "Paper, Table 1 (xLAM refined by QwQ-32B): think 350.74 mean / 248 median, result 31.07 / 27.",
+        *eval_lines,
+        "",
+        f"BFCL mean: {gain:+.1f} points after SRML training.",
+        "",
+        f"![before and after]({chart.name})",
+        "",
+        "## Segment statistics of the training rows (paper, Table 1)",
+        "",
+        "| segment | rows | mean | median | p90 | max |",
+        "|---|---|---|---|---|---|",
+        *[f"| {name} | {s.count} | {s.mean:.2f} | {s.median:.0f} | {s.p90:.0f} | {s.max} |" for name, s in (("think", st.think), ("result", st.result))],
+        "",
+        f"Before FCDR: only statement rows carry reasoning ({st.no_reasoning} rows have none; the teacher writes it).",
         "",
         "## FCDR funnel",
         "",
         *funnel_lines,
         "",
-        "## SRML training (student, 80 steps, self-adjusted α)",
+        "## SRML training",
         "",
-        *train_lines,
+        "| step | loss | L_think | L_result | α | tokens/s |",
+        "|---|---|---|---|---|---|",
+        *[f"| {m['step']} | {m['loss']:.3f} | {m.get('think_loss', float('nan')):.3f} | {m.get('result_loss', float('nan')):.3f} | "
+          f"{m['alpha']:.3f} | {m['tokens_per_s']:.0f} |" for m in read_metrics(run_dir / "metrics.jsonl")],
         "",
-        f"![loss curves: L_think, L_result, α]({curves.name})",
+        f"![loss curves]({curves.name})",
         "",
-        f"Trained in {tsum['seconds']:.1f} s on {tsum['data']['kept']} rows; model: {tsum['final']}.",
+        f"{tsum['steps']} steps in {tsum['seconds']:.0f} s on {tsum['data']['kept']} rows; model: `{tsum['final']}`.",
         "",
-        "## Evaluation",
+        "## Self-refinement round",
         "",
-        "Accuracy (%) on the first 4 entries of each BFCL category (scored like the official checker) and exact-call "
-        f"accuracy on the {n_heldout}-row held-out split of the sample. A tiny model trained for a minute is expected "
-        "to score near 0: the table shows the pipeline, not a result. Answers without a call pass `irrelevance` and "
-        "the held-out rows whose reference is a statement.",
-        "",
-        *eval_lines,
-        "",
-        "## Self-refinement",
-        "",
-        *round_lines,
-        "",
-        "![accuracy per round](rounds.png)",
+        f"{r1['queries']} queries, {r1['samples']} samples; passed the checks {r1['passed_checks']}, passed the judge "
+        f"{r1['passed_judge']}, kept {r1['kept']}; failing checks by kind: "
+        + (", ".join(f"{k} {v}" for k, v in r1["failed_checks"].items()) or "none") + f". Trained on {rounds[-1]['train_rows']} rows.",
         "",
         "## Time per stage",
         "",
         "| stage | seconds |",
         "|---|---|",
         *[f"| {name} | {end - start:.1f} |" for (name, start), end in zip(starts, ends)],
-        "",
-        f"Files: FCDR output in `{fcdr}`, training run in `{run_dir}`, rounds in `{sr_out}` (rounds.json).",
     ]
     report_path = out_dir / "report.md"
     report_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out_dir / "before_after.json").write_text(json.dumps({"columns": columns, "rows": dict(table), "seconds": round(total, 1)}, indent=2))
     console.print("\n".join(eval_lines))
     console.print(f"[bold]done in {total:.0f}s[/bold] · report: {report_path}")
     return report_path

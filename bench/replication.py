@@ -1,0 +1,264 @@
+"""The paper's Tables 4 and 5 in miniature, on a real model: SmolLM2-135M-Instruct, open data, a CPU.
+
+    .venv/bin/python bench/replication.py --fc-open ../shared/data/fc-open --out runs/replication
+
+Settings, each trained on the same rows (the open mix, `funreason data mix`) for the same steps:
+- `sft_raw`   plain SFT on the raw data: the reasoning removed, the call alone is the answer;
+- `sft_cot`   plain SFT (token-mean cross-entropy) on the same rows with their reasoning;
+- `srml_fixed` SRML, fixed α = 0.5; `srml_self` SRML, self-adjusted α (started at 0.5);
+- `srml_sr`   `srml_fixed`'s model after one self-refinement round (rollouts on training queries,
+             FCDR's checks against the reference, the rule judge, SRML again on kept + base data).
+The base model is evaluated too. Every trained setting runs with each `--seeds` seed.
+
+Evaluation of every model: BFCL AST accuracy on the first `--bfcl-limit` entries of simple_python,
+multiple, parallel, parallel_multiple and irrelevance (scored as `funreason eval score` scores;
+Non-Live AST = mean of the four Python categories), exact calls on the mix's held-out split, and
+HumanEval pass@1 on the first `--humaneval-limit` problems (greedy, sandboxed).
+
+Training rows: the mix's `train.jsonl` less the rows with a call that takes no arguments (they
+teach a small model to write `f()`; BFCL's calls all take values). Reasoning: ToolRL rows keep their own (written by the dataset's authors' teacher); every other row
+gets the mix's templated reasoning (`formats.mix.template_reasoning`); the self-refinement judge is
+the rule teacher. No strong teacher LLM runs here, and the results say so.
+
+Resumable: every finished step leaves its files (`mix/`, `runs/<setting>-s<seed>/`, `eval/<model>/`)
+and is skipped when run again; training resumes from its last checkpoint and evaluation from its
+result files. The settings of a state folder are recorded in `config.json`: a run with other
+settings over the same folder is refused. `results.json`, `results.md` and `results.png` are
+rewritten after every model, so a partial run shows what it has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+CATEGORIES = ["simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance"]
+NON_LIVE = ["simple_python", "multiple", "parallel", "parallel_multiple"]
+SETTINGS = ["sft_raw", "sft_cot", "srml_fixed", "srml_self", "srml_sr"]
+
+
+@dataclass
+class ReplicationConfig:
+    fc_open: str
+    out: str
+    model: str = "smollm2-135m-instruct"
+    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    steps: int = 100
+    batch_size: int = 4
+    learning_rate: float = 1e-3
+    lora: int = 16
+    lora_layers: int = 10
+    max_length: int = 1024
+    bfcl_limit: int = 50
+    heldout_per_source: int = 25
+    humaneval_limit: int = 82
+    max_tokens: int = 192
+    sr_queries: int = 64
+    sr_samples: int = 2
+    sr_steps: int = 50
+
+
+def _write(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    tmp.replace(path)
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
+    """(model dir, train with reasoning, train without, held-out) — made once."""
+    from funreason.formats import Reader
+    from funreason.formats.mix import MixConfig, build_mix
+    from funreason.models import MODELS, get_model
+
+    out = Path(cfg.out)
+    model = str(get_model(cfg.model, out / "model", log=log)) if cfg.model in MODELS else cfg.model
+    mix = out / "mix"
+    if not (mix / "mix.json").exists():
+        build_mix(MixConfig(fc_open=cfg.fc_open, out=str(mix), heldout=cfg.heldout_per_source))
+    cot, raw = mix / "train_cot.jsonl", mix / "train_raw.jsonl"
+    if not raw.exists():
+        # calls without arguments (10% of the mix's calls, most of them STE's) teach a small model to
+        # write `f()`; every BFCL call takes values, so these rows are left out of training here
+        kept = [ex for ex in Reader(mix / "train.jsonl") if all(c.arguments for c in ex.calls)]
+        for path, strip in ((cot, False), (raw, True)):
+            rows = []
+            for ex in kept:
+                d = ex.to_dict()
+                if strip:
+                    d["reasoning"] = None
+                rows.append(json.dumps(d, ensure_ascii=False) + "\n")
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text("".join(rows), encoding="utf-8")
+            tmp.replace(path)
+    return model, cot, raw, mix / "heldout.jsonl"
+
+
+def train_setting(cfg: ReplicationConfig, setting: str, seed: int, model: str, data: Path, raw: Path) -> str:
+    from funreason.train.trainer import TrainConfig, train
+
+    run = Path(cfg.out) / "runs" / f"{setting}-s{seed}"
+    if (run / "final" / "config.json").exists():
+        return str(run / "final")
+    loss, mode = {"sft_raw": ("sft", "fixed"), "sft_cot": ("sft", "fixed"), "srml_fixed": ("srml", "fixed"),
+                  "srml_self": ("srml", "self")}[setting]
+    log(f"training {setting} seed {seed}")
+    tc = TrainConfig(model=model, data=str(raw if setting == "sft_raw" else data), out=str(run), loss=loss, alpha_mode=mode,
+                     max_steps=cfg.steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, lora=cfg.lora,
+                     lora_layers=cfg.lora_layers, max_length=cfg.max_length, seed=seed, logging_steps=10, save_steps=25,
+                     save_total_limit=1, report_to="none", warmup_ratio=0.05, resume=any(run.glob("checkpoint-*")))
+    return train(tc, log=log)["final"]
+
+
+def self_refine(cfg: ReplicationConfig, seed: int, start: str, data: Path, heldout: Path) -> str:
+    from funreason.refine.rule_teacher import rule_teacher_app
+    from funreason.selfrefine import SelfRefineConfig, run_self_refine
+    from funreason.serve import BackgroundServer
+
+    out = Path(cfg.out) / "runs" / f"srml_sr-s{seed}"
+    final = out / "round-1" / "train" / "final"
+    if (final / "config.json").exists():
+        return str(final)
+    log(f"self-refinement round, seed {seed}")
+    with BackgroundServer(rule_teacher_app()) as judge:
+        run_self_refine(SelfRefineConfig(
+            model=start, data=str(data), out=str(out), judge_endpoints=[judge.url], judge_model="rule-teacher", rounds=1,
+            samples=cfg.sr_samples, hard_samples=cfg.sr_samples + 1, base_data=[str(data)], limit=cfg.sr_queries,
+            max_tokens=cfg.max_tokens, batch=16, max_steps=cfg.sr_steps, learning_rate=cfg.learning_rate / 2,
+            batch_size=cfg.batch_size, lora=cfg.lora, seed=seed, eval_categories=["simple_python"], eval_limit=1,
+            eval_max_tokens=16, train_overrides={"max_length": cfg.max_length, "lora_layers": cfg.lora_layers,
+                                                 "report_to": "none", "seed": seed, "save_steps": 25}), log=log)
+    return str(final)
+
+
+def evaluate(cfg: ReplicationConfig, name: str, model: str, heldout: Path) -> dict[str, Any]:
+    from funreason.evaluate.humaneval import STOP, load_problems, run_humaneval
+    from funreason.evaluate.sandbox import Limits
+    from funreason.llm import SamplingParams
+    from funreason.llm.local import LocalEngine
+    from funreason.selfrefine import evaluate_model
+
+    out = Path(cfg.out) / "eval" / name
+    log(f"evaluating {name}")
+    metrics = evaluate_model(model, out, categories=CATEGORIES, limit=cfg.bfcl_limit, eval_data=str(heldout),
+                             max_tokens=cfg.max_tokens, batch=16, label=name)
+    he_file = out / "humaneval.json"
+    if cfg.humaneval_limit and not he_file.exists():
+        engine = LocalEngine.from_pretrained(model, max_batch=16)
+        params = SamplingParams(max_tokens=384, stop=STOP)
+        try:
+            run_humaneval(load_problems()[: cfg.humaneval_limit],
+                          lambda chunk: [g.text for g in engine.generate([p["prompt"] for p in chunk], params)],
+                          out, chat=False, limits=Limits(timeout_s=10))
+        finally:
+            engine.close()
+    he = json.loads(he_file.read_text()) if he_file.exists() else None
+    return {"bfcl": {c: metrics["bfcl"][c]["accuracy"] for c in CATEGORIES},
+            "non_live_ast": statistics.mean(metrics["bfcl"][c]["accuracy"] for c in NON_LIVE),
+            "heldout": metrics["heldout"]["accuracy"], "humaneval": he["pass@1"] if he else None}
+
+
+def summarise(cfg: ReplicationConfig, results: dict[str, dict[str, Any]]) -> None:
+    """results.json / .md / .png from what is finished so far (mean ± std over seeds)."""
+    rows = []
+    for setting in ["base", *SETTINGS]:
+        runs = [v for k, v in results.items() if k == setting or k.startswith(f"{setting}-s")]
+        if not runs:
+            continue
+
+        def stat(get):
+            vals = [get(r) for r in runs if get(r) is not None]
+            if not vals:
+                return None
+            return {"mean": statistics.mean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "n": len(vals)}
+
+        rows.append({"setting": setting, "seeds": len(runs),
+                     **{c: stat(lambda r, c=c: r["bfcl"][c]) for c in CATEGORIES},
+                     "non_live_ast": stat(lambda r: r["non_live_ast"]), "heldout": stat(lambda r: r["heldout"]),
+                     "humaneval": stat(lambda r: r["humaneval"])})
+    out = Path(cfg.out)
+    _write(out / "results.json", {"config": asdict(cfg), "models": results, "table": rows})
+    cols = [*CATEGORIES, "non_live_ast", "heldout", "humaneval"]
+
+    def cell(s):
+        return "–" if s is None else f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}" if s["n"] > 1 else f"{100 * s['mean']:.1f}"
+
+    md = ["| setting | seeds | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    md += [f"| {r['setting']} | {r['seeds']} | " + " | ".join(cell(r[c]) for c in cols) + " |" for r in rows]
+    (out / "results.md").write_text("\n".join(md) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 4))
+    width = 0.8 / max(1, len(rows))
+    for i, r in enumerate(rows):
+        xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(cols))]
+        ys = [100 * r[c]["mean"] if r[c] else 0 for c in cols]
+        errs = [100 * r[c]["std"] if r[c] else 0 for c in cols]
+        ax.bar(xs, ys, width, yerr=errs, label=r["setting"], capsize=2)
+    ax.set_xticks(range(len(cols)), cols, rotation=15)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=7, ncol=3)
+    ax.set_title("SmolLM2-135M-Instruct, open data, CPU (mean ± std over seeds)")
+    fig.tight_layout()
+    fig.savefig(out / "results.png", dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--fc-open", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--bfcl-limit", type=int, default=50)
+    ap.add_argument("--humaneval-limit", type=int, default=82)
+    ap.add_argument("--only", nargs="*", default=None, help="Only these settings (base, sft_raw, …) this time.")
+    args = ap.parse_args()
+    cfg = ReplicationConfig(fc_open=args.fc_open, out=args.out, seeds=args.seeds, steps=args.steps,
+                            bfcl_limit=args.bfcl_limit, humaneval_limit=args.humaneval_limit)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    recorded = out / "config.json"
+    if recorded.exists() and json.loads(recorded.read_text()) != asdict(cfg):
+        sys.exit(f"error: {out} holds a run with other settings ({recorded}); use another --out or the same settings")
+    _write(recorded, asdict(cfg))
+    model, data, raw, heldout = prepare(cfg)
+    results_file = out / "models.json"
+    results: dict[str, Any] = json.loads(results_file.read_text()) if results_file.exists() else {}
+    wanted = set(args.only) if args.only else {"base", *SETTINGS}
+
+    def done(name: str, path: str) -> None:
+        if name not in results:
+            results[name] = evaluate(cfg, name, path, heldout)
+            _write(results_file, results)
+            summarise(cfg, results)
+
+    if "base" in wanted:
+        done("base", model)
+    for seed in cfg.seeds:
+        for setting in ["srml_fixed", "sft_cot", "sft_raw", "srml_self"]:
+            if setting in wanted or (setting == "srml_fixed" and "srml_sr" in wanted):
+                path = train_setting(cfg, setting, seed, model, data, raw)
+                if setting in wanted:
+                    done(f"{setting}-s{seed}", path)
+            if setting == "srml_fixed" and "srml_sr" in wanted:
+                done(f"srml_sr-s{seed}", self_refine(cfg, seed, str(Path(cfg.out) / "runs" / f"srml_fixed-s{seed}" / "final"), data, heldout))
+    summarise(cfg, results)
+    print((out / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
