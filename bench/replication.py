@@ -20,11 +20,13 @@ teach a small model to write `f()`; BFCL's calls all take values). Reasoning: To
 gets the mix's templated reasoning (`formats.mix.template_reasoning`); the self-refinement judge is
 the rule teacher. No strong teacher LLM runs here, and the results say so.
 
-Resumable: every finished step leaves its files (`mix/`, `runs/<setting>-s<seed>/`, `eval/<model>/`)
-and is skipped when run again; training resumes from its last checkpoint and evaluation from its
-result files. The settings of a state folder are recorded in `config.json`: a run with other
-settings over the same folder is refused. `results.json`, `results.md` and `results.png` are
-rewritten after every model, so a partial run shows what it has.
+Resumable: every finished step leaves its files under `--out` (`mix/`, `runs/<setting>-s<seed>/`,
+`eval/<model>/`) and is skipped when run again; training resumes from its last checkpoint and
+evaluation from its result files. Each evaluated model's figures go to `--results` (committed:
+`models.json`), and a model found there is neither trained nor evaluated again, so a run resumes on
+a new machine too. The settings are recorded in `--results`/config.json: a run with other settings
+over the same results is refused. `results.json`, `results.md` and `results.png` are rewritten
+after every model, so a partial run shows what it has.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ SETTINGS = ["sft_raw", "sft_cot", "srml_fixed", "srml_self", "srml_sr"]
 @dataclass
 class ReplicationConfig:
     fc_open: str
-    out: str
+    out: str  # models, checkpoints, result files (large; not committed)
+    results: str = "bench/results_replication"  # models.json, results.* (small; committed, so a new machine resumes)
     model: str = "smollm2-135m-instruct"
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     steps: int = 100
@@ -185,7 +188,8 @@ def summarise(cfg: ReplicationConfig, results: dict[str, dict[str, Any]]) -> Non
                      **{c: stat(lambda r, c=c: r["bfcl"][c]) for c in CATEGORIES},
                      "non_live_ast": stat(lambda r: r["non_live_ast"]), "heldout": stat(lambda r: r["heldout"]),
                      "humaneval": stat(lambda r: r["humaneval"])})
-    out = Path(cfg.out)
+    out = Path(cfg.results)
+    out.mkdir(parents=True, exist_ok=True)
     _write(out / "results.json", {"config": asdict(cfg), "models": results, "table": rows})
     cols = [*CATEGORIES, "non_live_ast", "heldout", "humaneval"]
 
@@ -221,22 +225,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--fc-open", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--results", default="bench/results_replication")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--bfcl-limit", type=int, default=50)
     ap.add_argument("--humaneval-limit", type=int, default=82)
     ap.add_argument("--only", nargs="*", default=None, help="Only these settings (base, sft_raw, …) this time.")
     args = ap.parse_args()
-    cfg = ReplicationConfig(fc_open=args.fc_open, out=args.out, seeds=args.seeds, steps=args.steps,
+    cfg = ReplicationConfig(fc_open=args.fc_open, out=args.out, results=args.results, seeds=args.seeds, steps=args.steps,
                             bfcl_limit=args.bfcl_limit, humaneval_limit=args.humaneval_limit)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    recorded = out / "config.json"
-    if recorded.exists() and json.loads(recorded.read_text()) != asdict(cfg):
-        sys.exit(f"error: {out} holds a run with other settings ({recorded}); use another --out or the same settings")
-    _write(recorded, asdict(cfg))
+    res = Path(cfg.results)
+    res.mkdir(parents=True, exist_ok=True)
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)
+    recorded = res / "config.json"
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "results", "fc_open")}
+    if recorded.exists() and json.loads(recorded.read_text()) != settings:
+        sys.exit(f"error: {res} holds results made with other settings ({recorded}); use another --results or the same settings")
+    _write(recorded, settings)
     model, data, raw, heldout = prepare(cfg)
-    results_file = out / "models.json"
+    results_file = res / "models.json"
     results: dict[str, Any] = json.loads(results_file.read_text()) if results_file.exists() else {}
     wanted = set(args.only) if args.only else {"base", *SETTINGS}
 
@@ -250,14 +257,16 @@ def main() -> None:
         done("base", model)
     for seed in cfg.seeds:
         for setting in ["srml_fixed", "sft_cot", "sft_raw", "srml_self"]:
-            if setting in wanted or (setting == "srml_fixed" and "srml_sr" in wanted):
+            name = f"{setting}-s{seed}"
+            needed_for_sr = setting == "srml_fixed" and "srml_sr" in wanted and f"srml_sr-s{seed}" not in results
+            if (setting in wanted and name not in results) or needed_for_sr:  # an evaluated model is not trained again
                 path = train_setting(cfg, setting, seed, model, data, raw)
                 if setting in wanted:
-                    done(f"{setting}-s{seed}", path)
-            if setting == "srml_fixed" and "srml_sr" in wanted:
-                done(f"srml_sr-s{seed}", self_refine(cfg, seed, str(Path(cfg.out) / "runs" / f"srml_fixed-s{seed}" / "final"), data, heldout))
+                    done(name, path)
+            if needed_for_sr:
+                done(f"srml_sr-s{seed}", self_refine(cfg, seed, str(Path(cfg.out) / "runs" / name / "final"), data, heldout))
     summarise(cfg, results)
-    print((out / "results.md").read_text())
+    print((res / "results.md").read_text())
 
 
 if __name__ == "__main__":
