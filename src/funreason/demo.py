@@ -140,6 +140,7 @@ def run_demo(cfg: DemoConfig, console: Console, progress: Callable[..., Any] = _
     console.rule("FunReason demo")
     stage(1, "model and data", f"the student {cfg.model} and the bundled open data")
     model = cfg.model if cfg.model not in MODELS else str(get_model(cfg.model, out_dir / "model", log=console.print))
+    label = cfg.model if cfg.model in MODELS else Path(model).name
     train_raw, heldout = data_file("open_demo_train.jsonl"), out_dir / "data" / "heldout.jsonl"
     heldout.parent.mkdir(parents=True, exist_ok=True)
     rows = data_file("open_demo_heldout.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)[: cfg.heldout_limit]
@@ -181,7 +182,7 @@ def run_demo(cfg: DemoConfig, console: Console, progress: Callable[..., Any] = _
         run_dir = out_dir / "train"
         lora = {"lora": cfg.lora, "lora_layers": cfg.lora_layers}
         tsum = train(TrainConfig(model=model, data=str(fcdr / "kept.jsonl"), out=str(run_dir), max_steps=cfg.train_steps,
-                                 batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, logging_steps=5, save_steps=10**6,
+                                 batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, logging_steps=max(1, min(5, cfg.train_steps // 2)), save_steps=10**6,
                                  report_to="none", max_length=1024, warmup_ratio=0.05, **lora), log=console.print)
         curves = plot_metrics(run_dir / "metrics.jsonl", out_dir / "curves.png")
 
@@ -208,20 +209,21 @@ def run_demo(cfg: DemoConfig, console: Console, progress: Callable[..., Any] = _
 
     stage(7, "report", "report")
     columns = [*cfg.bfcl_categories, "BFCL mean", "held-out"]
-    table = [("base " + Path(model).name, _scores(base, cfg.bfcl_categories)),
+    table = [("base model", _scores(base, cfg.bfcl_categories)),
              ("SRML-trained", _scores(trained, cfg.bfcl_categories)),
              ("after self-refinement", _scores(rounds[-1]["eval"], cfg.bfcl_categories))]
     chart = before_after_chart(table, columns, out_dir / "before_after.png")
     eval_lines = ["| model | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns),
                   *[f"| {name} | " + " | ".join(_pct(v[c]) for c in columns) + " |" for name, v in table]]
-    gain = (trained["bfcl_mean"] - base["bfcl_mean"]) * 100
+    before, after = table[0][1], table[1][1]
+    deltas = ", ".join(f"{c} {100 * ((after[c] or 0) - (before[c] or 0)):+.1f}" for c in columns)
     r1 = rounds[-1]["rollouts"]
     total = time.perf_counter() - t0
     ends = [t for _, t in starts[1:]] + [time.perf_counter()]
     lines = [
         "# FunReason demo report",
         "",
-        f"Student: **{Path(model).name}**, a real pretrained instruct model (`{model}`). "
+        f"Student: **{label}**, a real pretrained instruct model (`{model}`). "
         f"Data: {n_train} training rows and {n_heldout} held-out rows of open function-calling data (Seal-Tools, glaive, STE), "
         f"none from BFCL. Everything ran offline on the CPU in {total:.0f} s.",
         "",
@@ -234,7 +236,7 @@ def run_demo(cfg: DemoConfig, console: Console, progress: Callable[..., Any] = _
         "",
         *eval_lines,
         "",
-        f"BFCL mean: {gain:+.1f} points after SRML training.",
+        f"Change after SRML training, in points: {deltas}.",
         "",
         f"![before and after]({chart.name})",
         "",
