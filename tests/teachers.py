@@ -18,10 +18,12 @@ import re
 import socket
 import threading
 
+from funreason.refine.rule_teacher import section
+
 
 def rule_teacher(prompt: str) -> str:
-    query = _section(prompt, "Query")
-    answer = _section(prompt, "Reference answer") or _section(prompt, "Answer") or _section(prompt, "Calls") or _section(prompt, "Previous calls")
+    query = section(prompt, "Query")
+    answer = section(prompt, "Reference answer") or section(prompt, "Answer") or section(prompt, "Calls") or section(prompt, "Previous calls")
     if prompt.startswith("You are given a user query"):
         return f"<think>\nThe user asks: {query}\nThe matching function and the values in the query give the call.\n</think>\nANSWER: {answer}"
     if prompt.startswith("Decide whether"):
@@ -33,7 +35,7 @@ def rule_teacher(prompt: str) -> str:
     if prompt.startswith("Score the reasoning"):  # self-refinement: longer reasoning scores higher
         if "BADCOT" in query:
             return "The steps do not follow.\nSCORE: 1\nVERDICT: FAIL"
-        return f"Sound.\nSCORE: {min(10, 4 + len(_section(prompt, 'Reasoning')) // 20)}\nVERDICT: PASS"
+        return f"Sound.\nSCORE: {min(10, 4 + len(section(prompt, 'Reasoning')) // 20)}\nVERDICT: PASS"
     if prompt.startswith("Judge the function calls"):
         return "A value is wrong.\nVERDICT: FAIL" if "'wrong'" in answer else "Correct.\nVERDICT: PASS"
     if prompt.startswith("The calls below"):
@@ -41,11 +43,6 @@ def rule_teacher(prompt: str) -> str:
             return "ANSWER: [not a call"
         return "ANSWER: " + answer.replace("'wrong'", "'right'")
     return "I do not understand."
-
-
-def _section(prompt: str, title: str) -> str:
-    m = re.search(rf"^{re.escape(title)}:\n(.*?)(?:\n\n[A-Z][^\n]*:\n|\n\n(?:Explain|Write|Reply)|\Z)", prompt, re.S | re.M)
-    return m.group(1).strip() if m else ""
 
 
 class TeacherServer:
