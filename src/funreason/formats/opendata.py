@@ -65,8 +65,6 @@ class SourceReport:
                 "first_skips": [f"{s.where}: {s.reason}" for s in self.first_skips]}
 
 
-Item = tuple[str, "Example | Skip"]
-
 
 def read_source(source: str, root: Path) -> tuple[list[Example], SourceReport]:
     """All records of one source (its folder under fc-open), with the count of what was skipped and why."""
