@@ -43,7 +43,8 @@ from funreason.formats import Reader, example_from_row
 from funreason.formats.jsonl import BadLine, iter_json_rows, read_finished_rows
 from funreason.llm import SamplingParams
 from funreason.refine.checks import parse_verdict, same_calls
-from funreason.refine.runner import _context, _cut_torn_line, _functions, fill, prompt
+from funreason.formats.jsonl import cut_torn_line
+from funreason.refine.runner import fill, functions_json, prompt, stage_context
 from funreason.schema import Example
 
 DEFAULT_EVAL_CATEGORIES = ["simple_python", "multiple", "parallel", "irrelevance"]
@@ -192,8 +193,8 @@ class Judges:
         return 0.0, False, f"no readable SCORE/VERDICT after {self.retries + 1} replies; last: {reply[-200:]!r}"
 
     async def judge(self, ex: Example, functions: str, reasoning: str | None, answer: Any) -> dict[str, Any]:
-        """`functions`: the row's functions as FCDR shows them (`_functions(ex)`), built once per query."""
-        text = fill(prompt("score"), **{**_context(ex, functions, answer), "reasoning": reasoning or "(none)"})
+        """`functions`: the row's functions as FCDR shows them (`functions_json(ex)`), built once per query."""
+        text = fill(prompt("score"), **{**stage_context(ex, functions, answer), "reasoning": reasoning or "(none)"})
         results = await asyncio.gather(*[self._one(b, text) for b in self.backends])
         scores = [s for s, _, _ in results]
         passes = sum(p for _, p, _ in results)
@@ -236,7 +237,7 @@ async def rollout_round(cfg: SelfRefineConfig, r: int, model: str, queries: list
     from funreason.llm.local import LocalEngine
 
     path = rd / "samples.jsonl"
-    _cut_torn_line(path)
+    cut_torn_line(path)
     done = {row["key"] for row in read_finished_rows(path) if isinstance(row, dict) and "key" in row}
     todo = [q for q in queries if q.key not in done]
     errors: list[str] = []
@@ -277,7 +278,7 @@ async def _judge_chunk(chunk: list[Query], texts: list[list[str]], hard: set[str
         for text in outs:
             reasoning, answer, problem = check_sample(text, q.ex)
             samples.append({"text": text, "problem": problem, "reasoning": reasoning, "answer": answer})
-        fn = _functions(q.ex)
+        fn = functions_json(q.ex)
         try:
             verdicts = await asyncio.gather(*[judges.judge(q.ex, fn, s["reasoning"], s["answer"]) for s in samples if s["problem"] is None])
         except BackendError as e:

@@ -99,6 +99,16 @@ def _skip_rest_of_line(f) -> int:
             return skipped
 
 
+def cut_torn_line(path: Path) -> None:
+    """Remove a last line without its newline (a write killed midway), so appending resumes cleanly."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+
+
 def append_jsonl(f, row: Any) -> None:
     """Write one row as one line and flush it, so a crash never leaves half a row behind
     unless the process dies inside this single `write`."""

@@ -38,7 +38,7 @@ from typing import Any
 from funreason.calls import format_python_calls
 from funreason.errors import BackendError, SchemaError
 from funreason.formats import example_from_row
-from funreason.formats.jsonl import BadLine, iter_json_rows, read_finished_rows
+from funreason.formats.jsonl import BadLine, cut_torn_line, iter_json_rows, read_finished_rows
 from funreason.llm import SamplingParams
 from funreason.refine.checks import (
     check_calls, format_problem, looks_like_call, parse_answer, parse_verdict, same_calls, split_cot,
@@ -104,11 +104,11 @@ class Outcome:
     stage: str  # where the row's path ended, for the funnel
 
 
-def _functions(ex: Example) -> str:
+def functions_json(ex: Example) -> str:
     return json.dumps([t.to_dict() for t in ex.tools], indent=2, ensure_ascii=False)
 
 
-def _context(ex: Example, functions: str, answer: list[Call] | str | None = None) -> dict[str, str]:
+def stage_context(ex: Example, functions: str, answer: list[Call] | str | None = None) -> dict[str, str]:
     ans = ex.answer if answer is None else answer
     return {
         "functions": functions,
@@ -124,7 +124,7 @@ async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int
         return Outcome("dropped", {"key": key, "id": ex.id, "stage": stage, "reason": reason,
                                    "teacher": teacher_words, "example": ex.to_dict()}, stage)
 
-    fn = _functions(ex)  # the same for every prompt of this row
+    fn = functions_json(ex)  # the same for every prompt of this row
 
     # 1. response identification
     if ex.answer is None:
@@ -133,7 +133,7 @@ async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int
         statement = ex.answer if isinstance(ex.answer, str) else ""
         if not statement or not looks_like_call(statement, ex):
             return Outcome("kept", _kept(ex, key, ["statement"], 0), "statement")
-        v, words = await teacher.verdict("response", fill(prompt("response"), **_context(ex, fn)))
+        v, words = await teacher.verdict("response", fill(prompt("response"), **stage_context(ex, fn)))
         if v != "CALL":
             return Outcome("kept", _kept(ex, key, ["statement"], 0), "statement")
         problem = f"the answer is a function call in a form that does not parse: {words[-300:]}"
@@ -142,7 +142,7 @@ async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int
     # 0. reasoning for rows without it (the teacher also answers, for the stage-3 check)
     own_answer = None
     if ex.reasoning is None:
-        reply = await teacher.ask("write_cot", fill(prompt("write_cot"), **_context(ex, fn)))
+        reply = await teacher.ask("write_cot", fill(prompt("write_cot"), **stage_context(ex, fn)))
         reasoning, own_answer = split_cot(reply)
         if not reasoning:
             raise BackendError(f"write_cot: the teacher's reply has no reasoning: {reply[-200:]!r}")
@@ -152,14 +152,14 @@ async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int
     problem = check_calls(ex.calls, ex.tools)
     if problem:
         return drop("query_tool", problem)
-    v, words = await teacher.verdict("query_tool", fill(prompt("query_tool"), **_context(ex, fn)))
+    v, words = await teacher.verdict("query_tool", fill(prompt("query_tool"), **stage_context(ex, fn)))
     if v != "PASS":
         return drop("query_tool", "the teacher judged the query unsolvable with these tools", words)
 
     # 3. CoT identification
     if own_answer is not None and not same_calls(own_answer, ex.calls):
         return drop("cot", f"the reasoning concludes {format_python_calls(own_answer)}, the answer is {format_python_calls(ex.calls)}")
-    v, words = await teacher.verdict("cot", fill(prompt("cot"), **_context(ex, fn)))
+    v, words = await teacher.verdict("cot", fill(prompt("cot"), **stage_context(ex, fn)))
     if v != "PASS":
         return drop("cot", "the teacher judged that the reasoning does not lead to the answer", words)
 
@@ -174,7 +174,7 @@ async def _fix_calls(ex: Example, key: str, teacher: Teacher, max_regen: int, ca
         if problem is None:
             problem = check_calls(calls, ex.tools) or format_problem(calls)
             if problem is None:
-                v, words = await teacher.verdict("function_param", fill(prompt("function_param"), **_context(ex, functions, calls)))
+                v, words = await teacher.verdict("function_param", fill(prompt("function_param"), **stage_context(ex, functions, calls)))
                 if v == "PASS":
                     ex.answer = calls
                     return Outcome("kept", _kept(ex, key, stages + ["function_param", "format"], attempt), "kept")
@@ -182,7 +182,7 @@ async def _fix_calls(ex: Example, key: str, teacher: Teacher, max_regen: int, ca
         history.append({"calls": format_python_calls(calls) if calls else "", "problem": problem})
         if attempt == max_regen:
             break
-        reply = await teacher.ask("regenerate", fill(prompt("regenerate"), problem=problem, **_context(ex, functions, calls)))
+        reply = await teacher.ask("regenerate", fill(prompt("regenerate"), problem=problem, **stage_context(ex, functions, calls)))
         new = parse_answer(reply)
         calls, problem = (new, None) if new else (calls, f"the regenerated answer does not parse: {reply[-200:]!r}")
     return Outcome("hard", {"key": key, "id": ex.id, "reason": history[-1]["problem"], "attempts": history,
@@ -208,7 +208,7 @@ class Ledger:
         self.counts: Counter[str] = Counter()
         self.done: set[str] = set()
         for name in OUTCOMES:
-            _cut_torn_line(self.path(name))
+            cut_torn_line(self.path(name))
         for name in FINAL:
             for row in read_finished_rows(self.path(name)):
                 k = outcome_key(row)
@@ -230,15 +230,6 @@ class Ledger:
     def close(self) -> None:
         for fd in self.fds.values():
             os.close(fd)
-
-
-def _cut_torn_line(path: Path) -> None:
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    with open(path, "rb+") as f:
-        data = f.read()
-        if not data.endswith(b"\n"):
-            f.truncate(data.rfind(b"\n") + 1)
 
 
 @dataclass
