@@ -68,9 +68,9 @@ class ReplicationConfig:
 
 
 def _write(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
-    tmp.replace(path)
+    from funreason.formats.jsonl import write_text_atomic
+
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def log(msg: str) -> None:
@@ -80,6 +80,7 @@ def log(msg: str) -> None:
 def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
     """(model dir, train with reasoning, train without, held-out) — made once."""
     from funreason.formats import Reader
+    from funreason.formats.jsonl import write_text_atomic
     from funreason.formats.mix import MixConfig, build_mix
     from funreason.models import MODELS, get_model
 
@@ -100,9 +101,7 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
                 if strip:
                     d["reasoning"] = None
                 rows.append(json.dumps(d, ensure_ascii=False) + "\n")
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text("".join(rows), encoding="utf-8")
-            tmp.replace(path)
+            write_text_atomic(path, "".join(rows))
     return model, cot, raw, mix / "heldout.jsonl"
 
 

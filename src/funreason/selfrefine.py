@@ -43,7 +43,7 @@ from funreason.formats import Reader, example_from_row
 from funreason.formats.jsonl import BadLine, iter_json_rows, read_finished_rows
 from funreason.llm import SamplingParams
 from funreason.refine.checks import parse_verdict, same_calls
-from funreason.formats.jsonl import cut_torn_line
+from funreason.formats.jsonl import cut_torn_line, write_text_atomic
 from funreason.refine.runner import fill, functions_json, prompt, stage_context
 from funreason.schema import Example
 
@@ -384,9 +384,7 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def run_self_refine(cfg: SelfRefineConfig, log: Callable[[str], None] = print, progress: Progress = _no_progress) -> list[dict[str, Any]]:

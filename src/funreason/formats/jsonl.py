@@ -99,6 +99,18 @@ def _skip_rest_of_line(f) -> int:
             return skipped
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a whole file under a temporary name, then rename it: a failed write leaves no partial file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def cut_torn_line(path: Path) -> None:
     """Remove a last line without its newline (a write killed midway), so appending resumes cleanly."""
     if not path.exists() or path.stat().st_size == 0:

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Any
 
 from funreason.calls import format_python_calls
 from funreason.formats import bfcl
+from funreason.formats.jsonl import write_text_atomic
 from funreason.formats.opendata import SOURCES, SourceReport, read_source, source_folder
 from funreason.schema import Example, Message
 
@@ -215,22 +214,9 @@ def build_mix(cfg: MixConfig) -> MixSummary:
     train.sort(key=lambda e: _hash(e.id, cfg.seed))  # sources interleaved, the same on every run
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_jsonl(out / "train.jsonl", [e.to_dict() for e in train])
-    _write_jsonl(out / "heldout.jsonl", [e.to_dict() for e in heldout])
+    for name, rows in (("train.jsonl", train), ("heldout.jsonl", heldout)):
+        write_text_atomic(out / name, "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in rows))
     (out / "mix.json").write_text(json.dumps({"config": {**cfg.__dict__, "sources": list(cfg.sources)}, **summary.to_dict()},
                                              indent=2, ensure_ascii=False), encoding="utf-8")
     (out / "mix.md").write_text(summary.markdown() + "\n", encoding="utf-8")
     return summary
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Written whole under a temporary name, then renamed: a failed write leaves no partial file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
