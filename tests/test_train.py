@@ -136,3 +136,25 @@ def test_yaml_config_with_gradient_accumulation_and_checkpointing(tmp_path, tiny
     bad.write_text("lerning_rate: 1\n")
     proc = subprocess.run([sys.executable, "-m", "funreason.cli", "train", "--config", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown settings lerning_rate" in proc.stderr
+
+
+def test_yaml_numbers_read_as_the_command_line_reads_them(tmp_path, tiny_model_dir):
+    # YAML 1.1 reads `2e-5` as a string; it used to reach the optimizer and crash with a TypeError
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(f"model: {tiny_model_dir}\ndata: {sample_path()}\nlearning_rate: 2e-5\nmax_steps: '2'\n"
+                   "batch_size: 2\nlogging_steps: 1\nreport_to: none\nbf16: false\n")
+    run = tmp_path / "run"
+    proc = cli("train", "--config", cfg, "--out", run)
+    assert "trained 2 steps" in proc.stdout
+    saved = json.loads((run / "train_config.json").read_text())
+    assert saved["learning_rate"] == 2e-5 and saved["max_steps"] == 2
+    # a wrong value is refused before anything loads: the model named here does not exist
+    for line, expected in (("batch_size: [4]", "batch_size: expected a whole number, got [4]"),
+                           ("learning_rate: fast", "learning_rate: expected a number, got 'fast'"),
+                           ("learning_rate: -1e-3", "--learning-rate must be greater than 0"),
+                           ("bf16: maybe", "bf16: expected true or false")):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(f"model: /no/such/model\ndata: {sample_path()}\nout: {tmp_path / 'x'}\n{line}\n")
+        proc = subprocess.run([sys.executable, "-m", "funreason.cli", "train", "--config", str(bad)], capture_output=True, text=True)
+        assert proc.returncode == 2 and expected in proc.stdout + proc.stderr, (line, proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stderr and not (tmp_path / "x").exists()

@@ -18,7 +18,7 @@ import json
 import math
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,14 +71,9 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrainConfig":
-        import yaml
+        from funreason.config import load_yaml
 
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"{path}: unknown settings {', '.join(sorted(unknown))}")
-        return cls(**data)
+        return load_yaml(cls, path)
 
     def validate(self) -> "TrainConfig":
         for name in ("model", "data", "out"):
@@ -90,6 +85,23 @@ class TrainConfig:
             raise ValueError(f"--alpha-mode must be fixed or self, not {self.alpha_mode!r}")
         if self.loss_impl not in ("auto", "chunked", "logits"):
             raise ValueError(f"--loss-impl must be auto, chunked or logits, not {self.loss_impl!r}")
+        # checked here, before the model loads, so a mistake costs a second rather than a load
+        positive = {"learning_rate": self.learning_rate, "batch_size": self.batch_size, "grad_accum": self.grad_accum,
+                    "max_length": self.max_length, "logging_steps": self.logging_steps, "save_steps": self.save_steps,
+                    "chunk_size": self.chunk_size}
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be greater than 0, not {value!r}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"--alpha must lie in [0, 1], not {self.alpha!r}")
+        if self.lora < 0 or self.lora_layers < 0:
+            raise ValueError("--lora and --lora-layers must be 0 or more")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(f"--max-steps must be -1 (use --epochs) or a positive number, not {self.max_steps}")
+        if self.max_steps == -1 and not self.epochs > 0:
+            raise ValueError(f"--epochs must be greater than 0, not {self.epochs!r}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio must lie in [0, 1), not {self.warmup_ratio!r}")
         return self
 
     @property
