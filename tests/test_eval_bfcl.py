@@ -29,6 +29,26 @@ def test_local_model_limit_20_end_to_end_and_resume(tmp_path, trained_tiny_model
     assert (out / "BFCL_v4_simple_python_result.json").read_text().splitlines() == lines
 
 
+def test_results_of_another_model_or_settings_are_never_reused(tmp_path, tiny_model_dir, trained_tiny_model_dir):
+    out = tmp_path / "run"
+    args = ("--out", out, "--categories", "simple_python", "--limit", 2, "--max-tokens", 8)
+    cli("--model", tiny_model_dir, *args)
+    lines = (out / "BFCL_v4_simple_python_result.json").read_text().splitlines()
+    for other in (("--model", trained_tiny_model_dir, *args), ("--model", tiny_model_dir, *args[:-1], 16)):
+        proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "bfcl", *map(str, other)], capture_output=True, text=True)
+        assert proc.returncode == 2 and "holds results of another run" in proc.stdout + proc.stderr, proc.stderr[-2000:]
+    assert "max_tokens: 8 there, 16 now" in proc.stdout + proc.stderr
+    assert (out / "BFCL_v4_simple_python_result.json").read_text().splitlines() == lines  # untouched
+    # results that do not say which model wrote them are refused too
+    (out / "run.json").unlink()
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "bfcl", "--model", str(tiny_model_dir), *map(str, args)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "do not say which model made them" in proc.stdout + proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "bfcl", "--model", str(tiny_model_dir), "--out", str(tmp_path / "x"),
+                           "--limit", "-2"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "--limit must be 1 or more" in proc.stdout + proc.stderr
+
+
 def test_endpoint_prompting_and_native_modes(tmp_path, trained_tiny_model_dir):
     from funreason.llm.local import LocalEngine
     from funreason.serve import BackgroundServer, ServeConfig, create_app

@@ -96,3 +96,7 @@ def test_cli_with_the_tiny_model_and_with_an_endpoint(tmp_path, tiny_model_dir):
         srv.stop()
         engine.close()
     assert remote["total"] == 2
+    # another model's samples in the same folder are never scored as this model's
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "humaneval", "--model", str(tiny_model_dir), "--out",
+                           str(tmp_path / "remote"), "--limit", "2", "--max-tokens", "16"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "holds results of another run" in proc.stdout + proc.stderr

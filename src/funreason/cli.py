@@ -470,6 +470,8 @@ def eval_bfcl(
     _model_or_endpoint(model, endpoint, served_model)
     if mode not in ("prompting", "native") or (mode == "native" and not endpoint):
         _fail("--mode is prompting, or native with --endpoint")
+    if limit is not None and limit < 1:
+        _fail(f"--limit must be 1 or more, not {limit}")
     cats = [c.strip() for c in categories.split(",")] if categories else DEFAULT_CATEGORIES
     unknown = [c for c in cats if c not in SUPPORTED]
     if unknown:
@@ -479,6 +481,15 @@ def eval_bfcl(
     except (OSError, SchemaError) as e:
         _fail(str(e))
     params = SamplingParams(max_tokens=max_tokens)
+    from funreason.evaluate.bfcl_run import result_path
+    from funreason.evaluate.runinfo import claim, model_identity
+
+    identity = model_identity(model) if model else {"model": served_model, "endpoint": endpoint}
+    try:
+        claim(output, {"verb": "eval bfcl", **identity, "mode": mode, "max_tokens": max_tokens,
+                       "data_dir": str(data_dir) if data_dir else None}, [result_path(output, c) for c in SUPPORTED])
+    except ValueError as e:
+        _fail(str(e))
     engine = None
     if model:
         from funreason.llm.local import LocalEngine
@@ -571,8 +582,15 @@ def eval_humaneval(
     from funreason.llm import SamplingParams
 
     _model_or_endpoint(model, endpoint, served_model)
+    from funreason.evaluate.runinfo import claim, model_identity
+
+    if limit is not None and limit < 1:
+        _fail(f"--limit must be 1 or more, not {limit}")
     try:
         todo = load_problems(problems)[:limit]
+        identity = model_identity(model) if model else {"model": served_model, "endpoint": endpoint}
+        claim(output, {"verb": "eval humaneval", **identity, "max_tokens": max_tokens, "problems": str(problems) if problems else None},
+              [output / "humaneval_samples.jsonl"])
     except (OSError, ValueError) as e:
         _fail(str(e))
     engine = None

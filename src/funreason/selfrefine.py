@@ -343,7 +343,13 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     from funreason.evaluate.bfcl_run import load_category, local_generator, prompt_size, run_categories
     from funreason.llm.local import LocalEngine
 
+    from funreason.evaluate.bfcl_run import result_path
+    from funreason.evaluate.runinfo import claim, model_identity
+
     done = out / "metrics.json"
+    # the cached metrics and the result files are reused only for this model and these settings
+    claim(out, {"verb": "evaluate", **model_identity(model), "categories": categories, "limit": limit, "eval_data": eval_data,
+                "max_tokens": max_tokens}, [done, out / "heldout_results.jsonl", *[result_path(out, c) for c in categories]])
     if done.exists():
         return json.loads(done.read_text())
     out.mkdir(parents=True, exist_ok=True)
