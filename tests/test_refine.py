@@ -177,6 +177,46 @@ def test_shards_concatenate_to_the_whole(tmp_path):
     assert sum(sum(keys_of(tmp_path / f"s{i}").values()) for i in range(3)) == n
 
 
+def test_resume_belongs_to_the_run_that_made_the_folder(tmp_path):
+    rows = generate(12, seed=5)
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out"
+    write_input(inp, rows)
+    with TeacherServer() as t:
+        refine(inp, out, t.url, teacher="teacher")
+        before = outputs(out)
+        # the same input again: every row is recognised by its content and nothing is asked twice
+        again = refine(inp, out, t.url, teacher="teacher")
+        assert again["this_run"]["already_done"] == 12 and outputs(out) == before
+        # an edited input, or another file of the same name, is refused: its rows would be mixed with stale ones
+        edited = [dict(r) for r in rows]
+        edited[0]["query"] += " (edited)"
+        other = tmp_path / "elsewhere" / "in.jsonl"
+        other.parent.mkdir()
+        for path in (inp, other):
+            write_input(path, edited)
+            proc = subprocess.run(_cli(path, out, t.url), capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 2 and "holds results of another run (input_sha256:" in proc.stdout + proc.stderr, proc.stderr
+        # other settings are refused the same way
+        write_input(inp, rows)
+        proc = subprocess.run(_cli(inp, out, t.url, "--max-regenerations", "1"), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and "max_regenerations: 3 there, 1 now" in proc.stdout + proc.stderr
+    assert outputs(out) == before
+
+
+def test_rows_are_keyed_by_content_not_by_place(tmp_path):
+    from funreason.formats.jsonl import iter_json_rows
+    from funreason.refine.runner import row_key
+
+    a, b = tmp_path / "a.jsonl", tmp_path / "b" / "a.jsonl"
+    b.parent.mkdir()
+    rows = generate(4, seed=1)
+    write_input(a, rows)
+    write_input(b, [rows[2], rows[0], rows[1], rows[3], rows[0]])
+    keys = lambda p: (lambda seen: [row_key(raw, seen) for _, raw in iter_json_rows(p)])(Counter())  # noqa: E731
+    ka, kb = keys(a), keys(b)
+    assert kb[:4] == [ka[2], ka[0], ka[1], ka[3]] and kb[4] == ka[0] + "#2"  # a repeated row is its own row
+
+
 def test_refine_against_the_tiny_model_served_over_http(tmp_path, tiny_model_dir):
     from funreason.llm.local import LocalEngine
     from funreason.serve import BackgroundServer, ServeConfig, create_app
@@ -207,6 +247,9 @@ def test_refine_refuses_bad_arguments(tmp_path):
     assert "--teacher-model" in run(inp, "--out", tmp_path / "o", "--endpoint", "http://127.0.0.1:9").stderr
     assert "--shard must be" in run(inp, "--out", tmp_path / "o", "--teacher", "x", "--shard", "3/2").stderr
     assert "pip install vllm" in run(inp, "--out", tmp_path / "o", "--teacher", "x", "--teacher-backend", "vllm").stderr
+    for bad in (("--concurrency", "0"), ("--max-regenerations", "-1")):
+        proc = run(inp, "--out", tmp_path / "o", "--teacher", "x", *bad)
+        assert proc.returncode == 2 and "--concurrency and --max-tokens must be 1 or more" in proc.stderr and not (tmp_path / "o").exists()
 
 
 def test_refine_with_a_local_transformers_teacher(tmp_path, tiny_model_dir):

@@ -355,9 +355,12 @@ def refine(
         assert 0 <= i < n
     except (ValueError, AssertionError):
         _fail(f"--shard must be i/n with 0 <= i < n, not {shard!r}")
+    if concurrency < 1 or max_regenerations < 0 or max_tokens < 1:
+        _fail("--concurrency and --max-tokens must be 1 or more, --max-regenerations 0 or more")
     if not input.exists():
         _fail(f"{input}: no such file")
-    cfg = RefineConfig(str(input), str(output), max_regenerations, (i, n), concurrency, temperature, max_tokens, format=format)
+    cfg = RefineConfig(str(input), str(output), max_regenerations, (i, n), concurrency, temperature, max_tokens, format=format,
+                       teacher=teacher_model if endpoint else str(teacher))  # the endpoint may move between runs; the model may not
 
     async def go():
         from funreason.llm.http import HTTPBackend
@@ -382,7 +385,7 @@ def refine(
 
     try:
         report, usage = asyncio.run(go())
-    except (BackendError, SchemaError, OSError) as e:
+    except (BackendError, SchemaError, OSError, ValueError) as e:
         _fail(str(e))
     summary = summarise(output, report, usage)
     write_report(output, summary)
@@ -482,7 +485,7 @@ def eval_bfcl(
         _fail(str(e))
     params = SamplingParams(max_tokens=max_tokens)
     from funreason.evaluate.bfcl_run import result_path
-    from funreason.evaluate.runinfo import claim, model_identity
+    from funreason.runinfo import claim, model_identity
 
     identity = model_identity(model) if model else {"model": served_model, "endpoint": endpoint}
     try:
@@ -582,7 +585,7 @@ def eval_humaneval(
     from funreason.llm import SamplingParams
 
     _model_or_endpoint(model, endpoint, served_model)
-    from funreason.evaluate.runinfo import claim, model_identity
+    from funreason.runinfo import claim, model_identity
 
     if limit is not None and limit < 1:
         _fail(f"--limit must be 1 or more, not {limit}")

@@ -344,7 +344,7 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     from funreason.llm.local import LocalEngine
 
     from funreason.evaluate.bfcl_run import result_path
-    from funreason.evaluate.runinfo import claim, model_identity
+    from funreason.runinfo import claim, model_identity
 
     done = out / "metrics.json"
     # the cached metrics and the result files are reused only for this model and these settings

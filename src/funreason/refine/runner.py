@@ -24,6 +24,7 @@ rejected and retries the rows in errors.jsonl.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import time
@@ -71,6 +72,7 @@ class RefineConfig:
     max_tokens: int = 2048
     verdict_retries: int = 2  # extra asks when a verdict cannot be read
     format: str = "auto"
+    teacher: str = ""  # the teacher's name, recorded with the run: a resume with another teacher is refused
 
 
 class Teacher:
@@ -195,6 +197,29 @@ def _kept(ex: Example, key: str, passed: list[str], regenerations: int) -> dict[
     return row
 
 
+def row_key(raw: Any, seen: Counter[str]) -> str:
+    """A row's key: a digest of its content (the n-th copy of a repeated row gets `#n`), so a
+    resumed run recognises a row by what it is, never by where it stood in a file."""
+    text = raw.raw if isinstance(raw, BadLine) else json.dumps(raw, sort_keys=True, ensure_ascii=False)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+    seen[digest] += 1
+    return digest if seen[digest] == 1 else f"{digest}#{seen[digest]}"
+
+
+def claim_run(out: Path, cfg: RefineConfig) -> None:
+    """Record what the run is made from (input content, teacher, settings), or refuse to resume a
+    folder made from anything else: its kept rows would be another run's."""
+    from funreason.runinfo import claim
+
+    digest = hashlib.sha256()
+    with open(cfg.input, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    claim(out, {"verb": "refine", "input_sha256": digest.hexdigest(), "teacher": cfg.teacher,
+                "max_regenerations": cfg.max_regenerations, "shard": list(cfg.shard), "temperature": cfg.temperature,
+                "max_tokens": cfg.max_tokens, "format": cfg.format}, [out / f"{name}.jsonl" for name in OUTCOMES])
+
+
 def outcome_key(row: dict[str, Any]) -> str | None:
     return row.get("key") or (row.get("meta") or {}).get("fcdr", {}).get("key")
 
@@ -246,12 +271,13 @@ class RefineReport:
 async def run_refine(cfg: RefineConfig, backend: Any, on_row: Callable[[str], None] | None = None) -> RefineReport:
     """Refine `cfg.input` into `cfg.out` with `backend` (an object with `async chat`)."""
     out = Path(cfg.out)
+    claim_run(out, cfg)
     ledger = Ledger(out)
     teacher = Teacher(backend, SamplingParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature), cfg.verdict_retries)
     report = RefineReport()
     i_shard, n_shard = cfg.shard
     queue: asyncio.Queue = asyncio.Queue(maxsize=cfg.concurrency * 2)
-    name = Path(cfg.input).name
+    seen: Counter[str] = Counter()
     t0 = time.perf_counter()
 
     async def worker() -> None:
@@ -279,7 +305,7 @@ async def run_refine(cfg: RefineConfig, backend: Any, on_row: Callable[[str], No
             if index % n_shard != i_shard:
                 continue
             report.rows += 1
-            key = where.replace(str(Path(cfg.input)), name, 1)
+            key = row_key(raw, seen)
             if key in ledger.done:
                 report.skipped_done += 1
                 if on_row:

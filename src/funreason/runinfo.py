@@ -1,7 +1,7 @@
-"""Which run an evaluation folder belongs to, so resumed answers are never another model's.
+"""Which run an output folder belongs to, so resumed results are never another run's.
 
-Invariant: result files in a folder are extended, re-scored or reused only by the run that wrote
-them: the same model (a local folder by a fingerprint of its weight and config files, not only by
+Invariant: result files in a folder (evaluation answers, FCDR rows) are extended, re-scored or
+reused only by the run that wrote them: the same input, the same model (a local folder by a fingerprint of its weight and config files, not only by
 its name, since a retrained model keeps its path) and the same generation settings. `claim` writes
 `run.json` the first time and refuses a different run, or result files with no `run.json`, with
 one line that says what differs and the way out.
