@@ -162,3 +162,30 @@ def test_concurrent_requests_are_batched_and_none_fail(server, engine):
     stats = asyncio.run(load(64, 4.0))
     assert stats["failed"] == 0 and stats["ok"] >= 64
     assert engine.batches - before < stats["ok"], "requests should share batches"
+
+
+def test_one_bad_request_never_fails_its_batch_mates(server, engine):
+    from funreason.errors import BackendError
+    from funreason.llm import SamplingParams
+
+    # over HTTP the bad settings are refused alone, with a 400 naming the parameter
+    async def burst():
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            body = {"model": "tiny", "messages": PARIS, "tools": TOOLS, "max_tokens": 16, "temperature": 0.7}
+            bad = [dict(body, top_p=0), dict(body, seed=2**70)]
+            return await asyncio.gather(*[http.post("/v1/chat/completions", json=b) for b in [body] * 8 + bad])
+
+    replies = asyncio.run(burst())
+    assert [r.status_code for r in replies] == [200] * 8 + [400, 400]
+    assert [r.json()["error"]["param"] for r in replies[8:]] == ["top_p", "seed"]
+    # inside the engine, a row whose own settings break the sampler fails alone: same batch, others finish
+    good = SamplingParams(max_tokens=8, temperature=0.7, seed=1)
+    futures = [engine.submit("hello", good) for _ in range(3)]
+    futures += [engine.submit("hello", SamplingParams(max_tokens=8, temperature=0.7, top_p=0.0)),
+                engine.submit("hello", SamplingParams(max_tokens=8, temperature=0.7, seed=2**70))]
+    futures += [engine.submit("hello", good) for _ in range(3)]
+    for f in futures[:3] + futures[5:]:
+        assert f.result(timeout=60).completion_tokens > 0
+    for f in futures[3:5]:
+        with pytest.raises(BackendError, match="generation failed"):
+            f.result(timeout=60)

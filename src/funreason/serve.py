@@ -141,16 +141,18 @@ def _sampling(body: dict, cfg: ServeConfig) -> SamplingParams:
         raise APIError(400, f"max_tokens {max_tokens} is over this server's cap of {cfg.max_tokens_cap}", param="max_tokens")
     temperature = body.get("temperature", 0.0)
     top_p = body.get("top_p", 1.0)
-    for name, v, hi in (("temperature", temperature, 2.0), ("top_p", top_p, 1.0)):
-        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v <= hi):
-            raise APIError(400, f"{name} must be a number in [0, {hi}]", param=name)
+    if temperature is not None and (not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not 0 <= temperature <= 2):
+        raise APIError(400, "temperature must be a number in [0, 2]", param="temperature")
+    # top_p 0 keeps no token at all: refused here rather than failing inside the sampler
+    if top_p is not None and (not isinstance(top_p, (int, float)) or isinstance(top_p, bool) or not 0 < top_p <= 1):
+        raise APIError(400, "top_p must be a number in (0, 1]", param="top_p")
     stop = body.get("stop") or []
     stop = [stop] if isinstance(stop, str) else stop
     if not isinstance(stop, list) or len(stop) > 4 or not all(isinstance(s, str) for s in stop):
         raise APIError(400, "stop must be a string or a list of up to 4 strings", param="stop")
     seed = body.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-        raise APIError(400, "seed must be an integer", param="seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not -(2**63) <= seed < 2**64):
+        raise APIError(400, "seed must be an integer in [-2**63, 2**64)", param="seed")  # torch's generator range
     return SamplingParams(max_tokens, float(temperature if temperature is not None else 0.0),
                           float(top_p if top_p is not None else 1.0), stop, seed)
 

@@ -91,10 +91,13 @@ class LocalEngine:
                 continue
             self.batches += 1
             for r, g in zip(batch, results):
-                r.future.set_result(g)
+                if isinstance(g, BaseException):  # this row failed alone; its batch-mates are unharmed
+                    r.future.set_exception(BackendError(f"generation failed: {type(g).__name__}: {g}"))
+                else:
+                    r.future.set_result(g)
 
     @torch.no_grad()
-    def _generate_batch(self, batch: list[_Request]) -> list[Generation]:
+    def _generate_batch(self, batch: list[_Request]) -> list[Generation | BaseException]:
         n = len(batch)
         width = max(len(r.prompt_ids) for r in batch)
         ids = torch.full((n, width), self.pad_id, dtype=torch.long)
@@ -104,8 +107,14 @@ class LocalEngine:
             mask[i, width - len(r.prompt_ids) :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         pos = (mask.cumsum(-1) - 1).clamp_min(0)
-        gens = [_row_generator(r.params.seed, self.device) for r in batch]
         rows = [_Row(r, self.tokenizer) for r in batch]
+        gens: list[torch.Generator | None] = []
+        for row in rows:  # a row's own settings (its seed) can fail it, and only it
+            try:
+                gens.append(_row_generator(row.req.params.seed, self.device))
+            except Exception as e:
+                row.fail(e)
+                gens.append(None)
         # logits of the last position only: the head over every prompt position costs as much as a layer
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
         cache, logits = out.cache, out.logits[:, -1, :]
@@ -117,16 +126,19 @@ class LocalEngine:
             nxt = torch.full((n,), self.pad_id, dtype=torch.long, device=self.device)
             for i, row in enumerate(rows):
                 if not row.done:
-                    tok = best[i] if greedy[i] else _choose(logits[i], row.req.params, gens[i])
-                    nxt[i] = tok
-                    row.add(tok, tok in self.eos_ids)
+                    try:  # sampling and the client's stream callback are per row: a failure ends that row only
+                        tok = best[i] if greedy[i] else _choose(logits[i], row.req.params, gens[i])
+                        nxt[i] = tok
+                        row.add(tok, tok in self.eos_ids)
+                    except Exception as e:
+                        row.fail(e)
             if all(row.done for row in rows):
                 break
             mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype, device=self.device)], dim=1)
             pos = pos[:, -1:] + 1
             out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
             cache, logits = out.cache, out.logits[:, -1, :]
-        return [row.result() for row in rows]
+        return [row.error or row.result() for row in rows]
 
 
 def _row_generator(seed: int | None, device: torch.device) -> torch.Generator:
@@ -161,6 +173,10 @@ class _Row:
         self.sent = 0  # characters already streamed
         self.done = False
         self.finish_reason = "length"
+        self.error: BaseException | None = None
+
+    def fail(self, error: BaseException) -> None:
+        self.error, self.done = error, True
 
     def add(self, token: int, is_eos: bool) -> None:
         if is_eos:
