@@ -81,21 +81,26 @@ def test_demo_on_the_real_model_writes_a_before_after_report(tmp_path, smollm2_d
     from funreason.demo import DemoConfig, run_demo
 
     d = tmp_path / "demo"
-    cfg = DemoConfig(out=str(d), model=str(smollm2_dir), train_steps=3, bfcl_categories=("simple_python", "irrelevance"),
-                     bfcl_limit=2, heldout_limit=4, max_tokens=24, refine_queries=3, refine_samples=1, refine_steps=2)
+    cfg = DemoConfig(out=str(d), model=str(smollm2_dir), xlam_rows=24, open_rows=16, train_steps=3, bfcl_categories=("simple_python", "irrelevance"),
+                     bfcl_limit=2, heldout_limit=2, max_tokens=24, self_refine=True, refine_queries=3, refine_samples=1, refine_steps=2)
     console = Console(record=True, width=120)
     report = run_demo(cfg, console).read_text()
     for section in ("## Before and after", "## Segment statistics", "## FCDR funnel", "## SRML training",
                     "## Self-refinement round", "## Time per stage", "rule program", "--endpoint"):
         assert section in report, section
     assert "| base model | 0.0 | 100.0 |" in report  # the base model writes prose: no call, no simple_python
-    assert "| input rows | 240 |" in report
+    assert "| input rows | 40 |" in report
     fcdr = sum(len((d / "fcdr" / f"{k}.jsonl").read_text().splitlines()) for k in ("kept", "dropped", "hard", "rejected", "errors"))
-    assert fcdr == 240
+    assert fcdr == 40
+    # held out: the sample's last rows and the open data's held-out rows, none of them trained on
+    held = [json.loads(line)["id"] for line in (d / "data" / "heldout.jsonl").read_text().splitlines()]
+    trained_ids = {json.loads(line)["id"] for line in (d / "data" / "train.jsonl").read_text().splitlines()}
+    assert len(held) == 4 and not set(held) & trained_ids
     kept = [json.loads(line) for line in (d / "fcdr" / "kept.jsonl").read_text().splitlines()]
     assert all(r["reasoning"] for r in kept)  # the teacher wrote it where the data had none
     table = json.loads((d / "before_after.json").read_text())
     assert list(table["rows"]) == ["base model", "SRML-trained", "after self-refinement"]
+    assert {"BFCL calls", "held-out xLAM-style", "held-out open"} <= set(table["columns"])
     assert (d / "before_after.png").read_bytes()[:4] == b"\x89PNG" and (d / "curves.png").read_bytes()[:4] == b"\x89PNG"
     rounds = json.loads((d / "self-refine" / "rounds.json").read_text())
     assert [r["round"] for r in rounds] == [0, 1] and rounds[1]["rollouts"]["samples"] >= 3

@@ -716,13 +716,14 @@ def serve(
 @app.command()
 def demo(
     output: Path = typer.Option(Path("demo"), "--out", "-o", help="Folder for the demo's files."),
+    self_refine: bool = typer.Option(False, "--self-refine", help="Add one self-refinement round and its evaluation (about 4 minutes)."),
 ) -> None:
-    """The whole system on SmolLM2-135M-Instruct and bundled open data, offline: base evaluation, FCDR, SRML, evaluation, self-refinement, report."""
+    """The whole system on SmolLM2-135M-Instruct, offline: base evaluation, FCDR, SRML, evaluation (and a self-refinement round), report."""
     from funreason.demo import DemoConfig, run_demo
     from funreason.models import ModelGetError
 
     try:
-        run_demo(DemoConfig(out=str(output)), out, progress=_counting)
+        run_demo(DemoConfig(out=str(output), self_refine=self_refine), out, progress=_counting)
     except (FileExistsError, ModelGetError) as e:
         _fail(str(e))
 
