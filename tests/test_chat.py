@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,54 @@ def test_tokenizer_without_chat_template_is_a_clear_error(tokenizer):
     bare = PreTrainedTokenizerFast(tokenizer_object=tokenizer.backend_tokenizer)
     with pytest.raises(ValueError, match="no chat template"):
         render(_example(), bare)
+
+
+TEMPLATES = Path(__file__).parent / "data" / "chat-templates"  # vendored: see its PROVENANCE.md
+
+
+def _with_template(tokenizer, name: str):
+    import copy
+
+    tok = copy.deepcopy(tokenizer)
+    tok.chat_template = (TEMPLATES / name).read_text()
+    return tok
+
+
+def test_a_template_that_drops_the_reasoning_is_refused_not_trained_silently(tokenizer, sample_examples):
+    from funreason.errors import TemplateError
+
+    reasoned = next(ex for ex in sample_examples if ex.reasoning)
+    r1 = _with_template(tokenizer, "r1distill.jinja")  # keeps only what follows `</think>`
+    with pytest.raises(TemplateError, match="drops or rewrites the reasoning"):
+        render(reasoned, r1)
+    # and its generation prompt opens `<think>`, which no training text holds: refused too
+    statement = next(ex for ex in sample_examples if isinstance(ex.answer, str) and not ex.reasoning)
+    with pytest.raises(TemplateError, match=r"asks for the answer with '<think>\\n'"):
+        render(statement, r1)
+    # templates that keep the assistant content as given render every sample row
+    for name in ("qwen25.jinja", "llama31.jinja"):
+        tok = _with_template(tokenizer, name)
+        for r in render_many(sample_examples, tok):
+            assert r.count(RESULT) > 0
+
+
+def test_stats_and_train_stop_with_one_line_on_such_a_template(tmp_path, tiny_model_dir):
+    import shutil
+    import subprocess
+    import sys
+
+    from funreason.sample import sample_path
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    cfg = json.loads((model / "tokenizer_config.json").read_text())
+    cfg.pop("chat_template", None)
+    (model / "tokenizer_config.json").write_text(json.dumps(cfg))
+    (model / "chat_template.jinja").write_text((TEMPLATES / "r1distill.jinja").read_text())
+    for args in (["stats", str(sample_path()), "--tokenizer", str(model)],
+                 ["train", "--model", str(model), "--data", str(sample_path()), "--out", str(tmp_path / "run"), "--max-steps", "1"]):
+        proc = subprocess.run([sys.executable, "-m", "funreason.cli", *args], capture_output=True, text=True, timeout=600)
+        # the first row that meets the template names it: here a row without reasoning, asked with `<think>`
+        assert proc.returncode == 2 and "the chat template of" in proc.stdout + proc.stderr, (args, proc.stderr[-2000:])
+        assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "run" / "final").exists()

@@ -27,6 +27,7 @@ from importlib import resources
 from typing import Any
 
 from funreason.calls import THINK_CLOSE, format_answer, format_python_calls
+from funreason.errors import TemplateError
 from funreason.schema import Example, Tool
 
 PROMPT, THINK, RESULT = 0, 1, 2
@@ -108,11 +109,33 @@ def _layout(ex: Example, tokenizer: Any, system: str | None) -> _Layout:
         msgs + [{"role": "assistant", "content": answer}], tokenize=False
     )
     start = _common_prefix(prompt_text, text)
+    _check_template(ex, tokenizer, prompt_text, text, start, answer)
     think_end = start
     if ex.reasoning is not None:
         close = text.find(THINK_CLOSE, start)
         think_end = close + len(THINK_CLOSE) if close >= 0 else start
     return _Layout(ex.id, text, start, think_end, len(text.rstrip()))
+
+
+def _check_template(ex: Example, tokenizer: Any, prompt_text: str, text: str, start: int, answer: str) -> None:
+    """Refuse a template that would train on something else than the record: one that drops or
+    rewrites the reasoning or the answer (DeepSeek-R1-Distill's keeps only what follows `</think>`),
+    or whose generation prompt is not a prefix of the training text (the model would be asked with
+    a prompt it never saw, e.g. one that opens `<think>` itself)."""
+    name = getattr(tokenizer, "name_or_path", "") or "the tokenizer"
+    body = text[start:]
+    missing = [part for part, value in (("reasoning", ex.reasoning), ("answer", answer.split(THINK_CLOSE)[-1]))
+               if value and value.strip() and value.strip() not in body]
+    if missing:
+        raise TemplateError(
+            f"{ex.id}: the chat template of {name} drops or rewrites the {' and the '.join(missing)} of the assistant turn, "
+            "so those tokens would silently not be trained; use a chat template that renders the assistant content as "
+            "given (e.g. set `chat_template` in the model folder)")
+    if not text.startswith(prompt_text):
+        raise TemplateError(
+            f"{ex.id}: the chat template of {name} asks for the answer with {prompt_text[start:][:40]!r}, which the training "
+            "text does not contain: the model would be prompted differently from how it was trained; use a chat template "
+            "whose generation prompt is the start of the assistant turn (e.g. set `chat_template` in the model folder)")
 
 
 def _common_prefix(a: str, b: str) -> int:

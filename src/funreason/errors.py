@@ -29,6 +29,11 @@ class SchemaError(FunReasonError, ValueError):
         return self if self.where else SchemaError(self.reason, where)
 
 
+class TemplateError(FunReasonError, ValueError):
+    """A chat template that would train or prompt the model wrongly: it drops or rewrites part of
+    the answer, or its generation prompt is not where the training text's answer starts."""
+
+
 class BackendError(FunReasonError, RuntimeError):
     """A generation backend failed after its retries."""
 
