@@ -1,9 +1,10 @@
 """A tiny Qwen2-architecture causal LM and byte-level BPE tokenizer, built locally in seconds.
 
-Tests and the demo use it wherever a real checkpoint would go: it is saved with
+The fast tests use it wherever a real checkpoint would go (the demo uses SmolLM2): it is saved with
 `save_pretrained`, so `AutoModelForCausalLM` / `AutoTokenizer.from_pretrained(DIR)` load it
 through the same code path as Qwen2.5. `<think>`, `</think>`, `<tool_call>`, `</tool_call>` are
-single added tokens that decoding keeps (as in Qwen's tokenizers); `<|im_start|>`, `<|im_end|>`
+single added tokens that decoding keeps (`<think>` / `</think>` are single tokens in Qwen3's
+tokenizer but ordinary BPE text in Qwen2.5's; the `<tool_call>` pair is added in both); `<|im_start|>`, `<|im_end|>`
 (end of turn, the EOS) and `<|endoftext|>` (padding) are special tokens.
 """
 
