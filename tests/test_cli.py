@@ -81,7 +81,7 @@ def test_demo_on_the_real_model_writes_a_before_after_report(tmp_path, smollm2_d
     from funreason.demo import DemoConfig, run_demo
 
     d = tmp_path / "demo"
-    cfg = DemoConfig(out=str(d), model=str(smollm2_dir), xlam_rows=24, open_rows=16, train_steps=3, bfcl_categories=("simple_python", "irrelevance"),
+    cfg = DemoConfig(out=str(d), model=str(smollm2_dir), xlam_rows=24, open_rows=16, irrelevance_rows=4, train_steps=3, bfcl_categories=("simple_python", "irrelevance"),
                      bfcl_limit=2, heldout_limit=2, max_tokens=24, self_refine=True, refine_queries=3, refine_samples=1, refine_steps=2)
     console = Console(record=True, width=120)
     report = run_demo(cfg, console).read_text()
@@ -89,9 +89,12 @@ def test_demo_on_the_real_model_writes_a_before_after_report(tmp_path, smollm2_d
                     "## Self-refinement round", "## Time per stage", "rule program", "--endpoint"):
         assert section in report, section
     assert "| base model | 0.0 | 100.0 |" in report  # the base model writes prose: no call, no simple_python
-    assert "| input rows | 40 |" in report
+    rows = [json.loads(line) for line in (d / "data" / "train.jsonl").read_text().splitlines()]
+    irrelevant = [r for r in rows if r["id"].endswith("-irrelevance") and r["meta"]["source"] == "xlam"]
+    assert 0 < len(irrelevant) <= 4 and len(rows) == 40 + len(irrelevant)
+    assert f"| input rows | {len(rows)} |" in report
     fcdr = sum(len((d / "fcdr" / f"{k}.jsonl").read_text().splitlines()) for k in ("kept", "dropped", "hard", "rejected", "errors"))
-    assert fcdr == 40
+    assert fcdr == len(rows)
     # held out: the sample's last rows and the open data's held-out rows, none of them trained on
     held = [json.loads(line)["id"] for line in (d / "data" / "heldout.jsonl").read_text().splitlines()]
     trained_ids = {json.loads(line)["id"] for line in (d / "data" / "train.jsonl").read_text().splitlines()}

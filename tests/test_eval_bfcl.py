@@ -54,11 +54,11 @@ def test_endpoint_prompting_and_native_modes(tmp_path, trained_tiny_model_dir):
     from funreason.serve import BackgroundServer, ServeConfig, create_app
 
     engine = LocalEngine.from_pretrained(str(trained_tiny_model_dir))
-    srv = BackgroundServer(create_app(engine, ServeConfig("tiny", max_tokens_cap=64)))
+    srv = BackgroundServer(create_app(engine, ServeConfig("tiny", max_tokens_cap=64, api_key="s3cret")))  # a hosted endpoint's key
     try:
         for mode in ("prompting", "native"):
             out = tmp_path / mode
-            cli("--endpoint", srv.url, "--served-model", "tiny", "--mode", mode, "--out", out,
+            cli("--endpoint", srv.url, "--served-model", "tiny", "--api-key", "s3cret", "--mode", mode, "--out", out,
                 "--categories", "live_simple", "--limit", 4, "--max-tokens", 24)
             report = json.loads((out / "report.json").read_text())
             assert report["mode"] == mode and report["categories"]["live_simple"]["total"] == 4

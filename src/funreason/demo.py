@@ -52,6 +52,7 @@ class DemoConfig:
     model: str = "smollm2-135m-instruct"  # a `funreason model get` name, or a checkpoint folder
     xlam_rows: int = 200  # raw xLAM-style rows of the bundled sample (no reasoning: FCDR's teacher writes it)
     open_rows: int = 60  # rows of the bundled open data (Seal-Tools, glaive, STE)
+    irrelevance_rows: int = 26  # sample queries offered another row's tools: the answer is that none fits
     train_steps: int = 36
     batch_size: int = 4
     learning_rate: float = 2e-3
@@ -124,10 +125,11 @@ def demo_data(cfg: DemoConfig, folder: Path) -> tuple[Path, Path, dict[str, str]
     """The demo's training and held-out files in FunReason's record, and each held-out row's source.
 
     Training: the first `xlam_rows` of the bundled xLAM-style sample, calls without reasoning (raw
-    data, as the paper's pipeline starts from) and the first `open_rows` of the bundled open
+    data, as the paper's pipeline starts from), `irrelevance_rows` of its queries offered the tools
+    of a row that shares none (the answer: no function fits) and the first `open_rows` of the bundled open
     data. Held-out: `heldout_limit` rows of each that training never sees (the sample's last rows,
     the open data's held-out file)."""
-    from funreason.formats.mix import template_reasoning
+    from funreason.formats.mix import irrelevance_rows, template_reasoning
     from funreason.sample import sample_path
 
     xlam = list(Reader(sample_path()))
@@ -135,8 +137,9 @@ def demo_data(cfg: DemoConfig, folder: Path) -> tuple[Path, Path, dict[str, str]
     held_open = list(Reader(data_file("open_demo_heldout.jsonl")))
     if cfg.xlam_rows + cfg.heldout_limit > len(xlam):
         raise ValueError(f"the sample has {len(xlam)} rows: xlam_rows + heldout_limit must not exceed it")
-    train = xlam[: cfg.xlam_rows] + opened[: cfg.open_rows]
-    for ex in train[: cfg.xlam_rows]:
+    irrelevant = irrelevance_rows([ex for ex in xlam[: cfg.xlam_rows] if ex.calls], cfg.irrelevance_rows, seed=0)
+    train = xlam[: cfg.xlam_rows] + irrelevant + opened[: cfg.open_rows]
+    for ex in train[: cfg.xlam_rows + len(irrelevant)]:
         # calls lose their reasoning (the teacher writes it); FCDR keeps statements as they are, so
         # they get the templated one the open data's statements carry
         ex.reasoning = None if ex.calls else template_reasoning(ex)
@@ -198,8 +201,9 @@ def run_demo(cfg: DemoConfig, console: Console, progress: Callable[..., Any] = _
     tok = AutoTokenizer.from_pretrained(model)
     st = compute_stats(Reader(train_raw), tok)
     n_train, n_heldout = st.rows, len(sources)
-    data_line = (f"{n_train} training rows: {cfg.xlam_rows} raw xLAM-style rows of the bundled sample and {cfg.open_rows} "
-                 f"of open data (Seal-Tools, glaive, STE); none from BFCL. Held out: {cfg.heldout_limit} rows of each.")
+    data_line = (f"{n_train} training rows: {cfg.xlam_rows} raw xLAM-style rows of the bundled sample, {n_train - cfg.xlam_rows - cfg.open_rows} of its "
+                 f"queries offered unrelated tools (no call fits), and {cfg.open_rows} rows of open data (Seal-Tools, glaive, STE); "
+                 f"none from BFCL. Held out: {cfg.heldout_limit} rows of each source.")
     console.print(data_line)
     evals = out_dir / "eval"
     common = dict(categories=list(cfg.bfcl_categories), limit=cfg.bfcl_limit, eval_data=str(heldout),

@@ -154,7 +154,7 @@ def template_reasoning(ex: Example) -> str:
     return lead + " ".join(parts)
 
 
-def _irrelevant(pool: list[Example], k: int, seed: int) -> list[Example]:
+def irrelevance_rows(pool: list[Example], k: int, seed: int) -> list[Example]:
     """`k` statement rows: a query of one record offered the tools of another that shares none."""
     ranked = sorted(pool, key=lambda e: _hash(e.id + "/irr", seed))
     rows = []
@@ -166,7 +166,7 @@ def _irrelevant(pool: list[Example], k: int, seed: int) -> list[Example]:
         rows.append(Example(id=f"{ex.id}-irrelevance", tools=other.tools, messages=[Message("user", ex.query)],
                             answer="None of the available functions can do this, so I cannot call any of them. "
                                    "Please tell me if there is something else I can help with.",
-                            meta={"source": ex.meta["source"], "augmented": "irrelevance", "query_from": ex.id}).validate())
+                            meta={"source": ex.meta.get("source", "unknown"), "augmented": "irrelevance", "query_from": ex.id}).validate())
     return rows
 
 
@@ -199,7 +199,7 @@ def build_mix(cfg: MixConfig) -> MixSummary:
             (heldout if group_of(ex) in held else train).append(ex)
         summary.heldout[source] = sum(group_of(e) in held for e in kept)
         summary.train[source] = len(kept) - summary.heldout[source]
-    extra = _irrelevant([e for e in train if e.calls and not e.messages[:-1]], round(cfg.irrelevance * len(train)), cfg.seed)
+    extra = irrelevance_rows([e for e in train if e.calls and not e.messages[:-1]], round(cfg.irrelevance * len(train)), cfg.seed)
     summary.irrelevance = len(extra)
     train += extra
     for ex in train:

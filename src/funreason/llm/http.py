@@ -167,3 +167,42 @@ def _retry_after(value: str | None) -> float | None:
         return min(max(float(value), 0.0), 120.0) if value is not None else None
     except ValueError:
         return None
+
+
+class BlockingHTTP:
+    """An HTTPBackend for synchronous callers: one event loop in a thread and one connection pool
+    for the whole run, so `--concurrency` requests really are in flight across every batch (a
+    session per batch would cap them at the batch size and reconnect each time).
+
+    `with BlockingHTTP([url], model, concurrency=64) as llm: gens = llm.chat_many(requests)`
+    """
+
+    def __init__(self, endpoints: list[str], model: str, **kwargs: Any):
+        import threading
+
+        self.backend = HTTPBackend(endpoints, model, **kwargs)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="funreason-http", daemon=True)
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def __enter__(self) -> "BlockingHTTP":
+        self._thread.start()
+        self._run(self.backend.__aenter__())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self._run(self.backend.__aexit__(*exc))
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()
+
+    def chat_many(self, requests: list[tuple[list[dict[str, Any]], SamplingParams, list[dict] | None]]) -> list[Generation]:
+        """Every request at once (the backend's semaphore bounds what is in flight), in order."""
+        async def go() -> list[Generation]:
+            return list(await asyncio.gather(*[self.backend.chat(m, p, tools=t) for m, p, t in requests]))
+
+        return self._run(go())

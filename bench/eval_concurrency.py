@@ -1,0 +1,86 @@
+"""`funreason eval bfcl --endpoint`: does `--concurrency` bind? Prints JSON.
+
+A local OpenAI-compatible endpoint on 127.0.0.1 answers every chat request after a fixed delay
+(100 ms) and counts the requests in flight. `funreason eval bfcl` runs against it as a user runs it
+(a subprocess, the real CLI) over `--entries` BFCL entries at `--concurrency` N; the figure is the
+request rate it reached as a share of the ideal (N / delay), and the most requests the endpoint
+saw in flight at once. The API key is passed and checked, as a hosted endpoint would.
+
+    .venv/bin/python bench/eval_concurrency.py --entries 512 --concurrency 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from funreason.serve import BackgroundServer
+
+KEY = "bench-key"
+
+
+def slow_endpoint(delay: float) -> tuple[FastAPI, dict]:
+    app = FastAPI()
+    seen = {"requests": 0, "in_flight": 0, "max_in_flight": 0, "unauthorised": 0}
+
+    @app.post("/v1/chat/completions")
+    async def complete(request: Request):
+        if request.headers.get("authorization") != f"Bearer {KEY}":
+            seen["unauthorised"] += 1
+            return JSONResponse({"error": {"message": "bad key", "type": "auth"}}, status_code=401)
+        body = await request.json()
+        seen["requests"] += 1
+        seen["in_flight"] += 1
+        seen["max_in_flight"] = max(seen["max_in_flight"], seen["in_flight"])
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            seen["in_flight"] -= 1
+        return {"id": "x", "object": "chat.completion", "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "[]"}}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+    return app, seen
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--entries", type=int, default=512)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--delay", type=float, default=0.1)
+    args = ap.parse_args()
+    app, seen = slow_endpoint(args.delay)
+    srv = BackgroundServer(app)
+    per = args.entries // 2  # simple_python has 400 entries, multiple 200: half from each
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [sys.executable, "-m", "funreason.cli", "eval", "bfcl", "--endpoint", srv.url, "--served-model", "m",
+                   "--api-key", KEY, "--categories", "simple_python,multiple", "--limit", str(per),
+                   "--concurrency", str(args.concurrency), "--out", str(Path(tmp) / "eval")]
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            if proc.returncode != 0:
+                sys.exit(proc.stderr[-2000:])
+            report = json.loads((Path(tmp) / "eval" / "report.json").read_text())
+    finally:
+        srv.stop()
+    rate = report["entries_per_second"]
+    ideal = args.concurrency / args.delay
+    print(json.dumps({"entries": seen["requests"], "concurrency": args.concurrency, "delay_s": args.delay,
+                      "generation_s": report["seconds"], "rate_per_s": rate, "ideal_per_s": ideal,
+                      "share_of_ideal": round(rate / ideal, 3), "max_in_flight": seen["max_in_flight"],
+                      "unauthorised": seen["unauthorised"], "cli_wall_s": round(wall, 1)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
