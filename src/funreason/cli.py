@@ -503,7 +503,7 @@ def eval_bfcl(
         from funreason.llm.http import BlockingHTTP
 
         http = BlockingHTTP([endpoint], served_model, api_key=api_key, concurrency=concurrency).__enter__()
-        batch = max(batch, concurrency)  # each batch keeps --concurrency requests in flight
+        batch = max(batch, 4 * concurrency)  # a batch keeps --concurrency requests in flight, and few batch ends wait on a straggler
 
         def generate(chunk):
             if mode == "prompting":
