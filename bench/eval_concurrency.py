@@ -20,23 +20,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+import threading
+from typing import Any
 
-from funreason.serve import BackgroundServer
+from aiohttp import web
 
 KEY = "bench-key"
 
 
-def slow_endpoint(delay: float) -> tuple[FastAPI, dict]:
-    app = FastAPI()
+def slow_endpoint(delay: float) -> tuple[str, dict, Any]:
+    """An aiohttp server in a thread (lighter than the FastAPI stack: the endpoint must not be
+    what limits the rate); (url, counters, stop)."""
     seen = {"requests": 0, "in_flight": 0, "max_in_flight": 0, "unauthorised": 0, "first": None, "last": None}
 
-    @app.post("/v1/chat/completions")
-    async def complete(request: Request):
+    async def complete(request: web.Request) -> web.Response:
         if request.headers.get("authorization") != f"Bearer {KEY}":
             seen["unauthorised"] += 1
-            return JSONResponse({"error": {"message": "bad key", "type": "auth"}}, status_code=401)
+            return web.json_response({"error": {"message": "bad key", "type": "auth"}}, status=401)
         body = await request.json()
         seen["requests"] += 1
         seen["first"] = seen["first"] or time.perf_counter()
@@ -47,11 +47,26 @@ def slow_endpoint(delay: float) -> tuple[FastAPI, dict]:
         finally:
             seen["in_flight"] -= 1
             seen["last"] = time.perf_counter()
-        return {"id": "x", "object": "chat.completion", "model": body["model"],
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "[]"}}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+        return web.json_response({"id": "x", "object": "chat.completion", "model": body["model"],
+                                  "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "[]"}}],
+                                  "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
 
-    return app, seen
+    app = web.Application(client_max_size=1 << 24)
+    app.router.add_post("/v1/chat/completions", complete)
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app, access_log=None)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = site._server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+
+    return f"http://127.0.0.1:{port}", seen, stop
 
 
 def main() -> None:
@@ -60,12 +75,11 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--delay", type=float, default=0.1)
     args = ap.parse_args()
-    app, seen = slow_endpoint(args.delay)
-    srv = BackgroundServer(app)
+    url, seen, stop = slow_endpoint(args.delay)
     per = args.entries // 2  # simple_python has 400 entries, live_multiple 1,053: half from each
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, "-m", "funreason.cli", "eval", "bfcl", "--endpoint", srv.url, "--served-model", "m",
+            cmd = [sys.executable, "-m", "funreason.cli", "eval", "bfcl", "--endpoint", url, "--served-model", "m",
                    "--api-key", KEY, "--categories", "simple_python,live_multiple", "--limit", str(per),
                    "--concurrency", str(args.concurrency), "--out", str(Path(tmp) / "eval")]
             t0 = time.perf_counter()
@@ -75,7 +89,7 @@ def main() -> None:
                 sys.exit(proc.stderr[-2000:])
             report = json.loads((Path(tmp) / "eval" / "report.json").read_text())
     finally:
-        srv.stop()
+        stop()
     # the request rate the endpoint saw: from the first request's arrival to the last answer
     span = seen["last"] - seen["first"]
     rate = seen["requests"] / span

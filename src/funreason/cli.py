@@ -503,13 +503,13 @@ def eval_bfcl(
         from funreason.llm.http import BlockingHTTP
 
         http = BlockingHTTP([endpoint], served_model, api_key=api_key, concurrency=concurrency).__enter__()
-        batch = max(batch, 4 * concurrency)  # a batch keeps --concurrency requests in flight, and few batch ends wait on a straggler
+        generate = None
 
-        def generate(chunk):
-            if mode == "prompting":
-                return [g.text for g in http.chat_many([(messages_for(ex), params, None) for ex in chunk])]
-            gens = http.chat_many([([m.to_dict() for m in ex.messages], params, openai_tools(ex)) for ex in chunk])
-            return [native_result(g.text, ex) for ex, g in zip(chunk, gens)]
+        def stream(todo):  # --concurrency requests always in flight, each answer recorded as it comes
+            requests = [(messages_for(ex), params, None) if mode == "prompting" else
+                        ([m.to_dict() for m in ex.messages], params, openai_tools(ex)) for ex in todo]
+            for i, g in http.chat_iter(requests):
+                yield todo[i], g.text if mode == "prompting" else native_result(g.text, todo[i])
 
     t0 = time.perf_counter()
     scores = {}
@@ -521,7 +521,7 @@ def eval_bfcl(
                 generated += n
                 advance(n)
 
-            scores = run_categories(data, generate, output, batch=batch, on_done=done)
+            scores = run_categories(data, generate, output, batch=batch, on_done=done, stream=None if model else stream)
     except BackendError as e:
         _fail(f"{e} (finished entries are kept; run again to resume)")
     finally:

@@ -292,7 +292,8 @@ def run_demo(cfg: DemoConfig, console: Console, progress: Callable[..., Any] = _
         f"(`{CALLS}`: the mean of the categories that need a call; `BFCL mean`: of all, irrelevance included), and "
         f"exact calls on the {n_heldout} held-out rows, by source. Greedy decoding, at most {cfg.max_tokens} new tokens. "
         "The base model answers every request in prose: that scores 100 on irrelevance (no call is the right answer "
-        "there) and 0 wherever a call is needed.",
+        "there) and 0 wherever a call is needed. A held-out row whose reference is a statement counts as right when no "
+        "call decodes from the answer, as BFCL's irrelevance checker counts.",
         "",
         *eval_lines,
         "",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,14 +92,24 @@ def generate_category(
     *,
     batch: int = 16,
     on_done: Callable[[int], None] | None = None,
+    stream: Callable[[list[Example]], Iterator[tuple[Example, str]]] | None = None,
 ) -> dict[str, str]:
+    """Generate the entries of `category` not yet in its result file, appending each answer as it
+    comes: in batches through `generate`, or, with `stream` (endpoints), all at once, written in
+    the order they finish."""
     out.mkdir(parents=True, exist_ok=True)
     path = result_path(out, category)
     done = load_done(path)
     # similar lengths batched together: a batch is padded to its longest prompt
     todo = sorted((ex for ex in examples if ex.id not in done), key=prompt_size)
     with open(path, "a", encoding="utf-8") as f:
-        for i in range(0, len(todo), batch):
+        for ex, text in stream(todo) if stream is not None else ():
+            f.write(json.dumps({"id": ex.id, "result": text}, ensure_ascii=False) + "\n")
+            f.flush()
+            done[ex.id] = text
+            if on_done:
+                on_done(1)
+        for i in range(0, len(todo) if stream is None else 0, batch):
             chunk = todo[i : i + batch]
             for ex, text in zip(chunk, generate(chunk)):
                 f.write(json.dumps({"id": ex.id, "result": text}, ensure_ascii=False) + "\n")
@@ -232,8 +242,10 @@ def local_generator(engine: Any, params: Any) -> Callable[[list[Example]], list[
     return generate
 
 
-def run_categories(data: dict[str, list[Example]], generate: Callable[[list[Example]], list[str]], out: Path, *,
-                   batch: int = 16, on_done: Callable[[int], None] | None = None) -> dict[str, dict[str, Any]]:
-    """Generate (resuming) and score every category of `data`; the scores per category."""
-    return {c: score_category(c, exs, generate_category(c, exs, generate, out, batch=batch, on_done=on_done))
-            for c, exs in data.items()}
+def run_categories(data: dict[str, list[Example]], generate: Callable[[list[Example]], list[str]] | None, out: Path, *,
+                   batch: int = 16, on_done: Callable[[int], None] | None = None,
+                   stream: Callable[[list[Example]], Iterator[tuple[Example, str]]] | None = None) -> dict[str, dict[str, Any]]:
+    """Generate (resuming; in batches, or streamed) and score every category of `data`; the scores per category.
+    Every category is generated before any is scored, so the model or endpoint never idles while the checker runs."""
+    answers = {c: generate_category(c, exs, generate, out, batch=batch, on_done=on_done, stream=stream) for c, exs in data.items()}
+    return {c: score_category(c, exs, answers[c]) for c, exs in data.items()}

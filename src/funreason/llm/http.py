@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,6 +201,29 @@ class BlockingHTTP:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
             self._loop.close()
+
+    def chat_iter(self, requests: list[tuple[list[dict[str, Any]], SamplingParams, list[dict] | None]]) -> Iterator[tuple[int, Generation]]:
+        """Every request at once; (index, generation) as each finishes, so a caller can record it
+        at once and the pool never waits for a batch's slowest request. The first failure is
+        raised and the requests still pending are cancelled."""
+        done: queue.Queue = queue.Queue()
+
+        async def one(i: int, messages: list[dict[str, Any]], params: SamplingParams, tools: list[dict] | None) -> None:
+            try:
+                done.put((i, await self.backend.chat(messages, params, tools=tools), None))
+            except BaseException as e:  # cancellation included: the reader may be waiting
+                done.put((i, None, e))
+
+        futures = [asyncio.run_coroutine_threadsafe(one(i, *r), self._loop) for i, r in enumerate(requests)]
+        try:
+            for _ in requests:
+                i, gen, error = done.get()
+                if error is not None:
+                    raise error
+                yield i, gen
+        finally:
+            for f in futures:
+                f.cancel()
 
     def chat_many(self, requests: list[tuple[list[dict[str, Any]], SamplingParams, list[dict] | None]]) -> list[Generation]:
         """Every request at once (the backend's semaphore bounds what is in flight), in order."""
