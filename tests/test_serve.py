@@ -189,3 +189,24 @@ def test_one_bad_request_never_fails_its_batch_mates(server, engine):
     for f in futures[3:5]:
         with pytest.raises(BackendError, match="generation failed"):
             f.result(timeout=60)
+
+
+def test_prompts_over_the_window_or_the_cap_are_refused_before_generating(server, engine):
+    # 200-level nested parameters in a few KB: once 107k prompt tokens that stalled every client
+    nested = {"type": "string"}
+    for _ in range(200):
+        nested = {"type": "object", "properties": {"x": nested}}
+    tools = [{"type": "function", "function": {"name": f"f{i}", "description": "d" * 40, "parameters": {"type": "object", "properties": {"a": nested}}}}
+             for i in range(3)]
+    before = engine.batches
+    r = httpx.post(server.url + "/v1/chat/completions", json={"model": "tiny", "messages": PARIS, "tools": tools, "max_tokens": 8})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded", r.text
+    assert "context window of 8192 tokens" in r.json()["error"]["message"] and engine.batches == before  # nothing decoded
+    capped = BackgroundServer(create_app(engine, ServeConfig("tiny", max_prompt_tokens=40)))
+    try:
+        r = httpx.post(capped.url + "/v1/chat/completions", json={"model": "tiny", "messages": PARIS, "tools": TOOLS, "max_tokens": 8})
+        assert r.status_code == 400 and "--max-prompt-tokens 40" in r.json()["error"]["message"]
+        r = httpx.post(capped.url + "/v1/chat/completions", json={"model": "tiny", "messages": PARIS, "max_tokens": 8})
+        assert r.status_code == 200  # a short prompt still passes
+    finally:
+        capped.stop()

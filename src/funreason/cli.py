@@ -706,6 +706,7 @@ def serve(
     served_model_name: Optional[str] = typer.Option(None, help="Model name clients send [default: --model]."),
     max_tokens_cap: int = typer.Option(4096, help="Largest max_tokens a request may ask for."),
     max_body_mb: float = typer.Option(4.0, help="Largest request body."),
+    max_prompt_tokens: Optional[int] = typer.Option(None, help="Longest prompt in tokens [default: the model's window less max_tokens]."),
 ) -> None:
     """Serve a model behind an OpenAI-compatible /v1/chat/completions with tool calls."""
     from funreason.serve import serve as run_server
@@ -713,7 +714,7 @@ def serve(
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         console.print(f"[yellow]warning:[/yellow] binding {host} without --api-key: anyone who can reach it can use it")
     run_server(model, host=host, port=port, api_key=api_key, max_batch=max_batch, served_model_name=served_model_name,
-               max_tokens_cap=max_tokens_cap, max_body_bytes=int(max_body_mb * (1 << 20)))
+               max_tokens_cap=max_tokens_cap, max_body_bytes=int(max_body_mb * (1 << 20)), max_prompt_tokens=max_prompt_tokens)
 
 
 @app.command()

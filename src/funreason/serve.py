@@ -44,6 +44,8 @@ class ServeConfig:
     max_tokens_cap: int = 4096
     default_max_tokens: int = 1024
     max_body_bytes: int = 4 << 20
+    max_prompt_tokens: int | None = None  # None: the model's context window less the answer's max_tokens
+    context_window: int | None = None  # set from the model's config by create_app when None
 
 
 class APIError(Exception):
@@ -57,7 +59,7 @@ class APIError(Exception):
 
 @dataclass
 class ChatRequest:
-    prompt: str
+    prompt: list[int]  # token ids, counted and capped before anything is generated
     params: SamplingParams
     tools: list[Tool]
     tool_choice: Any
@@ -100,8 +102,15 @@ def parse_request(body: Any, cfg: ServeConfig, tokenizer: Any) -> ChatRequest:
     else:
         plain = [{"role": m.role, "content": m.content} for m in messages]
         prompt = tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    if cfg.max_prompt_tokens is not None and len(ids) > cfg.max_prompt_tokens:
+        raise APIError(400, f"the prompt is {len(ids)} tokens, over this server's --max-prompt-tokens {cfg.max_prompt_tokens}",
+                       param="messages", code="context_length_exceeded")
+    if cfg.context_window is not None and len(ids) + params.max_tokens > cfg.context_window:
+        raise APIError(400, f"the prompt ({len(ids)} tokens) and max_tokens ({params.max_tokens}) exceed the model's "
+                       f"context window of {cfg.context_window} tokens", param="messages", code="context_length_exceeded")
     stream_options = body.get("stream_options") or {}
-    return ChatRequest(prompt, params, tools if use_tools else [], tool_choice, bool(body.get("stream")),
+    return ChatRequest(ids, params, tools if use_tools else [], tool_choice, bool(body.get("stream")),
                        bool(isinstance(stream_options, dict) and stream_options.get("include_usage")))
 
 
@@ -182,6 +191,8 @@ def build_message(req: ChatRequest, text: str) -> tuple[dict[str, Any], str | No
 
 def create_app(engine: Any, cfg: ServeConfig) -> FastAPI:
     app = FastAPI(title="FunReason", docs_url=None, redoc_url=None)
+    if cfg.context_window is None:  # a prompt the model cannot attend to is refused, never decoded
+        cfg.context_window = getattr(getattr(engine.model, "config", None), "max_position_embeddings", None)
 
     def error(e: APIError) -> JSONResponse:
         return JSONResponse(e.body(), status_code=e.status)
@@ -315,13 +326,14 @@ def _split_partial(text: str) -> tuple[str | None, str | None]:
 
 
 def serve(model: str, *, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, max_batch: int = 16,
-          served_model_name: str | None = None, max_tokens_cap: int = 4096, max_body_bytes: int = 4 << 20) -> None:
+          served_model_name: str | None = None, max_tokens_cap: int = 4096, max_body_bytes: int = 4 << 20,
+          max_prompt_tokens: int | None = None) -> None:
     import uvicorn
 
     from funreason.llm.local import LocalEngine
 
     engine = LocalEngine.from_pretrained(model, max_batch=max_batch)
-    cfg = ServeConfig(served_model_name or model, api_key, max_tokens_cap, min(1024, max_tokens_cap), max_body_bytes)
+    cfg = ServeConfig(served_model_name or model, api_key, max_tokens_cap, min(1024, max_tokens_cap), max_body_bytes, max_prompt_tokens)
     uvicorn.run(create_app(engine, cfg), host=host, port=port, log_level="info")
 
 
