@@ -117,3 +117,18 @@ def test_demo_never_touches_a_folder_it_did_not_make(tmp_path):
     proc = run("demo", "--out", mine, check=False)
     assert proc.returncode == 2 and "has files that the demo did not make" in proc.stderr and "Traceback" not in proc.stderr
     assert (mine / "data" / "customers.jsonl").read_text() == "{}\n"
+
+
+def test_a_mistyped_model_folder_is_one_line_not_a_hub_download(tmp_path):
+    # `runs/srml/final` misspelt used to go to the model hub, with most of a minute of retries
+    missing = str(tmp_path / "runs" / "srml" / "fnial")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for args in (["eval", "bfcl", "--model", missing, "--out", str(tmp_path / "e"), "--limit", "1"],
+                 ["eval", "humaneval", "--model", missing, "--out", str(tmp_path / "h"), "--limit", "1"],
+                 ["train", "--model", "runs/srml/fnial", "--data", str(sample_path()), "--out", str(tmp_path / "t")],
+                 ["serve", "--model", missing],
+                 ["eval", "bfcl", "--model", str(empty), "--out", str(tmp_path / "e2"), "--limit", "1"]):
+        proc = run(*args, check=False)
+        assert proc.returncode == 2 and ("no such model folder" in proc.stderr or "not a model folder" in proc.stderr), (args, proc.stderr)
+        assert "Traceback" not in proc.stderr

@@ -487,11 +487,15 @@ def eval_bfcl(
     from funreason.evaluate.bfcl_run import result_path
     from funreason.runinfo import claim, model_identity
 
-    identity = model_identity(model) if model else {"model": served_model, "endpoint": endpoint}
+    from funreason.models import check_model_ref
+
     try:
+        if model:
+            check_model_ref(model)
+        identity = model_identity(model) if model else {"model": served_model, "endpoint": endpoint}
         claim(output, {"verb": "eval bfcl", **identity, "mode": mode, "max_tokens": max_tokens,
                        "data_dir": str(data_dir) if data_dir else None}, [result_path(output, c) for c in SUPPORTED])
-    except ValueError as e:
+    except (OSError, ValueError) as e:
         _fail(str(e))
     engine = None
     if model:
@@ -593,6 +597,10 @@ def eval_humaneval(
         _fail(f"--limit must be 1 or more, not {limit}")
     try:
         todo = load_problems(problems)[:limit]
+        if model:
+            from funreason.models import check_model_ref
+
+            check_model_ref(model)
         identity = model_identity(model) if model else {"model": served_model, "endpoint": endpoint}
         claim(output, {"verb": "eval humaneval", **identity, "max_tokens": max_tokens, "problems": str(problems) if problems else None},
               [output / "humaneval_samples.jsonl"])
@@ -713,6 +721,12 @@ def serve(
 
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         console.print(f"[yellow]warning:[/yellow] binding {host} without --api-key: anyone who can reach it can use it")
+    from funreason.models import check_model_ref
+
+    try:
+        check_model_ref(model)
+    except OSError as e:
+        _fail(str(e))
     run_server(model, host=host, port=port, api_key=api_key, max_batch=max_batch, served_model_name=served_model_name,
                max_tokens_cap=max_tokens_cap, max_body_bytes=int(max_body_mb * (1 << 20)), max_prompt_tokens=max_prompt_tokens)
 

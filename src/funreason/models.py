@@ -261,3 +261,18 @@ def _place(src: Path, out: Path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def check_model_ref(name: str) -> None:
+    """Refuse, at once, a model reference that names a local folder which is not there (or holds no
+    model), instead of handing it to the hub client, which retries a path for most of a minute. A
+    reference is local when it exists, starts with `/`, `.` or `~`, or has more than one `/` (a hub
+    id is `org/name`)."""
+    path = Path(name).expanduser()
+    local = path.exists() or name.startswith(("/", ".", "~")) or name.count("/") > 1 or name.endswith("/")
+    if not local:
+        return
+    if not path.is_dir():
+        raise FileNotFoundError(f"{name}: no such model folder (a hub id is written org/name)")
+    if not ((path / "config.json").exists() or (path / "adapter_config.json").exists()):
+        raise FileNotFoundError(f"{name}: not a model folder (no config.json); give a checkpoint folder such as a `funreason train` OUT/final")

@@ -50,6 +50,9 @@ class LocalEngine:
     def from_pretrained(cls, name: str, *, max_batch: int = 16, device: str | None = None, dtype: str = "auto") -> "LocalEngine":
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from funreason.models import check_model_ref
+
+        check_model_ref(name)
         tokenizer = AutoTokenizer.from_pretrained(name)
         model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -102,6 +102,9 @@ class TrainConfig:
             raise ValueError(f"--epochs must be greater than 0, not {self.epochs!r}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"warmup_ratio must lie in [0, 1), not {self.warmup_ratio!r}")
+        from funreason.models import check_model_ref
+
+        check_model_ref(self.model)  # last: every value above is checked even when the model is mistyped too
         return self
 
     @property
