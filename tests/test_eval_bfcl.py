@@ -93,3 +93,17 @@ def test_compare_runs_side_by_side(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
     bad = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "compare", str(tmp_path)], capture_output=True, text=True)
     assert bad.returncode == 2 and "no report.json" in bad.stderr
+
+
+def test_a_line_torn_by_a_crash_is_cut_before_answers_are_appended(tmp_path, tiny_model_dir):
+    out = tmp_path / "run"
+    args = ("--model", tiny_model_dir, "--out", out, "--categories", "simple_python", "--limit", 3, "--max-tokens", 8)
+    cli(*args)
+    path = out / "BFCL_v4_simple_python_result.json"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:2]) + "\n" + lines[2][:15])  # the third answer torn mid-write
+    cli(*args)
+    again = [json.loads(line) for line in path.read_text().splitlines()]  # every line whole JSON again
+    assert [r["id"] for r in again] == [json.loads(line)["id"] for line in lines]
+    cli(*args)  # and a third run finds all three done
+    assert len(path.read_text().splitlines()) == 3

@@ -28,7 +28,7 @@ from funreason.calls import format_python_calls, split_think
 from funreason.chat import prompt_messages
 from funreason.evaluate.bfcl_checker import SUPPORTED, language_of, score_entry
 from funreason.formats import bfcl, read_examples
-from funreason.formats.jsonl import read_finished_rows
+from funreason.formats.jsonl import cut_torn_line, read_finished_rows
 from funreason.schema import Example, Tool, json_schema
 
 NON_LIVE_SIMPLE = ["simple_python", "simple_java", "simple_javascript"]
@@ -99,6 +99,7 @@ def generate_category(
     the order they finish."""
     out.mkdir(parents=True, exist_ok=True)
     path = result_path(out, category)
+    cut_torn_line(path)  # a line torn by a crash would swallow the next answer appended after it
     done = load_done(path)
     # similar lengths batched together: a batch is padded to its longest prompt
     todo = sorted((ex for ex in examples if ex.id not in done), key=prompt_size)

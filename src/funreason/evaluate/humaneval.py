@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from funreason.evaluate.sandbox import Limits, Verdict, run_python
-from funreason.formats.jsonl import read_finished_rows
+from funreason.formats.jsonl import cut_torn_line, read_finished_rows
 
 STOP = ["\nclass ", "\ndef ", "\n#", "\nif __name__", "\nprint(", "\nassert "]
 CHAT_PROMPT = ("Complete the following Python function. Reply with the whole function in one ```python code block.\n\n"
@@ -72,6 +72,7 @@ def run_humaneval(
     limits = limits or Limits()
     out.mkdir(parents=True, exist_ok=True)
     samples_path = out / "humaneval_samples.jsonl"
+    cut_torn_line(samples_path)  # a line torn by a crash would swallow the next row appended after it
     done = {row["task_id"]: row for row in read_finished_rows(samples_path) if isinstance(row, dict) and "task_id" in row}
     todo = [p for p in problems if p["task_id"] not in done]
     with open(samples_path, "a", encoding="utf-8") as f, ThreadPoolExecutor(workers) as pool:
