@@ -463,10 +463,10 @@ def eval_bfcl(
     data_dir: Optional[Path] = typer.Option(None, help="BFCL data folder (default: the bfcl-eval package's)."),
 ) -> None:
     """Generate BFCL answers with a model, score them like the official checker, report (resumable)."""
-
     from funreason.evaluate.bfcl_checker import SUPPORTED
     from funreason.evaluate.bfcl_run import (
-        DEFAULT_CATEGORIES, load_category, local_generator, messages_for, native_result, openai_tools, run_categories, write_report,
+        DEFAULT_CATEGORIES, load_category, local_generator, messages_for, native_result, openai_tools, result_path, run_categories,
+        write_report,
     )
     from funreason.llm import SamplingParams
 
@@ -484,14 +484,9 @@ def eval_bfcl(
     except (OSError, SchemaError) as e:
         _fail(str(e))
     params = SamplingParams(max_tokens=max_tokens)
-    from funreason.evaluate.bfcl_run import result_path
     from funreason.runinfo import claim, model_identity
 
-    from funreason.models import check_model_ref
-
     try:
-        if model:
-            check_model_ref(model)
         identity = model_identity(model) if model else {"model": served_model, "endpoint": endpoint}
         claim(output, {"verb": "eval bfcl", **identity, "mode": mode, "max_tokens": max_tokens,
                        "data_dir": str(data_dir) if data_dir else None}, [result_path(output, c) for c in SUPPORTED])
@@ -597,10 +592,6 @@ def eval_humaneval(
         _fail(f"--limit must be 1 or more, not {limit}")
     try:
         todo = load_problems(problems)[:limit]
-        if model:
-            from funreason.models import check_model_ref
-
-            check_model_ref(model)
         identity = model_identity(model) if model else {"model": served_model, "endpoint": endpoint}
         claim(output, {"verb": "eval humaneval", **identity, "max_tokens": max_tokens, "problems": str(problems) if problems else None},
               [output / "humaneval_samples.jsonl"])

@@ -87,7 +87,7 @@ def prompt_size(ex: Example) -> int:
 def generate_category(
     category: str,
     examples: list[Example],
-    generate: Callable[[list[Example]], list[str]],
+    generate: Callable[[list[Example]], list[str]] | None,
     out: Path,
     *,
     batch: int = 16,
@@ -103,22 +103,22 @@ def generate_category(
     done = load_done(path)
     # similar lengths batched together: a batch is padded to its longest prompt
     todo = sorted((ex for ex in examples if ex.id not in done), key=prompt_size)
+    answers = stream(todo) if stream is not None else in_batches(generate, todo, batch)
     with open(path, "a", encoding="utf-8") as f:
-        for ex, text in stream(todo) if stream is not None else ():
+        for ex, text in answers:
             f.write(json.dumps({"id": ex.id, "result": text}, ensure_ascii=False) + "\n")
             f.flush()
             done[ex.id] = text
             if on_done:
                 on_done(1)
-        for i in range(0, len(todo) if stream is None else 0, batch):
-            chunk = todo[i : i + batch]
-            for ex, text in zip(chunk, generate(chunk)):
-                f.write(json.dumps({"id": ex.id, "result": text}, ensure_ascii=False) + "\n")
-                f.flush()
-                done[ex.id] = text
-            if on_done:
-                on_done(len(chunk))
     return done
+
+
+def in_batches(generate: Callable[[list[Example]], list[str]], todo: list[Example], batch: int) -> Iterator[tuple[Example, str]]:
+    """(entry, answer) pairs from a batch generator, `batch` entries at a time."""
+    for i in range(0, len(todo), batch):
+        chunk = todo[i : i + batch]
+        yield from zip(chunk, generate(chunk))
 
 
 def score_category(category: str, examples: list[Example], results: dict[str, str]) -> dict[str, Any]:
