@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from funreason.chat import PROMPT, RESULT, THINK, prompt_messages, render, render_many, system_prompt
+from funreason.chat import PROMPT, RESULT, THINK, prompt_messages, render, render_many, render_prompt, system_prompt
 from funreason.formats import bfcl, read_examples
 from funreason.schema import Call, Example, Message, Tool
 from funreason.train.tiny import CHAT_TEMPLATE
@@ -93,7 +93,9 @@ def test_straddling_tokens_go_to_the_segment_of_their_last_character():
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>")
     fast.chat_template = CHAT_TEMPLATE
     r = render(_example(reasoning="why"), fast)
-    offsets = fast(r.text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    n = r.think_span[0]  # the prompt and the completion are tokenized apart
+    offsets = fast(r.text[:n], add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    offsets += [(s + n, e + n) for s, e in fast(r.text[n:], add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]]
     (t0, t1), (r0, r1) = r.think_span, r.result_span
 
     def seg_of(pos):
@@ -125,41 +127,54 @@ def _with_template(tokenizer, name: str):
     return tok
 
 
-def test_a_template_that_drops_the_reasoning_is_refused_not_trained_silently(tokenizer, sample_examples):
+def test_a_template_that_drops_the_reasoning_still_trains_it_after_its_own_prompt(tokenizer, sample_examples):
+    """DeepSeek-R1-Distill's template keeps only what follows `</think>` of assistant content and
+    opens `<think>` in its generation prompt: FunReason writes the answer itself, continuing that
+    prompt, so the reasoning is trained and the prompt asked at inference is the training prefix."""
+    reasoned = next(ex for ex in sample_examples if ex.reasoning)
+    r1 = _with_template(tokenizer, "r1distill.jinja")
+    r = render(reasoned, r1)
+    assert render_prompt(reasoned, r1).endswith("<｜Assistant｜><think>\n") and r.text.startswith(render_prompt(reasoned, r1))
+    assert _segment_text(r, r1, THINK) == reasoned.reasoning + "</think>"
+    statement = next(ex for ex in sample_examples if isinstance(ex.answer, str) and not ex.reasoning)
+    s = render(statement, r1)
+    assert s.count(THINK) == 0 and _segment_text(s, r1, RESULT) == f"</think>\n\n{statement.answer}<｜end▁of▁sentence｜>"
+
+
+def test_a_template_that_never_renders_the_answer_is_one_clear_error(tokenizer, sample_examples):
     from funreason.errors import TemplateError
 
-    reasoned = next(ex for ex in sample_examples if ex.reasoning)
-    r1 = _with_template(tokenizer, "r1distill.jinja")  # keeps only what follows `</think>`
-    with pytest.raises(TemplateError, match="drops or rewrites the reasoning"):
-        render(reasoned, r1)
-    # and its generation prompt opens `<think>`, which no training text holds: refused too
-    statement = next(ex for ex in sample_examples if isinstance(ex.answer, str) and not ex.reasoning)
-    with pytest.raises(TemplateError, match=r"asks for the answer with '<think>\\n'"):
-        render(statement, r1)
-    # templates that keep the assistant content as given render every sample row
-    for name in ("qwen25.jinja", "llama31.jinja"):
-        tok = _with_template(tokenizer, name)
-        for r in render_many(sample_examples, tok):
-            assert r.count(RESULT) > 0
+    mute = _with_template(tokenizer, "qwen25.jinja")
+    mute.chat_template = "{% for m in messages %}{% if m.role != 'assistant' %}{{ m.content }}{% endif %}{% endfor %}"
+    with pytest.raises(TemplateError, match="does not render the assistant turn's content.*--chat-template"):
+        render(sample_examples[0], mute)
 
 
-def test_stats_and_train_stop_with_one_line_on_such_a_template(tmp_path, tiny_model_dir):
-    import shutil
+def test_stats_and_train_keep_the_reasoning_on_such_a_template_given_with_chat_template(tmp_path, tiny_model_dir):
+    """`--chat-template FILE` replaces the model's template; the trained model carries it, so every
+    later verb prompts it as it was trained."""
     import subprocess
     import sys
 
+    from transformers import AutoTokenizer
+
     from funreason.sample import sample_path
 
-    model = tmp_path / "model"
-    shutil.copytree(tiny_model_dir, model)
-    cfg = json.loads((model / "tokenizer_config.json").read_text())
-    cfg.pop("chat_template", None)
-    (model / "tokenizer_config.json").write_text(json.dumps(cfg))
-    (model / "chat_template.jinja").write_text((TEMPLATES / "r1distill.jinja").read_text())
-    for args in (["stats", str(sample_path()), "--tokenizer", str(model)],
-                 ["train", "--model", str(model), "--data", str(sample_path()), "--out", str(tmp_path / "run"), "--max-steps", "1"]):
-        proc = subprocess.run([sys.executable, "-m", "funreason.cli", *args], capture_output=True, text=True, timeout=600)
-        # the first row that meets the template names it: here a row without reasoning, asked with `<think>`
-        assert proc.returncode == 2 and "the chat template of" in proc.stdout + proc.stderr, (args, proc.stderr[-2000:])
-        assert "Traceback" not in proc.stderr
-    assert not (tmp_path / "run" / "final").exists()
+    template = TEMPLATES / "r1distill.jinja"
+    common = ["--chat-template", str(template)]
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "stats", str(sample_path()), "--tokenizer", str(tiny_model_dir),
+                           "--json", *common], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    stats = json.loads(proc.stdout)
+    assert stats["think"]["count"] == 142 and stats["think"]["mean"] > 10
+    run = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "train", "--model", str(tiny_model_dir), "--data", str(sample_path()),
+                           "--out", str(run), "--max-steps", "1", "--report-to", "none", *common], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((run / "data_report.json").read_text())
+    assert report["think_tokens"] > 1000
+    saved = AutoTokenizer.from_pretrained(run / "final")
+    assert saved.chat_template == template.read_text()
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "train", "--model", str(tiny_model_dir), "--data", str(sample_path()),
+                           "--out", str(tmp_path / "run2"), "--chat-template", str(tmp_path / "missing.jinja")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "missing.jinja: no such file" in proc.stdout + proc.stderr and "Traceback" not in proc.stderr

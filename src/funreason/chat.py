@@ -1,19 +1,30 @@
 """Render a record with a tokenizer's chat template and label every token prompt / think / result.
 
 The prompt is BFCL's default system prompt with the tool list (a system turn already in the
-record is appended after it, as BFCL does), then the conversation. The assistant turn is
-`<think>{reasoning}</think>\\n\\n[calls]` followed by the template's end-of-turn token.
+record is appended after it, as BFCL does), then the conversation, then the template's generation
+prompt: exactly what `render_prompt` gives the model at inference. The answer is written by
+FunReason, never by the template: `<think>{reasoning}</think>\\n\\n[calls]` (the think part
+only with reasoning), then the template's end-of-turn text (found by rendering a sentinel turn).
+So a template that drops or rewrites assistant content (DeepSeek-R1-Distill's keeps only what
+follows `</think>`; Qwen3's inserts an empty think block) cannot lose or invent answer tokens.
+When the generation prompt itself opens `<think>` (DeepSeek-R1-Distill), the answer continues it:
+the reasoning and `</think>`, or `</think>` alone when there is no reasoning.
 
-Segments, in character offsets of the rendered text (see DESIGN.md):
-- think: from `<think>` through `</think>`;
-- result: everything after `</think>` (or the whole answer when there is no reasoning) up to and
-  including the end-of-turn token; whitespace the template puts after that carries no loss;
-- prompt: everything else.
+Invariant: the prompt's tokens are a prefix of the training row's tokens. The prompt and the
+completion are tokenized apart and joined, as generation sees them.
+
+Segments, in character offsets of the completion:
+- think: from its start (`<think>`, or the reasoning when the prompt opened the block) through
+  `</think>`; none when the record has no reasoning;
+- result: everything after that, through the end-of-turn text; whitespace after it carries no
+  loss;
+- prompt: the prompt, and that trailing whitespace.
 
 Token labels come from the fast tokenizer's offset mapping. A token that straddles a boundary
 belongs to the segment of its **last character**: every token that completes answer text is
-trained, so the model learns to emit the whole answer, and a token ending after `</think>` counts
-as result (it is the first thing the call depends on).
+trained. On vocabularies where `>` merges with the `\\n\\n` after it (Qwen2.5's and Llama 3's
+byte-level BPE), the token that ends `</think>` therefore counts as result; where `</think>` is an
+added token (Qwen3) it is wholly think.
 """
 
 from __future__ import annotations
@@ -24,9 +35,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from funreason.calls import THINK_CLOSE, format_answer, format_python_calls
+from funreason.calls import THINK_CLOSE, THINK_OPEN, format_answer, format_python_calls
 from funreason.errors import TemplateError
 from funreason.schema import Example, Tool
 
@@ -41,8 +53,13 @@ def prompt_template(name: str = "bfcl_system") -> str:
 
 def system_prompt(tools: Sequence[Tool], template: str | None = None) -> str:
     """BFCL's default prompting system prompt with the tools as indented JSON."""
-    functions = json.dumps([_public(t.to_dict()) for t in tools], indent=4)
+    functions = json.dumps([public_schema(t) for t in tools], indent=4)
     return (template or prompt_template()).replace("{functions}", functions)
+
+
+def public_schema(tool: Tool) -> dict[str, Any]:
+    """A tool as a model is shown it: its JSON without FunReason's round-trip annotations."""
+    return _public(tool.to_dict())
 
 
 def _public(value: Any) -> Any:
@@ -90,63 +107,47 @@ class Rendered:
 @dataclass
 class _Layout:
     id: str
-    text: str
-    answer_start: int
-    think_end: int  # == answer_start when there is no reasoning
+    prompt: str  # the generation prompt: exactly what `render_prompt` gives
+    completion: str  # what the model writes after it, then the template's end-of-turn text
+    think_end: int  # offsets in `completion`; == 0 when there is no reasoning
     result_end: int
 
 
+# the assistant content used to find where a template ends a turn; it holds no `</think>`, so no
+# template rewrites it
+_SENTINEL = "FUNREASON-ANSWER-SENTINEL"
+
+
 def _layout(ex: Example, tokenizer: Any, system: str | None) -> _Layout:
-    if getattr(tokenizer, "chat_template", None) is None:
-        name = getattr(tokenizer, "name_or_path", "the tokenizer")
-        raise ValueError(f"{name} has no chat template; FunReason renders every example with one")
-    msgs = prompt_messages(ex, system)
-    prompt_text = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    prompt = render_prompt(ex, tokenizer, system=system)
     if ex.answer is None and ex.reasoning is None:
-        return _Layout(ex.id, prompt_text, len(prompt_text), len(prompt_text), len(prompt_text))
-    answer = format_answer(ex.reasoning, ex.answer)
-    text = tokenizer.apply_chat_template(
-        msgs + [{"role": "assistant", "content": answer}], tokenize=False
-    )
-    start = _common_prefix(prompt_text, text)
-    _check_template(ex, tokenizer, prompt_text, text, start, answer)
-    think_end = start
-    if ex.reasoning is not None:
-        close = text.find(THINK_CLOSE, start)
-        think_end = close + len(THINK_CLOSE) if close >= 0 else start
-    return _Layout(ex.id, text, start, think_end, len(text.rstrip()))
+        return _Layout(ex.id, prompt, "", 0, 0)
+    body = format_answer(ex.reasoning, ex.answer)
+    opened = prompt.rstrip().endswith(THINK_OPEN)  # e.g. DeepSeek-R1-Distill's generation prompt ends `<think>\n`
+    if opened:
+        # the prompt already holds `<think>`: the model writes the reasoning and closes the block,
+        # or, with no reasoning to give, closes the empty block before the result
+        body = body[len(THINK_OPEN):] if ex.reasoning is not None else f"{THINK_CLOSE}\n\n{body}"
+    completion = body + turn_end(ex, tokenizer, system)
+    think_end = completion.find(THINK_CLOSE) + len(THINK_CLOSE) if ex.reasoning is not None else 0
+    return _Layout(ex.id, prompt, completion, think_end, len(completion.rstrip()))
 
 
-def _check_template(ex: Example, tokenizer: Any, prompt_text: str, text: str, start: int, answer: str) -> None:
-    """Refuse a template that would train on something else than the record: one that drops or
-    rewrites the reasoning or the answer (DeepSeek-R1-Distill's keeps only what follows `</think>`),
-    or whose generation prompt is not a prefix of the training text (the model would be asked with
-    a prompt it never saw, e.g. one that opens `<think>` itself)."""
-    name = getattr(tokenizer, "name_or_path", "") or "the tokenizer"
-    body = text[start:]
-    missing = [part for part, value in (("reasoning", ex.reasoning), ("answer", answer.split(THINK_CLOSE)[-1]))
-               if value and value.strip() and value.strip() not in body]
-    if missing:
+def turn_end(ex: Example, tokenizer: Any, system: str | None = None) -> str:
+    """The text the chat template writes after an assistant turn's content (`<|im_end|>\\n`,
+    `<|eot_id|>`, …), found by rendering a sentinel answer after the record's conversation."""
+    msgs = prompt_messages(ex, system) + [{"role": "assistant", "content": _SENTINEL}]
+    text = tokenizer.apply_chat_template(msgs, tokenize=False)
+    at = text.rfind(_SENTINEL)
+    if at < 0:
         raise TemplateError(
-            f"{ex.id}: the chat template of {name} drops or rewrites the {' and the '.join(missing)} of the assistant turn, "
-            "so those tokens would silently not be trained; use a chat template that renders the assistant content as "
-            "given (e.g. set `chat_template` in the model folder)")
-    if not text.startswith(prompt_text):
-        raise TemplateError(
-            f"{ex.id}: the chat template of {name} asks for the answer with {prompt_text[start:][:40]!r}, which the training "
-            "text does not contain: the model would be prompted differently from how it was trained; use a chat template "
-            "whose generation prompt is the start of the assistant turn (e.g. set `chat_template` in the model folder)")
+            f"{ex.id}: the chat template of {_name(tokenizer)} does not render the assistant turn's content, so FunReason "
+            "cannot tell where a turn ends; use `--chat-template FILE` with a template that renders it")
+    return text[at + len(_SENTINEL):]
 
 
-def _common_prefix(a: str, b: str) -> int:
-    if b.startswith(a):
-        return len(a)
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
+def _name(tokenizer: Any) -> str:
+    return getattr(tokenizer, "name_or_path", "") or "the tokenizer"
 
 
 def render(ex: Example, tokenizer: Any, *, system: str | None = None) -> Rendered:
@@ -155,29 +156,76 @@ def render(ex: Example, tokenizer: Any, *, system: str | None = None) -> Rendere
 
 
 def render_many(examples: Sequence[Example], tokenizer: Any, *, system: str | None = None) -> list[Rendered]:
-    """Render and tokenize a batch (one call into the fast tokenizer for the whole batch)."""
+    """Render and tokenize a batch. The prompt and the completion are tokenized apart and joined,
+    so the prompt's tokens are exactly those `render_prompt` gives at inference (a token-level
+    prefix of the training row, whatever the vocabulary merges across the boundary)."""
     layouts = [_layout(ex, tokenizer, system) for ex in examples]
-    enc = tokenizer(
-        [lay.text for lay in layouts], add_special_tokens=False, return_offsets_mapping=True
-    )
+    prompts = tokenizer([lay.prompt for lay in layouts], add_special_tokens=False)["input_ids"]
+    comps = tokenizer([lay.completion for lay in layouts], add_special_tokens=False, return_offsets_mapping=True)
     out = []
-    for lay, ids, offsets in zip(layouts, enc["input_ids"], enc["offset_mapping"]):
-        bounds = [lay.answer_start, lay.think_end, lay.result_end]
+    for lay, p_ids, c_ids, offsets in zip(layouts, prompts, comps["input_ids"], comps["offset_mapping"]):
+        bounds = [0, lay.think_end, lay.result_end]
         labels = (PROMPT, THINK, RESULT, PROMPT)
-        segments = [labels[bisect_right(bounds, e - 1 if e > s else s)] for s, e in offsets]
-        out.append(
-            Rendered(
-                lay.id,
-                lay.text,
-                list(ids),
-                segments,
-                (lay.answer_start, lay.think_end),
-                (lay.think_end, lay.result_end),
-            )
-        )
+        segments = [PROMPT] * len(p_ids) + [labels[bisect_right(bounds, e - 1 if e > s else s)] for s, e in offsets]
+        n = len(lay.prompt)
+        out.append(Rendered(lay.id, lay.prompt + lay.completion, list(p_ids) + list(c_ids), segments,
+                            (n, n + lay.think_end), (n + lay.think_end, n + lay.result_end)))
     return out
 
 
 def render_prompt(ex: Example, tokenizer: Any, *, system: str | None = None) -> str:
     """The prompt text for generation (chat template with the generation prompt)."""
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ValueError(f"{_name(tokenizer)} has no chat template; FunReason renders every example with one")
     return tokenizer.apply_chat_template(prompt_messages(ex, system), tokenize=False, add_generation_prompt=True)
+
+
+_TOOLS_BEGIN = "{#- funreason: tools rendered as FunReason trains (chat.carry_tools_prompt) -#}\n"
+_TOOLS_END = "{#- funreason: the model's own template follows -#}\n"
+
+
+def carry_tools_prompt(template: str, system: str | None = None) -> str:
+    """`template` extended so that `apply_chat_template(messages, tools=…)` renders the prompt
+    FunReason trains with (`render_prompt`): BFCL's system prompt (or the `system` template) with
+    the tools as JSON, before a system turn of the messages, and the tools hidden from the template
+    itself (which would render them its own way, e.g. Qwen2.5's `<tool_call>` block). Without tools
+    it renders as `template` does. Training saves it with the model, so any engine that reads the
+    checkpoint's template (vLLM, TGI, `funreason serve`) prompts the model as it was trained.
+    Idempotent: a template extended before is extended once."""
+    if template.startswith(_TOOLS_BEGIN):
+        template = template.split(_TOOLS_END, 1)[1]
+    head, tail = (system or prompt_template()).split("{functions}", 1)
+    lit = json.dumps  # a JSON string is a Jinja string literal (ASCII, backslash escapes)
+    wrapper = (
+        "{%- if tools -%}"
+        "{%- set ns = namespace(fns=[]) -%}"
+        "{%- for t in tools -%}{%- set f = t.function if t.function is defined else t -%}"
+        "{%- set ns.fns = ns.fns + [{'name': f.name, 'description': f.description if f.description is defined and f.description is not none else '', "
+        "'parameters': f.parameters if f.parameters is defined and f.parameters is not none else {'type': 'object', 'properties': {}}}] -%}"
+        "{%- endfor -%}"
+        f"{{%- set sys = {lit(head)} + (ns.fns | tojson(ensure_ascii=True, indent=4)) + {lit(tail)} -%}}"
+        "{%- if messages and messages[0].role == 'system' -%}"
+        "{%- set messages = [{'role': 'system', 'content': sys + '\\n\\n' + messages[0].content}] + messages[1:] -%}"
+        "{%- else -%}{%- set messages = [{'role': 'system', 'content': sys}] + messages -%}{%- endif -%}"
+        "{%- set tools = none -%}"
+        "{%- endif -%}\n"
+    )
+    return _TOOLS_BEGIN + wrapper + _TOOLS_END + template
+
+
+def load_tokenizer(model: str, chat_template: str | None = None) -> Any:
+    """The tokenizer of `model`, with the Jinja template in the file `chat_template` in place of its
+    own when given. A model trained with one saves it (`tokenizer_config.json`), so every later verb
+    (evaluation, self-refinement, `serve`) prompts it as it was trained without being told again."""
+    from transformers import AutoTokenizer
+
+    template = None
+    if chat_template:
+        try:
+            template = Path(chat_template).read_text(encoding="utf-8")
+        except OSError as e:
+            raise ValueError(f"--chat-template {chat_template}: {e.strerror or e}") from None
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    if template is not None:
+        tokenizer.chat_template = template
+    return tokenizer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -68,11 +69,11 @@ def _model_or_endpoint(model: str | None, endpoint: str | None, served_model: st
         _fail("--endpoint needs --served-model")
 
 
-def _load_tokenizer(name: str):
-    from transformers import AutoTokenizer
+def _load_tokenizer(name: str, chat_template: Path | None = None):
+    from funreason.chat import load_tokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(name)
+        return load_tokenizer(name, str(chat_template) if chat_template else None)
     except (OSError, ValueError) as e:
         _fail(f"cannot load tokenizer {name!r}: {e}")
 
@@ -86,6 +87,7 @@ def stats(
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Count bad rows and go on (written to --rejected)."),
     rejected: Optional[Path] = typer.Option(None, help="Where bad rows go with --skip-invalid (default: DATA.rejected.jsonl)."),
     max_line_mb: float = typer.Option(1.0, help="Reject JSONL lines longer than this."),
+    chat_template: Optional[Path] = typer.Option(None, help="A Jinja chat template file used in place of the model's own."),
 ) -> None:
     """Table 1 of the paper for any dataset: think vs. result segment tokens."""
     from funreason.formats import Reader
@@ -95,7 +97,7 @@ def stats(
     path = data or sample_path()
     if not path.exists() and (path.is_absolute() or path.suffix in (".json", ".jsonl", ".parquet")):
         _fail(f"{path}: no such file")
-    tok = _load_tokenizer(tokenizer)
+    tok = _load_tokenizer(tokenizer, chat_template)
     rej = rejected or path.with_name(path.name + ".rejected.jsonl")
     reader = Reader(
         path, format=format, skip_invalid=skip_invalid, rejected=rej if skip_invalid else None,
@@ -274,6 +276,7 @@ def train(
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Set unreadable rows aside in OUT/rejected.jsonl."),
     system_prompt: Optional[Path] = typer.Option(None, help="System prompt file ({functions} is replaced) (default: BFCL's)."),
     report_to: Optional[str] = typer.Option(None, help="tensorboard (default) or none."),
+    chat_template: Optional[Path] = typer.Option(None, help="A Jinja chat template file in place of the model's own; saved with the trained model."),
 ) -> None:
     """Fine-tune with the SRML loss (α·L_think + (1−α)·L_result) or plain SFT."""
     from funreason.train.trainer import TrainConfig, train as run_train
@@ -289,6 +292,7 @@ def train(
         seed=seed, logging_steps=logging_steps, save_steps=save_steps,
         gradient_checkpointing=gradient_checkpointing, bf16=bf16, loss_impl=loss_impl,
         system_prompt=str(system_prompt) if system_prompt else None, report_to=report_to,
+        chat_template=str(chat_template) if chat_template else None,
     )
     for key, value in given.items():
         if value is not None:
@@ -461,6 +465,7 @@ def eval_bfcl(
     concurrency: int = typer.Option(32, help="Requests in flight (endpoints)."),
     batch: int = typer.Option(16, help="Prompts generated together."),
     data_dir: Optional[Path] = typer.Option(None, help="BFCL data folder (default: the bfcl-eval package's)."),
+    chat_template: Optional[Path] = typer.Option(None, help="A Jinja chat template file used in place of the model's own."),
 ) -> None:
     """Generate BFCL answers with a model, score them like the official checker, report (resumable)."""
     from funreason.evaluate.bfcl_checker import SUPPORTED
@@ -488,7 +493,8 @@ def eval_bfcl(
 
     try:
         identity = model_identity(model) if model else {"model": served_model, "endpoint": endpoint}
-        claim(output, {"verb": "eval bfcl", **identity, "mode": mode, "max_tokens": max_tokens,
+        template = hashlib.sha256(chat_template.read_bytes()).hexdigest() if chat_template else None
+        claim(output, {"verb": "eval bfcl", **identity, "mode": mode, "max_tokens": max_tokens, **({"chat_template": template} if template else {}),
                        "data_dir": str(data_dir) if data_dir else None}, [result_path(output, c) for c in SUPPORTED])
     except (OSError, ValueError) as e:
         _fail(str(e))
@@ -496,7 +502,10 @@ def eval_bfcl(
     if model:
         from funreason.llm.local import LocalEngine
 
-        engine = LocalEngine.from_pretrained(model, max_batch=batch)
+        try:
+            engine = LocalEngine.from_pretrained(model, max_batch=batch, chat_template=str(chat_template) if chat_template else None)
+        except ValueError as e:
+            _fail(str(e))
         generate = local_generator(engine, params)
     else:
         from funreason.llm.http import BlockingHTTP
@@ -706,6 +715,7 @@ def serve(
     max_tokens_cap: int = typer.Option(4096, help="Largest max_tokens a request may ask for."),
     max_body_mb: float = typer.Option(4.0, help="Largest request body."),
     max_prompt_tokens: Optional[int] = typer.Option(None, help="Longest prompt in tokens (default: the model's window less max_tokens)."),
+    chat_template: Optional[Path] = typer.Option(None, help="A Jinja chat template file used in place of the model's own."),
 ) -> None:
     """Serve a model behind an OpenAI-compatible /v1/chat/completions with tool calls."""
     from funreason.serve import serve as run_server
@@ -716,10 +726,13 @@ def serve(
 
     try:
         check_model_ref(model)
+        if chat_template and not chat_template.is_file():
+            raise OSError(f"--chat-template {chat_template}: no such file")
     except OSError as e:
         _fail(str(e))
     run_server(model, host=host, port=port, api_key=api_key, max_batch=max_batch, served_model_name=served_model_name,
-               max_tokens_cap=max_tokens_cap, max_body_bytes=int(max_body_mb * (1 << 20)), max_prompt_tokens=max_prompt_tokens)
+               max_tokens_cap=max_tokens_cap, max_body_bytes=int(max_body_mb * (1 << 20)), max_prompt_tokens=max_prompt_tokens,
+               chat_template=str(chat_template) if chat_template else None)
 
 
 @app.command()

@@ -30,8 +30,8 @@ class SchemaError(FunReasonError, ValueError):
 
 
 class TemplateError(FunReasonError, ValueError):
-    """A chat template that would train or prompt the model wrongly: it drops or rewrites part of
-    the answer, or its generation prompt is not where the training text's answer starts."""
+    """A chat template FunReason cannot render a training row with: it does not render an assistant
+    turn's content, so where a turn ends cannot be found."""
 
 
 class BackendError(FunReasonError, RuntimeError):

@@ -33,7 +33,7 @@ def model_identity(model: str) -> dict[str, str]:
     if not path.is_dir():
         return {"model": model}
     digest = hashlib.sha256()
-    for f in sorted(p for p in path.iterdir() if p.is_file() and p.suffix in (".safetensors", ".bin", ".json")):
+    for f in sorted(p for p in path.iterdir() if p.is_file() and p.suffix in (".safetensors", ".bin", ".json", ".jinja")):
         size = f.stat().st_size
         digest.update(f"{f.name}:{size}:".encode())
         with open(f, "rb") as fh:

@@ -327,12 +327,12 @@ def _split_partial(text: str) -> tuple[str | None, str | None]:
 
 def serve(model: str, *, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, max_batch: int = 16,
           served_model_name: str | None = None, max_tokens_cap: int = 4096, max_body_bytes: int = 4 << 20,
-          max_prompt_tokens: int | None = None) -> None:
+          max_prompt_tokens: int | None = None, chat_template: str | None = None) -> None:
     import uvicorn
 
     from funreason.llm.local import LocalEngine
 
-    engine = LocalEngine.from_pretrained(model, max_batch=max_batch)
+    engine = LocalEngine.from_pretrained(model, max_batch=max_batch, chat_template=chat_template)
     cfg = ServeConfig(served_model_name or model, api_key, max_tokens_cap, min(1024, max_tokens_cap), max_body_bytes, max_prompt_tokens)
     uvicorn.run(create_app(engine, cfg), host=host, port=port, log_level="info")
 

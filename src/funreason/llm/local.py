@@ -47,13 +47,16 @@ class LocalEngine:
         self._worker.start()
 
     @classmethod
-    def from_pretrained(cls, name: str, *, max_batch: int = 16, device: str | None = None, dtype: str = "auto") -> "LocalEngine":
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+    def from_pretrained(cls, name: str, *, max_batch: int = 16, device: str | None = None, dtype: str = "auto",
+                        chat_template: str | None = None) -> "LocalEngine":
+        """`chat_template`: a Jinja file used in place of the model's own (`chat.load_tokenizer`)."""
+        from transformers import AutoModelForCausalLM
 
+        from funreason.chat import load_tokenizer
         from funreason.models import check_model_ref
 
         check_model_ref(name)
-        tokenizer = AutoTokenizer.from_pretrained(name)
+        tokenizer = load_tokenizer(name, chat_template)
         model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return cls(model.to(device), tokenizer, max_batch=max_batch)

@@ -67,6 +67,7 @@ class TrainConfig:
     format: str = "auto"
     skip_invalid: bool = False
     system_prompt: str | None = None  # a file; default: BFCL's prompt
+    chat_template: str | None = None  # a Jinja file in place of the model's template; saved with the model
     report_to: str = "tensorboard"  # tensorboard | none
 
     @classmethod
@@ -104,6 +105,8 @@ class TrainConfig:
             raise ValueError(f"warmup_ratio must lie in [0, 1), not {self.warmup_ratio!r}")
         from funreason.models import check_model_ref
 
+        if self.chat_template and not Path(self.chat_template).is_file():
+            raise ValueError(f"--chat-template {self.chat_template}: no such file")
         check_model_ref(self.model)  # last: every value above is checked even when the model is mistyped too
         return self
 
@@ -226,9 +229,11 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 
 def load_model(cfg: TrainConfig):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+    from funreason.chat import load_tokenizer
+
+    tokenizer = load_tokenizer(cfg.model, cfg.chat_template)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     dtype = torch.bfloat16 if _use_bf16(cfg) else torch.float32
@@ -362,6 +367,11 @@ def _save_final(trainer: Trainer, tokenizer, final: Path, cfg: TrainConfig) -> N
         model.save_pretrained(final.parent / "adapter")
         model = model.merge_and_unload()
     model.save_pretrained(final)
+    from funreason.chat import carry_tools_prompt
+
+    # the saved template renders `tools` as training rendered them, for engines that take `tools`
+    system = Path(cfg.system_prompt).read_text(encoding="utf-8") if cfg.system_prompt else None
+    tokenizer.chat_template = carry_tools_prompt(tokenizer.chat_template, system)
     tokenizer.save_pretrained(final)
 
 
