@@ -175,6 +175,19 @@ def test_shards_concatenate_to_the_whole(tmp_path):
     for name in OUTCOMES:
         assert sorted(map(json.dumps, whole[name])) == sorted(json.dumps(r) for p in parts for r in p[name]), name
     assert sum(sum(keys_of(tmp_path / f"s{i}").values()) for i in range(3)) == n
+    # `refine-merge` joins them into one folder equal to the whole run, with one report
+    merge = [sys.executable, "-m", "funreason.cli", "refine-merge", *(str(tmp_path / f"s{i}") for i in (2, 0, 1))]
+    subprocess.run([*merge, "--out", str(tmp_path / "merged")], check=True, capture_output=True, text=True, timeout=300)
+    merged = outputs(tmp_path / "merged")
+    for name in OUTCOMES:
+        assert sorted(map(json.dumps, whole[name])) == sorted(map(json.dumps, merged[name])), name
+    one, joined = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("whole", "merged"))
+    assert joined["funnel"] == one["funnel"] and joined["files"] == one["files"]
+    assert json.loads((tmp_path / "merged" / "run.json").read_text()) == json.loads((tmp_path / "whole" / "run.json").read_text())
+    # a missing shard, or a shard of another run, is one error line
+    for args, said in ((merge[:-1], "are not each of 0/3"), ([*merge[:-1], str(tmp_path / "whole")], "are not each of 0/3")):
+        proc = subprocess.run([*args, "--out", str(tmp_path / "m2")], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and said in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_resume_belongs_to_the_run_that_made_the_folder(tmp_path):

@@ -310,6 +310,24 @@ def train(
     )
 
 
+@app.command("refine-merge")
+def refine_merge(
+    shards: list[Path] = typer.Argument(..., help="The output folders of `refine --shard i/n`, one for every i."),
+    output: Path = typer.Option(..., "--out", "-o", help="A new folder for the joined run and its report."),
+) -> None:
+    """Join the shard folders of one FCDR run into one folder with one report."""
+    from funreason.refine.report import summarise, write_report
+    from funreason.refine.runner import merge_shards
+
+    try:
+        report = merge_shards(shards, output)
+    except (OSError, ValueError) as e:
+        _fail(str(e))
+    summary = summarise(output, report)
+    write_report(output, summary)
+    out.print(" · ".join(f"{k} {v}" for k, v in summary["files"].items()) + f" · report: {output / 'report.md'}")
+
+
 @app.command()
 def plot(
     run_dir: Path = typer.Argument(..., help="A `funreason train` output folder."),

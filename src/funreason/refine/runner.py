@@ -334,3 +334,66 @@ async def run_refine(cfg: RefineConfig, backend: Any, on_row: Callable[[str], No
     report.llm_calls = teacher.calls
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def merge_shards(shards: list[Path], out: Path) -> RefineReport:
+    """Join the folders of `refine --shard i/n` runs (every i of one n, the same input, teacher and
+    settings) into `out`, as one run over the whole input would have left it: each outcome file the
+    shards' files one after another, `run.json` the whole run's. Refuses shards of different runs,
+    a missing or repeated shard and unfinished shards (rows still in errors.jsonl), naming the
+    folder. Copies of one row that fell into different shards are numbered as one run numbers them
+    (`digest`, `digest#2`, …), so a resume over the whole input skips them all."""
+    from funreason.formats.jsonl import write_text_atomic
+    from funreason.runinfo import RUN_FILE
+
+    runs = []
+    for d in shards:
+        try:
+            runs.append(json.loads((d / RUN_FILE).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{d}: not a refine run folder ({RUN_FILE}: {e})") from None
+    whole = [{k: v for k, v in r.items() if k != "shard"} for r in runs]
+    for d, r in zip(shards, whole):
+        if r.get("verb") != "refine" or r != whole[0]:
+            raise ValueError(f"{d} comes from another run than {shards[0]} (input, teacher or settings differ)")
+    n = runs[0]["shard"][1]
+    got = sorted(r["shard"][0] for r in runs)
+    if any(r["shard"][1] != n for r in runs) or got != list(range(n)):
+        named = ", ".join(f"{r['shard'][0]}/{r['shard'][1]}" for r in runs)
+        raise ValueError(f"shards {named} are not each of 0/{n} … {n - 1}/{n} once")
+    order = [d for _, d in sorted(zip((r["shard"][0] for r in runs), shards))]
+    unfinished = [str(d) for d in order if read_finished_rows(d / "errors.jsonl")]
+    if unfinished:
+        raise ValueError(f"{', '.join(unfinished)} still hold rows in errors.jsonl: run those shards again first")
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} is not empty; choose a new --out")
+    report, copies = RefineReport(), Counter()
+    texts = {}
+    for name in FINAL:
+        lines = []
+        for d in order:
+            for row in read_finished_rows(d / f"{name}.jsonl"):
+                _renumber(row, copies)
+                lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+        texts[name] = "".join(lines)
+        report.outcomes[name] = len(lines)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in FINAL:
+        write_text_atomic(out / f"{name}.jsonl", texts[name])
+    write_text_atomic(out / "errors.jsonl", "")
+    write_text_atomic(out / RUN_FILE, json.dumps({**whole[0], "shard": [0, 1]}, indent=2) + "\n")
+    report.rows = report.skipped_done = sum(report.outcomes.values())  # refined by the shards, none by the merge
+    return report
+
+
+def _renumber(row: dict[str, Any], copies: Counter[str]) -> None:
+    key = outcome_key(row)
+    if key is None:
+        return
+    base = key.split("#")[0]
+    copies[base] += 1
+    new = base if copies[base] == 1 else f"{base}#{copies[base]}"
+    if "key" in row:
+        row["key"] = new
+    else:
+        row["meta"]["fcdr"]["key"] = new
