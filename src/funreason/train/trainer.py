@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -307,6 +308,10 @@ def training_arguments(cfg: TrainConfig, **overrides: Any) -> TrainingArguments:
         dataloader_pin_memory=torch.cuda.is_available(),
         disable_tqdm=False,
     )
+    if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # without this, Trainer on CPU ignores torchrun's WORLD_SIZE: each process would train alone
+        # on every batch (gloo is the CPU backend of torch.distributed)
+        args.update(use_cpu=True, ddp_backend="gloo")
     args.update(overrides)
     return TrainingArguments(**args)
 
@@ -318,8 +323,10 @@ def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> dict[st
     out.mkdir(parents=True, exist_ok=True)
     model, tokenizer = load_model(cfg)
     dataset, report, reader = prepare_data(cfg, tokenizer)
+    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun / accelerate, rank 0 alone writes files
     log(f"data: {report.summary()}" + (f" · {reader.rejected_count} unreadable rows → {out / 'rejected.jsonl'}" if reader.rejected_count else ""))
-    (out / "data_report.json").write_text(json.dumps({**report.to_dict(), "rejected": reader.rejected_count}, indent=2))
+    if main:
+        (out / "data_report.json").write_text(json.dumps({**report.to_dict(), "rejected": reader.rejected_count}, indent=2))
     srml = SRMLLoss(cfg.srml_mode, alpha=cfg.alpha, chunk_size=cfg.chunk_size)
     resume = latest_checkpoint(out) if cfg.resume else None
     if cfg.resume and resume is None:
@@ -328,11 +335,13 @@ def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> dict[st
         state = resume / SRML_STATE
         if state.exists():
             srml.alpha.fill_(json.loads(state.read_text())["alpha"])
-        _truncate_metrics(out / "metrics.jsonl", int(resume.name.split("-")[-1]))
+        if main:
+            _truncate_metrics(out / "metrics.jsonl", int(resume.name.split("-")[-1]))
         log(f"resuming from {resume}")
-    elif (out / "metrics.jsonl").exists():
+    elif main and (out / "metrics.jsonl").exists():
         (out / "metrics.jsonl").unlink()
-    (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    if main:
+        (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
     trainer = SRMLTrainer(
         model=model,
         args=training_arguments(cfg),
@@ -376,9 +385,11 @@ def _save_final(trainer: Trainer, tokenizer, final: Path, cfg: TrainConfig) -> N
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop logs past the checkpoint being resumed: they will be logged again."""
+    """Drop logs past the checkpoint being resumed, and the closing summary of the run that stopped:
+    they will be logged again."""
     if not path.exists():
         return
     rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    kept = [line for line in rows if json.loads(line).get("step", 0) <= step]
+    # an earlier run's closing summary (`train_runtime`, …) goes too: the resumed run writes its own
+    kept = [line for line in rows if json.loads(line).get("step", 0) <= step and "train_runtime" not in json.loads(line)]
     path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
