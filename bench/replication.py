@@ -117,7 +117,7 @@ def train_setting(cfg: ReplicationConfig, setting: str, seed: int, model: str, d
     tc = TrainConfig(model=model, data=str(raw if setting == "sft_raw" else data), out=str(run), loss=loss, alpha_mode=mode,
                      max_steps=cfg.steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, lora=cfg.lora,
                      lora_layers=cfg.lora_layers, max_length=cfg.max_length, seed=seed, logging_steps=10, save_steps=25,
-                     save_total_limit=1, report_to="none", warmup_ratio=0.05, resume=any(run.glob("checkpoint-*")))
+                     save_total_limit=1, report_to="none", warmup_ratio=0.05, resume=True)
     return train(tc, log=log)["final"]
 
 

@@ -65,8 +65,9 @@ class StopAt(TrainerCallback):
 
 
 def _cfg(model, out, **kw):
-    return TrainConfig(model=str(model), data=str(sample_path()), out=str(out), max_steps=20, batch_size=2,
-                       learning_rate=1e-3, logging_steps=2, save_steps=5, alpha_mode="self", report_to="none", **kw)
+    settings = dict(model=str(model), data=str(sample_path()), out=str(out), max_steps=20, batch_size=2,
+                    learning_rate=1e-3, logging_steps=2, save_steps=5, alpha_mode="self", report_to="none")
+    return TrainConfig(**{**settings, **kw})
 
 
 def test_resume_gives_the_same_loss_curve(tmp_path, tiny_model_dir):
@@ -158,3 +159,41 @@ def test_yaml_numbers_read_as_the_command_line_reads_them(tmp_path, tiny_model_d
         proc = subprocess.run([sys.executable, "-m", "funreason.cli", "train", "--config", str(bad)], capture_output=True, text=True)
         assert proc.returncode == 2 and expected in proc.stdout + proc.stderr, (line, proc.stdout, proc.stderr)
         assert "Traceback" not in proc.stderr and not (tmp_path / "x").exists()
+
+
+def test_an_out_folder_of_another_run_is_refused_not_resumed(tmp_path, tiny_model_dir):
+    """M1: `--out` over an earlier run with other data: refused before loading, never resumed."""
+    run = tmp_path / "run"
+    train(_cfg(tiny_model_dir, run, max_steps=5), log=lambda *_: None)
+    other = tmp_path / "other.jsonl"
+    write_examples(read_examples(sample_path())[:10], other)
+    for resume in (False, True):
+        args = ["train", "--model", tiny_model_dir, "--data", other, "--out", run, "--max-steps", 4, *(["--resume"] if resume else [])]
+        proc = subprocess.run([sys.executable, "-m", "funreason.cli", *map(str, args)], capture_output=True, text=True, timeout=600)
+        said = proc.stdout + proc.stderr
+        assert proc.returncode == 2 and "holds results of another run (" in said and "data_sha256:" in said and "choose another --out" in said, said[-2000:]
+        assert "Traceback" not in said and "Loading weights" not in said
+    # the same run without --resume: told to add it, nothing overwritten
+    with pytest.raises(FileExistsError, match="add --resume"):
+        train(_cfg(tiny_model_dir, run, max_steps=5), log=lambda *_: None)
+    # a folder of files that say nothing of their run is refused too
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "metrics.jsonl").write_text('{"step": 1, "loss": 1.0}\n')
+    with pytest.raises(ValueError, match="do not say which model made them"):
+        train(_cfg(tiny_model_dir, old, resume=True), log=lambda *_: None)
+
+
+def test_a_checkpoint_cut_off_while_written_is_skipped_on_resume(tmp_path, tiny_model_dir):
+    """M2: a kill mid-checkpoint leaves a folder with only some files; --resume takes the one before."""
+    run = tmp_path / "run"
+    first = train(_cfg(tiny_model_dir, run, max_steps=10), log=lambda *_: None, callbacks=[StopAt(7)])
+    assert first["steps"] == 7 and (run / "checkpoint-5" / "trainer_state.json").exists()
+    torn = run / "checkpoint-7"
+    torn.mkdir()
+    (torn / "config.json").write_text((run / "checkpoint-5" / "config.json").read_text())
+    said = []
+    done = train(_cfg(tiny_model_dir, run, max_steps=10, resume=True), log=said.append)
+    assert done["steps"] == 10 and (run / "final").exists()
+    assert any("skipping" in s and "checkpoint-7" in s and "incomplete" in s for s in said)
+    assert any(s == f"resuming from {run / 'checkpoint-5'}" for s in said), said

@@ -224,9 +224,45 @@ class MetricsCallback(TrainerCallback):
                 (ckpt / SRML_STATE).write_text(json.dumps({"alpha": float(self.srml.alpha)}))
 
 
-def latest_checkpoint(out: Path) -> Path | None:
-    ckpts = [p for p in out.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return max(ckpts, key=lambda p: int(p.name.split("-")[-1])) if ckpts else None
+def latest_checkpoint(out: Path, log=print) -> Path | None:
+    """The newest whole checkpoint in `out`. Trainer writes `trainer_state.json` after the weights,
+    optimizer and RNG state, so a checkpoint without it was cut off mid-write (a kill, a full disk):
+    it is skipped, with a line saying so, and the one before it is used."""
+    ckpts = sorted((p for p in out.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for ckpt in ckpts:
+        if (ckpt / "trainer_state.json").is_file():
+            return ckpt
+        log(f"skipping {ckpt}: incomplete (no trainer_state.json; it was cut off while being written)")
+    return None
+
+
+# settings that may change between a run and its resumption: how long it runs, and what it logs
+_RESUMABLE = ("out", "resume", "max_steps", "epochs", "logging_steps", "save_steps", "save_total_limit", "report_to")
+
+
+def claim_run(cfg: TrainConfig) -> None:
+    """Record in `out/run.json` what the run trains (the model, the data's SHA-256, every setting
+    but `_RESUMABLE`), or refuse a folder that holds another run's checkpoints, metrics or model:
+    `--resume` would continue that run, and without it its files would mix with this one's."""
+    import hashlib
+
+    from funreason.runinfo import claim, model_identity
+
+    out = Path(cfg.out)
+    digest = hashlib.sha256()
+    if Path(cfg.data).is_file():
+        with open(cfg.data, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    else:  # a folder or a hub dataset id: recorded by name
+        digest.update(cfg.data.encode())
+    settings = {k: v for k, v in asdict(cfg).items() if k not in _RESUMABLE and k not in ("model", "data")}  # data: by content
+    results = [out / "metrics.jsonl", out / "final", *out.glob("checkpoint-*")]
+    claim(out, {"verb": "train", **model_identity(cfg.model), "data_sha256": digest.hexdigest(), **settings}, results)
+    if not cfg.resume and any(p.exists() for p in results):
+        raise FileExistsError(f"{out} holds checkpoints or a model of this run already: add --resume to continue it, "
+                              "or choose a new --out")
 
 
 def load_model(cfg: TrainConfig):
@@ -321,6 +357,7 @@ def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> dict[st
     cfg.validate()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    claim_run(cfg)  # before the model loads: another run's folder costs a second, not a load
     model, tokenizer = load_model(cfg)
     dataset, report, reader = prepare_data(cfg, tokenizer)
     main = int(os.environ.get("RANK", "0")) == 0  # under torchrun / accelerate, rank 0 alone writes files
@@ -328,7 +365,7 @@ def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> dict[st
     if main:
         (out / "data_report.json").write_text(json.dumps({**report.to_dict(), "rejected": reader.rejected_count}, indent=2))
     srml = SRMLLoss(cfg.srml_mode, alpha=cfg.alpha, chunk_size=cfg.chunk_size)
-    resume = latest_checkpoint(out) if cfg.resume else None
+    resume = latest_checkpoint(out, log) if cfg.resume else None
     if cfg.resume and resume is None:
         log(f"no checkpoint in {out}: starting from the beginning")
     if resume is not None:
