@@ -93,6 +93,22 @@ def test_eval_score_cli(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "score", "--category", "simple_python", "--results", str(res)], capture_output=True, text=True)
     assert bad.returncode == 2 and "not in category" in bad.stderr
 
+    def score(*lines, **kw):
+        res.write_text("".join(lines))
+        return subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "score", "--category", "simple_python",
+                               "--results", str(kw.get("path", res))], capture_output=True, text=True)
+
+    # issue 15 M7: a duplicate id is refused (it would weigh twice), coverage is shown, nothing to score is an error
+    one = json.dumps(rows[0]) + "\n"
+    dup = score(one, json.dumps({"id": rows[0]["id"], "result": "garbage"}) + "\n", one)
+    assert dup.returncode == 2 and "r.jsonl:2: id 'simple_python_0' is there already (r.jsonl:1)" in dup.stderr.replace(str(tmp_path) + "/", "")
+    part = score(one)
+    assert part.returncode == 0 and "1/1 = 100.00% (results for 1 of the category's 400 entries)" in " ".join(part.stdout.split())
+    for lines, path, said in (((), res, "no results to score"), ((), tmp_path / "missing.jsonl", "missing.jsonl: no such file"),
+                              ((), tmp_path, "not a file")):
+        proc = score(*lines, path=path)
+        assert proc.returncode == 2 and said in proc.stdout + proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
 
 @pytest.mark.parametrize("raw, valid, error_type", [
     # GeometryPresentation.createPresentation(controller: any, parent: any)

@@ -446,22 +446,30 @@ def eval_score(
         entries = {ex.id: ex for ex in read_examples(bfcl.question_file(category, data_dir))}
     except (OSError, SchemaError) as e:
         _fail(str(e))
-    verdicts = []
+    if not results.is_file():
+        _fail(f"{results}: no such file" if not results.exists() else f"{results}: not a file")
+    verdicts, first_seen = [], {}
     for where, row in iter_json_rows(results):
         if isinstance(row, BadLine) or not isinstance(row, dict) or "id" not in row or "result" not in row:
             _fail(f"{where}: each line must be a JSON object with 'id' and 'result'")
         ex = entries.get(row["id"])
         if ex is None:
             _fail(f"{where}: id {row['id']!r} is not in category {category}")
+        if row["id"] in first_seen:  # counted twice it would weigh twice in the accuracy
+            _fail(f"{where}: id {row['id']!r} is there already ({first_seen[row['id']]}); keep one result per entry")
+        first_seen[row["id"]] = where
         v = score_entry(category, row["result"], [t.to_dict() for t in ex.tools], ex.possible_answer)
         verdicts.append({"id": row["id"], "valid": v["valid"], "error_type": v.get("error_type"), "error": " ".join(map(str, v.get("error", [])))})
+    if not verdicts:
+        _fail(f"{results}: no results to score")
     correct = sum(v["valid"] for v in verdicts)
-    report = {"category": category, "total": len(verdicts), "correct": correct,
-              "accuracy": correct / len(verdicts) if verdicts else 0.0, "entries": verdicts}
+    report = {"category": category, "total": len(verdicts), "correct": correct, "category_entries": len(entries),
+              "accuracy": correct / len(verdicts), "entries": verdicts}
     if as_json:
         out.print_json(json.dumps(report, ensure_ascii=False))
         return
-    table = Table(title=f"BFCL {category}: {correct}/{len(verdicts)} = {report['accuracy']:.2%}")
+    coverage = "" if len(verdicts) == len(entries) else f" (results for {len(verdicts)} of the category's {len(entries)} entries)"
+    table = Table(title=f"BFCL {category}: {correct}/{len(verdicts)} = {report['accuracy']:.2%}{coverage}")
     for col in ("id", "error type", "why"):
         table.add_column(col)
     for v in [v for v in verdicts if not v["valid"]][:20]:
