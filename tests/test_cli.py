@@ -67,6 +67,15 @@ def test_stats_and_convert_report_bad_rows(tmp_path, tiny_model_dir):
     assert len(out.read_text().splitlines()) == 5
     (rej,) = [json.loads(l) for l in (tmp_path / "o" / "rejected.jsonl").read_text().splitlines()]
     assert rej["where"] == f"{data}:6" and "'tools' is not valid JSON" in rej["reason"]
+    # issue 15 M6 / M9 / M5: a bad row leaves no partial output; a missing file is "no such file" at once
+    # (not a minute of hub retries); a folder as --out is one line
+    stopped = run("convert", data, "--out", tmp_path / "p" / "part.jsonl", check=False)
+    assert stopped.returncode == 2 and "nothing was written" in stopped.stderr and not list((tmp_path / "p").iterdir())
+    missing = run("convert", tmp_path / "missing.jsonl", "--out", tmp_path / "m.jsonl", check=False)
+    assert missing.returncode == 2 and "missing.jsonl: no such file" in missing.stderr and "--skip-invalid" not in missing.stderr
+    assert "huggingface" not in missing.stderr and "Retrying" not in missing.stderr and not (tmp_path / "m.jsonl").exists()
+    folder = run("convert", data, "--out", tmp_path, "--skip-invalid", check=False)
+    assert folder.returncode == 2 and "is a folder" in folder.stderr and "Traceback" not in folder.stderr
 
 
 def test_sample_generator_reproduces_the_bundled_file(tmp_path):
@@ -104,7 +113,7 @@ def test_demo_on_the_real_model_writes_a_before_after_report(tmp_path, smollm2_d
     assert all(r["reasoning"] for r in kept)  # the teacher wrote it where the data had none
     table = json.loads((d / "before_after.json").read_text())
     assert list(table["rows"]) == ["base model", "SRML-trained", "after self-refinement"]
-    assert {"BFCL calls", "held-out xLAM-style", "held-out open"} <= set(table["columns"])
+    assert {"BFCL AST", "BFCL with irrelevance", "held-out xLAM-style", "held-out open"} <= set(table["columns"])
     assert (d / "before_after.png").read_bytes()[:4] == b"\x89PNG" and (d / "curves.png").read_bytes()[:4] == b"\x89PNG"
     rounds = json.loads((d / "self-refine" / "rounds.json").read_text())
     assert [r["round"] for r in rounds] == [0, 1] and rounds[1]["rollouts"]["samples"] >= 3

@@ -150,10 +150,15 @@ def convert(
     rejected = output.parent / "rejected.jsonl"
     reader = Reader(input, format=format, skip_invalid=skip_invalid, rejected=rejected,
                     max_line_bytes=int(max_line_mb * (1 << 20)))
+    if output.is_dir():
+        _fail(f"--out {output} is a folder; give a file name")
     try:
         n = write_examples(reader, output, to)
     except SchemaError as e:
-        _fail(f"{e}\n(use --skip-invalid to set bad rows aside in {rejected} and go on)")
+        hint = "" if e.reason == "no such file" else f"use --skip-invalid to set bad rows aside in {rejected} and go on; "
+        _fail(f"{e}\n({hint}nothing was written to {output})")
+    except OSError as e:
+        _fail(f"cannot write {output}: {e.strerror or e} (nothing was written)")
     out.print(f"wrote {n} rows to {output} ({to})" + (f"; {reader.rejected_count} rejected → {rejected}" if reader.rejected_count else ""))
 
 

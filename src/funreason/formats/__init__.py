@@ -18,7 +18,7 @@ from typing import Any
 
 from funreason.errors import SchemaError
 from funreason.formats import bfcl, openai, xlam
-from funreason.formats.jsonl import DEFAULT_MAX_LINE_BYTES, BadLine, append_jsonl, iter_json_rows
+from funreason.formats.jsonl import DEFAULT_MAX_LINE_BYTES, BadLine, append_jsonl, atomic_open, iter_json_rows
 from funreason.schema import Example
 
 FORMATS = ("auto", "native", "xlam", "openai", "bfcl")
@@ -129,6 +129,10 @@ class Reader:
 
     def _rows(self) -> Iterator[tuple[str, Any]]:
         p = Path(self.path)
+        # a file name that is not there is a typo, not a hub dataset id: say so at once rather than
+        # after a minute of hub retries (a hub id is `org/name`, without a file suffix)
+        if not p.exists() and (p.suffix in (".json", ".jsonl", *_DATASET_SUFFIXES) or str(self.path).startswith(("/", ".", "~"))):
+            raise SchemaError("no such file", str(self.path))
         if p.is_file() and p.suffix not in _DATASET_SUFFIXES:
             yield from iter_json_rows(p, max_line_bytes=self.max_line_bytes)
         else:
@@ -186,15 +190,16 @@ def to_row(ex: Example, fmt: str) -> dict[str, Any]:
 
 
 def write_examples(examples: Iterable[Example], path: str | os.PathLike, fmt: str = "native") -> int:
-    """Write records as JSONL. `bfcl` writes the question file at `path` and the ground truth
-    at `possible_answer/<name>` beside it. Returns the number written."""
+    """Write records as JSONL, whole or not at all (each file under a temporary name, renamed when
+    complete). `bfcl` writes the question file at `path` and the ground truth at
+    `possible_answer/<name>` beside it. Returns the number written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     if fmt == "bfcl":
         answer_path = path.parent / "possible_answer" / path.name
         answer_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as q, open(answer_path, "w", encoding="utf-8") as a:
+        with atomic_open(path) as q, atomic_open(answer_path) as a:
             for ex in examples:
                 question, truth = bfcl.to_rows(ex)
                 append_jsonl(q, question)
@@ -202,7 +207,7 @@ def write_examples(examples: Iterable[Example], path: str | os.PathLike, fmt: st
                     append_jsonl(a, truth)
                 n += 1
         return n
-    with open(path, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:  # a bad row or a full disk midway leaves no partial file
         for ex in examples:
             append_jsonl(f, to_row(ex, fmt))
             n += 1
