@@ -142,6 +142,19 @@ def test_a_mistyped_model_folder_is_one_line_not_a_hub_download(tmp_path):
         proc = run(*args, check=False)
         assert proc.returncode == 2 and ("no such model folder" in proc.stderr or "not a model folder" in proc.stderr), (args, proc.stderr)
         assert "Traceback" not in proc.stderr
+    # issue 15 M5: a folder whose config.json is no model config, and bad numbers, are one line too
+    notmodel = tmp_path / "notmodel"
+    notmodel.mkdir()
+    (notmodel / "config.json").write_text("hello\n")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for args, said in ((["serve", "--model", str(notmodel)], "not a JSON model config"),
+                       (["eval", "bfcl", "--model", str(notmodel), "--out", str(tmp_path / "e3"), "--limit", "1"], "not a JSON model config"),
+                       (["eval", "bfcl", "--model", str(empty), "--out", str(tmp_path / "e4"), "--batch", "0"], "--batch, --concurrency"),
+                       (["eval", "bfcl", "--model", str(empty), "--out", str(afile), "--limit", "1"], "is a file; give a folder"),
+                       (["serve", "--model", str(empty), "--port", "99999"], "--port must lie in 1..65535")):
+        proc = run(*args, check=False)
+        assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, (args, proc.stderr)
 
 
 def test_help_keeps_every_default_it_states():

@@ -509,6 +509,10 @@ def eval_bfcl(
     _model_or_endpoint(model, endpoint, served_model)
     if mode not in ("prompting", "native") or (mode == "native" and not endpoint):
         _fail("--mode is prompting, or native with --endpoint")
+    if batch < 1 or concurrency < 1 or max_tokens < 1:
+        _fail("--batch, --concurrency and --max-tokens must be 1 or more")
+    if output.exists() and not output.is_dir():
+        _fail(f"--out {output} is a file; give a folder")
     if limit is not None and limit < 1:
         _fail(f"--limit must be 1 or more, not {limit}")
     cats = [c.strip() for c in categories.split(",")] if categories else DEFAULT_CATEGORIES
@@ -751,6 +755,8 @@ def serve(
     """Serve a model behind an OpenAI-compatible /v1/chat/completions with tool calls."""
     from funreason.serve import serve as run_server
 
+    if not 0 < port < 65536 or max_batch < 1 or max_tokens_cap < 1:
+        _fail("--port must lie in 1..65535, --max-batch and --max-tokens-cap must be 1 or more")
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         console.print(f"[yellow]warning:[/yellow] binding {host} without --api-key: anyone who can reach it can use it")
     from funreason.models import check_model_ref

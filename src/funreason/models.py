@@ -276,3 +276,10 @@ def check_model_ref(name: str) -> None:
         raise FileNotFoundError(f"{name}: no such model folder (a hub id is written org/name)")
     if not ((path / "config.json").exists() or (path / "adapter_config.json").exists()):
         raise FileNotFoundError(f"{name}: not a model folder (no config.json); give a checkpoint folder such as a `funreason train` OUT/final")
+    config = path / "config.json" if (path / "config.json").exists() else path / "adapter_config.json"
+    try:
+        ok = isinstance(json.loads(config.read_text(encoding="utf-8")), dict)
+    except (OSError, ValueError):
+        ok = False
+    if not ok:
+        raise FileNotFoundError(f"{name}: not a model folder ({config.name} is not a JSON model config)")
