@@ -75,8 +75,12 @@ def test_mix_has_no_bfcl_a_held_out_split_per_source_and_is_reproducible(fc_open
     irr = [e for e in train if e.meta.get("augmented") == "irrelevance"]
     assert len(irr) == summary.irrelevance > 300
     by_id = {e.id: e for e in train + held}
-    for e in irr:
-        assert isinstance(e.answer, str) and not {t.name for t in e.tools} & {t.name for t in by_id[e.meta["query_from"]].tools}
+    for e in irr:  # offered no tool the reference calls: a near miss (the rest of its own tools) or another's
+        source = by_id[e.meta["query_from"]]
+        assert isinstance(e.answer, str) and not {t.name for t in e.tools} & {c.name for c in source.calls}
+        own = {t.name for t in e.tools} <= {t.name for t in source.tools}
+        assert own == e.meta["near_miss"] and (own or not {t.name for t in e.tools} & {t.name for t in source.tools})
+    assert sum(e.meta["near_miss"] for e in irr) > 100
     sources = {e.meta["reasoning_source"] for e in train}
     assert sources == {"data", "template"} and all(e.reasoning for e in train)
     templ = next(e for e in train if e.meta["reasoning_source"] == "template" and e.calls)

@@ -154,19 +154,29 @@ def template_reasoning(ex: Example) -> str:
     return lead + " ".join(parts)
 
 
+NO_FIT = "None of the functions on offer fits this request, so I make no call."  # the irrelevance rows' answer
+
+
 def irrelevance_rows(pool: list[Example], k: int, seed: int) -> list[Example]:
-    """`k` statement rows: a query of one record offered the tools of another that shares none."""
+    """`k` statement rows, each a record's query offered tools that cannot answer it: its own tools
+    less the ones its answer calls, where any remain (a near miss: the distractors of the same
+    domain that BFCL's irrelevance entries resemble, and the same query answered with a call
+    elsewhere in training, so the pair teaches the difference), else the tools of a record that
+    shares none of its own."""
     ranked = sorted(pool, key=lambda e: _hash(e.id + "/irr", seed))
     rows = []
     for i, ex in enumerate(ranked[:k]):
-        other = ranked[(i + len(ranked) // 2) % len(ranked)]
-        own = {t.name for t in ex.tools}
-        if other is ex or own & {t.name for t in other.tools} or not other.tools:
-            continue
-        rows.append(Example(id=f"{ex.id}-irrelevance", tools=other.tools, messages=[Message("user", ex.query)],
-                            answer="None of the available functions can do this, so I cannot call any of them. "
-                                   "Please tell me if there is something else I can help with.",
-                            meta={"source": ex.meta.get("source", "unknown"), "augmented": "irrelevance", "query_from": ex.id}).validate())
+        called = {c.name for c in ex.calls or []}
+        tools = [t for t in ex.tools if t.name not in called]
+        near = bool(tools)
+        if not near:
+            other = ranked[(i + len(ranked) // 2) % len(ranked)]
+            if other is ex or {t.name for t in ex.tools} & {t.name for t in other.tools} or not other.tools:
+                continue
+            tools = other.tools
+        rows.append(Example(id=f"{ex.id}-irrelevance", tools=tools, messages=[Message("user", ex.query)], answer=NO_FIT,
+                            meta={"source": ex.meta.get("source", "unknown"), "augmented": "irrelevance", "query_from": ex.id,
+                                  "near_miss": near}).validate())
     return rows
 
 
