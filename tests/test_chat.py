@@ -174,7 +174,8 @@ def test_stats_and_train_keep_the_reasoning_on_such_a_template_given_with_chat_t
     report = json.loads((run / "data_report.json").read_text())
     assert report["think_tokens"] > 1000
     saved = AutoTokenizer.from_pretrained(run / "final")
-    assert saved.chat_template == template.read_text()
+    # the template trained with, extended to render `tools` as training did (chat.carry_tools_prompt)
+    assert saved.chat_template.endswith(template.read_text()) and saved.chat_template.startswith("{#- funreason: tools")
     proc = subprocess.run([sys.executable, "-m", "funreason.cli", "train", "--model", str(tiny_model_dir), "--data", str(sample_path()),
                            "--out", str(tmp_path / "run2"), "--chat-template", str(tmp_path / "missing.jinja")], capture_output=True, text=True)
     assert proc.returncode == 2 and "missing.jinja: no such file" in proc.stdout + proc.stderr and "Traceback" not in proc.stderr

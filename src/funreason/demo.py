@@ -53,15 +53,16 @@ class DemoConfig:
     xlam_rows: int = 200  # raw xLAM-style rows of the bundled sample (no reasoning: FCDR's teacher writes it)
     open_rows: int = 60  # rows of the bundled open data (Seal-Tools, glaive, STE)
     irrelevance_rows: int = 50  # sample queries offered tools that cannot answer them: the answer is that none fits
-    train_steps: int = 36
+    train_steps: int = 30
     batch_size: int = 4
     learning_rate: float = 2e-3
     lora: int = 16
-    lora_layers: int = 15  # LoRA on the last layers only: a CPU's backward pass stops there
+    lora_layers: int = 12  # LoRA on the last layers only: a CPU's backward pass stops there
     bfcl_categories: tuple[str, ...] = ("simple_python", "multiple", "irrelevance")
     bfcl_limit: int = 10
     heldout_limit: int = 10  # held-out rows from each of the two sources
     max_tokens: int = 128
+    eval_batch: int = 25  # every evaluation prompt is queued at once: two full batches decode the 50 entries
     self_refine: bool = False  # one self-refinement round (about 4 more minutes): off by default to keep 15 minutes
     refine_queries: int = 8  # self-refinement round: queries, samples each, training steps
     refine_samples: int = 2
@@ -209,7 +210,7 @@ def run_demo(cfg: DemoConfig, console: Console, progress: Callable[..., Any] = _
     console.print(data_line)
     evals = out_dir / "eval"
     common = dict(categories=list(cfg.bfcl_categories), limit=cfg.bfcl_limit, eval_data=str(heldout),
-                  max_tokens=cfg.max_tokens, batch=16, progress=progress)
+                  max_tokens=cfg.max_tokens, batch=cfg.eval_batch, progress=progress)
 
     stage(2, "evaluation of the base model", f"base model: BFCL ({', '.join(cfg.bfcl_categories)}; {cfg.bfcl_limit} each) and the held-out split")
     base = evaluate_model(model, evals / "base", label="base", **common)

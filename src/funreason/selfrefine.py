@@ -340,7 +340,7 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     """BFCL accuracy on `categories` (first `limit` entries each) and exact-call accuracy on a
     held-out split; cached in `out/metrics.json`, generation resumable through the result files."""
     from funreason.chat import render_prompt
-    from funreason.evaluate.bfcl_run import load_category, local_generator, prompt_size, run_categories
+    from funreason.evaluate.bfcl_run import load_category, local_stream, prompt_size, run_categories
     from funreason.llm.local import LocalEngine
 
     from funreason.evaluate.bfcl_run import result_path
@@ -358,22 +358,24 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     t0 = time.perf_counter()
     try:
         data = {c: load_category(c, limit) for c in categories}
+        # every prompt, BFCL's and the held-out split's, is queued at once: the engine fills each
+        # batch across categories instead of decoding a short batch at the end of each
+        stream = local_stream(engine, params, data, out)
+        reader = Reader(eval_data, skip_invalid=True) if eval_data else None
+        exs = sorted((ex for ex in reader if ex.answer is not None), key=prompt_size) if reader else []
+        pending = [engine.submit(render_prompt(ex, engine.tokenizer), params) for ex in exs]
         with progress(f"{label}: BFCL", "entries", sum(map(len, data.values()))) as advance:
-            scores = run_categories(data, local_generator(engine, params), out, batch=batch, on_done=advance)
+            scores = run_categories(data, None, out, batch=batch, on_done=advance, stream=stream)
         heldout = None
-        if eval_data:
-            reader = Reader(eval_data, skip_invalid=True)
-            exs = sorted((ex for ex in reader if ex.answer is not None), key=prompt_size)
+        if reader:
             rows = []
             with progress(f"{label}: held-out split", "rows", len(exs)) as advance:
-                for i in range(0, len(exs), batch):
-                    chunk = exs[i : i + batch]
-                    gens = engine.generate([render_prompt(ex, engine.tokenizer) for ex in chunk], params)
-                    for ex, g in zip(chunk, gens):
-                        got = parse_output(g.text)
-                        ok = same_calls(got.calls, ex.calls) if ex.calls else not got.calls
-                        rows.append({"id": ex.id, "correct": ok, "output": g.text})
-                    advance(len(chunk))
+                for ex, future in zip(exs, pending):
+                    text = future.result().text
+                    got = parse_output(text)
+                    ok = same_calls(got.calls, ex.calls) if ex.calls else not got.calls
+                    rows.append({"id": ex.id, "correct": ok, "output": text})
+                    advance(1)
             (out / "heldout_results.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
             heldout = {"total": len(rows), "correct": sum(r["correct"] for r in rows), "unreadable_rows": reader.rejected_count,
                        "accuracy": sum(r["correct"] for r in rows) / len(rows) if rows else 0.0}

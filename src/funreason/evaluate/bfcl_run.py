@@ -243,6 +243,24 @@ def local_generator(engine: Any, params: Any) -> Callable[[list[Example]], list[
     return generate
 
 
+def local_stream(engine: Any, params: Any, data: dict[str, list[Example]], out: Path) -> Callable[[list[Example]], Iterator[tuple[Example, str]]]:
+    """Prompting mode with a local engine, every category's unfinished entries queued at once,
+    shortest first: the engine's worker fills each batch across categories, so no batch is cut
+    short at a category's end (on a CPU a batch's decode steps cost nearly the same at 10 rows as
+    at 24). Pass it as `run_categories(..., stream=...)`."""
+    tok = engine.tokenizer
+    done = {c: load_done(result_path(out, c)) for c in data}
+    todo = sorted((ex for c, exs in data.items() for ex in exs if ex.id not in done[c]), key=prompt_size)
+    futures = {ex.id: engine.submit(tok.apply_chat_template(messages_for(ex), tokenize=False, add_generation_prompt=True), params)
+               for ex in todo}
+
+    def stream(chunk: list[Example]) -> Iterator[tuple[Example, str]]:
+        for ex in chunk:
+            yield ex, futures[ex.id].result().text
+
+    return stream
+
+
 def run_categories(data: dict[str, list[Example]], generate: Callable[[list[Example]], list[str]] | None, out: Path, *,
                    batch: int = 16, on_done: Callable[[int], None] | None = None,
                    stream: Callable[[list[Example]], Iterator[tuple[Example, str]]] | None = None) -> dict[str, dict[str, Any]]:
