@@ -44,6 +44,15 @@ def model_identity(model: str) -> dict[str, str]:
     return {"model": str(path.resolve()), "fingerprint": digest.hexdigest()[:16]}
 
 
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read a MiB at a time (inputs run to gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def claim(out: Path, run: dict[str, Any], results: list[Path]) -> None:
     """Make `out` the folder of `run`, or raise RunMismatch when its results belong to another."""
     from funreason.formats.jsonl import write_text_atomic

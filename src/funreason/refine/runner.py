@@ -209,13 +209,9 @@ def row_key(raw: Any, seen: Counter[str]) -> str:
 def claim_run(out: Path, cfg: RefineConfig) -> None:
     """Record what the run is made from (input content, teacher, settings), or refuse to resume a
     folder made from anything else: its kept rows would be another run's."""
-    from funreason.runinfo import claim
+    from funreason.runinfo import claim, file_sha256
 
-    digest = hashlib.sha256()
-    with open(cfg.input, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    claim(out, {"verb": "refine", "input_sha256": digest.hexdigest(), "teacher": cfg.teacher,
+    claim(out, {"verb": "refine", "input_sha256": file_sha256(cfg.input), "teacher": cfg.teacher,
                 "max_regenerations": cfg.max_regenerations, "shard": list(cfg.shard), "temperature": cfg.temperature,
                 "max_tokens": cfg.max_tokens, "format": cfg.format}, [out / f"{name}.jsonl" for name in OUTCOMES])
 

@@ -247,19 +247,14 @@ def claim_run(cfg: TrainConfig) -> None:
     `--resume` would continue that run, and without it its files would mix with this one's."""
     import hashlib
 
-    from funreason.runinfo import claim, model_identity
+    from funreason.runinfo import claim, file_sha256, model_identity
 
     out = Path(cfg.out)
-    digest = hashlib.sha256()
-    if Path(cfg.data).is_file():
-        with open(cfg.data, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    else:  # a folder or a hub dataset id: recorded by name
-        digest.update(cfg.data.encode())
+    # a folder or a hub dataset id is recorded by (the digest of) its name
+    data_sha256 = file_sha256(cfg.data) if Path(cfg.data).is_file() else hashlib.sha256(cfg.data.encode()).hexdigest()
     settings = {k: v for k, v in asdict(cfg).items() if k not in _RESUMABLE and k not in ("model", "data")}  # data: by content
     results = [out / "metrics.jsonl", out / "final", *out.glob("checkpoint-*")]
-    claim(out, {"verb": "train", **model_identity(cfg.model), "data_sha256": digest.hexdigest(), **settings}, results)
+    claim(out, {"verb": "train", **model_identity(cfg.model), "data_sha256": data_sha256, **settings}, results)
     if not cfg.resume and any(p.exists() for p in results):
         raise FileExistsError(f"{out} holds checkpoints or a model of this run already: add --resume to continue it, "
                               "or choose a new --out")
