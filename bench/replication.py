@@ -52,15 +52,19 @@ class ReplicationConfig:
     results: str = "bench/results_replication"  # models.json, results.* (small; committed, so a new machine resumes)
     model: str = "smollm2-135m-instruct"
     seeds: list[int] = field(default_factory=lambda: [0, 1])
-    steps: int = 100
+    # sized so that the base and the ten trained models fit 6 hours of the 2-core machine:
+    # about 13 min of training and 14 min of evaluation per model
+    steps: int = 60
     batch_size: int = 4
     learning_rate: float = 1e-3
     lora: int = 16
-    lora_layers: int = 10
+    lora_layers: int = 12
     max_length: int = 1024
-    bfcl_limit: int = 50
-    heldout_per_source: int = 25
-    humaneval_limit: int = 82
+    bfcl_limit: int = 20
+    heldout_per_source: int = 10
+    humaneval_limit: int = 40
+    humaneval_max_tokens: int = 256
+    eval_batch: int = 24
     max_tokens: int = 192
     sr_queries: int = 64
     sr_samples: int = 2
@@ -152,11 +156,11 @@ def evaluate(cfg: ReplicationConfig, name: str, model: str, heldout: Path) -> di
     out = Path(cfg.out) / "eval" / name
     log(f"evaluating {name}")
     metrics = evaluate_model(model, out, categories=CATEGORIES, limit=cfg.bfcl_limit, eval_data=str(heldout),
-                             max_tokens=cfg.max_tokens, batch=16, label=name)
+                             max_tokens=cfg.max_tokens, batch=cfg.eval_batch, label=name)
     he_file = out / "humaneval.json"
     if cfg.humaneval_limit and not he_file.exists():
-        engine = LocalEngine.from_pretrained(model, max_batch=16)
-        params = SamplingParams(max_tokens=384, stop=STOP)
+        engine = LocalEngine.from_pretrained(model, max_batch=cfg.eval_batch)
+        params = SamplingParams(max_tokens=cfg.humaneval_max_tokens, stop=STOP)
         try:
             run_humaneval(load_problems()[: cfg.humaneval_limit],
                           lambda chunk: [g.text for g in engine.generate([p["prompt"] for p in chunk], params)],
@@ -226,9 +230,9 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--results", default="bench/results_replication")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--bfcl-limit", type=int, default=50)
-    ap.add_argument("--humaneval-limit", type=int, default=82)
+    ap.add_argument("--steps", type=int, default=ReplicationConfig.steps)
+    ap.add_argument("--bfcl-limit", type=int, default=ReplicationConfig.bfcl_limit)
+    ap.add_argument("--humaneval-limit", type=int, default=ReplicationConfig.humaneval_limit)
     ap.add_argument("--only", nargs="*", default=None, help="Only these settings (base, sft_raw, …) this time.")
     args = ap.parse_args()
     cfg = ReplicationConfig(fc_open=args.fc_open, out=args.out, results=args.results, seeds=args.seeds, steps=args.steps,
