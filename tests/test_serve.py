@@ -210,3 +210,25 @@ def test_prompts_over_the_window_or_the_cap_are_refused_before_generating(server
         assert r.status_code == 200  # a short prompt still passes
     finally:
         capped.stop()
+
+
+def test_completions_decode_a_prompt_rendered_by_the_client_as_the_local_engine_does(client, server, engine):
+    """`/v1/completions` (what self-refine's launched engines are driven by): the prompt text is
+    decoded as it is, so the answer equals the local engine's on the same rendered prompt."""
+    from funreason.chat import render_prompt
+    from funreason.formats.openai import message_from_openai
+    from funreason.llm import SamplingParams
+    from funreason.schema import Example, Tool
+
+    tools = [Tool(t["function"]["name"], t["function"].get("description", ""), t["function"]["parameters"]) for t in TOOLS]
+    prompt = render_prompt(Example("q", tools, [message_from_openai(m) for m in PARIS]), engine.tokenizer)
+    r = client.completions.create(model="tiny", prompt=prompt, max_tokens=40, temperature=0)
+    local = engine.submit(prompt, SamplingParams(max_tokens=40)).result()
+    assert r.choices[0].text == local.text and "[get_weather(city='Paris')]" in local.text
+    assert r.usage.prompt_tokens == local.prompt_tokens and r.choices[0].finish_reason == local.finish_reason
+    bad = [({"model": "tiny", "prompt": ""}, 400, "prompt"), ({"model": "other", "prompt": "x"}, 404, "model"),
+           ({"model": "tiny", "prompt": "x", "stream": True}, 400, "stream"), ({"model": "tiny", "prompt": "x", "top_p": 0}, 400, "top_p"),
+           ({"model": "tiny", "prompt": "x", "max_tokens": 10**6}, 400, "max_tokens")]
+    for body, status, param in bad:
+        resp = httpx.post(server.url + "/v1/completions", json=body)
+        assert resp.status_code == status and resp.json()["error"]["param"] == param, (body, resp.text)

@@ -704,6 +704,10 @@ def self_refine(
     eval_limit: Optional[int] = typer.Option(None, help="First N entries of each BFCL category."),
     eval_data: Optional[Path] = typer.Option(None, help="A held-out split: exact-call accuracy after each round."),
     eval_max_tokens: int = typer.Option(512),
+    rollout_server: Optional[str] = typer.Option(None, help="Launch an OpenAI-compatible engine on each round's model for rollouts and evaluation, "
+                                                 "e.g. 'vllm serve {model} --port {port}'; stopped before training."),
+    judge_server: Optional[str] = typer.Option(None, help="Launch the --judge model the same way, e.g. 'vllm serve {model} --port {port}'."),
+    engine_start_timeout: float = typer.Option(900.0, help="Seconds a launched engine may take to answer /v1/models."),
     seed: int = typer.Option(0),
 ) -> None:
     """Self-refinement: the model samples reasoning and calls, FCDR keeps what passes, SRML retrains (resumable per round)."""
@@ -717,6 +721,7 @@ def self_refine(
         learning_rate=learning_rate, batch_size=batch_size, alpha=alpha, lora=lora,
         eval_categories=[c.strip() for c in eval_categories.split(",") if c.strip()], eval_limit=eval_limit,
         eval_data=str(eval_data) if eval_data else None, eval_max_tokens=eval_max_tokens, seed=seed,
+        rollout_server=rollout_server, judge_server=judge_server, engine_start_timeout=engine_start_timeout,
     )
     try:
         cfg.validate()

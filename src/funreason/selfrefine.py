@@ -42,6 +42,7 @@ from funreason.errors import BackendError, SchemaError
 from funreason.formats import Reader, example_from_row
 from funreason.formats.jsonl import BadLine, iter_json_rows, read_finished_rows
 from funreason.llm import SamplingParams
+from funreason.llm.launch import LaunchedEngine, ModelEngines, check_template
 from funreason.refine.checks import parse_verdict, same_calls
 from funreason.formats.jsonl import cut_torn_line, write_text_atomic
 from funreason.refine.runner import fill, functions_json, prompt, stage_context
@@ -92,12 +93,21 @@ class SelfRefineConfig:
     eval_limit: int | None = None
     eval_data: str | None = None  # a held-out split: exact-call accuracy
     eval_max_tokens: int = 512
+    # an inference engine launched per model ('vllm serve {model} --port {port} ...'): rollouts and
+    # evaluation go through it instead of in-process transformers; likewise the local judge
+    rollout_server: str | None = None
+    judge_server: str | None = None
+    engine_start_timeout: float = 900.0
 
     def validate(self) -> None:
         if bool(self.judge_endpoints) == bool(self.judge):
             raise ValueError("give a judge: --judge-endpoint URL (one or more, with --judge-model NAME) or --judge PATH, not both")
         if self.judge_endpoints and not self.judge_model:
             raise ValueError("judge endpoints need the model name they serve (--judge-model)")
+        if self.judge_server and not self.judge:
+            raise ValueError("--judge-server launches the judge model given by --judge PATH")
+        for template in filter(None, [self.rollout_server, self.judge_server]):
+            check_template(template)
         if self.rounds < 1 or self.samples < 1 or self.hard_samples < 1:
             raise ValueError("--rounds, --samples and --hard-samples must be at least 1")
         for p in [self.data, *self.hard, *self.base_data] + ([self.eval_data] if self.eval_data else []):
@@ -230,11 +240,11 @@ def _seed(*parts: Any) -> int:
 
 
 async def rollout_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], hard: set[str], judges: Judges,
-                        rd: Path, progress: Progress, log: Callable[[str], None]) -> dict[str, Any]:
+                        rd: Path, engines: ModelEngines, progress: Progress, log: Callable[[str], None]) -> dict[str, Any]:
     """Samples, checks and judgements of round `r` into `rd/samples.jsonl` (resumable); returns counts.
-    The engine decodes in its own thread; this loop awaits it and the judges."""
+    The engine (`engines.get(model)`: in-process, or a launched server) decodes on its own; this
+    loop awaits it and the judges."""
     from funreason.chat import render_prompt
-    from funreason.llm.local import LocalEngine
 
     path = rd / "samples.jsonl"
     cut_torn_line(path)
@@ -242,7 +252,7 @@ async def rollout_round(cfg: SelfRefineConfig, r: int, model: str, queries: list
     todo = [q for q in queries if q.key not in done]
     errors: list[str] = []
     if todo:
-        engine = LocalEngine.from_pretrained(model, max_batch=cfg.batch)
+        engine = engines.get(model)
         tok = engine.tokenizer
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
@@ -264,7 +274,6 @@ async def rollout_round(cfg: SelfRefineConfig, r: int, model: str, queries: list
                     advance(len(chunk))
         finally:
             os.close(fd)
-            engine.close()
     if errors:
         log(f"round {r}: {len(errors)} queries hit judge errors and are not recorded (first: {errors[0]}); run again to retry them")
     return summarise_samples(path, rd, len(errors))
@@ -336,12 +345,14 @@ def summarise_samples(path: Path, rd: Path, errors: int = 0) -> dict[str, Any]:
 
 
 def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int | None, eval_data: str | None,
-                   max_tokens: int, batch: int = 16, progress: Progress = _no_progress, label: str = "eval") -> dict[str, Any]:
+                   max_tokens: int, batch: int = 16, progress: Progress = _no_progress, label: str = "eval",
+                   engines: ModelEngines | None = None) -> dict[str, Any]:
     """BFCL accuracy on `categories` (first `limit` entries each) and exact-call accuracy on a
-    held-out split; cached in `out/metrics.json`, generation resumable through the result files."""
+    held-out split; cached in `out/metrics.json`, generation resumable through the result files.
+    The model runs on `engines` (left open for the caller, e.g. for the next round's rollouts on
+    the same model), or on a local engine of its own, closed at the end."""
     from funreason.chat import render_prompt
     from funreason.evaluate.bfcl_run import load_category, local_stream, prompt_size, run_categories
-    from funreason.llm.local import LocalEngine
 
     from funreason.evaluate.bfcl_run import result_path
     from funreason.runinfo import claim, model_identity
@@ -354,7 +365,9 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
         return json.loads(done.read_text())
     out.mkdir(parents=True, exist_ok=True)
     params = SamplingParams(max_tokens=max_tokens)
-    engine = LocalEngine.from_pretrained(model, max_batch=batch)
+    own = engines is None
+    engines = engines or ModelEngines(batch=batch)
+    engine = engines.get(model)
     t0 = time.perf_counter()
     try:
         data = {c: load_category(c, limit) for c in categories}
@@ -380,7 +393,8 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
             heldout = {"total": len(rows), "correct": sum(r["correct"] for r in rows), "unreadable_rows": reader.rejected_count,
                        "accuracy": sum(r["correct"] for r in rows) / len(rows) if rows else 0.0}
     finally:
-        engine.close()
+        if own:
+            engines.close()
     bfcl = {c: {"total": s["total"], "accuracy": s["accuracy"]} for c, s in scores.items()}
     metrics = {"model": model, "bfcl": bfcl, "bfcl_mean": sum(s["accuracy"] for s in bfcl.values()) / len(bfcl) if bfcl else None,
                "heldout": heldout, "seconds": round(time.perf_counter() - t0, 1)}
@@ -406,35 +420,38 @@ def run_self_refine(cfg: SelfRefineConfig, log: Callable[[str], None] = print, p
         raise SchemaError(f"no query with a reference answer in {cfg.data}")
     log(f"{len(queries)} queries · {len(hard)} hard rows from FCDR · {cfg.rounds} round(s) of {cfg.samples} samples "
         f"({cfg.hard_samples} for hard queries)")
-    ev = dict(categories=cfg.eval_categories, limit=cfg.eval_limit, eval_data=cfg.eval_data,
-              max_tokens=cfg.eval_max_tokens, batch=cfg.batch, progress=progress)
-    rounds = [{"round": 0, "model": cfg.model, "eval": evaluate_model(cfg.model, out / "round-0" / "eval", label="round 0: eval", **ev)}]
-    _write_rounds(out, rounds)
-    model = cfg.model
-    kept_files: list[Path] = []
-    for r in range(1, cfg.rounds + 1):
-        rd = out / f"round-{r}"
-        rd.mkdir(exist_ok=True)
-        if (rd / "round.json").exists():
-            info = json.loads((rd / "round.json").read_text())
-            log(f"round {r}: done already ({info['rollouts']['kept']} kept) · {rd}")
-        else:
-            info = _run_round(cfg, r, model, queries, hard, kept_files, rd, ev, progress, log)
-            _write_json(rd / "round.json", info)
-        kept_files.append(rd / "kept.jsonl")
-        rounds.append(info)
-        model = info["model"]
-        hard = set(info["rollouts"]["failed_queries"])  # the queries that stay hard get more samples next round
+    # one engine at a time, for the model in use: the starting model's serves its evaluation and
+    # round 1's rollouts; it is closed before each training and the new model's opened after
+    with ModelEngines(cfg.rollout_server, batch=cfg.batch, log_dir=out, log=log, start_timeout=cfg.engine_start_timeout) as engines:
+        ev = dict(categories=cfg.eval_categories, limit=cfg.eval_limit, eval_data=cfg.eval_data,
+                  max_tokens=cfg.eval_max_tokens, batch=cfg.batch, progress=progress, engines=engines)
+        rounds = [{"round": 0, "model": cfg.model, "eval": evaluate_model(cfg.model, out / "round-0" / "eval", label="round 0: eval", **ev)}]
         _write_rounds(out, rounds)
+        model = cfg.model
+        kept_files: list[Path] = []
+        for r in range(1, cfg.rounds + 1):
+            rd = out / f"round-{r}"
+            rd.mkdir(exist_ok=True)
+            if (rd / "round.json").exists():
+                info = json.loads((rd / "round.json").read_text())
+                log(f"round {r}: done already ({info['rollouts']['kept']} kept) · {rd}")
+            else:
+                info = _run_round(cfg, r, model, queries, hard, kept_files, rd, ev, engines, progress, log)
+                _write_json(rd / "round.json", info)
+            kept_files.append(rd / "kept.jsonl")
+            rounds.append(info)
+            model = info["model"]
+            hard = set(info["rollouts"]["failed_queries"])  # the queries that stay hard get more samples next round
+            _write_rounds(out, rounds)
     return rounds
 
 
 def _run_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], hard: set[str], kept_files: list[Path],
-               rd: Path, ev: dict[str, Any], progress: Progress, log: Callable[[str], None]) -> dict[str, Any]:
+               rd: Path, ev: dict[str, Any], engines: ModelEngines, progress: Progress, log: Callable[[str], None]) -> dict[str, Any]:
     from funreason.train.trainer import TrainConfig, train
 
     t0 = time.perf_counter()
-    stats = asyncio.run(_rollouts_with_judges(cfg, r, model, queries, hard, rd, progress, log))
+    stats = asyncio.run(_rollouts_with_judges(cfg, r, model, queries, hard, rd, engines, progress, log))
     log(f"round {r}: {stats['queries']} queries, {stats['samples']} samples, {stats['passed_checks']} passed the checks, "
         f"{stats['passed_judge']} the judge, {stats['kept']} kept · hard: {stats['hard_kept']} of {stats['hard_in']} turned into data"
         + (f" · {stats['unreadable_judgements']} judgements unreadable (counted as failed)" if stats["unreadable_judgements"] else ""))
@@ -456,6 +473,7 @@ def _run_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], 
         new_model = model
     else:
         if not final.exists():
+            engines.close()  # training needs the memory (the accelerator) the engine holds
             tc = TrainConfig(model=model, data=str(rd / "train.jsonl"), out=str(rd / "train"), loss="srml",
                              alpha=cfg.alpha, alpha_mode=cfg.alpha_mode, lora=cfg.lora, max_steps=cfg.max_steps,
                              epochs=cfg.epochs, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
@@ -472,23 +490,29 @@ def _run_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], 
 
 
 async def _rollouts_with_judges(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], hard: set[str], rd: Path,
-                                progress: Progress, log: Callable[[str], None]) -> dict[str, Any]:
-    """Open the judge(s) for the round (HTTP endpoints, or a local model), run the rollouts, close them."""
+                                engines: ModelEngines, progress: Progress, log: Callable[[str], None]) -> dict[str, Any]:
+    """Open the judge(s) for the round (HTTP endpoints, a launched engine, or a local model), run
+    the rollouts, close them."""
     from funreason.llm.http import HTTPBackend
 
     async with contextlib.AsyncExitStack() as stack:
-        if cfg.judge:
+        if cfg.judge and cfg.judge_server:
+            launched = stack.enter_context(LaunchedEngine(cfg.judge_server, cfg.judge, rd / "judge-engine.log",
+                                                          start_timeout=cfg.engine_start_timeout, log=log))
+            backends: list[Any] = [await stack.enter_async_context(HTTPBackend([launched.url], launched.served_model,
+                                                                               concurrency=cfg.judge_concurrency, timeout=3600.0))]
+        elif cfg.judge:
             from funreason.llm.local import LocalChat, LocalEngine
 
             engine = LocalEngine.from_pretrained(cfg.judge)
             stack.callback(engine.close)
-            backends: list[Any] = [LocalChat(engine)]
+            backends = [LocalChat(engine)]
         else:
             backends = [await stack.enter_async_context(HTTPBackend([url], cfg.judge_model, api_key=cfg.judge_api_key,
                                                                     concurrency=cfg.judge_concurrency))
                         for url in cfg.judge_endpoints]
         judges = Judges(backends, SamplingParams(max_tokens=cfg.judge_max_tokens, temperature=0.0), concurrency=cfg.judge_concurrency)
-        return await rollout_round(cfg, r, model, queries, hard, judges, rd, progress, log)
+        return await rollout_round(cfg, r, model, queries, hard, judges, rd, engines, progress, log)
 
 
 def _write_rounds(out: Path, rounds: list[dict[str, Any]]) -> None:

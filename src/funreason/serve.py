@@ -1,7 +1,8 @@
 """`funreason serve`: an OpenAI-compatible server for a trained FunReason model.
 
 Routes: `GET /health`, `GET /v1/models`, `POST /v1/chat/completions` (with `tools`, `tool_choice`,
-`stream`, `temperature`, `top_p`, `max_tokens`, `stop`, `seed`). With tools, the model is prompted
+`stream`, `temperature`, `top_p`, `max_tokens`, `stop`, `seed`), and `POST /v1/completions` for a
+prompt the client rendered itself (self-refine's rollouts and evaluation on a launched engine). With tools, the model is prompted
 as it was trained (its chat template, BFCL's system prompt with the tool list) and its output is
 split: `<think>…</think>` → `reasoning_content`, a call list → `tool_calls` with
 `finish_reason: "tool_calls"`, anything else → `content`. When `tool_choice` is `required` or names
@@ -103,15 +104,43 @@ def parse_request(body: Any, cfg: ServeConfig, tokenizer: Any) -> ChatRequest:
         plain = [{"role": m.role, "content": m.content} for m in messages]
         prompt = tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    if cfg.max_prompt_tokens is not None and len(ids) > cfg.max_prompt_tokens:
-        raise APIError(400, f"the prompt is {len(ids)} tokens, over this server's --max-prompt-tokens {cfg.max_prompt_tokens}",
-                       param="messages", code="context_length_exceeded")
-    if cfg.context_window is not None and len(ids) + params.max_tokens > cfg.context_window:
-        raise APIError(400, f"the prompt ({len(ids)} tokens) and max_tokens ({params.max_tokens}) exceed the model's "
-                       f"context window of {cfg.context_window} tokens", param="messages", code="context_length_exceeded")
+    _check_length(len(ids), params, cfg)
     stream_options = body.get("stream_options") or {}
     return ChatRequest(ids, params, tools if use_tools else [], tool_choice, bool(body.get("stream")),
                        bool(isinstance(stream_options, dict) and stream_options.get("include_usage")))
+
+
+def parse_completion(body: Any, cfg: ServeConfig, tokenizer: Any) -> tuple[list[int], SamplingParams]:
+    """Validate a legacy completions request: a prompt rendered by the client (self-refine's
+    rollouts, which prompt the model exactly as it was trained), decoded as it is. Raises APIError."""
+    if not isinstance(body, dict):
+        raise APIError(400, "request body must be a JSON object")
+    if body.get("model") != cfg.model_name:
+        raise APIError(404, f"model {body.get('model')!r} is not served here; this server serves {cfg.model_name!r}",
+                       "invalid_request_error", "model", "model_not_found")
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]
+    if not isinstance(prompt, str) or not prompt:
+        raise APIError(400, "'prompt' must be one non-empty string", param="prompt")
+    for unsupported in ("stream", "echo", "logprobs", "suffix", "best_of"):
+        if body.get(unsupported):
+            raise APIError(400, f"'{unsupported}' is not supported on /v1/completions here", param=unsupported)
+    if body.get("n", 1) != 1:
+        raise APIError(400, "only n=1 is supported", param="n")
+    params = _sampling(body, cfg)
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]  # as the local engine tokenizes a rendered prompt
+    _check_length(len(ids), params, cfg)
+    return ids, params
+
+
+def _check_length(n: int, params: SamplingParams, cfg: ServeConfig) -> None:
+    if cfg.max_prompt_tokens is not None and n > cfg.max_prompt_tokens:
+        raise APIError(400, f"the prompt is {n} tokens, over this server's --max-prompt-tokens {cfg.max_prompt_tokens}",
+                       param="messages", code="context_length_exceeded")
+    if cfg.context_window is not None and n + params.max_tokens > cfg.context_window:
+        raise APIError(400, f"the prompt ({n} tokens) and max_tokens ({params.max_tokens}) exceed the model's "
+                       f"context window of {cfg.context_window} tokens", param="messages", code="context_length_exceeded")
 
 
 def _named_choice(choice: Any) -> bool:
@@ -141,9 +170,10 @@ def _tools(raw: Any) -> list[Tool]:
 
 
 def _sampling(body: dict, cfg: ServeConfig) -> SamplingParams:
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens", cfg.default_max_tokens))
+    default = min(cfg.default_max_tokens, cfg.max_tokens_cap)  # a request that names no max_tokens is never refused for it
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens", default))
     if max_tokens is None:
-        max_tokens = cfg.default_max_tokens
+        max_tokens = default
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise APIError(400, "max_tokens must be a positive integer", param="max_tokens")
     if max_tokens > cfg.max_tokens_cap:
@@ -216,19 +246,21 @@ def create_app(engine: Any, cfg: ServeConfig) -> FastAPI:
     async def models():
         return {"object": "list", "data": [{"id": cfg.model_name, "object": "model", "created": 0, "owned_by": "funreason"}]}
 
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request):
+    async def read_body(request: Request) -> Any:
         raw = b""
         async for chunk in request.stream():
             raw += chunk
             if len(raw) > cfg.max_body_bytes:
-                return error(APIError(413, f"request body over {cfg.max_body_bytes} bytes"))
+                raise APIError(413, f"request body over {cfg.max_body_bytes} bytes")
         try:
-            body = json.loads(raw)
+            return json.loads(raw)
         except (ValueError, RecursionError):
-            return error(APIError(400, "request body is not valid JSON"))
+            raise APIError(400, "request body is not valid JSON") from None
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
         try:
-            req = parse_request(body, cfg, engine.tokenizer)
+            req = parse_request(await read_body(request), cfg, engine.tokenizer)
         except APIError as e:
             return error(e)
         rid, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
@@ -244,6 +276,20 @@ def create_app(engine: Any, cfg: ServeConfig) -> FastAPI:
             "choices": [{"index": 0, "message": message, "finish_reason": finish or gen.finish_reason}],
             "usage": _usage(gen),
         }
+
+    @app.post("/v1/completions")
+    async def completions(request: Request):
+        try:
+            prompt, params = parse_completion(await read_body(request), cfg, engine.tokenizer)
+        except APIError as e:
+            return error(e)
+        try:
+            gen = await asyncio.wrap_future(engine.submit(prompt, params))
+        except Exception as e:
+            return error(APIError(500, f"generation failed: {e}", "server_error"))
+        return {"id": f"cmpl-{secrets.token_hex(12)}", "object": "text_completion", "created": int(time.time()),
+                "model": cfg.model_name, "choices": [{"index": 0, "text": gen.text, "finish_reason": gen.finish_reason}],
+                "usage": _usage(gen)}
 
     return app
 

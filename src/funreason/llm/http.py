@@ -1,4 +1,5 @@
-"""An OpenAI-compatible HTTP chat backend (vLLM, SGLang, Ollama, hosted APIs, `funreason serve`).
+"""An OpenAI-compatible HTTP backend (vLLM, SGLang, Ollama, hosted APIs, `funreason serve`): chat and
+completions, and `RemoteEngine`, the local engine's interface over an endpoint.
 
 Async, with a concurrency limit, a per-request timeout, retries with exponential backoff and
 jitter on 429 (honouring Retry-After), 5xx, timeouts, connection errors and unreadable bodies,
@@ -9,6 +10,7 @@ requests in flight). Other 4xx answers are not retried: they will not get better
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import queue
 import random
@@ -93,16 +95,20 @@ class HTTPBackend:
     async def chat(self, messages: list[dict[str, Any]], params: SamplingParams, tools: list[dict] | None = None) -> Generation:
         """One chat completion. With `tools`, returned tool_calls come back as a JSON call list
         after the content (and any reasoning as a leading <think> block)."""
-        if self._client is None:
-            raise RuntimeError("use `async with HTTPBackend(...)`")
-        body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": params.max_tokens,
-                                "temperature": params.temperature, "top_p": params.top_p}
-        if params.stop:
-            body["stop"] = params.stop
-        if params.seed is not None:
-            body["seed"] = params.seed
+        body: dict[str, Any] = {"model": self.model, "messages": messages, **_sampling_body(params)}
         if tools:
             body["tools"] = tools
+        return await self._post("/chat/completions", body, self._generation)
+
+    async def complete(self, prompt: str, params: SamplingParams) -> Generation:
+        """One legacy completion of a prompt rendered by the caller: the text comes back as the
+        model wrote it (nothing parsed), so the caller checks it as it checks a local generation."""
+        return await self._post("/completions", {"model": self.model, "prompt": prompt, **_sampling_body(params)}, self._completion)
+
+    async def _post(self, path: str, body: dict[str, Any], parse: Any) -> Generation:
+        """POST with the retry policy of the module docstring; `parse` turns a 200 body into a Generation."""
+        if self._client is None:
+            raise RuntimeError("use `async with HTTPBackend(...)`")
         last = "no attempt"
         async with self._limit:
             for attempt in range(self.max_retries + 1):
@@ -113,7 +119,7 @@ class HTTPBackend:
                 wait: float | None = None
                 status, content, retry_after = 0, b"", None
                 try:
-                    async with self._client.post(endpoint + "/chat/completions", json=body) as resp:
+                    async with self._client.post(endpoint + path, json=body) as resp:
                         status, retry_after = resp.status, resp.headers.get("retry-after")
                         content = await resp.read()
                 except asyncio.TimeoutError:
@@ -124,7 +130,7 @@ class HTTPBackend:
                     self._in_flight[endpoint] -= 1
                 if status == 200:
                     try:
-                        gen = self._generation(content)
+                        gen = parse(content)
                     except (ValueError, KeyError, IndexError, TypeError) as e:
                         last = f"{endpoint}: unreadable response ({type(e).__name__}: {str(e)[:80]})"
                     else:
@@ -157,11 +163,30 @@ class HTTPBackend:
             calls = [{"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"] or "{}")} for c in msg["tool_calls"]]
             content = (content + "\n" if content else "") + json.dumps(calls, ensure_ascii=False)
         text = f"<think>{reasoning}</think>\n\n{content}" if reasoning else content
+        return self._counted(data, text, choice)
+
+    def _completion(self, content: bytes) -> Generation:
+        data = json.loads(content)
+        choice = data["choices"][0]
+        if not isinstance(choice["text"], str):
+            raise TypeError("completion text is not text")
+        return self._counted(data, choice["text"], choice)
+
+    def _counted(self, data: dict[str, Any], text: str, choice: dict[str, Any]) -> Generation:
         usage = data.get("usage") or {}
         self.usage.prompt_tokens += int(usage.get("prompt_tokens") or 0)
         self.usage.completion_tokens += int(usage.get("completion_tokens") or 0)
         return Generation(text, choice.get("finish_reason") or "stop", int(usage.get("prompt_tokens") or 0),
                           int(usage.get("completion_tokens") or 0))
+
+
+def _sampling_body(params: SamplingParams) -> dict[str, Any]:
+    body: dict[str, Any] = {"max_tokens": params.max_tokens, "temperature": params.temperature, "top_p": params.top_p}
+    if params.stop:
+        body["stop"] = params.stop
+    if params.seed is not None:
+        body["seed"] = params.seed
+    return body
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -188,6 +213,10 @@ class BlockingHTTP:
 
     def _run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def complete_future(self, prompt: str, params: SamplingParams) -> "concurrent.futures.Future[Generation]":
+        """Queue one completion; the future gives its Generation (or raises BackendError)."""
+        return asyncio.run_coroutine_threadsafe(self.backend.complete(prompt, params), self._loop)
 
     def __enter__(self) -> "BlockingHTTP":
         self._thread.start()
@@ -231,3 +260,26 @@ class BlockingHTTP:
             return list(await asyncio.gather(*[self.backend.chat(m, p, tools=t) for m, p, t in requests]))
 
         return self._run(go())
+
+
+class RemoteEngine:
+    """The local engine's interface (`submit(prompt) -> Future[Generation]`, `tokenizer`,
+    `close()`) over an OpenAI-compatible `/v1/completions` endpoint, so every caller of a local
+    engine (self-refine's rollouts, BFCL and held-out evaluation) runs unchanged on vLLM or a
+    launched `funreason serve`. Prompts are rendered here with the model's own tokenizer and chat
+    template, exactly as for local generation; the engine only decodes them."""
+
+    def __init__(self, url: str, served_model: str, tokenizer: Any, *, concurrency: int = 64, timeout: float = 3600.0):
+        self.tokenizer = tokenizer
+        self._http = BlockingHTTP([url], served_model, concurrency=concurrency, timeout=timeout).__enter__()
+
+    def submit(self, prompt: str, params: SamplingParams) -> "concurrent.futures.Future[Generation]":
+        if not isinstance(prompt, str):  # token ids would be decoded and re-tokenized: not the same prompt
+            raise TypeError("a remote engine takes the rendered prompt text")
+        return self._http.complete_future(prompt, params)
+
+    def generate(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
+        return [f.result() for f in [self.submit(p, params) for p in prompts]]
+
+    def close(self) -> None:
+        self._http.__exit__(None, None, None)

@@ -1,0 +1,211 @@
+"""An inference engine launched as a child process for one model, used, and stopped.
+
+`self-refine --rollout-server 'vllm serve {model} --port {port}'` starts an OpenAI-compatible
+engine on the round's model, waits until `/v1/models` answers, generates through it and stops it
+before training (which needs the accelerator back). The invariant: **an engine never outlives the
+`with` block that started it** — on a normal exit, an exception, Ctrl-C (KeyboardInterrupt) and
+SIGTERM to this process (turned into SystemExit while an engine runs, so the block's exit runs).
+The engine gets its own process group, and stopping it signals the whole group (vLLM's workers
+too): SIGTERM, then SIGKILL after `stop_timeout`. On Linux the engine is also told to receive
+SIGTERM if this process dies without cleaning up (SIGKILL, a crash), so no engine is left holding
+a GPU. Its output goes to a log file named in every error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from string import Formatter
+from typing import Any
+
+from funreason.errors import BackendError
+
+PLACEHOLDERS = {"model", "port"}
+
+
+def check_template(template: str) -> list[str]:
+    """The command's words; ValueError unless it names `{model}` and `{port}` and nothing else."""
+    try:
+        words = shlex.split(template)
+        names = {name for w in words for _, name, _, _ in Formatter().parse(w) if name is not None}
+    except ValueError as e:
+        raise ValueError(f"engine command {template!r}: {e}") from None
+    if names != PLACEHOLDERS:
+        raise ValueError(f"engine command {template!r} must contain {{model}} and {{port}} (and no other placeholder; "
+                         f"it has {sorted(names) or 'none'}), e.g. 'vllm serve {{model}} --port {{port}}'")
+    return words
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class LaunchedEngine:
+    """`with LaunchedEngine(template, model, log_file) as engine:` → `engine.url`, `engine.served_model`."""
+
+    def __init__(self, template: str, model: str, log_file: Path, *, start_timeout: float = 900.0, stop_timeout: float = 30.0,
+                 log: Callable[[str], None] = print):
+        self.words = check_template(template)
+        self.model, self.log_file, self.log = model, Path(log_file), log
+        self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+        self.served_model = ""
+        self._old_sigterm: Any = None
+
+    def __enter__(self) -> "LaunchedEngine":
+        self._catch_sigterm()
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _catch_sigterm(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            def to_exit(signum: int, frame: Any) -> None:
+                raise SystemExit(128 + signum)
+
+            self._old_sigterm = signal.signal(signal.SIGTERM, to_exit)
+
+    def _start(self) -> None:
+        port = free_port()
+        argv = [w.format(model=self.model, port=port) for w in self.words]
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as out:
+            out.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} $ {shlex.join(argv)}\n".encode())
+            out.flush()
+            try:
+                self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                             start_new_session=True, preexec_fn=_die_with_parent)
+            except OSError as e:
+                raise BackendError(f"could not start the engine `{shlex.join(argv)}`: {e}") from None
+        self.url = f"http://127.0.0.1:{port}"
+        self.log(f"engine: started `{shlex.join(argv)}` (pid {self.proc.pid}); waiting for {self.url}/v1/models · log {self.log_file}")
+        t0 = time.monotonic()
+        while True:
+            code = self.proc.poll()
+            if code is not None:
+                raise BackendError(f"the engine exited with code {code} before it answered; its log: {self.log_file}\n{self.tail()}")
+            name = self._served_model()
+            if name:
+                self.served_model = name
+                self.log(f"engine: ready in {time.monotonic() - t0:.0f}s, serving {name!r}")
+                return
+            if time.monotonic() - t0 > self.start_timeout:
+                raise BackendError(f"the engine did not answer {self.url}/v1/models within {self.start_timeout:.0f}s "
+                                   f"(stopped); its log: {self.log_file}\n{self.tail()}")
+            time.sleep(0.5)
+
+    def _served_model(self) -> str | None:
+        try:
+            with urllib.request.urlopen(self.url + "/v1/models", timeout=5) as resp:
+                data = json.loads(resp.read())
+            return str(data["data"][0]["id"])
+        except (OSError, ValueError, KeyError, IndexError, TypeError, urllib.error.URLError):
+            return None
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """SIGTERM to the engine's process group, SIGKILL after `stop_timeout`; idempotent."""
+        proc, self.proc = self.proc, None
+        try:
+            if proc is not None and proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(self.stop_timeout)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                self.log(f"engine: stopped (pid {proc.pid})")
+            if proc is not None:
+                with contextlib.suppress(ProcessLookupError):  # workers the engine left behind in its group
+                    os.killpg(proc.pid, signal.SIGKILL)
+        finally:
+            if self._old_sigterm is not None:
+                signal.signal(signal.SIGTERM, self._old_sigterm)
+                self._old_sigterm = None
+
+
+class ModelEngines:
+    """The generation engine of one model at a time, in-process (`LocalEngine`) or launched from
+    `launch` (a `LaunchedEngine` with a `RemoteEngine` client). `get(model)` reuses the open engine
+    when it serves that model and closes it otherwise; `close()` (before training, and at the end)
+    frees it. One object per run, used as a context manager."""
+
+    def __init__(self, launch: str | None = None, *, batch: int = 16, log_dir: Path | None = None,
+                 log: Callable[[str], None] = print, start_timeout: float = 900.0):
+        if launch:
+            check_template(launch)
+        self.launch, self.batch, self.log_dir, self.log, self.start_timeout = launch, batch, log_dir, log, start_timeout
+        self.model: str | None = None
+        self.engine: Any = None
+        self._launched: LaunchedEngine | None = None
+
+    def get(self, model: str) -> Any:
+        if self.engine is not None and self.model == model:
+            return self.engine
+        self.close()
+        if self.launch:
+            from funreason.chat import load_tokenizer
+            from funreason.llm.http import RemoteEngine
+
+            log_file = (self.log_dir or Path(".")) / "engine.log"
+            launched = LaunchedEngine(self.launch, model, log_file, start_timeout=self.start_timeout, log=self.log).__enter__()
+            self._launched = launched
+            # the prompt is rendered here with the model's own template, exactly as for local generation
+            self.engine = RemoteEngine(launched.url, launched.served_model, load_tokenizer(model), concurrency=4 * self.batch)
+        else:
+            from funreason.llm.local import LocalEngine
+
+            self.engine = LocalEngine.from_pretrained(model, max_batch=self.batch)
+        self.model = model
+        return self.engine
+
+    def close(self) -> None:
+        engine, launched = self.engine, self._launched
+        self.engine = self._launched = self.model = None
+        try:
+            if engine is not None:
+                engine.close()
+        finally:
+            if launched is not None:
+                launched.stop()
+
+    def __enter__(self) -> "ModelEngines":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

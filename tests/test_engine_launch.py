@@ -1,0 +1,115 @@
+"""Self-refinement on launched inference engines: a real `funreason serve` process started per
+model by `--rollout-server` / `--judge-server`, used over HTTP, and stopped before training — also
+when the run is interrupted (Ctrl-C, SIGTERM) or killed (no engine is left behind)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from test_selfrefine import rows
+
+from funreason.llm.launch import check_template
+
+SERVE = f"{shlex.quote(sys.executable)} -m funreason.cli serve --model {{model}} --port {{port}} --max-batch 8"
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead but unreaped (its parent, the test, did not start it): count it as gone
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def started_pids(text: str) -> list[int]:
+    return [int(p) for p in re.findall(r"engine: started .*?\s\(pid (\d+)\)", text, re.S)]
+
+
+def command(tmp_path, model, *extra):
+    data = tmp_path / "raw.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows()[:2]))  # paris (a call), joke (a statement)
+    heldout = tmp_path / "heldout.jsonl"
+    heldout.write_text(json.dumps(rows()[0]) + "\n")
+    return [sys.executable, "-m", "funreason.cli", "self-refine", "--model", str(model), "--data", str(data),
+            "--out", str(tmp_path / "sr"), "--judge", str(model), "--judge-server", SERVE, "--rollout-server", SERVE,
+            "--judge-max-tokens", "16", "--samples", "2", "--temperature", "0", "--max-tokens", "40", "--max-steps", "2",
+            "--base-data", str(data), "--eval-categories", "irrelevance", "--eval-limit", "1", "--eval-data", str(heldout),
+            "--eval-max-tokens", "40", *extra]
+
+
+def test_a_round_runs_its_rollouts_judge_and_evaluation_on_launched_engines(tmp_path, trained_tiny_model_dir):
+    proc = subprocess.run(command(tmp_path, trained_tiny_model_dir), capture_output=True, text=True, timeout=600, env=ENV)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = tmp_path / "sr"
+    rounds = json.loads((out / "rounds.json").read_text())
+    r1 = rounds[1]["rollouts"]
+    # rollouts through the engine decode the prompt as trained: the memorised answers pass the checks
+    samples = {json.loads(l)["id"]: json.loads(l) for l in (out / "round-1" / "samples.jsonl").read_text().splitlines()}
+    assert [s["problem"] for s in samples["paris"]["samples"]] == [None, None]
+    assert samples["paris"]["samples"][0]["answer"] == [{"name": "get_weather", "arguments": {"city": "Paris"}}]
+    # every sample that passed went to the launched judge (the tiny model writes no verdict: unreadable, failed)
+    assert r1["passed_checks"] >= 2 and r1["unreadable_judgements"] == r1["passed_checks"]
+    assert rounds[0]["eval"]["heldout"] == rounds[0]["eval"]["heldout"] | {"total": 1, "correct": 1}
+    assert (out / "round-1" / "train" / "final" / "config.json").exists() and rounds[1]["eval"]["heldout"]["total"] == 1
+    engine_log = (out / "engine.log").read_text()
+    # one engine for the starting model (its evaluation and the round's rollouts), one for the trained model
+    assert engine_log.count("$ ") == 2 and "round-1/train/final" in engine_log.split("$ ")[2]
+    assert "POST /v1/completions" in engine_log and "POST /v1/chat/completions" in (out / "round-1" / "judge-engine.log").read_text()
+    pids = started_pids(proc.stdout)
+    assert len(pids) == 3 and not any(map(alive, pids)), proc.stdout
+    assert proc.stdout.count("engine: stopped") == 3
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_an_interrupted_run_leaves_no_engine_behind(tmp_path, trained_tiny_model_dir, sig):
+    proc = subprocess.Popen(command(tmp_path, trained_tiny_model_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=ENV)
+    seen = ""
+    deadline = time.time() + 300
+    try:
+        while "engine: ready" not in seen and time.time() < deadline:  # the engine is up and in use
+            line = proc.stdout.readline()
+            if not line:
+                break
+            seen += line
+        pids = started_pids(seen)
+        assert pids and alive(pids[0]), seen
+        proc.send_signal(sig)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    gone = time.time() + 30  # after SIGKILL the engine is told by the kernel (parent-death signal), then exits
+    while alive(pids[0]) and time.time() < gone:
+        time.sleep(0.2)
+    assert not alive(pids[0]), f"engine {pids[0]} outlived self-refine after signal {sig}"
+
+
+def test_engine_commands_are_checked_before_anything_runs(tmp_path):
+    with pytest.raises(ValueError, match=r"must contain \{model\} and \{port\}"):
+        check_template("vllm serve {model}")
+    with pytest.raises(ValueError, match="no other placeholder"):
+        check_template("vllm serve {model} --port {port} --x {gpu}")
+    bad = subprocess.run([sys.executable, "-m", "funreason.cli", "self-refine", "--model", "m", "--data", __file__, "--out",
+                          str(tmp_path / "o"), "--judge", "j", "--rollout-server", "vllm serve {model}"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "{port}" in bad.stderr and "Traceback" not in bad.stderr
+    failing = subprocess.run([sys.executable, "-c", "from funreason.llm.launch import LaunchedEngine\n"
+                              f"LaunchedEngine({sys.executable!r} + ' -c \"import sys; print(\\'no such model {{model}} {{port}}\\'); sys.exit(3)\"', "
+                              f"'m', {str(tmp_path / 'e.log')!r}).__enter__()"], capture_output=True, text=True)
+    assert "exited with code 3 before it answered" in failing.stderr and "no such model m" in failing.stderr
