@@ -64,6 +64,24 @@ def split_think(text: str) -> tuple[str | None, str]:
     return None, s.strip()
 
 
+def split_think_partial(text: str) -> tuple[str | None, str | None]:
+    """`split_think` of an output still being generated (streaming): (reasoning so far, answer so
+    far), None where it cannot be known yet. Text that could be the start of a tag is held back."""
+    s = text.lstrip()
+    if not s or ("<think>".startswith(s)):
+        return None, None
+    if not s.startswith("<think>"):
+        return None, s
+    body = s[len("<think>"):]
+    end = body.find("</think>")
+    if end >= 0:
+        return body[:end].strip(), body[end + len("</think>"):].lstrip()
+    for k in range(len("</think>") - 1, 0, -1):  # hold back a partial closing tag
+        if body.endswith("</think>"[:k]):
+            return body[:-k].lstrip(), None
+    return body.lstrip(), None
+
+
 # --- parsing ------------------------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from funreason.calls import parse_output, split_think
+from funreason.calls import parse_output, split_think, split_think_partial
 from funreason.chat import render_prompt
 from funreason.errors import SchemaError
 from funreason.formats.openai import message_from_openai
@@ -326,7 +326,7 @@ async def _stream(engine: Any, req: ChatRequest, rid: str, created: int, model: 
             getter.cancel()
         while not deltas.empty():
             text += deltas.get_nowait()
-        reasoning, rest = _split_partial(text)
+        reasoning, rest = split_think_partial(text)
         if reasoning is not None and len(reasoning) > sent_reasoning:
             yield chunk({"reasoning_content": reasoning[sent_reasoning:]})
             sent_reasoning = len(reasoning)
@@ -351,24 +351,6 @@ async def _stream(engine: Any, req: ChatRequest, rid: str, created: int, model: 
     if req.include_usage:
         yield chunk({}, usage=_usage(gen))
     yield "data: [DONE]\n\n"
-
-
-def _split_partial(text: str) -> tuple[str | None, str | None]:
-    """(reasoning so far, answer so far) of a partial output; None where it cannot be known yet.
-    Text that could be the start of a tag is held back."""
-    s = text.lstrip()
-    if not s or ("<think>".startswith(s)):
-        return None, None
-    if not s.startswith("<think>"):
-        return None, s
-    body = s[len("<think>"):]
-    end = body.find("</think>")
-    if end >= 0:
-        return body[:end].strip(), body[end + len("</think>"):].lstrip()
-    for k in range(len("</think>") - 1, 0, -1):  # hold back a partial closing tag
-        if body.endswith("</think>"[:k]):
-            return body[:-k].lstrip(), None
-    return body.lstrip(), None
 
 
 def serve(model: str, *, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, max_batch: int = 16,
