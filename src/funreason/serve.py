@@ -13,6 +13,12 @@ Errors are OpenAI-style `{"error": {"message", "type", "param", "code"}}`: malfo
 model, bad tools, oversize body and `max_tokens` over the cap are 4xx; a generation failure is a
 500 and the server keeps serving. With an API key every route but `/health` needs
 `Authorization: Bearer KEY`. Binds to 127.0.0.1 unless told otherwise.
+
+No client holds up the others: a prompt that with its `max_tokens` does not fit the model's window
+is refused before decoding; a body that does not arrive within `body_timeout_s` gets 408; a request
+whose client goes away is cancelled and leaves its batch at the next decode step. `/health` is 503
+when the generation worker has stopped or has had work but made no decode step for `stall_s`.
+One Ctrl-C shuts down: in-flight requests get a grace period, then are cancelled.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import asyncio
 import json
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +54,8 @@ class ServeConfig:
     max_body_bytes: int = 4 << 20
     max_prompt_tokens: int | None = None  # None: the model's context window less the answer's max_tokens
     context_window: int | None = None  # set from the model's config by create_app when None
+    stall_s: float = 120.0  # /health reports 503 when the engine has had work but no decode step for this long
+    body_timeout_s: float = 30.0  # a request body not received within this is refused (408): slow clients hold nothing
 
 
 class APIError(Exception):
@@ -219,6 +228,34 @@ def build_message(req: ChatRequest, text: str) -> tuple[dict[str, Any], str | No
     return message, None
 
 
+class _Guard:
+    """API key and body-size checks before any route runs. Plain ASGI rather than FastAPI's
+    `@app.middleware("http")`, which hides a client's disconnect from the routes (they could not
+    cancel an abandoned generation)."""
+
+    def __init__(self, app: Any, cfg: ServeConfig):
+        self.app, self.cfg = app, cfg
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            problem = self.check(scope)
+            if problem is not None:
+                await JSONResponse(problem.body(), status_code=problem.status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def check(self, scope: dict) -> APIError | None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        if scope.get("path") != "/health" and self.cfg.api_key is not None:
+            auth = headers.get("authorization", "")
+            if not secrets.compare_digest(auth.encode(), f"Bearer {self.cfg.api_key}".encode()):
+                return APIError(401, "missing or wrong API key (Authorization: Bearer ...)", "authentication_error", code="invalid_api_key")
+        length = headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.cfg.max_body_bytes:
+            return APIError(413, f"request body over {self.cfg.max_body_bytes} bytes")
+        return None
+
+
 def create_app(engine: Any, cfg: ServeConfig) -> FastAPI:
     app = FastAPI(title="FunReason", docs_url=None, redoc_url=None)
     if cfg.context_window is None:  # a prompt the model cannot attend to is refused, never decoded
@@ -227,31 +264,35 @@ def create_app(engine: Any, cfg: ServeConfig) -> FastAPI:
     def error(e: APIError) -> JSONResponse:
         return JSONResponse(e.body(), status_code=e.status)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if request.url.path != "/health" and cfg.api_key is not None:
-            auth = request.headers.get("authorization", "")
-            if not secrets.compare_digest(auth.encode(), f"Bearer {cfg.api_key}".encode()):
-                return error(APIError(401, "missing or wrong API key (Authorization: Bearer ...)", "authentication_error", code="invalid_api_key"))
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > cfg.max_body_bytes:
-            return error(APIError(413, f"request body over {cfg.max_body_bytes} bytes"))
-        return await call_next(request)
+    app.add_middleware(_Guard, cfg=cfg)
 
     @app.get("/health")
     async def health():
-        return {"status": "ok"}
+        state = engine.health() if hasattr(engine, "health") else {"alive": True, "stalled_s": 0.0}
+        if not state["alive"]:
+            return JSONResponse({"status": "down", "reason": "the generation worker has stopped", **state}, status_code=503)
+        if state["stalled_s"] > cfg.stall_s:
+            return JSONResponse({"status": "stalled", "reason": f"no decode step for {state['stalled_s']:.0f}s with work "
+                                 f"waiting (limit {cfg.stall_s:.0f}s)", **state}, status_code=503)
+        return {"status": "ok", **state}
 
     @app.get("/v1/models")
     async def models():
         return {"object": "list", "data": [{"id": cfg.model_name, "object": "model", "created": 0, "owned_by": "funreason"}]}
 
     async def read_body(request: Request) -> Any:
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > cfg.max_body_bytes:
-                raise APIError(413, f"request body over {cfg.max_body_bytes} bytes")
+        async def receive() -> bytes:
+            raw = b""
+            async for chunk in request.stream():
+                raw += chunk
+                if len(raw) > cfg.max_body_bytes:
+                    raise APIError(413, f"request body over {cfg.max_body_bytes} bytes")
+            return raw
+
+        try:
+            raw = await asyncio.wait_for(receive(), cfg.body_timeout_s)
+        except asyncio.TimeoutError:
+            raise APIError(408, f"the request body did not arrive within {cfg.body_timeout_s:.0f}s", code="timeout") from None
         try:
             return json.loads(raw)
         except (ValueError, RecursionError):
@@ -267,7 +308,7 @@ def create_app(engine: Any, cfg: ServeConfig) -> FastAPI:
         if req.stream:
             return StreamingResponse(_stream(engine, req, rid, created, cfg.model_name), media_type="text/event-stream")
         try:
-            gen: Generation = await asyncio.wrap_future(engine.submit(req.prompt, req.params))
+            gen: Generation = await _generate(engine, request, req.prompt, req.params)
         except Exception as e:
             return error(APIError(500, f"generation failed: {e}", "server_error"))
         message, finish = build_message(req, gen.text)
@@ -284,7 +325,7 @@ def create_app(engine: Any, cfg: ServeConfig) -> FastAPI:
         except APIError as e:
             return error(e)
         try:
-            gen = await asyncio.wrap_future(engine.submit(prompt, params))
+            gen = await _generate(engine, request, prompt, params)
         except Exception as e:
             return error(APIError(500, f"generation failed: {e}", "server_error"))
         return {"id": f"cmpl-{secrets.token_hex(12)}", "object": "text_completion", "created": int(time.time()),
@@ -292,6 +333,30 @@ def create_app(engine: Any, cfg: ServeConfig) -> FastAPI:
                 "usage": _usage(gen)}
 
     return app
+
+
+async def _generate(engine: Any, request: Request, prompt: list[int], params: SamplingParams) -> Generation:
+    """The generation, watching the client meanwhile: when it goes away the engine is told to drop
+    the request (it leaves its batch at the next step) and this raises RequestCancelled."""
+    cancel = threading.Event()
+    waiter = asyncio.wrap_future(engine.submit(prompt, params, cancel=cancel))
+    try:
+        while True:
+            done, _ = await asyncio.wait({waiter}, timeout=0.25)
+            if done:
+                return waiter.result()
+            if await request.is_disconnected():
+                cancel.set()
+                return await waiter  # the engine fails it with RequestCancelled at its next step
+    finally:
+        cancel.set()  # also when this handler is itself cancelled (server shutdown)
+        waiter.add_done_callback(_retrieved)
+
+
+def _retrieved(fut: asyncio.Future) -> None:
+    """Mark a generation nobody waits for any more as seen (asyncio would log its exception)."""
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _usage(gen: Generation) -> dict[str, int]:
@@ -305,8 +370,19 @@ async def _stream(engine: Any, req: ChatRequest, rid: str, created: int, model: 
     when it parses as calls, else as content."""
     loop = asyncio.get_running_loop()
     deltas: asyncio.Queue[str] = asyncio.Queue()
-    fut = engine.submit(req.prompt, req.params, on_text=lambda t: loop.call_soon_threadsafe(deltas.put_nowait, t))
+    cancel = threading.Event()  # set when the stream ends early: the client went away (or the server stops)
+    fut = engine.submit(req.prompt, req.params, on_text=lambda t: loop.call_soon_threadsafe(deltas.put_nowait, t), cancel=cancel)
     done = asyncio.wrap_future(fut)
+    try:
+        async for event in _events(done, deltas, req, rid, created, model):
+            yield event
+    finally:
+        cancel.set()
+        done.add_done_callback(_retrieved)
+
+
+async def _events(done: asyncio.Future, deltas: asyncio.Queue, req: ChatRequest, rid: str, created: int, model: str):
+    """The SSE events of one streamed request, from its text deltas and its finished generation."""
 
     def chunk(delta: dict, finish: str | None = None, usage: dict | None = None) -> str:
         body = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": model,
@@ -355,14 +431,31 @@ async def _stream(engine: Any, req: ChatRequest, rid: str, created: int, model: 
 
 def serve(model: str, *, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, max_batch: int = 16,
           served_model_name: str | None = None, max_tokens_cap: int = 4096, max_body_bytes: int = 4 << 20,
-          max_prompt_tokens: int | None = None, chat_template: str | None = None) -> None:
+          max_prompt_tokens: int | None = None, chat_template: str | None = None, shutdown_grace_s: float = 5.0) -> None:
     import uvicorn
 
     from funreason.llm.local import LocalEngine
 
     engine = LocalEngine.from_pretrained(model, max_batch=max_batch, chat_template=chat_template)
     cfg = ServeConfig(served_model_name or model, api_key, max_tokens_cap, min(1024, max_tokens_cap), max_body_bytes, max_prompt_tokens)
-    uvicorn.run(create_app(engine, cfg), host=host, port=port, log_level="info")
+    class Server(uvicorn.Server):
+        """One Ctrl-C (or SIGTERM) stops it: requests in flight get `shutdown_grace_s` to finish;
+        then the engine fails what is left at its next decode step, so every response ends (an
+        error event for a stream) before uvicorn's own deadline, with nothing cut off mid-write."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            if not self.should_exit:
+                timer = threading.Timer(shutdown_grace_s, engine.abort)
+                timer.daemon = True
+                timer.start()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(create_app(engine, cfg), host=host, port=port, log_level="info",
+                            timeout_graceful_shutdown=shutdown_grace_s + 10, timeout_keep_alive=5)
+    try:
+        Server(config).run()
+    finally:
+        engine.close(abort=True)
 
 
 class BackgroundServer:

@@ -4,12 +4,19 @@ Requests from any thread queue up; one worker thread takes up to `max_batch` of 
 left-pads their prompts and decodes them together with a KV cache, each row with its own
 temperature, top_p, seed, stop strings and token budget. Text deltas can be streamed through a
 per-request callback. A failing batch fails its requests' futures, never the worker.
+
+A request can be cancelled (its `cancel` event set, e.g. by a server whose client went away): it
+leaves its batch at the next decode step, and a batch whose rows are all done or cancelled ends
+there, so an abandoned request holds nobody up. `health()` says whether the worker is alive and
+how long it has gone without a decode step while it has work; `close(abort=True)` fails what is
+in flight at the next step instead of finishing it.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -26,6 +33,14 @@ class _Request:
     params: SamplingParams
     on_text: Callable[[str], None] | None
     future: Future = field(default_factory=Future)
+    cancel: threading.Event | None = None
+
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+
+class RequestCancelled(BackendError):
+    """The request was cancelled (its client went away) before it finished."""
 
 
 class LocalEngine:
@@ -42,6 +57,9 @@ class LocalEngine:
         eos = eos if eos is not None else tokenizer.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
         self.batches = 0  # batches run, for tests and metrics
+        self.cancelled = 0  # requests cancelled before they finished
+        self._busy_since: float | None = None  # when the running batch (or its last decode step) started
+        self._stopping = False
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._worker = threading.Thread(target=self._run, name="funreason-generate", daemon=True)
         self._worker.start()
@@ -63,20 +81,42 @@ class LocalEngine:
 
     # --- public API -----------------------------------------------------------------------------
 
-    def submit(self, prompt: str | list[int], params: SamplingParams, on_text: Callable[[str], None] | None = None) -> Future:
-        """Queue one prompt (text, rendered already, or token ids). The future gives a Generation."""
+    def submit(self, prompt: str | list[int], params: SamplingParams, on_text: Callable[[str], None] | None = None,
+               cancel: threading.Event | None = None) -> Future:
+        """Queue one prompt (text, rendered already, or token ids). The future gives a Generation,
+        or raises RequestCancelled once `cancel` is set."""
         ids = prompt if isinstance(prompt, list) else self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        req = _Request(list(ids), params, on_text)
+        req = _Request(list(ids), params, on_text, cancel=cancel)
         self._queue.put(req)
         return req.future
+
+    def health(self) -> dict[str, Any]:
+        """`alive`: the worker runs; `stalled_s`: seconds since the last decode step while busy (0 when idle)."""
+        since = self._busy_since
+        return {"alive": self._worker.is_alive(), "busy": since is not None,
+                "stalled_s": round(time.monotonic() - since, 1) if since is not None else 0.0, "queued": self._queue.qsize()}
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
         """Generate for many prompts (batched by the worker); blocks until all are done."""
         return [f.result() for f in [self.submit(p, params) for p in prompts]]
 
-    def close(self) -> None:
+    def abort(self) -> None:
+        """Fail every request queued or decoding, at the next decode step; the worker keeps running."""
+        self._stopping = True
+
+    def close(self, abort: bool = False) -> None:
+        """Stop the worker once the queue is done; with `abort`, fail what is queued or decoding now."""
+        if abort:
+            self._stopping = True
         self._queue.put(None)
         self._worker.join(timeout=10)
+        while True:  # what was queued behind the close mark never runs: say so to its waiters
+            try:
+                r = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if r is not None and r.future.set_running_or_notify_cancel():
+                r.future.set_exception(BackendError("the engine shut down before this request finished"))
 
     # --- worker ---------------------------------------------------------------------------------
 
@@ -86,8 +126,12 @@ class LocalEngine:
             if batch is None:
                 return
             batch = [r for r in batch if r.future.set_running_or_notify_cancel()]
+            for r in [r for r in batch if r.cancelled() or self._stopping]:  # gone before it started
+                self._drop(r)
+                batch.remove(r)
             if not batch:
                 continue
+            self._busy_since = time.monotonic()
             try:
                 results = self._generate_batch(batch)
             except Exception as e:  # a failed batch fails its requests, not the server
@@ -95,12 +139,23 @@ class LocalEngine:
                     if not r.future.done():
                         r.future.set_exception(BackendError(f"generation failed: {type(e).__name__}: {e}"))
                 continue
+            finally:
+                self._busy_since = None
             self.batches += 1
             for r, g in zip(batch, results):
-                if isinstance(g, BaseException):  # this row failed alone; its batch-mates are unharmed
+                if isinstance(g, BackendError):  # cancelled, or the engine shut down
+                    r.future.set_exception(g)
+                elif isinstance(g, BaseException):  # this row failed alone; its batch-mates are unharmed
                     r.future.set_exception(BackendError(f"generation failed: {type(g).__name__}: {g}"))
                 else:
                     r.future.set_result(g)
+
+    def _drop(self, r: _Request) -> None:
+        if self._stopping:
+            r.future.set_exception(BackendError("the engine shut down before this request finished"))
+        else:
+            self.cancelled += 1
+            r.future.set_exception(RequestCancelled("cancelled: the client went away"))
 
     @torch.no_grad()
     def _generate_batch(self, batch: list[_Request]) -> list[Generation | BaseException]:
@@ -127,6 +182,14 @@ class LocalEngine:
         steps = max(r.params.max_tokens for r in batch)
         greedy = [r.params.temperature <= 0 for r in batch]
         for _ in range(steps):
+            self._busy_since = time.monotonic()
+            for row in rows:  # cancelled (or shutting down): the row leaves the batch now
+                if not row.done and (row.req.cancelled() or self._stopping):
+                    row.fail(RequestCancelled("cancelled: the client went away") if not self._stopping
+                             else BackendError("the engine shut down before this request finished"))
+                    self.cancelled += not self._stopping
+            if all(row.done for row in rows):
+                break
             # greedy rows take one batched argmax; sampling rows draw from their own generator
             best = logits.argmax(-1).tolist() if any(greedy) else None
             nxt = torch.full((n,), self.pad_id, dtype=torch.long, device=self.device)
