@@ -348,6 +348,14 @@ def plot(
     out.print(f"curves: {path}")
 
 
+def _first_error(output: Path) -> str:
+    try:
+        with open(output / "errors.jsonl", encoding="utf-8") as f:
+            return str(json.loads(f.readline()).get("error", "?"))[:200]
+    except (OSError, ValueError, AttributeError):
+        return "?"
+
+
 @app.command()
 def refine(
     input: Path = typer.Argument(..., help="Raw function-calling data (xLAM, OpenAI, native JSONL or a JSON array)."),
@@ -363,6 +371,7 @@ def refine(
     temperature: float = typer.Option(0.0, help="Teacher sampling temperature."),
     max_tokens: int = typer.Option(2048, help="Teacher reply length cap."),
     timeout: float = typer.Option(300.0, help="Per-request timeout in seconds."),
+    retries: int = typer.Option(6, help="Retries of a failed request (backoff 0.5 s doubling, at most 30 s) before its row goes to errors.jsonl."),
     format: str = typer.Option("auto", "--format", "-f", help=FORMAT_HELP),
 ) -> None:
     """FCDR: the teacher writes reasoning and judges each row in five stages; resumable."""
@@ -382,8 +391,8 @@ def refine(
         assert 0 <= i < n
     except (ValueError, AssertionError):
         _fail(f"--shard must be i/n with 0 <= i < n, not {shard!r}")
-    if concurrency < 1 or max_regenerations < 0 or max_tokens < 1:
-        _fail("--concurrency and --max-tokens must be 1 or more, --max-regenerations 0 or more")
+    if concurrency < 1 or max_regenerations < 0 or max_tokens < 1 or retries < 0:
+        _fail("--concurrency and --max-tokens must be 1 or more, --max-regenerations and --retries 0 or more")
     if not input.exists():
         _fail(f"{input}: no such file")
     cfg = RefineConfig(str(input), str(output), max_regenerations, (i, n), concurrency, temperature, max_tokens, format=format,
@@ -395,7 +404,8 @@ def refine(
         with _counting("refining", "rows") as advance:
             on_row = lambda outcome: advance()  # noqa: E731
             if endpoint:
-                async with HTTPBackend(endpoint, teacher_model, api_key=api_key, concurrency=concurrency, timeout=timeout) as llm:
+                async with HTTPBackend(endpoint, teacher_model, api_key=api_key, concurrency=concurrency, timeout=timeout,
+                                       max_retries=retries) as llm:
                     return await run_refine(cfg, llm, on_row), llm.usage
             if teacher_backend == "vllm":
                 from funreason.llm.vllm import VLLMChat
@@ -412,7 +422,11 @@ def refine(
 
     try:
         report, usage = asyncio.run(go())
-    except (BackendError, SchemaError, OSError, ValueError) as e:
+    except OSError as e:
+        where = e.filename or output  # a failed write (full disk) names no file: the run folder then
+        _fail(f"{where}: {e.strerror or e}. Every row written before it is kept; "
+              "make room and run the same command again to resume")
+    except (BackendError, SchemaError, ValueError) as e:
         _fail(str(e))
     summary = summarise(output, report, usage)
     write_report(output, summary)
@@ -425,8 +439,9 @@ def refine(
     files = " · ".join(f"{k} {v}" for k, v in summary["files"].items())
     run = summary["this_run"]
     out.print(f"{files} · this run {run['processed']} rows in {run['seconds']}s · report: {output / 'report.md'}")
-    if summary["files"]["errors"]:
-        out.print(f"[yellow]{summary['files']['errors']} rows hit backend errors; run the same command again to retry them[/yellow]")
+    if summary["files"]["errors"]:  # the run is not finished: say so in the exit status too
+        _fail(f"{summary['files']['errors']} rows hit backend errors and are in errors.jsonl (first: {_first_error(output)}); "
+              "run the same command again to retry them", code=1)
 
 
 eval_app = typer.Typer(help="Evaluate: BFCL scoring (13 single-turn categories, verdicts as the official checker's) and the HumanEval forgetting check.", no_args_is_help=True)

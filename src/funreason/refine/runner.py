@@ -276,7 +276,28 @@ async def run_refine(cfg: RefineConfig, backend: Any, on_row: Callable[[str], No
     seen: Counter[str] = Counter()
     t0 = time.perf_counter()
 
+    # a worker that cannot write its row (a full disk: OSError) stops the run: the reader must not
+    # wait on a queue nobody drains; rows in flight are not written and are redone on resume
+    failed: list[BaseException] = []
+    stop = asyncio.Event()
+
+    async def put(item: Any) -> None:
+        putter, stopper = asyncio.ensure_future(queue.put(item)), asyncio.ensure_future(stop.wait())
+        await asyncio.wait({putter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not putter.done():
+            putter.cancel()
+            raise failed[0]
+
     async def worker() -> None:
+        try:
+            await work()
+        except BaseException as e:
+            failed.append(e)
+            stop.set()
+            raise
+
+    async def work() -> None:
         while True:
             item = await queue.get()
             if item is None:
@@ -320,12 +341,17 @@ async def run_refine(cfg: RefineConfig, backend: Any, on_row: Callable[[str], No
                 if on_row:
                     on_row("rejected")
                 continue
-            await queue.put((key, ex))
-    finally:
+            await put((key, ex))
         for _ in workers:
-            await queue.put(None)
+            await put(None)
         await asyncio.gather(*workers)
+    finally:
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
         ledger.close()
+    if failed:
+        raise failed[0]
     report.outcomes = Counter({k: ledger.counts[k] for k in OUTCOMES})
     report.llm_calls = teacher.calls
     report.seconds = time.perf_counter() - t0
