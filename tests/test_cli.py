@@ -164,3 +164,51 @@ def test_help_keeps_every_default_it_states():
                           (["stats", "--help"], "(default: the bundled sample)"), (["train", "--help"], "(default: 0.5)")):
         proc = subprocess.run([sys.executable, "-m", "funreason.cli", *args], capture_output=True, text=True, env=env)
         assert proc.returncode == 0 and default in proc.stdout, (args, proc.stdout[-1500:])
+
+
+def _file_size_limit(nbytes: int):
+    """For a child process: writes past `nbytes` fail (EFBIG), as on a full disk (ENOSPC)."""
+    import resource
+    import signal
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+
+    return limit
+
+
+def test_writers_on_a_full_disk_say_so_in_one_line_and_leave_nothing_that_looks_valid(tmp_path):
+    """`sample` and `tiny-model` whose writes fail part-way (M5, M6)."""
+    for args, out in ((["sample", "--out", tmp_path / "s.jsonl", "-n", "2000"], tmp_path / "s.jsonl"),
+                      (["tiny-model", "--out", tmp_path / "tm"], tmp_path / "tm")):
+        proc = subprocess.run([sys.executable, "-m", "funreason.cli", *map(str, args)], capture_output=True, text=True, timeout=300,
+                              preexec_fn=_file_size_limit(100_000))
+        lines = [l for l in proc.stderr.splitlines() if l.strip()]
+        assert proc.returncode == 2 and lines[-1].startswith("error:") and "File too large" in lines[-1], proc.stderr[-1500:]
+        assert "Traceback" not in proc.stderr and not out.exists(), args
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "a temporary file was left behind"
+
+
+def test_ordinary_mistakes_are_one_error_line_with_exit_2(tmp_path, tiny_model_dir):
+    """M5: a read-only target, an empty --teacher folder, a --problems file that is not HumanEval's."""
+    (tmp_path / "arr.json").write_text("[1, 2]\n")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "one.jsonl").write_text('{"id": "a", "query": "q", "tools": "[]", "answers": "[]"}\n')
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.md").write_text("mine\n")
+    cases = [
+        (["sample", "--out", "/proc/version"], "/proc/version"),
+        (["sample", "--out", tmp_path / "s.jsonl", "-n", "0"], "-n must be 1 or more"),
+        (["tiny-model", "--out", "/proc/x/model"], "/proc/x"),
+        (["tiny-model", "--out", tmp_path / "taken"], "not an empty folder or an earlier tiny model"),
+        (["refine", tmp_path / "one.jsonl", "--out", tmp_path / "r", "--teacher", tmp_path / "empty"], "not a model folder"),
+        (["eval", "humaneval", "--model", tiny_model_dir, "--problems", tmp_path / "arr.json", "--out", tmp_path / "he"],
+         "arr.json:1: a HumanEval problem is a JSON object"),
+    ]
+    for args, said in cases:
+        proc = run(*args, check=False)
+        lines = [l for l in proc.stderr.splitlines() if l.strip()]
+        assert proc.returncode == 2 and lines and lines[-1].startswith("error:") and said in lines[-1], (args, proc.stderr[-1500:])
+        assert "Traceback" not in proc.stderr, args
+    assert (tmp_path / "taken" / "notes.md").read_text() == "mine\n"

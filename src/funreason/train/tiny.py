@@ -11,6 +11,7 @@ tokenizer but ordinary BPE text in Qwen2.5's; the `<tool_call>` pair is added in
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,13 +87,34 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int = 4096):
 
 
 def build_tiny_model(out: str | Path, corpus: Iterable[str] | None = None, config: TinyConfig | None = None) -> Path:
-    """Build and save a tiny tokenizer + Qwen2 model in `out`. Returns the directory."""
+    """Build and save a tiny tokenizer + Qwen2 model in `out`. Returns the directory.
+
+    Written into a temporary folder beside `out` and renamed into place when complete, so a failed
+    write (a full disk) leaves no folder that looks like a model. `out` must not exist, or be
+    empty, or hold an earlier tiny model (which is replaced)."""
+    import shutil
+    import tempfile
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "funreason_tiny.json").exists())):
+        raise FileExistsError(f"{out}: exists and is not an empty folder or an earlier tiny model; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        _build(tmp, corpus, config or TinyConfig())
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _build(out: Path, corpus: Iterable[str] | None, cfg: TinyConfig) -> None:
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
-    cfg = config or TinyConfig()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(corpus if corpus is not None else default_corpus(), cfg.vocab_size)
     torch.manual_seed(cfg.seed)
     model_cfg = Qwen2Config(
@@ -115,7 +137,6 @@ def build_tiny_model(out: str | Path, corpus: Iterable[str] | None = None, confi
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / "funreason_tiny.json").write_text(json.dumps(cfg.__dict__, indent=2) + "\n")
-    return out
 
 
 def read_corpus(path: str | Path) -> Iterator[str]:
