@@ -77,6 +77,11 @@ def test_self_refine_one_round_then_resume_into_a_second(tmp_path, trained_tiny_
         assert len(rome2["samples"]) == 3
         assert rounds[2]["train_rows"] == r1["kept"] + r2["kept"]  # earlier rounds' kept samples train again
         assert judge.requests > requests_after_one
+        # other settings over these rounds: refused, and the rounds stay as they are
+        other = subprocess.run([sys.executable, "-m", "funreason.cli", "self-refine", *map(str, common), "--rounds", "2",
+                                "--samples", "3"], capture_output=True, text=True, timeout=300)
+        assert other.returncode == 2 and "samples: 2 there, 3 now" in other.stderr and "Traceback" not in other.stderr
+        assert json.loads((out / "config.json").read_text())["samples"] == 2
 
 
 def test_sample_checks_and_judge_replies():

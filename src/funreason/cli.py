@@ -25,8 +25,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)  # one message, one line, also in a log file
+out = Console(soft_wrap=True)
 
 FORMAT_HELP = "Input format: auto, native, xlam, openai, bfcl."
 
@@ -756,8 +756,12 @@ def self_refine(
         cfg.validate()
     except ValueError as e:
         _fail(str(e))
+    from funreason.runinfo import RunMismatch
+
     try:
         result = run_self_refine(cfg, log=out.print, progress=_counting)
+    except RunMismatch as e:
+        _fail(str(e))
     except (ValueError, SchemaError, BackendError, OSError) as e:
         _fail(f"{e} (finished work is kept; run the same command again to resume)")
     table = Table(title="self-refinement")
@@ -822,6 +826,10 @@ def demo(
 
 
 def main() -> None:
+    if not sys.stderr.isatty():  # in a log file, progress bars are carriage-return garbage
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     try:
         app()
     except KeyboardInterrupt:

@@ -409,11 +409,28 @@ def _write_json(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False))
 
 
+# settings that may change between a run and its continuation: more rounds, and how the work is
+# reached (endpoints, engines, keys, batch sizes); any other change would make the finished rounds
+# describe data they did not produce
+_RESUMABLE = {"out", "rounds", "judge_endpoints", "judge_api_key", "judge_concurrency", "judge_max_tokens", "batch", "rollout_server",
+              "judge_server", "engine_start_timeout"}
+
+
+def claim_run(out: Path, cfg: SelfRefineConfig) -> None:
+    """Make `out` this run's folder, or raise RunMismatch (with the way out) when it holds rounds of
+    another: another starting model, other data (by content) or other settings."""
+    from funreason.runinfo import claim, file_sha256, model_identity
+
+    settings = {k: v for k, v in asdict(cfg).items() if k not in _RESUMABLE}
+    claim(out, {"verb": "self-refine", **model_identity(cfg.model), "data_sha256": file_sha256(cfg.data), **settings},
+          [out / "rounds.json", out / "round-1"])  # round-0/eval claims its own folder (the demo fills it first)
+
+
 def run_self_refine(cfg: SelfRefineConfig, log: Callable[[str], None] = print, progress: Progress = _no_progress) -> list[dict[str, Any]]:
     """Run (or resume) every round; returns the rounds as written to `rounds.json`."""
     cfg.validate()
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    claim_run(out, cfg)
     _write_json(out / "config.json", asdict(cfg))
     queries, hard = load_queries(cfg, log)
     if not queries:

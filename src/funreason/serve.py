@@ -208,9 +208,8 @@ def _sampling(body: dict, cfg: ServeConfig) -> SamplingParams:
 def build_message(req: ChatRequest, text: str) -> tuple[dict[str, Any], str | None]:
     """(assistant message, finish reason override) from the model's raw output."""
     out = parse_output(text)
-    message: dict[str, Any] = {"role": "assistant", "content": None}
-    if out.reasoning is not None:
-        message["reasoning_content"] = out.reasoning
+    # reasoning_content is always there (None without a think block): clients can index it
+    message: dict[str, Any] = {"role": "assistant", "content": None, "reasoning_content": out.reasoning}
     names = {t.name for t in req.tools}
     if req.tools and out.calls and all(c.name in names for c in out.calls):
         message["tool_calls"] = [

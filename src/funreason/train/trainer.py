@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
 from funreason.train.data import DataReport, FeatureDataset, SegmentCollator, build_features
 from funreason.train.srml import SRMLLoss
@@ -224,6 +224,35 @@ class MetricsCallback(TrainerCallback):
                 (ckpt / SRML_STATE).write_text(json.dumps({"alpha": float(self.srml.alpha)}))
 
 
+class ProgressLog(TrainerCallback):
+    """One readable line per logging step through `log` (rank 0 only), in place of Trainer's tqdm
+    bar and raw dicts, which fill a log file with carriage returns and `{'loss': '7.395', …}`."""
+
+    def __init__(self, log: Any):
+        self.log = log
+        self.t0 = time.perf_counter()
+        self.first_step: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.t0, self.first_step = time.perf_counter(), state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs or "loss" not in logs:
+            return
+        done = state.global_step - (self.first_step or 0)
+        per_step = (time.perf_counter() - self.t0) / max(done, 1)
+        left = max(state.max_steps - state.global_step, 0) * per_step
+        parts = [f"step {state.global_step}/{state.max_steps}", f"loss {float(logs['loss']):.4f}"]
+        if "think_loss" in logs:
+            parts[-1] += f" (think {float(logs['think_loss']):.4f} · result {float(logs['result_loss']):.4f})"
+        if "alpha" in logs:
+            parts.append(f"α {float(logs['alpha']):.3f}")
+        if "learning_rate" in logs:
+            parts.append(f"lr {float(logs['learning_rate']):.2e}")
+        parts.append(f"{per_step:.1f} s/step · about {left / 60:.0f} min left" if left >= 60 else f"{per_step:.1f} s/step · {left:.0f} s left")
+        self.log(" · ".join(parts))
+
+
 def latest_checkpoint(out: Path, log=print) -> Path | None:
     """The newest whole checkpoint in `out`. Trainer writes `trainer_state.json` after the weights,
     optimizer and RNG state, so a checkpoint without it was cut off mid-write (a kill, a full disk):
@@ -337,7 +366,7 @@ def training_arguments(cfg: TrainConfig, **overrides: Any) -> TrainingArguments:
         report_to=[] if cfg.report_to == "none" else [cfg.report_to],
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
-        disable_tqdm=False,
+        disable_tqdm=True,  # ProgressLog prints readable lines instead
     )
     if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # without this, Trainer on CPU ignores torchrun's WORLD_SIZE: each process would train alone
@@ -382,8 +411,9 @@ def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> dict[st
         processing_class=tokenizer,
         srml=srml,
         loss_impl=cfg.loss_impl,
-        callbacks=[MetricsCallback(out, srml), *(callbacks or [])],
+        callbacks=[MetricsCallback(out, srml), ProgressLog(log), *(callbacks or [])],
     )
+    trainer.remove_callback(PrinterCallback)  # it prints each log as a raw dict
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - t0
