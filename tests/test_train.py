@@ -39,6 +39,9 @@ def test_train_cli_runs_twenty_steps(tmp_path, tiny_model_dir, loss_args, lora_a
     proc = cli("train", "--model", tiny_model_dir, "--data", sample_path(), "--out", run, "--max-steps", 20,
                "--batch-size", 2, "--lr", "1e-3", "--logging-steps", 5, "--save-steps", 100, *loss_args, *lora_args)
     assert "trained 20 steps" in proc.stdout
+    # M10: readable in a log file: one line per logging step, no raw dicts, bars or FutureWarnings
+    assert [l.split(" · ")[0] for l in proc.stdout.splitlines() if l.startswith("step ")] == [f"step {i}/20" for i in (5, 10, 15, 20)]
+    assert "{'" not in proc.stdout and "\r" not in proc.stdout + proc.stderr and "Warning" not in proc.stderr, proc.stderr[-1500:]
     logs = metrics(run)
     assert [m["step"] for m in logs] == [5, 10, 15, 20]
     assert all(m["tokens_per_s"] > 0 and m["think_loss"] > 0 and m["result_loss"] > 0 for m in logs)

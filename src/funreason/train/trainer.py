@@ -18,6 +18,7 @@ import json
 import math
 import os
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -303,26 +304,31 @@ def load_model(cfg: TrainConfig):
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
     if cfg.lora:
-        from peft import LoraConfig, get_peft_model
-
         if cfg.gradient_checkpointing:
             model.enable_input_require_grads()
         n_layers = model.config.num_hidden_layers
         last = 0 < cfg.lora_layers < n_layers
         # PEFT takes a layer subset only with module names listed (not "all-linear")
         linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.get_decoder().named_modules() if isinstance(m, torch.nn.Linear)})
-        model = get_peft_model(
-            model,
-            LoraConfig(
-                r=cfg.lora,
-                lora_alpha=cfg.lora_alpha or 2 * cfg.lora,
-                lora_dropout=cfg.lora_dropout,
-                target_modules=linear if last else "all-linear",
-                task_type="CAUSAL_LM",
-                layers_to_transform=list(range(n_layers - cfg.lora_layers, n_layers)) if last else None,
-            ),
-        )
+        with warnings.catch_warnings():
+            # PEFT itself still asks transformers for `is_gradient_checkpointing` (deprecated in 5.x):
+            # a warning about PEFT's code, not ours, on every LoRA run
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            model = _lora(model, cfg, linear, last, n_layers)
     return model, tokenizer
+
+
+def _lora(model: Any, cfg: TrainConfig, linear: list[str], last: bool, n_layers: int) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    return get_peft_model(model, LoraConfig(
+        r=cfg.lora,
+        lora_alpha=cfg.lora_alpha or 2 * cfg.lora,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=linear if last else "all-linear",
+        task_type="CAUSAL_LM",
+        layers_to_transform=list(range(n_layers - cfg.lora_layers, n_layers)) if last else None,
+    ))
 
 
 def _use_bf16(cfg: TrainConfig) -> bool:
