@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -75,10 +76,16 @@ def test_a_round_runs_its_rollouts_judge_and_evaluation_on_launched_engines(tmp_
     assert proc.stdout.count("engine: stopped") == 3
 
 
+IDLE = f"{shlex.quote(sys.executable)} {shlex.quote(str(Path(__file__).parent / 'idle_engine.py'))} {{model}} {{port}}"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_an_interrupted_run_leaves_no_engine_behind(tmp_path, trained_tiny_model_dir, sig):
-    proc = subprocess.Popen(command(tmp_path, trained_tiny_model_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=ENV)
+    """Interrupted while it waits on its engine (one that holds every request open): Ctrl-C,
+    SIGTERM, or SIGKILL (then the kernel's parent-death signal stops the engine)."""
+    cmd = command(tmp_path, trained_tiny_model_dir)
+    cmd[cmd.index("--rollout-server") + 1] = IDLE
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
     seen = ""
     deadline = time.time() + 300
     try:
