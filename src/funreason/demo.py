@@ -23,7 +23,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -174,116 +174,178 @@ def _round_line(rounds: list[dict[str, Any]]) -> str:
             + (", ".join(f"{k} {v}" for k, v in r1["failed_checks"].items()) or "none") + f". Trained on {rounds[-1]['train_rows']} rows.")
 
 
+@dataclass
+class _Run:
+    """One demo run: its settings and what each stage hands to the next."""
+
+    cfg: DemoConfig
+    console: Console
+    progress: Callable[..., Any]
+    out: Path
+    starts: list[tuple[str, float]] = field(default_factory=list)
+    model: str = ""
+    label: str = ""
+    train_raw: Path = Path()
+    heldout: Path = Path()
+    sources: dict[str, str] = field(default_factory=dict)
+    stats: Any = None
+    data_line: str = ""
+    funnel_lines: list[str] = field(default_factory=list)
+    tsum: dict[str, Any] = field(default_factory=dict)
+    curves: Path = Path()
+    evals: dict[str, tuple[dict[str, Any], Path]] = field(default_factory=dict)  # row name -> (metrics, its folder)
+    rounds: list[dict[str, Any]] | None = None
+
+    @property
+    def last(self) -> int:
+        return 7 if self.cfg.self_refine else 6
+
+    @property
+    def fcdr(self) -> Path:
+        return self.out / "fcdr"
+
+    @property
+    def sr_out(self) -> Path:
+        return self.out / "self-refine"
+
+    def stage(self, n: int, name: str, text: str) -> None:
+        self.starts.append((name, time.perf_counter()))
+        self.console.rule(f"[bold]{n}/{self.last}[/bold] {text}", align="left", characters="─")
+
+    def evaluate(self, name: str, model: str, folder: Path) -> None:
+        from funreason.selfrefine import evaluate_model
+
+        cfg = self.cfg
+        metrics = evaluate_model(model, folder, categories=list(cfg.bfcl_categories), limit=cfg.bfcl_limit, eval_data=str(self.heldout),
+                                 max_tokens=cfg.max_tokens, batch=cfg.eval_batch, progress=self.progress, label=name.split()[0].lower())
+        self.evals[name] = (metrics, folder)
+
+
 def run_demo(cfg: DemoConfig, console: Console, progress: Callable[..., Any] = _quiet_progress) -> Path:
-    from funreason.llm.http import HTTPBackend
-    from funreason.models import MODELS, get_model
-    from funreason.refine.report import summarise, write_report
     from funreason.refine.rule_teacher import rule_teacher_app
-    from funreason.refine.runner import RefineConfig, run_refine
-    from funreason.selfrefine import SelfRefineConfig, evaluate_model, run_self_refine
     from funreason.serve import BackgroundServer
 
-    out_dir = Path(cfg.out)
-    prepare_out(out_dir)
+    run = _Run(cfg, console, progress, Path(cfg.out))
+    prepare_out(run.out)
     t0 = time.perf_counter()
-    starts: list[tuple[str, float]] = []
-
-    last = 7 if cfg.self_refine else 6
-
-    def stage(n: int, name: str, text: str) -> None:
-        starts.append((name, time.perf_counter()))
-        console.rule(f"[bold]{n}/{last}[/bold] {text}", align="left", characters="─")
-
     console.rule("FunReason demo")
-    stage(1, "model and data", f"the student {cfg.model} and the bundled open data")
-    model = cfg.model if cfg.model not in MODELS else str(get_model(cfg.model, out_dir / "model", log=console.print))
-    label = cfg.model if cfg.model in MODELS else Path(model).name
-    train_raw, heldout, sources = demo_data(cfg, out_dir / "data")
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model)
-    st = compute_stats(Reader(train_raw), tok)
-    n_train, n_heldout = st.rows, len(sources)
-    data_line = (f"{n_train} training rows: {cfg.xlam_rows} raw xLAM-style rows of the bundled sample, {n_train - cfg.xlam_rows - cfg.open_rows} of its "
-                 f"queries offered only tools that cannot answer them (no call fits: mostly the row's own tools less the one it calls), and {cfg.open_rows} rows of open data (Seal-Tools, glaive, STE); "
-                 f"none from BFCL. Held out: {cfg.heldout_limit} rows of each source.")
-    console.print(data_line)
-    evals = out_dir / "eval"
-    common = dict(categories=list(cfg.bfcl_categories), limit=cfg.bfcl_limit, eval_data=str(heldout),
-                  max_tokens=cfg.max_tokens, batch=cfg.eval_batch, progress=progress)
-
-    stage(2, "evaluation of the base model", f"base model: BFCL ({', '.join(cfg.bfcl_categories)}; {cfg.bfcl_limit} each) and the held-out split")
-    base = evaluate_model(model, evals / "base", label="base", **common)
-
-    stage(3, "FCDR", f"FCDR of {n_train} rows: the rule teacher writes reasoning and judges, served on 127.0.0.1")
-    console.print(f"[yellow]{STAND_IN}[/yellow]")
+    run.stage(1, "model and data", f"the student {cfg.model} and the bundled open data")
+    _model_and_data(run)
+    run.stage(2, "evaluation of the base model", f"base model: BFCL ({', '.join(cfg.bfcl_categories)}; {cfg.bfcl_limit} each) and the held-out split")
+    run.evaluate("base model", run.model, run.out / "eval" / "base")
     teacher = BackgroundServer(rule_teacher_app())
     try:
-        fcdr = out_dir / "fcdr"
-        rcfg = RefineConfig(str(train_raw), str(fcdr), max_regenerations=1, concurrency=16, max_tokens=512)
-
-        async def refine():
-            with progress("FCDR", "rows", n_train) as advance:
-                async with HTTPBackend([teacher.url], "rule-teacher", concurrency=16) as llm:
-                    return await run_refine(rcfg, llm, lambda _outcome: advance()), llm.usage
-
-        report, usage = asyncio.run(refine())
-        summary = summarise(fcdr, report, usage)
-        write_report(fcdr, summary)
-        funnel_lines = ["| stage | rows |", "|---|---|", *[f"| {name} | {count} |" for name, count in summary["funnel"]],
-                        "", "Files: " + ", ".join(f"{k} {v}" for k, v in summary["files"].items())
-                        + f"; statements kept as they are: {summary['statements_kept']}."]
-        console.print("\n".join(funnel_lines))
-
-        stage(4, "SRML training", f"SRML training of the student on FCDR's kept rows (LoRA r{cfg.lora}, last {cfg.lora_layers} layers, {cfg.train_steps} steps)")
-        run_dir = out_dir / "train"
-        lora = {"lora": cfg.lora, "lora_layers": cfg.lora_layers}
-        tsum = train(TrainConfig(model=model, data=str(fcdr / "kept.jsonl"), out=str(run_dir), max_steps=cfg.train_steps,
-                                 batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, logging_steps=max(1, min(5, cfg.train_steps // 2)), save_steps=10**6,
-                                 report_to="none", max_length=1024, warmup_ratio=0.05, **lora), log=console.print)
-        curves = plot_metrics(run_dir / "metrics.jsonl", out_dir / "curves.png")
-
-        stage(5, "evaluation of the trained model", "the SRML-trained student, on the same entries")
-        sr_out = out_dir / "self-refine"
+        run.stage(3, "FCDR", f"FCDR of {run.stats.rows} rows: the rule teacher writes reasoning and judges, served on 127.0.0.1")
+        _fcdr(run, teacher.url)
+        run.stage(4, "SRML training", f"SRML training of the student on FCDR's kept rows (LoRA r{cfg.lora}, last {cfg.lora_layers} layers, {cfg.train_steps} steps)")
+        _train(run)
+        run.stage(5, "evaluation of the trained model", "the SRML-trained student, on the same entries")
         # written where self-refine keeps its round-0 evaluation, so the round reuses it
-        trained = evaluate_model(tsum["final"], sr_out / "round-0" / "eval", label="trained", **common)
-
-        if not cfg.self_refine:
-            rounds = None
-        else:
-            stage(6, "self-refinement round", f"one self-refinement round: {cfg.refine_queries} queries, {cfg.refine_samples} samples each, judged by the rule teacher, SRML again")
-            rounds = run_self_refine(
-                SelfRefineConfig(
-                    model=tsum["final"], data=str(train_raw), out=str(sr_out), judge_endpoints=[teacher.url], judge_model="rule-teacher",
-                    rounds=1, samples=cfg.refine_samples, hard_samples=cfg.refine_samples + 1, hard=[str(fcdr / "hard.jsonl")],
-                    base_data=[str(fcdr / "kept.jsonl")], limit=cfg.refine_queries, temperature=0.8, max_tokens=cfg.max_tokens,
-                    batch=16, max_steps=cfg.refine_steps, learning_rate=cfg.learning_rate / 2, batch_size=cfg.batch_size,
-                    lora=cfg.lora, eval_categories=list(cfg.bfcl_categories), eval_limit=cfg.bfcl_limit, eval_data=str(heldout),
-                    eval_max_tokens=cfg.max_tokens,
-                    train_overrides={"max_length": 1024, "logging_steps": 5, "lora_layers": cfg.lora_layers, "report_to": "none"},
-                ),
-                log=console.print, progress=progress,
-            )
+        run.evaluate("SRML-trained", run.tsum["final"], run.sr_out / "round-0" / "eval")
+        if cfg.self_refine:
+            run.stage(6, "self-refinement round", f"one self-refinement round: {cfg.refine_queries} queries, {cfg.refine_samples} samples each, judged by the rule teacher, SRML again")
+            _self_refine(run, teacher.url)
     finally:
         teacher.stop()
+    run.stage(run.last, "report", "report")
+    return _report(run, t0)
 
-    stage(last, "report", "report")
+
+def _model_and_data(run: _Run) -> None:
+    from transformers import AutoTokenizer
+
+    from funreason.models import MODELS, get_model
+
+    cfg = run.cfg
+    run.model = cfg.model if cfg.model not in MODELS else str(get_model(cfg.model, run.out / "model", log=run.console.print))
+    run.label = cfg.model if cfg.model in MODELS else Path(run.model).name
+    run.train_raw, run.heldout, run.sources = demo_data(cfg, run.out / "data")
+    run.stats = compute_stats(Reader(run.train_raw), AutoTokenizer.from_pretrained(run.model))
+    n = run.stats.rows
+    run.data_line = (f"{n} training rows: {cfg.xlam_rows} raw xLAM-style rows of the bundled sample, {n - cfg.xlam_rows - cfg.open_rows} of its "
+                     f"queries offered only tools that cannot answer them (no call fits: mostly the row's own tools less the one it calls), "
+                     f"and {cfg.open_rows} rows of open data (Seal-Tools, glaive, STE); none from BFCL. Held out: {cfg.heldout_limit} rows of each source.")
+    run.console.print(run.data_line)
+
+
+def _fcdr(run: _Run, teacher_url: str) -> None:
+    from funreason.llm.http import HTTPBackend
+    from funreason.refine.report import summarise, write_report
+    from funreason.refine.runner import RefineConfig, run_refine
+
+    run.console.print(f"[yellow]{STAND_IN}[/yellow]")
+    rcfg = RefineConfig(str(run.train_raw), str(run.fcdr), max_regenerations=1, concurrency=16, max_tokens=512)
+
+    async def refine():
+        with run.progress("FCDR", "rows", run.stats.rows) as advance:
+            async with HTTPBackend([teacher_url], "rule-teacher", concurrency=16) as llm:
+                return await run_refine(rcfg, llm, lambda _outcome: advance()), llm.usage
+
+    report, usage = asyncio.run(refine())
+    summary = summarise(run.fcdr, report, usage)
+    write_report(run.fcdr, summary)
+    run.funnel_lines = ["| stage | rows |", "|---|---|", *[f"| {name} | {count} |" for name, count in summary["funnel"]],
+                        "", "Files: " + ", ".join(f"{k} {v}" for k, v in summary["files"].items())
+                        + f"; statements kept as they are: {summary['statements_kept']}."]
+    run.console.print("\n".join(run.funnel_lines))
+
+
+def _train(run: _Run) -> None:
+    cfg = run.cfg
+    run_dir = run.out / "train"
+    run.tsum = train(TrainConfig(model=run.model, data=str(run.fcdr / "kept.jsonl"), out=str(run_dir), max_steps=cfg.train_steps,
+                                 batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, logging_steps=max(1, min(5, cfg.train_steps // 2)),
+                                 save_steps=10**6, report_to="none", max_length=1024, warmup_ratio=0.05, lora=cfg.lora,
+                                 lora_layers=cfg.lora_layers), log=run.console.print)
+    run.curves = plot_metrics(run_dir / "metrics.jsonl", run.out / "curves.png")
+
+
+def _self_refine(run: _Run, teacher_url: str) -> None:
+    from funreason.selfrefine import SelfRefineConfig, run_self_refine
+
+    cfg = run.cfg
+    run.rounds = run_self_refine(
+        SelfRefineConfig(
+            model=run.tsum["final"], data=str(run.train_raw), out=str(run.sr_out), judge_endpoints=[teacher_url], judge_model="rule-teacher",
+            rounds=1, samples=cfg.refine_samples, hard_samples=cfg.refine_samples + 1, hard=[str(run.fcdr / "hard.jsonl")],
+            base_data=[str(run.fcdr / "kept.jsonl")], limit=cfg.refine_queries, temperature=0.8, max_tokens=cfg.max_tokens,
+            batch=16, max_steps=cfg.refine_steps, learning_rate=cfg.learning_rate / 2, batch_size=cfg.batch_size,
+            lora=cfg.lora, eval_categories=list(cfg.bfcl_categories), eval_limit=cfg.bfcl_limit, eval_data=str(run.heldout),
+            eval_max_tokens=cfg.max_tokens,
+            train_overrides={"max_length": 1024, "logging_steps": 5, "lora_layers": cfg.lora_layers, "report_to": "none"},
+        ),
+        log=run.console.print, progress=run.progress,
+    )
+    run.evals["after self-refinement"] = (run.rounds[-1]["eval"], run.sr_out / "round-1" / "eval")
+
+
+def _report(run: _Run, t0: float) -> Path:
+    """`report.md`, `before_after.json` and `.png` from what the stages left in `run`."""
+    cfg = run.cfg
     columns = [*cfg.bfcl_categories, CALLS, "BFCL with irrelevance", *HELDOUT.values()]
-    table = [("base model", _scores(base, evals / "base", cfg.bfcl_categories, sources)),
-             ("SRML-trained", _scores(trained, sr_out / "round-0" / "eval", cfg.bfcl_categories, sources))]
-    if rounds:
-        table.append(("after self-refinement", _scores(rounds[-1]["eval"], sr_out / "round-1" / "eval", cfg.bfcl_categories, sources)))
-    chart = before_after_chart(table, columns, out_dir / "before_after.png")
+    table = [(name, _scores(ev, folder, cfg.bfcl_categories, run.sources)) for name, (ev, folder) in run.evals.items()]
+    chart = before_after_chart(table, columns, run.out / "before_after.png")
     eval_lines = ["| model | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns),
                   *[f"| {name} | " + " | ".join(_pct(v[c]) for c in columns) + " |" for name, v in table]]
     before, after = table[0][1], table[1][1]
     deltas = ", ".join(f"{c} {100 * ((after[c] or 0) - (before[c] or 0)):+.1f}" for c in columns if before[c] is not None)
     total = time.perf_counter() - t0
-    ends = [t for _, t in starts[1:]] + [time.perf_counter()]
-    lines = [
+    lines = _report_lines(run, eval_lines, deltas, chart, total)
+    report_path = run.out / "report.md"
+    report_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (run.out / "before_after.json").write_text(json.dumps({"columns": columns, "rows": dict(table), "seconds": round(total, 1)}, indent=2))
+    run.console.print("\n".join(eval_lines))
+    run.console.print(f"[bold]done in {total:.0f}s[/bold] · report: {report_path}")
+    return report_path
+
+
+def _report_lines(run: _Run, eval_lines: list[str], deltas: str, chart: Path, total: float) -> list[str]:
+    cfg, st, tsum = run.cfg, run.stats, run.tsum
+    ends = [t for _, t in run.starts[1:]] + [time.perf_counter()]
+    return [
         "# FunReason demo report",
         "",
-        f"Student: **{label}**, a real pretrained instruct model (`{model}`). Data: {data_line} "
+        f"Student: **{run.label}**, a real pretrained instruct model (`{run.model}`). Data: {run.data_line} "
         f"The xLAM-style sample is synthetic (`funreason sample`, in the shape of xLAM-60k); the open rows are real "
         f"(`data/OPEN_DEMO_NOTICE.md`). Everything ran offline on the CPU in {total:.0f} s.",
         "",
@@ -294,7 +356,7 @@ def run_demo(cfg: DemoConfig, console: Console, progress: Callable[..., Any] = _
         f"Accuracy (%): the first {cfg.bfcl_limit} entries of each BFCL category, scored like the official checker "
         f"(`{CALLS}`: the mean of the categories that need a call, the kind of score the paper reports; `BFCL with "
         "irrelevance`: the mean of all, irrelevance included, which the paper's score leaves out), and "
-        f"exact calls on the {n_heldout} held-out rows, by source. Greedy decoding, at most {cfg.max_tokens} new tokens. "
+        f"exact calls on the {len(run.sources)} held-out rows, by source. Greedy decoding, at most {cfg.max_tokens} new tokens. "
         "The base model answers every request in prose: that scores 100 on irrelevance (no call is the right answer "
         "there) and 0 wherever a call is needed. A held-out row whose reference is a statement counts as right when no "
         "call decodes from the answer, as BFCL's irrelevance checker counts.",
@@ -315,32 +377,26 @@ def run_demo(cfg: DemoConfig, console: Console, progress: Callable[..., Any] = _
         "",
         "## FCDR funnel",
         "",
-        *funnel_lines,
+        *run.funnel_lines,
         "",
         "## SRML training",
         "",
         "| step | loss | L_think | L_result | α | tokens/s |",
         "|---|---|---|---|---|---|",
         *[f"| {m['step']} | {m['loss']:.3f} | {m.get('think_loss', float('nan')):.3f} | {m.get('result_loss', float('nan')):.3f} | "
-          f"{m['alpha']:.3f} | {m['tokens_per_s']:.0f} |" for m in read_metrics(run_dir / "metrics.jsonl")],
+          f"{m['alpha']:.3f} | {m['tokens_per_s']:.0f} |" for m in read_metrics(run.out / "train" / "metrics.jsonl")],
         "",
-        f"![loss curves]({curves.name})",
+        f"![loss curves]({run.curves.name})",
         "",
         f"{tsum['steps']} steps in {tsum['seconds']:.0f} s on {tsum['data']['kept']} rows; model: `{tsum['final']}`.",
         "",
         "## Self-refinement round",
         "",
-        _round_line(rounds) if rounds else "Not run (`funreason demo --self-refine` adds one round, about 4 minutes more).",
+        _round_line(run.rounds) if run.rounds else "Not run (`funreason demo --self-refine` adds one round, about 4 minutes more).",
         "",
         "## Time per stage",
         "",
         "| stage | seconds |",
         "|---|---|",
-        *[f"| {name} | {end - start:.1f} |" for (name, start), end in zip(starts, ends)],
+        *[f"| {name} | {end - start:.1f} |" for (name, start), end in zip(run.starts, ends)],
     ]
-    report_path = out_dir / "report.md"
-    report_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (out_dir / "before_after.json").write_text(json.dumps({"columns": columns, "rows": dict(table), "seconds": round(total, 1)}, indent=2))
-    console.print("\n".join(eval_lines))
-    console.print(f"[bold]done in {total:.0f}s[/bold] · report: {report_path}")
-    return report_path
