@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -9,7 +10,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -361,6 +362,33 @@ def plot(
     out.print(f"curves: {path}")
 
 
+@contextlib.asynccontextmanager
+async def _teacher(endpoint: list[str], teacher_model: str | None, api_key: str | None, concurrency: int, timeout: float,
+                   retries: int, teacher: str | None, teacher_backend: str):
+    """refine's teacher, opened for the run and closed after it: (backend, its HTTP usage or None)."""
+    if endpoint:
+        from funreason.llm.http import HTTPBackend
+
+        async with HTTPBackend(endpoint, teacher_model, api_key=api_key, concurrency=concurrency, timeout=timeout,
+                               max_retries=retries) as llm:
+            yield llm, lambda: llm.usage
+        return
+    if teacher_backend == "vllm":
+        from funreason.llm.vllm import VLLMChat
+
+        backend: Any = VLLMChat(teacher)
+        close = backend.close
+    else:
+        from funreason.llm.local import LocalChat, LocalEngine
+
+        backend = LocalChat(LocalEngine.from_pretrained(teacher))
+        close = backend.engine.close
+    try:
+        yield backend, lambda: None
+    finally:
+        close()
+
+
 def _first_error(output: Path) -> str:
     try:
         with open(output / "errors.jsonl", encoding="utf-8") as f:
@@ -412,26 +440,9 @@ def refine(
                        teacher=teacher_model if endpoint else str(teacher))  # the endpoint may move between runs; the model may not
 
     async def go():
-        from funreason.llm.http import HTTPBackend
-
         with _counting("refining", "rows") as advance:
-            on_row = lambda outcome: advance()  # noqa: E731
-            if endpoint:
-                async with HTTPBackend(endpoint, teacher_model, api_key=api_key, concurrency=concurrency, timeout=timeout,
-                                       max_retries=retries) as llm:
-                    return await run_refine(cfg, llm, on_row), llm.usage
-            if teacher_backend == "vllm":
-                from funreason.llm.vllm import VLLMChat
-
-                backend = VLLMChat(teacher)
-            else:
-                from funreason.llm.local import LocalChat, LocalEngine
-
-                backend = LocalChat(LocalEngine.from_pretrained(teacher))
-            try:
-                return await run_refine(cfg, backend, on_row), None
-            finally:
-                (backend if teacher_backend == "vllm" else backend.engine).close()
+            async with _teacher(endpoint, teacher_model, api_key, concurrency, timeout, retries, teacher, teacher_backend) as (llm, usage):
+                return await run_refine(cfg, llm, lambda _outcome: advance()), usage()
 
     try:
         report, usage = asyncio.run(go())
@@ -444,6 +455,10 @@ def refine(
         _fail(str(e))
     summary = summarise(output, report, usage)
     write_report(output, summary)
+    _print_refine(summary, input, output)
+
+
+def _print_refine(summary: dict, input: Path, output: Path) -> None:
     table = Table(title=f"FCDR — {input.name}")
     table.add_column("stage")
     table.add_column("rows", justify="right")
@@ -529,13 +544,56 @@ def eval_bfcl(
 ) -> None:
     """Generate BFCL answers with a model, score them like the official checker, report (resumable)."""
     from funreason.evaluate.bfcl_checker import SUPPORTED
-    from funreason.evaluate.bfcl_run import (
-        DEFAULT_CATEGORIES, load_category, local_generator, messages_for, native_result, openai_tools, result_path, run_categories,
-        write_report,
-    )
+    from funreason.evaluate.bfcl_run import load_category, result_path, run_categories, write_report
     from funreason.llm import SamplingParams
 
     _model_or_endpoint(model, endpoint, served_model)
+    cats = _bfcl_categories(mode, endpoint, batch, concurrency, max_tokens, output, limit, categories)
+    try:
+        data = {c: load_category(c, limit, data_dir) for c in cats}
+    except (OSError, SchemaError) as e:
+        _fail(str(e))
+    from funreason.runinfo import claim, model_identity
+
+    try:
+        identity = model_identity(model) if model else {"model": served_model, "endpoint": endpoint}
+        template = hashlib.sha256(chat_template.read_bytes()).hexdigest() if chat_template else None
+        claim(output, {"verb": "eval bfcl", **identity, "mode": mode, "max_tokens": max_tokens, **({"chat_template": template} if template else {}),
+                       "data_dir": str(data_dir) if data_dir else None}, [result_path(output, c) for c in SUPPORTED])
+    except (OSError, ValueError) as e:
+        _fail(str(e))
+    params = SamplingParams(max_tokens=max_tokens)
+    if model:
+        stream, close = _bfcl_local(model, batch, chat_template, params, data, output)
+    else:
+        stream, close = _bfcl_endpoint(endpoint, served_model, api_key, concurrency, mode, params)
+    t0 = time.perf_counter()
+    generated = 0
+    try:
+        with _counting("BFCL", "entries", sum(len(v) for v in data.values())) as advance:
+            def done(n: int) -> None:
+                nonlocal generated
+                generated += n
+                advance(n)
+
+            scores = run_categories(data, None, output, batch=batch, on_done=done, stream=stream)
+    except BackendError as e:
+        _fail(f"{e} (finished entries are kept; run again to resume)")
+    finally:
+        close()
+    seconds = time.perf_counter() - t0
+    report = write_report(output, scores, {"model": model or f"{served_model} @ {endpoint}", "mode": mode, "limit": limit,
+                                           "seconds": round(seconds, 1), "generated": generated,
+                                           "entries_per_second": round(generated / seconds, 2) if generated else None})
+    _print_bfcl(scores, report["summary"], generated, seconds, output)
+
+
+def _bfcl_categories(mode: str, endpoint: str | None, batch: int, concurrency: int, max_tokens: int, output: Path,
+                     limit: int | None, categories: str | None) -> list[str]:
+    """`eval bfcl`'s settings checked (one `error:` line each); the categories asked for."""
+    from funreason.evaluate.bfcl_checker import SUPPORTED
+    from funreason.evaluate.bfcl_run import DEFAULT_CATEGORIES
+
     if mode not in ("prompting", "native") or (mode == "native" and not endpoint):
         _fail("--mode is prompting, or native with --endpoint")
     if batch < 1 or concurrency < 1 or max_tokens < 1:
@@ -548,70 +606,44 @@ def eval_bfcl(
     unknown = [c for c in cats if c not in SUPPORTED]
     if unknown:
         _fail(f"unknown categories: {', '.join(unknown)}; single-turn categories: {', '.join(DEFAULT_CATEGORIES)}")
+    return cats
+
+
+def _bfcl_local(model: str, batch: int, chat_template: Path | None, params: Any, data: dict, output: Path) -> tuple[Any, Any]:
+    """(stream, close) on a local model: every unfinished prompt queued at once, so each batch is full."""
+    from funreason.evaluate.bfcl_run import local_stream
+    from funreason.llm.local import LocalEngine
+
     try:
-        data = {c: load_category(c, limit, data_dir) for c in cats}
-    except (OSError, SchemaError) as e:
+        engine = LocalEngine.from_pretrained(model, max_batch=batch, chat_template=str(chat_template) if chat_template else None)
+    except ValueError as e:
         _fail(str(e))
-    params = SamplingParams(max_tokens=max_tokens)
-    from funreason.runinfo import claim, model_identity
+    return local_stream(engine, params, data, output), engine.close
 
-    try:
-        identity = model_identity(model) if model else {"model": served_model, "endpoint": endpoint}
-        template = hashlib.sha256(chat_template.read_bytes()).hexdigest() if chat_template else None
-        claim(output, {"verb": "eval bfcl", **identity, "mode": mode, "max_tokens": max_tokens, **({"chat_template": template} if template else {}),
-                       "data_dir": str(data_dir) if data_dir else None}, [result_path(output, c) for c in SUPPORTED])
-    except (OSError, ValueError) as e:
-        _fail(str(e))
-    engine = None
-    if model:
-        from funreason.llm.local import LocalEngine
 
-        try:
-            engine = LocalEngine.from_pretrained(model, max_batch=batch, chat_template=str(chat_template) if chat_template else None)
-        except ValueError as e:
-            _fail(str(e))
-        generate = local_generator(engine, params)
-    else:
-        from funreason.llm.http import BlockingHTTP
+def _bfcl_endpoint(endpoint: str, served_model: str, api_key: str | None, concurrency: int, mode: str, params: Any) -> tuple[Any, Any]:
+    """(stream, close) on an endpoint: `--concurrency` requests always in flight, each answer recorded as it comes."""
+    from funreason.evaluate.bfcl_run import messages_for, native_result, openai_tools
+    from funreason.llm.http import BlockingHTTP
 
-        http = BlockingHTTP([endpoint], served_model, api_key=api_key, concurrency=concurrency).__enter__()
-        generate = None
+    http = BlockingHTTP([endpoint], served_model, api_key=api_key, concurrency=concurrency).__enter__()
 
-        def stream(todo):  # --concurrency requests always in flight, each answer recorded as it comes
-            requests = [(messages_for(ex), params, None) if mode == "prompting" else
-                        ([m.to_dict() for m in ex.messages], params, openai_tools(ex)) for ex in todo]
-            for i, g in http.chat_iter(requests):
-                yield todo[i], g.text if mode == "prompting" else native_result(g.text, todo[i])
+    def stream(todo):
+        requests = [(messages_for(ex), params, None) if mode == "prompting" else
+                    ([m.to_dict() for m in ex.messages], params, openai_tools(ex)) for ex in todo]
+        for i, g in http.chat_iter(requests):
+            yield todo[i], g.text if mode == "prompting" else native_result(g.text, todo[i])
 
-    t0 = time.perf_counter()
-    scores = {}
-    generated = 0
-    try:
-        with _counting("BFCL", "entries", sum(len(v) for v in data.values())) as advance:
-            def done(n: int) -> None:
-                nonlocal generated
-                generated += n
-                advance(n)
+    return stream, lambda: http.__exit__(None, None, None)
 
-            scores = run_categories(data, generate, output, batch=batch, on_done=done, stream=None if model else stream)
-    except BackendError as e:
-        _fail(f"{e} (finished entries are kept; run again to resume)")
-    finally:
-        if engine is not None:
-            engine.close()
-        else:
-            http.__exit__(None, None, None)
-    seconds = time.perf_counter() - t0
-    report = write_report(output, scores, {"model": model or f"{served_model} @ {endpoint}", "mode": mode, "limit": limit,
-                                           "seconds": round(seconds, 1), "generated": generated,
-                                           "entries_per_second": round(generated / seconds, 2) if generated else None})
+
+def _print_bfcl(scores: dict, sm: dict, generated: int, seconds: float, output: Path) -> None:
     table = Table(title="BFCL")
     for col in ("category", "entries", "accuracy"):
         table.add_column(col)
     for c, s in scores.items():
         table.add_row(c, str(s["total"]), f"{100 * s['accuracy']:.2f}")
     out.print(table)
-    sm = report["summary"]
     if generated:
         out.print(f"generated {generated} answers in {seconds:.1f} s ({generated / seconds:.2f} entries/s)")
     out.print(f"Non-Live AST {100 * sm['non_live_ast']:.2f} · Live AST {100 * sm['live_ast']:.2f} · Overall {100 * sm['overall']:.2f}"
