@@ -29,7 +29,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -264,6 +264,54 @@ class RefineReport:
     seconds: float = 0.0
 
 
+class _Pool:
+    """`size` workers taking items from a bounded queue. A worker that raises (a row that cannot be
+    written: a full disk) stops the pool: `put` then raises its error instead of waiting on a queue
+    nobody drains, and leaving the `async with` raises it too; items in flight are dropped (refine
+    redoes them on resume). A normal exit lets the workers finish what is queued."""
+
+    def __init__(self, handle: Callable[[Any], Any], size: int):
+        self.handle, self.size = handle, size
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=size * 2)
+        self.failed: list[BaseException] = []
+        self.stop = asyncio.Event()
+        self.workers: list[asyncio.Task] = []
+
+    async def _work(self) -> None:
+        try:
+            while (item := await self.queue.get()) is not None:
+                await self.handle(item)
+        except BaseException as e:
+            self.failed.append(e)
+            self.stop.set()
+            raise
+
+    async def put(self, item: Any) -> None:
+        putter, stopper = asyncio.ensure_future(self.queue.put(item)), asyncio.ensure_future(self.stop.wait())
+        await asyncio.wait({putter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if not putter.done():
+            putter.cancel()
+            raise self.failed[0]
+
+    async def __aenter__(self) -> "_Pool":
+        self.workers = [asyncio.create_task(self._work()) for _ in range(self.size)]
+        return self
+
+    async def __aexit__(self, exc_type: Any, *exc: Any) -> None:
+        try:
+            if exc_type is None:
+                for _ in self.workers:
+                    await self.put(None)
+                await asyncio.gather(*self.workers)
+        finally:
+            for w in self.workers:
+                w.cancel()
+            await asyncio.gather(*self.workers, return_exceptions=True)
+        if self.failed and exc_type is None:
+            raise self.failed[0]
+
+
 async def run_refine(cfg: RefineConfig, backend: Any, on_row: Callable[[str], None] | None = None) -> RefineReport:
     """Refine `cfg.input` into `cfg.out` with `backend` (an object with `async chat`)."""
     out = Path(cfg.out)
@@ -271,91 +319,67 @@ async def run_refine(cfg: RefineConfig, backend: Any, on_row: Callable[[str], No
     ledger = Ledger(out)
     teacher = Teacher(backend, SamplingParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature), cfg.verdict_retries)
     report = RefineReport()
-    i_shard, n_shard = cfg.shard
-    queue: asyncio.Queue = asyncio.Queue(maxsize=cfg.concurrency * 2)
-    seen: Counter[str] = Counter()
     t0 = time.perf_counter()
 
-    # a worker that cannot write its row (a full disk: OSError) stops the run: the reader must not
-    # wait on a queue nobody drains; rows in flight are not written and are redone on resume
-    failed: list[BaseException] = []
-    stop = asyncio.Event()
+    def ended(file: str, row: dict[str, Any], stage: str) -> None:
+        ledger.write(file, row)
+        report.ended_at[stage] += 1
+        if file == "dropped":
+            report.dropped_by_stage[row["stage"]] += 1
+        if on_row:
+            on_row(file)
 
-    async def put(item: Any) -> None:
-        putter, stopper = asyncio.ensure_future(queue.put(item)), asyncio.ensure_future(stop.wait())
-        await asyncio.wait({putter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if not putter.done():
-            putter.cancel()
-            raise failed[0]
-
-    async def worker() -> None:
+    async def refine(item: tuple[str, Example]) -> None:
+        key, ex = item
         try:
-            await work()
-        except BaseException as e:
-            failed.append(e)
-            stop.set()
-            raise
+            result = await refine_example(ex, key, teacher, cfg.max_regenerations)
+        except (BackendError, SchemaError) as e:
+            result = Outcome("errors", {"key": key, "id": ex.id, "error": str(e), "example": ex.to_dict()}, "errors")
+        except Exception as e:  # a bug must not lose the row: record it and go on
+            result = Outcome("errors", {"key": key, "id": ex.id, "error": f"{type(e).__name__}: {e}", "example": ex.to_dict()}, "errors")
+        ended(result.file, result.row, result.stage)
 
-    async def work() -> None:
-        while True:
-            item = await queue.get()
-            if item is None:
-                return
-            key, ex = item
-            try:
-                result = await refine_example(ex, key, teacher, cfg.max_regenerations)
-            except (BackendError, SchemaError) as e:
-                result = Outcome("errors", {"key": key, "id": ex.id, "error": str(e), "example": ex.to_dict()}, "errors")
-            except Exception as e:  # a bug must not lose the row: record it and go on
-                result = Outcome("errors", {"key": key, "id": ex.id, "error": f"{type(e).__name__}: {e}", "example": ex.to_dict()}, "errors")
-            ledger.write(result.file, result.row)
-            report.ended_at[result.stage] += 1
-            if result.file == "dropped":
-                report.dropped_by_stage[result.row["stage"]] += 1
-            if on_row:
-                on_row(result.file)
-
-    workers = [asyncio.create_task(worker()) for _ in range(cfg.concurrency)]
     try:
-        for index, (where, raw) in enumerate(iter_json_rows(cfg.input)):
-            if index % n_shard != i_shard:
-                continue
-            report.rows += 1
-            key = row_key(raw, seen)
-            if key in ledger.done:
-                report.skipped_done += 1
-                if on_row:
-                    on_row("skipped")
-                continue
-            try:
-                if isinstance(raw, BadLine):
-                    raise raw
-                ex = example_from_row(raw, where, cfg.format)
-                if ex.heldout:
-                    raise SchemaError("a held-out benchmark row (BFCL): never refine it into training data", where)
-            except SchemaError as e:
-                ledger.write("rejected", {"key": key, "where": e.where, "reason": e.reason,
-                                          "raw": raw.raw if isinstance(raw, BadLine) else raw})
-                report.ended_at["rejected"] += 1
-                if on_row:
-                    on_row("rejected")
-                continue
-            await put((key, ex))
-        for _ in workers:
-            await put(None)
-        await asyncio.gather(*workers)
+        async with _Pool(refine, cfg.concurrency) as pool:
+            for key, where, raw in _rows(cfg, report):
+                if key in ledger.done:
+                    report.skipped_done += 1
+                    if on_row:
+                        on_row("skipped")
+                    continue
+                try:
+                    ex = _example(raw, where, cfg.format)
+                except SchemaError as e:
+                    ended("rejected", {"key": key, "where": e.where, "reason": e.reason, "raw": raw.raw if isinstance(raw, BadLine) else raw},
+                          "rejected")
+                    continue
+                await pool.put((key, ex))
     finally:
-        for w in workers:
-            w.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
         ledger.close()
-    if failed:
-        raise failed[0]
     report.outcomes = Counter({k: ledger.counts[k] for k in OUTCOMES})
     report.llm_calls = teacher.calls
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _rows(cfg: RefineConfig, report: RefineReport) -> Iterator[tuple[str, str, Any]]:
+    """(key, where, raw row) of this shard's rows, counted in `report.rows`."""
+    i_shard, n_shard = cfg.shard
+    seen: Counter[str] = Counter()
+    for index, (where, raw) in enumerate(iter_json_rows(cfg.input)):
+        if index % n_shard == i_shard:
+            report.rows += 1
+            yield row_key(raw, seen), where, raw
+
+
+def _example(raw: Any, where: str, fmt: str) -> Example:
+    """The record of a raw row; SchemaError for an unreadable row or a BFCL one (never training data)."""
+    if isinstance(raw, BadLine):
+        raise raw
+    ex = example_from_row(raw, where, fmt)
+    if ex.heldout:
+        raise SchemaError("a held-out benchmark row (BFCL): never refine it into training data", where)
+    return ex
 
 
 def merge_shards(shards: list[Path], out: Path) -> RefineReport:
