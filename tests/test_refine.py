@@ -357,3 +357,14 @@ def test_a_run_that_could_refine_nothing_exits_non_zero_naming_the_cause(tmp_pat
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "3 rows hit backend errors" in proc.stderr and "127.0.0.1:9" in proc.stderr and "run the same command again" in proc.stderr
+
+
+def test_the_teacher_sees_the_functions_as_the_student_does(sample_examples):
+    """FunReason's `x-…` round-trip annotations (e.g. `x-xlam-type`) never reach a teacher or judge prompt."""
+    from funreason.refine.runner import functions_json
+
+    annotated = [ex for ex in sample_examples if "x-xlam-type" in json.dumps([t.to_dict() for t in ex.tools])]
+    assert annotated, "the sample has rows with xLAM type strings kept for the round trip"
+    for ex in annotated:
+        shown = functions_json(ex)
+        assert '"x-' not in shown and all(t.name in shown for t in ex.tools)

@@ -107,7 +107,11 @@ class Outcome:
 
 
 def functions_json(ex: Example) -> str:
-    return json.dumps([t.to_dict() for t in ex.tools], indent=2, ensure_ascii=False)
+    """The row's functions as the teacher and the judge see them: as the student sees them, without
+    FunReason's `x-…` round-trip annotations (`chat.public_schema`)."""
+    from funreason.chat import public_schema
+
+    return json.dumps([public_schema(t) for t in ex.tools], indent=2, ensure_ascii=False)
 
 
 def stage_context(ex: Example, functions: str, answer: list[Call] | str | None = None) -> dict[str, str]:
