@@ -437,6 +437,7 @@ def serve(model: str, *, host: str = "127.0.0.1", port: int = 8000, api_key: str
 
     engine = LocalEngine.from_pretrained(model, max_batch=max_batch, chat_template=chat_template)
     cfg = ServeConfig(served_model_name or model, api_key, max_tokens_cap, min(1024, max_tokens_cap), max_body_bytes, max_prompt_tokens)
+
     class Server(uvicorn.Server):
         """One Ctrl-C (or SIGTERM) stops it: requests in flight get `shutdown_grace_s` to finish;
         then the engine fails what is left at its next decode step, so every response ends (an
@@ -462,25 +463,20 @@ class BackgroundServer:
     (the demo's local teacher, tests and benchmarks). `url` is the server root; `stop()` ends it."""
 
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0):
-        import socket
-        import threading
-
         import uvicorn
 
-        if not port:
-            with socket.socket() as s:
-                s.bind((host, 0))
-                port = s.getsockname()[1]
-        self.port = port
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        from funreason.llm.launch import free_port
+
+        self.port = port or free_port(host)
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.time() + timeout
         while not self.server.started:
             if time.time() > deadline or not self.thread.is_alive():
-                raise RuntimeError(f"the server on {host}:{port} did not start")
+                raise RuntimeError(f"the server on {host}:{self.port} did not start")
             time.sleep(0.05)
-        self.url = f"http://{host}:{port}"
+        self.url = f"http://{host}:{self.port}"
 
     def stop(self) -> None:
         self.server.should_exit = True

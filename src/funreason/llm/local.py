@@ -39,6 +39,9 @@ class _Request:
         return self.cancel is not None and self.cancel.is_set()
 
 
+SHUT_DOWN = "the engine shut down before this request finished"
+
+
 class RequestCancelled(BackendError):
     """The request was cancelled (its client went away) before it finished."""
 
@@ -107,7 +110,7 @@ class LocalEngine:
     def close(self, abort: bool = False) -> None:
         """Stop the worker once the queue is done; with `abort`, fail what is queued or decoding now."""
         if abort:
-            self._stopping = True
+            self.abort()
         self._queue.put(None)
         self._worker.join(timeout=10)
         while True:  # what was queued behind the close mark never runs: say so to its waiters
@@ -116,7 +119,7 @@ class LocalEngine:
             except queue.Empty:
                 break
             if r is not None and r.future.set_running_or_notify_cancel():
-                r.future.set_exception(BackendError("the engine shut down before this request finished"))
+                r.future.set_exception(BackendError(SHUT_DOWN))
 
     # --- worker ---------------------------------------------------------------------------------
 
@@ -125,10 +128,14 @@ class LocalEngine:
             batch = next_batch(self._queue, self.max_batch, self.batch_wait_s)
             if batch is None:
                 return
-            batch = [r for r in batch if r.future.set_running_or_notify_cancel()]
-            for r in [r for r in batch if r.cancelled() or self._stopping]:  # gone before it started
-                self._drop(r)
-                batch.remove(r)
+            running = [r for r in batch if r.future.set_running_or_notify_cancel()]
+            batch = []
+            for r in running:  # a request cancelled before it started never enters the batch
+                gone = self._leaving(r)
+                if gone is None:
+                    batch.append(r)
+                else:
+                    r.future.set_exception(gone)
             if not batch:
                 continue
             self._busy_since = time.monotonic()
@@ -150,12 +157,15 @@ class LocalEngine:
                 else:
                     r.future.set_result(g)
 
-    def _drop(self, r: _Request) -> None:
+    def _leaving(self, r: _Request) -> BackendError | None:
+        """The error a request must leave with now (the engine is stopping, or it was cancelled,
+        which is counted), or None while it may go on."""
         if self._stopping:
-            r.future.set_exception(BackendError("the engine shut down before this request finished"))
-        else:
+            return BackendError(SHUT_DOWN)
+        if r.cancelled():
             self.cancelled += 1
-            r.future.set_exception(RequestCancelled("cancelled: the client went away"))
+            return RequestCancelled("cancelled: the client went away")
+        return None
 
     @torch.no_grad()
     def _generate_batch(self, batch: list[_Request]) -> list[Generation | BaseException]:
@@ -184,10 +194,9 @@ class LocalEngine:
         for _ in range(steps):
             self._busy_since = time.monotonic()
             for row in rows:  # cancelled (or shutting down): the row leaves the batch now
-                if not row.done and (row.req.cancelled() or self._stopping):
-                    row.fail(RequestCancelled("cancelled: the client went away") if not self._stopping
-                             else BackendError("the engine shut down before this request finished"))
-                    self.cancelled += not self._stopping
+                gone = None if row.done else self._leaving(row.req)
+                if gone is not None:
+                    row.fail(gone)
             if all(row.done for row in rows):
                 break
             # greedy rows take one batched argmax; sampling rows draw from their own generator
