@@ -72,3 +72,16 @@ def fc_open():
     root = Path(__file__).resolve().parents[2] / "shared" / "data" / "fc-open"
     assert root.is_dir(), f"{root}: the open data (shared/data/fc-open) must lie beside the checkout"
     return root
+
+
+def file_size_limit(nbytes: int):
+    """For a child process (`preexec_fn`): writes past `nbytes` fail with EFBIG, as a full disk fails
+    them with ENOSPC (SIGXFSZ ignored, so the write returns the error instead of killing the process)."""
+    import resource
+    import signal
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+
+    return limit

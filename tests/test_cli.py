@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+from conftest import file_size_limit
+
 from funreason.sample import generate, sample_path, write_sample
 
 
@@ -166,24 +168,13 @@ def test_help_keeps_every_default_it_states():
         assert proc.returncode == 0 and default in proc.stdout, (args, proc.stdout[-1500:])
 
 
-def _file_size_limit(nbytes: int):
-    """For a child process: writes past `nbytes` fail (EFBIG), as on a full disk (ENOSPC)."""
-    import resource
-    import signal
-
-    def limit():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
-
-    return limit
-
 
 def test_writers_on_a_full_disk_say_so_in_one_line_and_leave_nothing_that_looks_valid(tmp_path):
     """`sample` and `tiny-model` whose writes fail part-way (M5, M6)."""
     for args, out in ((["sample", "--out", tmp_path / "s.jsonl", "-n", "2000"], tmp_path / "s.jsonl"),
                       (["tiny-model", "--out", tmp_path / "tm"], tmp_path / "tm")):
         proc = subprocess.run([sys.executable, "-m", "funreason.cli", *map(str, args)], capture_output=True, text=True, timeout=300,
-                              preexec_fn=_file_size_limit(100_000))
+                              preexec_fn=file_size_limit(100_000))
         lines = [l for l in proc.stderr.splitlines() if l.strip()]
         assert proc.returncode == 2 and lines[-1].startswith("error:") and "File too large" in lines[-1], proc.stderr[-1500:]
         assert "Traceback" not in proc.stderr and not out.exists(), args

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from conftest import file_size_limit
 from teachers import TeacherServer
 
 from funreason.llm.http import HTTPBackend
@@ -308,24 +309,13 @@ def test_rule_teacher_refines_open_data_over_http(tmp_path):
     assert any(isinstance(k["answer"], str) for k in kept)
 
 
-def _file_size_limit(nbytes: int):
-    """For a child process: writes past `nbytes` fail with EFBIG, as a full disk fails them with
-    ENOSPC (SIGXFSZ ignored, so the write returns the error instead of killing the process)."""
-    import resource
-
-    def limit():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
-
-    return limit
-
 
 def test_a_disk_that_fills_up_ends_the_run_with_the_os_error_and_resume_finishes_it(tmp_path):
     inp, out = tmp_path / "in.jsonl", tmp_path / "out"
     n = write_input(inp, generate(120, seed=3))
     with TeacherServer() as t:
         t0 = time.time()
-        full = subprocess.run(_cli(inp, out, t.url), capture_output=True, text=True, timeout=120, preexec_fn=_file_size_limit(20_000))
+        full = subprocess.run(_cli(inp, out, t.url), capture_output=True, text=True, timeout=120, preexec_fn=file_size_limit(20_000))
         assert full.returncode == 2 and time.time() - t0 < 60
         err = [l for l in full.stderr.splitlines() if l.strip()]
         assert err[-1].startswith("error:") and "File too large" in err[-1] and "run the same command again" in err[-1], full.stderr
