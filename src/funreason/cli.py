@@ -566,7 +566,7 @@ def eval_bfcl(
     if model:
         stream, close = _bfcl_local(model, batch, chat_template, params, data, output)
     else:
-        stream, close = _bfcl_endpoint(endpoint, served_model, api_key, concurrency, mode, params)
+        stream, close = _bfcl_endpoint(endpoint, served_model, api_key, concurrency, mode, params, data, output)
     t0 = time.perf_counter()
     generated = 0
     try:
@@ -621,20 +621,20 @@ def _bfcl_local(model: str, batch: int, chat_template: Path | None, params: Any,
     return local_stream(engine, params, data, output), engine.close
 
 
-def _bfcl_endpoint(endpoint: str, served_model: str, api_key: str | None, concurrency: int, mode: str, params: Any) -> tuple[Any, Any]:
-    """(stream, close) on an endpoint: `--concurrency` requests always in flight, each answer recorded as it comes."""
-    from funreason.evaluate.bfcl_run import messages_for, native_result, openai_tools
+def _bfcl_endpoint(endpoint: str, served_model: str, api_key: str | None, concurrency: int, mode: str, params: Any,
+                   data: dict, output: Path) -> tuple[Any, Any]:
+    """(stream, close) on an endpoint: one connection pool for the run, every entry queued at once."""
+    from funreason.evaluate.bfcl_run import endpoint_stream
     from funreason.llm.http import BlockingHTTP
 
     http = BlockingHTTP([endpoint], served_model, api_key=api_key, concurrency=concurrency).__enter__()
+    stream, cancel = endpoint_stream(http, params, data, output, mode)
 
-    def stream(todo):
-        requests = [(messages_for(ex), params, None) if mode == "prompting" else
-                    ([m.to_dict() for m in ex.messages], params, openai_tools(ex)) for ex in todo]
-        for i, g in http.chat_iter(requests):
-            yield todo[i], g.text if mode == "prompting" else native_result(g.text, todo[i])
+    def close() -> None:
+        cancel()
+        http.__exit__(None, None, None)
 
-    return stream, lambda: http.__exit__(None, None, None)
+    return stream, close
 
 
 def _print_bfcl(scores: dict, sm: dict, generated: int, seconds: float, output: Path) -> None:

@@ -261,6 +261,37 @@ def local_stream(engine: Any, params: Any, data: dict[str, list[Example]], out: 
     return stream
 
 
+def endpoint_stream(http: Any, params: Any, data: dict[str, list[Example]], out: Path,
+                    mode: str) -> tuple[Callable[[list[Example]], Iterator[tuple[Example, str]]], Callable[[], None]]:
+    """(stream, cancel) on an endpoint (`llm.http.BlockingHTTP`): every category's unfinished
+    entries are requested at once, so `--concurrency` requests stay in flight across category
+    boundaries; each category's answers come back in the order they finish. `cancel` drops the
+    requests not yet answered (after a failure). Prompting mode sends BFCL's system prompt;
+    native mode the entry's tools, its calls written back as BFCL's call list."""
+    import concurrent.futures
+
+    done = {c: load_done(result_path(out, c)) for c in data}
+    futures = {}
+    for c, exs in data.items():
+        for ex in exs:
+            if ex.id not in done[c]:
+                futures[ex.id] = (http.chat_future(messages_for(ex), params) if mode == "prompting" else
+                                  http.chat_future([m.to_dict() for m in ex.messages], params, openai_tools(ex)))
+
+    def stream(chunk: list[Example]) -> Iterator[tuple[Example, str]]:
+        by_future = {futures[ex.id]: ex for ex in chunk}
+        for f in concurrent.futures.as_completed(by_future):
+            ex = by_future[f]
+            text = f.result().text
+            yield ex, text if mode == "prompting" else native_result(text, ex)
+
+    def cancel() -> None:
+        for f in futures.values():
+            f.cancel()
+
+    return stream, cancel
+
+
 def run_categories(data: dict[str, list[Example]], generate: Callable[[list[Example]], list[str]] | None, out: Path, *,
                    batch: int = 16, on_done: Callable[[int], None] | None = None,
                    stream: Callable[[list[Example]], Iterator[tuple[Example, str]]] | None = None) -> dict[str, dict[str, Any]]:

@@ -231,28 +231,12 @@ class BlockingHTTP:
             self._thread.join(timeout=10)
             self._loop.close()
 
-    def chat_iter(self, requests: list[tuple[list[dict[str, Any]], SamplingParams, list[dict] | None]]) -> Iterator[tuple[int, Generation]]:
-        """Every request at once; (index, generation) as each finishes, so a caller can record it
-        at once and the pool never waits for a batch's slowest request. The first failure is
-        raised and the requests still pending are cancelled."""
-        done: queue.Queue = queue.Queue()
-
-        async def one(i: int, messages: list[dict[str, Any]], params: SamplingParams, tools: list[dict] | None) -> None:
-            try:
-                done.put((i, await self.backend.chat(messages, params, tools=tools), None))
-            except BaseException as e:  # cancellation included: the reader may be waiting
-                done.put((i, None, e))
-
-        futures = [asyncio.run_coroutine_threadsafe(one(i, *r), self._loop) for i, r in enumerate(requests)]
-        try:
-            for _ in requests:
-                i, gen, error = done.get()
-                if error is not None:
-                    raise error
-                yield i, gen
-        finally:
-            for f in futures:
-                f.cancel()
+    def chat_future(self, messages: list[dict[str, Any]], params: SamplingParams,
+                    tools: list[dict] | None = None) -> "concurrent.futures.Future[Generation]":
+        """Queue one chat completion; the future gives its Generation (or raises BackendError).
+        Queue a whole run at once: the backend's semaphore keeps `concurrency` in flight, so the
+        pool never drains between a caller's batches or categories."""
+        return asyncio.run_coroutine_threadsafe(self.backend.chat(messages, params, tools=tools), self._loop)
 
     def chat_many(self, requests: list[tuple[list[dict[str, Any]], SamplingParams, list[dict] | None]]) -> list[Generation]:
         """Every request at once (the backend's semaphore bounds what is in flight), in order."""
