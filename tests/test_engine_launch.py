@@ -61,11 +61,11 @@ def test_a_round_runs_its_rollouts_judge_and_evaluation_on_launched_engines(tmp_
     r1 = rounds[1]["rollouts"]
     # rollouts through the engine decode the prompt as trained: the memorised answers pass the checks
     samples = {json.loads(l)["id"]: json.loads(l) for l in (out / "round-1" / "samples.jsonl").read_text().splitlines()}
-    assert [s["problem"] for s in samples["paris"]["samples"]] == [None, None]
+    assert [s["verdict"] for s in samples["paris"]["samples"]] == [None, None]
     assert samples["paris"]["samples"][0]["answer"] == [{"name": "get_weather", "arguments": {"city": "Paris"}}]
     # every sample that passed went to the launched judge (the tiny model writes no verdict: unreadable, failed)
     assert r1["passed_checks"] >= 2 and r1["unreadable_judgements"] == r1["passed_checks"]
-    assert rounds[0]["eval"]["heldout"] == rounds[0]["eval"]["heldout"] | {"total": 1, "correct": 1}
+    assert (rounds[0]["eval"]["heldout"]["total"], rounds[0]["eval"]["heldout"]["correct"]) == (1, 1)
     assert (out / "round-1" / "train" / "final" / "config.json").exists() and rounds[1]["eval"]["heldout"]["total"] == 1
     engine_log = (out / "engine.log").read_text()
     # one engine for the starting model (its evaluation and the round's rollouts), one for the trained model

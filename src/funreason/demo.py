@@ -21,8 +21,6 @@ import asyncio
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -30,10 +28,15 @@ from typing import Any
 
 from rich.console import Console
 
+from funreason.evaluate.heldout import EvalMetrics, evaluate_model
 from funreason.formats import Reader
+from funreason.markdown import pct, table as md_table
+from funreason.plots import figure
+from funreason.progress import Progress, quiet
+from funreason.selfrefine import RoundResult
 from funreason.stats import compute_stats
 from funreason.train.plot import plot_metrics, read_metrics
-from funreason.train.trainer import TrainConfig, train
+from funreason.train.trainer import TrainConfig, TrainSummary, train
 
 MARKER = ".funreason-demo"
 STAND_IN = (
@@ -73,15 +76,6 @@ def data_file(name: str) -> Path:
     return Path(str(resources.files("funreason").joinpath(f"data/{name}")))
 
 
-@contextmanager
-def _quiet_progress(description: str, unit: str, total: int | None = None) -> Iterator[Callable[..., None]]:
-    yield lambda n=1: None
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}"
-
-
 def prepare_out(out: Path) -> None:
     """Make `out` a demo folder: new, empty, or an earlier demo's (whose parts are replaced)."""
     if out.exists() and not out.is_dir():
@@ -96,25 +90,17 @@ def prepare_out(out: Path) -> None:
 
 def before_after_chart(rows: list[tuple[str, dict[str, Any]]], columns: list[str], path: Path) -> Path:
     """Grouped bars: accuracy (%) per column for each model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(columns), 3.8))
-    width = 0.8 / len(rows)
-    for i, (name, values) in enumerate(rows):
-        xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(columns))]
-        ys = [100 * (values.get(c) or 0.0) for c in columns]
-        bars = ax.bar(xs, ys, width, label=name)
-        ax.bar_label(bars, labels=[f"{y:.0f}" for y in ys], fontsize=7)
-    ax.set_xticks(range(len(columns)), columns, rotation=15)
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 105)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, (1.6 + 1.5 * len(columns), 3.8), dpi=120) as ax:
+        width = 0.8 / len(rows)
+        for i, (name, values) in enumerate(rows):
+            xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(columns))]
+            ys = [100 * (values.get(c) or 0.0) for c in columns]
+            bars = ax.bar(xs, ys, width, label=name)
+            ax.bar_label(bars, labels=[f"{y:.0f}" for y in ys], fontsize=7)
+        ax.set_xticks(range(len(columns)), columns, rotation=15)
+        ax.set_ylabel("accuracy (%)")
+        ax.set_ylim(0, 105)
+        ax.legend(fontsize=8)
     return path
 
 
@@ -154,11 +140,11 @@ def demo_data(cfg: DemoConfig, folder: Path) -> tuple[Path, Path, dict[str, str]
     return paths[0], paths[1], {ex.id: source for source, rows in heldout.items() for ex in rows}
 
 
-def _scores(ev: dict[str, Any], eval_dir: Path, categories: tuple[str, ...], sources: dict[str, str]) -> dict[str, float | None]:
-    row = {c: ev["bfcl"][c]["accuracy"] for c in categories}
-    calls = [row[c] for c in categories if c != "irrelevance"]
+def _scores(ev: EvalMetrics, eval_dir: Path, categories: tuple[str, ...], sources: dict[str, str]) -> dict[str, float | None]:
+    row: dict[str, float | None] = {c: ev.bfcl[c]["accuracy"] for c in categories}
+    calls = [row[c] or 0.0 for c in categories if c != "irrelevance"]
     row[CALLS] = sum(calls) / len(calls) if calls else None
-    row["BFCL with irrelevance"] = ev["bfcl_mean"]
+    row["BFCL with irrelevance"] = ev.bfcl_mean
     # the held-out accuracy of each source, from the per-row results evaluate_model wrote
     results = [json.loads(line) for line in (eval_dir / "heldout_results.jsonl").read_text(encoding="utf-8").splitlines()]
     for source, name in HELDOUT.items():
@@ -167,11 +153,13 @@ def _scores(ev: dict[str, Any], eval_dir: Path, categories: tuple[str, ...], sou
     return row
 
 
-def _round_line(rounds: list[dict[str, Any]]) -> str:
-    r1 = rounds[-1]["rollouts"]
-    return (f"{r1['queries']} queries, {r1['samples']} samples; passed the checks {r1['passed_checks']}, passed the judge "
-            f"{r1['passed_judge']}, kept {r1['kept']}; failing checks by kind: "
-            + (", ".join(f"{k} {v}" for k, v in r1["failed_checks"].items()) or "none") + f". Trained on {rounds[-1]['train_rows']} rows.")
+def _round_line(rounds: list[RoundResult]) -> str:
+    r1 = rounds[-1].rollouts
+    if r1 is None:
+        return "No rollouts."
+    return (f"{r1.queries} queries, {r1.samples} samples; passed the checks {r1.passed_checks}, passed the judge "
+            f"{r1.passed_judge}, kept {r1.kept}; failing checks by kind: "
+            + (", ".join(f"{k} {v}" for k, v in r1.failed_checks.items()) or "none") + f". Trained on {rounds[-1].train_rows} rows.")
 
 
 @dataclass
@@ -180,7 +168,7 @@ class _Run:
 
     cfg: DemoConfig
     console: Console
-    progress: Callable[..., Any]
+    progress: Progress
     out: Path
     starts: list[tuple[str, float]] = field(default_factory=list)
     model: str = ""
@@ -191,10 +179,10 @@ class _Run:
     stats: Any = None
     data_line: str = ""
     funnel_lines: list[str] = field(default_factory=list)
-    tsum: dict[str, Any] = field(default_factory=dict)
+    tsum: TrainSummary | None = None
     curves: Path = Path()
-    evals: dict[str, tuple[dict[str, Any], Path]] = field(default_factory=dict)  # row name -> (metrics, its folder)
-    rounds: list[dict[str, Any]] | None = None
+    evals: dict[str, tuple[EvalMetrics, Path]] = field(default_factory=dict)  # row name -> (metrics, its folder)
+    rounds: list[RoundResult] | None = None
 
     @property
     def last(self) -> int:
@@ -213,15 +201,13 @@ class _Run:
         self.console.rule(f"[bold]{n}/{self.last}[/bold] {text}", align="left", characters="─")
 
     def evaluate(self, name: str, model: str, folder: Path) -> None:
-        from funreason.selfrefine import evaluate_model
-
         cfg = self.cfg
         metrics = evaluate_model(model, folder, categories=list(cfg.bfcl_categories), limit=cfg.bfcl_limit, eval_data=str(self.heldout),
                                  max_tokens=cfg.max_tokens, batch=cfg.eval_batch, progress=self.progress, label=name.split()[0].lower())
         self.evals[name] = (metrics, folder)
 
 
-def run_demo(cfg: DemoConfig, console: Console, progress: Callable[..., Any] = _quiet_progress) -> Path:
+def run_demo(cfg: DemoConfig, console: Console, progress: Progress = quiet) -> Path:
     from funreason.refine.rule_teacher import rule_teacher_app
     from funreason.serve import BackgroundServer
 
@@ -241,7 +227,7 @@ def run_demo(cfg: DemoConfig, console: Console, progress: Callable[..., Any] = _
         _train(run)
         run.stage(5, "evaluation of the trained model", "the SRML-trained student, on the same entries")
         # written where self-refine keeps its round-0 evaluation, so the round reuses it
-        run.evaluate("SRML-trained", run.tsum["final"], run.sr_out / "round-0" / "eval")
+        run.evaluate("SRML-trained", run.tsum.final, run.sr_out / "round-0" / "eval")
         if cfg.self_refine:
             run.stage(6, "self-refinement round", f"one self-refinement round: {cfg.refine_queries} queries, {cfg.refine_samples} samples each, judged by the rule teacher, SRML again")
             _self_refine(run, teacher.url)
@@ -269,24 +255,23 @@ def _model_and_data(run: _Run) -> None:
 
 
 def _fcdr(run: _Run, teacher_url: str) -> None:
-    from funreason.llm.http import HTTPBackend
+    from funreason.llm.factory import BackendConfig
     from funreason.refine.report import summarise, write_report
-    from funreason.refine.runner import RefineConfig, run_refine
+    from funreason.refine.runner import RefineConfig, refine
 
     run.console.print(f"[yellow]{STAND_IN}[/yellow]")
-    rcfg = RefineConfig(str(run.train_raw), str(run.fcdr), max_regenerations=1, concurrency=16, max_tokens=512)
+    teacher = BackendConfig(endpoints=[teacher_url], served_model="rule-teacher", concurrency=16)
+    rcfg = RefineConfig(str(run.train_raw), str(run.fcdr), teacher=teacher, max_regenerations=1, concurrency=16, max_tokens=512)
 
-    async def refine():
-        with run.progress("FCDR", "rows", run.stats.rows) as advance:
-            async with HTTPBackend([teacher_url], "rule-teacher", concurrency=16) as llm:
-                return await run_refine(rcfg, llm, lambda _outcome: advance()), llm.usage
+    def counted(description: str, unit: str, total: int | None = None):
+        return run.progress("FCDR", unit, run.stats.rows)
 
-    report, usage = asyncio.run(refine())
+    report, usage = asyncio.run(refine(rcfg, counted))
     summary = summarise(run.fcdr, report, usage)
     write_report(run.fcdr, summary)
-    run.funnel_lines = ["| stage | rows |", "|---|---|", *[f"| {name} | {count} |" for name, count in summary["funnel"]],
-                        "", "Files: " + ", ".join(f"{k} {v}" for k, v in summary["files"].items())
-                        + f"; statements kept as they are: {summary['statements_kept']}."]
+    run.funnel_lines = [*summary.funnel_markdown(), "", "Files: " + ", ".join(f"{k} {v}" for k, v in summary.files.items())
+                        + f"; statements kept as they are: {summary.statements_kept}; failed by kind: "
+                        + (", ".join(f"{k} {v}" for k, v in summary.failed_by_kind.items()) or "none") + "."]
     run.console.print("\n".join(run.funnel_lines))
 
 
@@ -306,7 +291,7 @@ def _self_refine(run: _Run, teacher_url: str) -> None:
     cfg = run.cfg
     run.rounds = run_self_refine(
         SelfRefineConfig(
-            model=run.tsum["final"], data=str(run.train_raw), out=str(run.sr_out), judge_endpoints=[teacher_url], judge_model="rule-teacher",
+            model=run.tsum.final, data=str(run.train_raw), out=str(run.sr_out), judge_endpoints=[teacher_url], judge_model="rule-teacher",
             rounds=1, samples=cfg.refine_samples, hard_samples=cfg.refine_samples + 1, hard=[str(run.fcdr / "hard.jsonl")],
             base_data=[str(run.fcdr / "kept.jsonl")], limit=cfg.refine_queries, temperature=0.8, max_tokens=cfg.max_tokens,
             batch=16, max_steps=cfg.refine_steps, learning_rate=cfg.learning_rate / 2, batch_size=cfg.batch_size,
@@ -316,7 +301,7 @@ def _self_refine(run: _Run, teacher_url: str) -> None:
         ),
         log=run.console.print, progress=run.progress,
     )
-    run.evals["after self-refinement"] = (run.rounds[-1]["eval"], run.sr_out / "round-1" / "eval")
+    run.evals["after self-refinement"] = (run.rounds[-1].eval, run.sr_out / "round-1" / "eval")
 
 
 def _report(run: _Run, t0: float) -> Path:
@@ -325,8 +310,7 @@ def _report(run: _Run, t0: float) -> Path:
     columns = [*cfg.bfcl_categories, CALLS, "BFCL with irrelevance", *HELDOUT.values()]
     table = [(name, _scores(ev, folder, cfg.bfcl_categories, run.sources)) for name, (ev, folder) in run.evals.items()]
     chart = before_after_chart(table, columns, run.out / "before_after.png")
-    eval_lines = ["| model | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns),
-                  *[f"| {name} | " + " | ".join(_pct(v[c]) for c in columns) + " |" for name, v in table]]
+    eval_lines = md_table(("model", *columns), [(name, *(pct(v[c]) for c in columns)) for name, v in table])
     before, after = table[0][1], table[1][1]
     deltas = ", ".join(f"{c} {100 * ((after[c] or 0) - (before[c] or 0)):+.1f}" for c in columns if before[c] is not None)
     total = time.perf_counter() - t0
@@ -369,9 +353,7 @@ def _report_lines(run: _Run, eval_lines: list[str], deltas: str, chart: Path, to
         "",
         "## Segment statistics of the training rows (paper, Table 1)",
         "",
-        "| segment | rows | mean | median | p90 | max |",
-        "|---|---|---|---|---|---|",
-        *[f"| {name} | {s.count} | {s.mean:.2f} | {s.median:.0f} | {s.p90:.0f} | {s.max} |" for name, s in (("think", st.think), ("result", st.result))],
+        *st.markdown(),
         "",
         f"Before FCDR: only statement rows carry reasoning ({st.no_reasoning} rows have none; the teacher writes it).",
         "",
@@ -388,7 +370,7 @@ def _report_lines(run: _Run, eval_lines: list[str], deltas: str, chart: Path, to
         "",
         f"![loss curves]({run.curves.name})",
         "",
-        f"{tsum['steps']} steps in {tsum['seconds']:.0f} s on {tsum['data']['kept']} rows; model: `{tsum['final']}`.",
+        f"{tsum.steps} steps in {tsum.seconds:.0f} s on {tsum.data.kept} rows; model: `{tsum.final}`.",
         "",
         "## Self-refinement round",
         "",

@@ -30,31 +30,28 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from funreason.calls import parse_output
 from funreason.errors import BackendError, SchemaError
-from funreason.formats import Reader, example_from_row
+from funreason.formats import example_from_row
 from funreason.formats.jsonl import BadLine, iter_json_rows, read_finished_rows
 from funreason.llm import SamplingParams
+from funreason.progress import Progress, quiet
 from funreason.llm.launch import LaunchedEngine, ModelEngines, check_template
-from funreason.refine.checks import parse_verdict, same_calls
+from funreason.evaluate.heldout import EvalMetrics, evaluate_model
+from funreason.llm.factory import BackendConfig, open_chat
+from funreason.plots import figure
+from funreason.refine.judge import Judges, check_sample
 from funreason.formats.jsonl import cut_torn_line, write_text_atomic
-from funreason.refine.runner import fill, functions_json, prompt, stage_context
+from funreason.refine.prompts import functions_json
 from funreason.schema import Example
 
 DEFAULT_EVAL_CATEGORIES = ["simple_python", "multiple", "parallel", "irrelevance"]
-Progress = Callable[[str, str, int], contextlib.AbstractContextManager]
-
-
-@contextlib.contextmanager
-def _no_progress(description: str, unit: str, total: int) -> Iterator[Callable[..., None]]:
-    yield lambda n=1: None
 
 
 @dataclass
@@ -165,74 +162,7 @@ def load_queries(cfg: SelfRefineConfig, log: Callable[[str], None]) -> tuple[lis
     return queries, hard
 
 
-# --- judging ------------------------------------------------------------------------------------
-
-_SCORE = re.compile(r"SCORE\s*[:=]\s*\**\s*(\d+(?:\.\d+)?)", re.I)
-
-
-def parse_score(text: str) -> tuple[float, bool] | None:
-    """(score 0–10, passed) from a judge's reply, or None when it has no readable verdict."""
-    verdict = parse_verdict(text)
-    if verdict is None or verdict[0] not in ("PASS", "FAIL"):
-        return None
-    found = _SCORE.findall(text)
-    score = min(10.0, float(found[-1])) if found else (10.0 if verdict[0] == "PASS" else 0.0)
-    return score, verdict[0] == "PASS"
-
-
-class Judges:
-    """One or several judges; each sample gets one verdict and score per judge."""
-
-    def __init__(self, backends: list[Any], params: SamplingParams, retries: int = 2, concurrency: int = 32):
-        self.backends, self.params, self.retries = backends, params, retries
-        self.limit = asyncio.Semaphore(concurrency)
-        self.calls = 0
-
-    async def _one(self, backend: Any, text: str) -> tuple[float, bool, str | None]:
-        """(score, passed, problem). A reply without a readable verdict is asked again; after the
-        retries it counts as a failed judgement (recorded with the reply). Transport failures raise
-        BackendError: the query is then not recorded and is judged again on the next run."""
-        reply = ""
-        for _ in range(self.retries + 1):
-            async with self.limit:
-                self.calls += 1
-                reply = (await backend.chat([{"role": "user", "content": text}], self.params)).text
-            parsed = parse_score(reply)
-            if parsed is not None:
-                return parsed[0], parsed[1], None
-        return 0.0, False, f"no readable SCORE/VERDICT after {self.retries + 1} replies; last: {reply[-200:]!r}"
-
-    async def judge(self, ex: Example, functions: str, reasoning: str | None, answer: Any) -> dict[str, Any]:
-        """`functions`: the row's functions as FCDR shows them (`functions_json(ex)`), built once per query."""
-        text = fill(prompt("score"), **{**stage_context(ex, functions, answer), "reasoning": reasoning or "(none)"})
-        results = await asyncio.gather(*[self._one(b, text) for b in self.backends])
-        scores = [s for s, _, _ in results]
-        passes = sum(p for _, p, _ in results)
-        problems = [e for _, _, e in results if e]
-        return {"scores": scores, "score": sum(scores) / len(scores), "passed": passes * 2 > len(results),
-                **({"unreadable": problems} if problems else {})}
-
-
 # --- one round ----------------------------------------------------------------------------------
-
-
-def check_sample(text: str, ex: Example) -> tuple[str | None, Any, str | None]:
-    """(reasoning, answer, problem): the decidable FCDR checks of a sample against the reference."""
-    out = parse_output(text)
-    if ex.calls:
-        if out.calls is None:
-            return out.reasoning, None, f"format: {out.error or 'no calls'}"
-        if not same_calls(out.calls, ex.calls):
-            return out.reasoning, out.calls, "function & parameter: the calls differ from the reference"
-        if not out.reasoning:
-            return None, out.calls, "no reasoning"
-        return out.reasoning, out.calls, None
-    if out.calls:  # the reference is a statement
-        return out.reasoning, out.calls, "function & parameter: calls where the reference answers in words"
-    statement = (out.content or "").strip()
-    if not statement:
-        return out.reasoning, None, "format: empty answer"
-    return out.reasoning, statement, None
 
 
 def _seed(*parts: Any) -> int:
@@ -240,7 +170,7 @@ def _seed(*parts: Any) -> int:
 
 
 async def rollout_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], hard: set[str], judges: Judges,
-                        rd: Path, engines: ModelEngines, progress: Progress, log: Callable[[str], None]) -> dict[str, Any]:
+                        rd: Path, engines: ModelEngines, progress: Progress, log: Callable[[str], None]) -> RolloutStats:
     """Samples, checks and judgements of round `r` into `rd/samples.jsonl` (resumable); returns counts.
     The engine (`engines.get(model)`: in-process, or a launched server) decodes on its own; this
     loop awaits it and the judges."""
@@ -283,21 +213,17 @@ async def _judge_chunk(chunk: list[Query], texts: list[list[str]], hard: set[str
     failures: list[str] = []
 
     async def one(q: Query, outs: list[str]) -> dict[str, Any] | None:
-        samples = []
-        for text in outs:
-            reasoning, answer, problem = check_sample(text, q.ex)
-            samples.append({"text": text, "problem": problem, "reasoning": reasoning, "answer": answer})
+        checks = [check_sample(text, q.ex) for text in outs]
         fn = functions_json(q.ex)
         try:
-            verdicts = await asyncio.gather(*[judges.judge(q.ex, fn, s["reasoning"], s["answer"]) for s in samples if s["problem"] is None])
+            verdicts = await asyncio.gather(*[judges.judge(q.ex, fn, c.reasoning, c.answer) for c in checks if c.verdict is None])
         except BackendError as e:
             failures.append(str(e))
             return None
         it = iter(verdicts)
-        for s in samples:
-            s["judge"] = next(it) if s["problem"] is None else None
-            if s["answer"] is not None and not isinstance(s["answer"], str):
-                s["answer"] = [c.to_dict() for c in s["answer"]]
+        samples = [{"text": text, "verdict": c.verdict.to_dict() if c.verdict else None, "reasoning": c.reasoning,
+                    "answer": c.answer if c.answer is None or isinstance(c.answer, str) else [x.to_dict() for x in c.answer],
+                    "judge": None if c.verdict else next(it).to_dict()} for text, c in zip(outs, checks)]
         passing = [i for i, s in enumerate(samples) if s["judge"] and s["judge"]["passed"]]
         best = max(passing, key=lambda i: samples[i]["judge"]["score"]) if passing else None
         kept = None
@@ -305,7 +231,7 @@ async def _judge_chunk(chunk: list[Query], texts: list[list[str]], hard: set[str
             s = samples[best]
             kept = {**q.ex.to_dict(), "reasoning": s["reasoning"], "answer": s["answer"]}
             kept["meta"] = {**(q.ex.meta or {}), "self_refine": {"round": r, "score": s["judge"]["score"], "samples": len(samples),
-                                                                "passed_checks": sum(x["problem"] is None for x in samples),
+                                                                "passed_checks": sum(x["verdict"] is None for x in samples),
                                                                 "passed_judge": len(passing), "hard": q.key in hard}}
         return {"key": q.key, "id": q.ex.id, "hard": q.key in hard, "samples": samples, "kept": best, "example": kept}
 
@@ -313,93 +239,65 @@ async def _judge_chunk(chunk: list[Query], texts: list[list[str]], hard: set[str
     return [row for row in rows if row is not None], failures
 
 
-def summarise_samples(path: Path, rd: Path, errors: int = 0) -> dict[str, Any]:
+@dataclass
+class RolloutStats:
+    """A round's rollouts: what the checks and the judges made of the samples."""
+
+    queries: int
+    samples: int
+    failed_checks: dict[str, int]  # by verdict kind
+    passed_checks: int
+    passed_judge: int
+    unreadable_judgements: int
+    kept: int
+    hard_in: int
+    hard_kept: int
+    failed_queries: list[str]
+    judge_errors: int
+
+    def line(self, r: int) -> str:
+        return (f"round {r}: {self.queries} queries, {self.samples} samples, {self.passed_checks} passed the checks, "
+                f"{self.passed_judge} the judge, {self.kept} kept · hard: {self.hard_kept} of {self.hard_in} turned into data"
+                + (f" · {self.unreadable_judgements} judgements unreadable (counted as failed)" if self.unreadable_judgements else ""))
+
+
+def summarise_samples(path: Path, rd: Path, errors: int = 0) -> RolloutStats:
+    """The round's counts from its samples file; its kept examples written to `rd/kept.jsonl`."""
     rows = [row for row in read_finished_rows(path) if isinstance(row, dict) and "key" in row]
     kept = [row["example"] for row in rows if row.get("example")]
-    with open(rd / "kept.jsonl", "w", encoding="utf-8") as f:
-        for ex in kept:
-            f.write(json.dumps(ex, ensure_ascii=False) + "\n")
+    write_text_atomic(rd / "kept.jsonl", "".join(json.dumps(ex, ensure_ascii=False) + "\n" for ex in kept))
     samples = [s for row in rows for s in row["samples"]]
-    problems: dict[str, int] = {}
-    for s in samples:
-        if s["problem"]:
-            kind = s["problem"].split(":")[0]
-            problems[kind] = problems.get(kind, 0) + 1
     hard_rows = [row for row in rows if row.get("hard")]
-    return {
-        "queries": len(rows),
-        "samples": len(samples),
-        "failed_checks": problems,
-        "passed_checks": sum(s["problem"] is None for s in samples),
-        "passed_judge": sum(bool(s.get("judge") and s["judge"]["passed"]) for s in samples),
-        "unreadable_judgements": sum(bool(s.get("judge") and s["judge"].get("unreadable")) for s in samples),
-        "kept": len(kept),
-        "hard_in": len(hard_rows),
-        "hard_kept": sum(bool(row.get("example")) for row in hard_rows),
-        "failed_queries": sorted(row["key"] for row in rows if not row.get("example")),
-        "judge_errors": errors,
-    }
+    return RolloutStats(
+        queries=len(rows), samples=len(samples),
+        failed_checks=dict(Counter(s["verdict"]["kind"] for s in samples if s["verdict"])),
+        passed_checks=sum(s["verdict"] is None for s in samples),
+        passed_judge=sum(bool(s.get("judge") and s["judge"]["passed"]) for s in samples),
+        unreadable_judgements=sum(bool(s.get("judge") and s["judge"].get("unreadable")) for s in samples),
+        kept=len(kept), hard_in=len(hard_rows), hard_kept=sum(bool(row.get("example")) for row in hard_rows),
+        failed_queries=sorted(row["key"] for row in rows if not row.get("example")), judge_errors=errors)
 
 
-# --- evaluation ---------------------------------------------------------------------------------
+@dataclass
+class RoundResult:
+    """One round (round 0: the starting model, evaluated only), as `round.json` and `rounds.json` hold it."""
 
+    round: int
+    model: str
+    eval: EvalMetrics
+    rollouts: RolloutStats | None = None
+    train_rows: int = 0
+    train: dict[str, Any] | None = None  # steps, train_loss, seconds, alpha of the round's training; None when it trained nothing
+    seconds: float = 0.0
 
-def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int | None, eval_data: str | None,
-                   max_tokens: int, batch: int = 16, progress: Progress = _no_progress, label: str = "eval",
-                   engines: ModelEngines | None = None) -> dict[str, Any]:
-    """BFCL accuracy on `categories` (first `limit` entries each) and exact-call accuracy on a
-    held-out split; cached in `out/metrics.json`, generation resumable through the result files.
-    The model runs on `engines` (left open for the caller, e.g. for the next round's rollouts on
-    the same model), or on a local engine of its own, closed at the end."""
-    from funreason.chat import render_prompt
-    from funreason.evaluate.bfcl_run import load_category, local_stream, prompt_size, run_categories
+    def to_dict(self) -> dict[str, Any]:
+        return {"round": self.round, "model": self.model, "rollouts": asdict(self.rollouts) if self.rollouts else None,
+                "train_rows": self.train_rows, "train": self.train, "eval": self.eval.to_dict(), "seconds": self.seconds}
 
-    from funreason.evaluate.bfcl_run import result_path
-    from funreason.runinfo import claim, model_identity
-
-    done = out / "metrics.json"
-    # the cached metrics and the result files are reused only for this model and these settings
-    claim(out, {"verb": "evaluate", **model_identity(model), "categories": categories, "limit": limit, "eval_data": eval_data,
-                "max_tokens": max_tokens}, [done, out / "heldout_results.jsonl", *[result_path(out, c) for c in categories]])
-    if done.exists():
-        return json.loads(done.read_text())
-    out.mkdir(parents=True, exist_ok=True)
-    params = SamplingParams(max_tokens=max_tokens)
-    own = engines is None
-    engines = engines or ModelEngines(batch=batch)
-    engine = engines.get(model)
-    t0 = time.perf_counter()
-    try:
-        data = {c: load_category(c, limit) for c in categories}
-        # every prompt, BFCL's and the held-out split's, is queued at once: the engine fills each
-        # batch across categories instead of decoding a short batch at the end of each
-        stream = local_stream(engine, params, data, out)
-        reader = Reader(eval_data, skip_invalid=True) if eval_data else None
-        exs = sorted((ex for ex in reader if ex.answer is not None), key=prompt_size) if reader else []
-        pending = [engine.submit(render_prompt(ex, engine.tokenizer), params) for ex in exs]
-        with progress(f"{label}: BFCL", "entries", sum(map(len, data.values()))) as advance:
-            scores = run_categories(data, None, out, batch=batch, on_done=advance, stream=stream)
-        heldout = None
-        if reader:
-            rows = []
-            with progress(f"{label}: held-out split", "rows", len(exs)) as advance:
-                for ex, future in zip(exs, pending):
-                    text = future.result().text
-                    got = parse_output(text)
-                    ok = same_calls(got.calls, ex.calls) if ex.calls else not got.calls
-                    rows.append({"id": ex.id, "correct": ok, "output": text})
-                    advance(1)
-            (out / "heldout_results.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-            heldout = {"total": len(rows), "correct": sum(r["correct"] for r in rows), "unreadable_rows": reader.rejected_count,
-                       "accuracy": sum(r["correct"] for r in rows) / len(rows) if rows else 0.0}
-    finally:
-        if own:
-            engines.close()
-    bfcl = {c: {"total": s["total"], "accuracy": s["accuracy"]} for c, s in scores.items()}
-    metrics = {"model": model, "bfcl": bfcl, "bfcl_mean": sum(s["accuracy"] for s in bfcl.values()) / len(bfcl) if bfcl else None,
-               "heldout": heldout, "seconds": round(time.perf_counter() - t0, 1)}
-    done.write_text(json.dumps(metrics, indent=2))
-    return metrics
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RoundResult":
+        return cls(d["round"], d["model"], EvalMetrics.from_dict(d["eval"]), RolloutStats(**d["rollouts"]) if d.get("rollouts") else None,
+                   d.get("train_rows", 0), d.get("train"), d.get("seconds", 0.0))
 
 
 # --- the loop -----------------------------------------------------------------------------------
@@ -426,7 +324,7 @@ def claim_run(out: Path, cfg: SelfRefineConfig) -> None:
           [out / "rounds.json", out / "round-1"])  # round-0/eval claims its own folder (the demo fills it first)
 
 
-def run_self_refine(cfg: SelfRefineConfig, log: Callable[[str], None] = print, progress: Progress = _no_progress) -> list[dict[str, Any]]:
+def run_self_refine(cfg: SelfRefineConfig, log: Callable[[str], None] = print, progress: Progress = quiet) -> list[RoundResult]:
     """Run (or resume) every round; returns the rounds as written to `rounds.json`."""
     cfg.validate()
     out = Path(cfg.out)
@@ -442,7 +340,7 @@ def run_self_refine(cfg: SelfRefineConfig, log: Callable[[str], None] = print, p
     with ModelEngines(cfg.rollout_server, batch=cfg.batch, log_dir=out, log=log, start_timeout=cfg.engine_start_timeout) as engines:
         ev = dict(categories=cfg.eval_categories, limit=cfg.eval_limit, eval_data=cfg.eval_data,
                   max_tokens=cfg.eval_max_tokens, batch=cfg.batch, progress=progress, engines=engines)
-        rounds = [{"round": 0, "model": cfg.model, "eval": evaluate_model(cfg.model, out / "round-0" / "eval", label="round 0: eval", **ev)}]
+        rounds = [RoundResult(0, cfg.model, evaluate_model(cfg.model, out / "round-0" / "eval", label="round 0: eval", **ev))]
         _write_rounds(out, rounds)
         model = cfg.model
         kept_files: list[Path] = []
@@ -450,30 +348,28 @@ def run_self_refine(cfg: SelfRefineConfig, log: Callable[[str], None] = print, p
             rd = out / f"round-{r}"
             rd.mkdir(exist_ok=True)
             if (rd / "round.json").exists():
-                info = json.loads((rd / "round.json").read_text())
-                log(f"round {r}: done already ({info['rollouts']['kept']} kept) · {rd}")
+                info = RoundResult.from_dict(json.loads((rd / "round.json").read_text()))
+                log(f"round {r}: done already ({info.rollouts.kept if info.rollouts else 0} kept) · {rd}")
             else:
                 info = _run_round(cfg, r, model, queries, hard, kept_files, rd, ev, engines, progress, log)
-                _write_json(rd / "round.json", info)
+                _write_json(rd / "round.json", info.to_dict())
             kept_files.append(rd / "kept.jsonl")
             rounds.append(info)
-            model = info["model"]
-            hard = set(info["rollouts"]["failed_queries"])  # the queries that stay hard get more samples next round
+            model = info.model
+            hard = set(info.rollouts.failed_queries if info.rollouts else [])  # the queries that stay hard get more samples next round
             _write_rounds(out, rounds)
     return rounds
 
 
 def _run_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], hard: set[str], kept_files: list[Path],
-               rd: Path, ev: dict[str, Any], engines: ModelEngines, progress: Progress, log: Callable[[str], None]) -> dict[str, Any]:
+               rd: Path, ev: dict[str, Any], engines: ModelEngines, progress: Progress, log: Callable[[str], None]) -> RoundResult:
     from funreason.train.trainer import TrainConfig, train
 
     t0 = time.perf_counter()
     stats = asyncio.run(_rollouts_with_judges(cfg, r, model, queries, hard, rd, engines, progress, log))
-    log(f"round {r}: {stats['queries']} queries, {stats['samples']} samples, {stats['passed_checks']} passed the checks, "
-        f"{stats['passed_judge']} the judge, {stats['kept']} kept · hard: {stats['hard_kept']} of {stats['hard_in']} turned into data"
-        + (f" · {stats['unreadable_judgements']} judgements unreadable (counted as failed)" if stats["unreadable_judgements"] else ""))
-    if stats["judge_errors"]:
-        raise BackendError(f"round {r}: {stats['judge_errors']} queries could not be judged (endpoint errors); run again to retry them")
+    log(stats.line(r))
+    if stats.judge_errors:
+        raise BackendError(f"round {r}: {stats.judge_errors} queries could not be judged (endpoint errors); run again to retry them")
     # training data: the earlier data, the kept samples of the earlier rounds and of this one
     train_rows = 0
     with open(rd / "train.jsonl", "w", encoding="utf-8") as f:
@@ -499,63 +395,46 @@ def _run_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], 
                 setattr(tc, k, v)
             log(f"round {r}: SRML training on {train_rows} rows")
             s = train(tc, log=log)
-            train_summary = {k: s[k] for k in ("steps", "train_loss", "seconds", "alpha")}
+            train_summary = {"steps": s.steps, "train_loss": s.train_loss, "seconds": round(s.seconds, 1), "alpha": s.alpha}
         new_model = str(final)
     metrics = evaluate_model(new_model, rd / "eval", label=f"round {r}: eval", **ev)
-    return {"round": r, "model": new_model, "rollouts": stats, "train_rows": train_rows, "train": train_summary,
-            "eval": metrics, "seconds": round(time.perf_counter() - t0, 1)}
+    return RoundResult(r, new_model, metrics, stats, train_rows, train_summary, round(time.perf_counter() - t0, 1))
 
 
 async def _rollouts_with_judges(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], hard: set[str], rd: Path,
-                                engines: ModelEngines, progress: Progress, log: Callable[[str], None]) -> dict[str, Any]:
+                                engines: ModelEngines, progress: Progress, log: Callable[[str], None]) -> RolloutStats:
     """Open the judge(s) for the round (HTTP endpoints, a launched engine, or a local model), run
     the rollouts, close them."""
-    from funreason.llm.http import HTTPBackend
-
     async with contextlib.AsyncExitStack() as stack:
         if cfg.judge and cfg.judge_server:
             launched = stack.enter_context(LaunchedEngine(cfg.judge_server, cfg.judge, rd / "judge-engine.log",
                                                           start_timeout=cfg.engine_start_timeout, log=log))
-            backends: list[Any] = [await stack.enter_async_context(HTTPBackend([launched.url], launched.served_model,
-                                                                               concurrency=cfg.judge_concurrency, timeout=3600.0))]
+            specs = [BackendConfig(endpoints=[launched.url], served_model=launched.served_model, concurrency=cfg.judge_concurrency, timeout=3600.0)]
         elif cfg.judge:
-            from funreason.llm.local import LocalChat, LocalEngine
-
-            engine = LocalEngine.from_pretrained(cfg.judge)
-            stack.callback(engine.close)
-            backends = [LocalChat(engine)]
+            specs = [BackendConfig(local=cfg.judge, concurrency=16)]
         else:
-            backends = [await stack.enter_async_context(HTTPBackend([url], cfg.judge_model, api_key=cfg.judge_api_key,
-                                                                    concurrency=cfg.judge_concurrency))
-                        for url in cfg.judge_endpoints]
+            specs = [BackendConfig(endpoints=[url], served_model=cfg.judge_model, api_key=cfg.judge_api_key, concurrency=cfg.judge_concurrency)
+                     for url in cfg.judge_endpoints]
+        backends = [await stack.enter_async_context(open_chat(spec)) for spec in specs]
         judges = Judges(backends, SamplingParams(max_tokens=cfg.judge_max_tokens, temperature=0.0), concurrency=cfg.judge_concurrency)
         return await rollout_round(cfg, r, model, queries, hard, judges, rd, engines, progress, log)
 
 
-def _write_rounds(out: Path, rounds: list[dict[str, Any]]) -> None:
-    _write_json(out / "rounds.json", rounds)
+def _write_rounds(out: Path, rounds: list[RoundResult]) -> None:
+    _write_json(out / "rounds.json", [r.to_dict() for r in rounds])
     plot_rounds(rounds, out / "rounds.png")
 
 
-def plot_rounds(rounds: list[dict[str, Any]], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    xs = [r["round"] for r in rounds]
-    fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    bfcl = [100 * (r["eval"]["bfcl_mean"] or 0) for r in rounds]
-    ax.plot(xs, bfcl, marker="o", label="BFCL (mean of the evaluated categories)")
-    if all(r["eval"].get("heldout") for r in rounds):
-        ax.plot(xs, [100 * r["eval"]["heldout"]["accuracy"] for r in rounds], marker="s", label="held-out split, exact calls")
-    ax.set_xticks(xs)
-    ax.set_xlabel("self-refinement round (0 = starting model)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize=8)
-    ax.set_title("Accuracy per round")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def plot_rounds(rounds: list[RoundResult], path: Path) -> Path:
+    xs = [r.round for r in rounds]
+    with figure(path, (5.5, 3.4)) as ax:
+        ax.plot(xs, [100 * (r.eval.bfcl_mean or 0) for r in rounds], marker="o", label="BFCL (mean of the evaluated categories)")
+        if all(r.eval.heldout for r in rounds):
+            ax.plot(xs, [100 * r.eval.heldout.accuracy for r in rounds], marker="s", label="held-out split, exact calls")
+        ax.set_xticks(xs)
+        ax.set_xlabel("self-refinement round (0 = starting model)")
+        ax.set_ylabel("accuracy (%)")
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=8)
+        ax.set_title("Accuracy per round")
     return path

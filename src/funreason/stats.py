@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from funreason.chat import RESULT, THINK, render_many
+from funreason.markdown import table
 from funreason.schema import Example
 
 
@@ -45,6 +46,18 @@ class Stats:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def segment_rows(self) -> list[tuple[str, str, str, str, str, str]]:
+        """(segment, rows, mean, median, p90, max) for think and result, as tables show them."""
+        return [(name, str(s.count), f"{s.mean:.2f}", f"{s.median:.0f}", f"{s.p90:.0f}", str(s.max))
+                for name, s in (("think", self.think), ("result", self.result))]
+
+    def markdown(self) -> list[str]:
+        return table(("segment", "rows", "mean", "median", "p90", "max"), self.segment_rows())
+
+    def line(self) -> str:
+        return (f"rows {self.rows} · think:result ratio {self.think_result_ratio:.2f} · think share of answer tokens "
+                f"{self.think_share:.1%} · no reasoning {self.no_reasoning} · no call {self.no_call} · could not be parsed {self.rejected}")
 
 
 def compute_stats(

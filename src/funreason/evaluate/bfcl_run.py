@@ -29,7 +29,8 @@ from funreason.chat import prompt_messages
 from funreason.evaluate.bfcl_checker import SUPPORTED, language_of, score_entry
 from funreason.formats import bfcl, read_examples
 from funreason.formats.jsonl import cut_torn_line, read_finished_rows
-from funreason.schema import Example, Tool, json_schema
+from funreason.llm import Generation
+from funreason.schema import Call, Example, Tool, json_schema
 
 NON_LIVE_SIMPLE = ["simple_python", "simple_java", "simple_javascript"]
 NON_LIVE_OTHER = ["multiple", "parallel", "parallel_multiple"]
@@ -205,22 +206,18 @@ def native_name(name: str) -> str:
     return name.replace(".", "_")
 
 
-def native_result(text: str, ex: Example) -> str:
-    """Native mode: tool calls (as the HTTP backend returns them, a JSON list after the reasoning)
-    renamed back to the entry's function names and written as the Python call list BFCL's
-    prompting decoder reads."""
-    from funreason.calls import parse_output
-
-    out = parse_output(text)
-    if out.calls is None:
-        return split_think(text)[1]
+def native_result(gen: Generation, ex: Example) -> str:
+    """Native mode: the endpoint's tool calls renamed back to the entry's function names and
+    written as the Python call list BFCL's prompting decoder reads; without tool calls, the
+    content (a statement, as an irrelevance answer should be)."""
+    if not gen.tool_calls:
+        return split_think(gen.text)[1]
     names = {native_name(t.name): t.name for t in ex.tools}
-    for c in out.calls:
-        c.name = names.get(c.name, c.name)
+    calls = [Call(names.get(c.name, c.name), c.arguments) for c in gen.tool_calls]
     if entry_language(ex) != "python":  # string arguments are the source text of Java / JavaScript values
         return "[" + ", ".join(f"{c.name}(" + ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in c.arguments.items())
-                               + ")" for c in out.calls) + "]"
-    return format_python_calls(out.calls)
+                               + ")" for c in calls) + "]"
+    return format_python_calls(calls)
 
 
 def openai_tools(ex: Example) -> list[dict[str, Any]]:
@@ -282,8 +279,8 @@ def endpoint_stream(http: Any, params: Any, data: dict[str, list[Example]], out:
         by_future = {futures[ex.id]: ex for ex in chunk}
         for f in concurrent.futures.as_completed(by_future):
             ex = by_future[f]
-            text = f.result().text
-            yield ex, text if mode == "prompting" else native_result(text, ex)
+            gen = f.result()
+            yield ex, gen.text if mode == "prompting" else native_result(gen, ex)
 
     def cancel() -> None:
         for f in futures.values():

@@ -1,10 +1,26 @@
-"""Generation backends behind one small protocol: prompts and sampling settings in, text out."""
+"""Generation backends behind two small protocols: prompts and sampling settings in, `Generation`s out.
+
+- `ChatBackend`: `await chat(messages, params, tools=None)` and `await aclose()`; an OpenAI-style
+  chat turn. FCDR's teacher, the self-refinement judges and the demo's teacher use it; it is
+  opened by one factory, `llm.factory.open_chat`, whatever stands behind it (an endpoint, a local
+  transformers model, vLLM in-process).
+- `Engine`: `submit(prompt) -> Future[Generation]`, its `tokenizer`, `close()`; prompts rendered by
+  the caller with the model's own chat template. Evaluation and rollouts use it, in-process
+  (`llm.local.LocalEngine`) or on an endpoint (`llm.http.RemoteEngine`); `llm.factory.open_engine`.
+
+A `Generation` keeps what the model wrote apart from what an endpoint parsed out of it: `text` is
+the content, `reasoning` and `tool_calls` what a serving engine returned as fields of their own.
+"""
 
 from __future__ import annotations
 
+import concurrent.futures
 import queue
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from funreason.schema import Call
 
 
 @dataclass
@@ -20,10 +36,26 @@ class SamplingParams:
 
 @dataclass
 class Generation:
-    text: str
+    text: str  # the content, as written
     finish_reason: str  # "stop" (end of turn or a stop string) or "length"
     prompt_tokens: int
     completion_tokens: int
+    reasoning: str | None = None  # an endpoint's separate reasoning field (reasoning_content)
+    tool_calls: list[Call] | None = None  # an endpoint's native tool calls, names as the endpoint gave them
+
+
+class ChatBackend(Protocol):
+    async def chat(self, messages: list[dict[str, Any]], params: SamplingParams, tools: list[dict] | None = None) -> Generation: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Engine(Protocol):
+    tokenizer: Any
+
+    def submit(self, prompt: str, params: SamplingParams) -> concurrent.futures.Future[Generation]: ...
+
+    def close(self) -> None: ...
 
 
 def next_batch(q: "queue.Queue[Any]", max_batch: int, wait_s: float) -> list[Any] | None:

@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
-import queue
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +20,7 @@ import aiohttp
 
 from funreason.errors import BackendError
 from funreason.llm import Generation, SamplingParams
+from funreason.schema import Call
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
@@ -92,9 +91,12 @@ class HTTPBackend:
         self._next = (self._next + 1) % n
         return min(order, key=lambda e: self._in_flight[e])
 
+    async def aclose(self) -> None:
+        await self.__aexit__(None, None, None)
+
     async def chat(self, messages: list[dict[str, Any]], params: SamplingParams, tools: list[dict] | None = None) -> Generation:
-        """One chat completion. With `tools`, returned tool_calls come back as a JSON call list
-        after the content (and any reasoning as a leading <think> block)."""
+        """One chat completion: the content as `text`; an endpoint's separate reasoning and native
+        tool calls as `reasoning` and `tool_calls`."""
         body: dict[str, Any] = {"model": self.model, "messages": messages, **_sampling_body(params)}
         if tools:
             body["tools"] = tools
@@ -155,15 +157,14 @@ class HTTPBackend:
         data = json.loads(content)
         choice = data["choices"][0]
         msg = choice["message"]
-        content = msg.get("content") or ""
-        if not isinstance(content, str):
+        text = msg.get("content") or ""
+        if not isinstance(text, str):
             raise TypeError("message content is not text")
-        reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+        gen = self._counted(data, text, choice)
+        gen.reasoning = msg.get("reasoning_content") or msg.get("reasoning") or None
         if msg.get("tool_calls"):
-            calls = [{"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"] or "{}")} for c in msg["tool_calls"]]
-            content = (content + "\n" if content else "") + json.dumps(calls, ensure_ascii=False)
-        text = f"<think>{reasoning}</think>\n\n{content}" if reasoning else content
-        return self._counted(data, text, choice)
+            gen.tool_calls = [Call(c["function"]["name"], _arguments(c["function"]["arguments"])) for c in msg["tool_calls"]]
+        return gen
 
     def _completion(self, content: bytes) -> Generation:
         data = json.loads(content)
@@ -178,6 +179,14 @@ class HTTPBackend:
         self.usage.completion_tokens += int(usage.get("completion_tokens") or 0)
         return Generation(text, choice.get("finish_reason") or "stop", int(usage.get("prompt_tokens") or 0),
                           int(usage.get("completion_tokens") or 0))
+
+
+def _arguments(raw: Any) -> dict[str, Any]:
+    """A tool call's arguments: a JSON object, or the JSON text of one (OpenAI's spelling)."""
+    args = (json.loads(raw) if raw.strip() else {}) if isinstance(raw, str) else (raw or {})
+    if not isinstance(args, dict):
+        raise TypeError("tool call arguments are not an object")
+    return args
 
 
 def _sampling_body(params: SamplingParams) -> dict[str, Any]:
@@ -253,9 +262,10 @@ class RemoteEngine:
     launched `funreason serve`. Prompts are rendered here with the model's own tokenizer and chat
     template, exactly as for local generation; the engine only decodes them."""
 
-    def __init__(self, url: str, served_model: str, tokenizer: Any, *, concurrency: int = 64, timeout: float = 3600.0):
+    def __init__(self, url: str, served_model: str, tokenizer: Any, *, concurrency: int = 64, timeout: float = 3600.0,
+                 api_key: str | None = None):
         self.tokenizer = tokenizer
-        self._http = BlockingHTTP([url], served_model, concurrency=concurrency, timeout=timeout).__enter__()
+        self._http = BlockingHTTP([url], served_model, concurrency=concurrency, timeout=timeout, api_key=api_key).__enter__()
 
     def submit(self, prompt: str, params: SamplingParams) -> "concurrent.futures.Future[Generation]":
         if not isinstance(prompt, str):  # token ids would be decoded and re-tokenized: not the same prompt

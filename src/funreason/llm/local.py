@@ -302,13 +302,18 @@ class _Row:
 
 
 class LocalChat:
-    """The chat protocol (`async chat(messages, params)`) over a LocalEngine."""
+    """The chat protocol (`llm.ChatBackend`) over a LocalEngine, which it owns and closes."""
 
     def __init__(self, engine: LocalEngine):
         self.engine = engine
 
-    async def chat(self, messages: list[dict[str, Any]], params: SamplingParams) -> Generation:
+    async def aclose(self) -> None:
+        self.engine.close()
+
+    async def chat(self, messages: list[dict[str, Any]], params: SamplingParams, tools: list[dict] | None = None) -> Generation:
         import asyncio
 
+        if tools:  # the model's template would render them, but nothing here parses native calls back
+            raise ValueError("a local chat backend takes no tools; put them in the prompt")
         prompt = self.engine.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return await asyncio.wrap_future(self.engine.submit(prompt, params))

@@ -28,7 +28,9 @@ class VLLMChat:
         self._worker = threading.Thread(target=self._run, daemon=True, name="funreason-vllm")
         self._worker.start()
 
-    async def chat(self, messages: list[dict[str, Any]], params: SamplingParams) -> Generation:
+    async def chat(self, messages: list[dict[str, Any]], params: SamplingParams, tools: list[dict] | None = None) -> Generation:
+        if tools:
+            raise ValueError("the in-process vLLM backend takes no tools; put them in the prompt")
         fut: Future = Future()
         self._queue.put((messages, params, fut))
         return await asyncio.wrap_future(fut)
@@ -36,6 +38,9 @@ class VLLMChat:
     def close(self) -> None:
         self._queue.put(None)
         self._worker.join(timeout=30)
+
+    async def aclose(self) -> None:
+        self.close()
 
     def _run(self) -> None:
         from vllm import SamplingParams as VSampling

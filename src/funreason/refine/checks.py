@@ -1,6 +1,9 @@
 """What FCDR decides without the teacher: pure checks on calls, and parsing of teacher replies.
 
-A deterministic failure costs no LLM call and says exactly what failed.
+A deterministic failure costs no LLM call and says exactly what failed, as a `Verdict`: a stable
+machine-readable `kind` (`check:reason`, as BFCL's checker writes `simple_function_checker:
+missing_required`) and a human sentence. Summaries count kinds; rewording a sentence never changes
+a statistic.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from funreason.calls import format_python_calls, parse_calls, split_think
@@ -22,70 +26,106 @@ _JSON_TYPES = {
     "array": (list,), "list": (list,), "tuple": (list,),
     "object": (dict,), "dict": (dict,),
 }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why a row or a sample failed: `kind` is one of the constants below, `why` a sentence."""
+
+    kind: str
+    why: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "why": self.why}
+
+
+# the call checks (FCDR stages 2 and 4; self-refinement's samples)
+NO_CALLS = "calls:no_calls"
+UNKNOWN_FUNCTION = "calls:unknown_function"
+MISSING_REQUIRED = "calls:missing_required"
+UNKNOWN_PARAMETER = "calls:unknown_parameter"
+WRONG_TYPE = "calls:type"
+NOT_IN_ENUM = "calls:enum"
+DIFFERS = "calls:differs_from_reference"  # a sample's calls against the known answer
+# stage 5, format identification
+NO_LITERAL = "format:no_literal"
+BAD_NAME = "format:bad_name"
+NO_PARSE = "format:no_parse"
+ROUND_TRIP = "format:round_trip"
+NO_ANSWER = "format:no_answer"  # a sample with neither calls nor words
+NO_REASONING = "format:no_reasoning"
+# stage 1, response identification, and stage 3, CoT identification
+RESPONSE_MISSING = "response:no_answer"
+COT_DIFFERS = "cot:own_answer_differs"
+# the teacher's own judgement (stages 2–4): its words are kept with the row
+TEACHER_FAIL = "teacher:fail"
+DISGUISED_CALL = "teacher:call_in_words"
+REGENERATION_NO_PARSE = "teacher:regeneration_no_parse"
+
 _VERDICT = re.compile(r"VERDICT\s*[:=]\s*\**\s*(PASS|FAIL|YES|NO|CALL|STATEMENT)\b", re.IGNORECASE)
 _JSON_VERDICT = re.compile(r'"verdict"\s*:\s*"(pass|fail|yes|no|call|statement)"', re.IGNORECASE)
 _ANSWER = re.compile(r"ANSWER\s*:\s*", re.IGNORECASE)
 
 
-def check_calls(calls: list[Call], tools: list[Tool]) -> str | None:
+def check_calls(calls: list[Call], tools: list[Tool]) -> Verdict | None:
     """Why `calls` cannot be right for `tools` (None when nothing decidable is wrong): unknown
     function, missing required parameter, unknown parameter, type or enum mismatch."""
     if not calls:
-        return "the answer has no calls"
+        return Verdict(NO_CALLS, "the answer has no calls")
     by_name = {t.name: t for t in tools}
     for c in calls:
         tool = by_name.get(c.name)
         if tool is None:
-            return f"{c.name} is not among the functions ({', '.join(sorted(by_name)) or 'none'})"
+            return Verdict(UNKNOWN_FUNCTION, f"{c.name} is not among the functions ({', '.join(sorted(by_name)) or 'none'})")
         props = tool.properties
         for req in tool.required:
             if req not in c.arguments:
-                return f"{c.name}: required parameter {req!r} is missing"
+                return Verdict(MISSING_REQUIRED, f"{c.name}: required parameter {req!r} is missing")
         for arg, value in c.arguments.items():
             if arg not in props:
                 if props or tool.parameters.get("additionalProperties") is False:
-                    return f"{c.name}: parameter {arg!r} does not exist (has {', '.join(props) or 'none'})"
+                    return Verdict(UNKNOWN_PARAMETER, f"{c.name}: parameter {arg!r} does not exist (has {', '.join(props) or 'none'})")
                 continue
             problem = _type_problem(value, props[arg])
             if problem:
-                return f"{c.name}.{arg}: {problem}"
+                return Verdict(problem.kind, f"{c.name}.{arg}: {problem.why}")
     return None
 
 
-def _type_problem(value: Any, schema: Any) -> str | None:
+def _type_problem(value: Any, schema: Any) -> Verdict | None:
     if not isinstance(schema, dict):
         return None
     enum = schema.get("enum")
     if isinstance(enum, list) and enum and value not in enum:
-        return f"{value!r} is not one of {enum}"
+        return Verdict(NOT_IN_ENUM, f"{value!r} is not one of {enum}")
     t = schema.get("type")
     if isinstance(t, str) and t in _JSON_TYPES:
         ok = isinstance(value, _JSON_TYPES[t]) and not (isinstance(value, bool) and t not in ("boolean", "bool"))
         if not ok and value is not None:
-            return f"{value!r} is a {type(value).__name__}, the schema says {t}"
+            return Verdict(WRONG_TYPE, f"{value!r} is a {type(value).__name__}, the schema says {t}")
     return None
 
 
-def format_problem(calls: list[Call]) -> str | None:
+def format_problem(calls: list[Call]) -> Verdict | None:
     """Stage 5, format identification: the calls must write as a Python call list that parses
     back to the same calls (valid dotted names, keyword names, literal JSON-like values)."""
     try:
         text = format_python_calls(calls)
     except ValueError as e:
-        return f"a value has no literal form ({e})"
+        return Verdict(NO_LITERAL, f"a value has no literal form ({e})")
     for c in calls:
         for part in c.name.split("."):
             if not part.isidentifier():
-                return f"function name {c.name!r} is not a dotted identifier"
+                return Verdict(BAD_NAME, f"function name {c.name!r} is not a dotted identifier")
         for arg in c.arguments:
             if not isinstance(arg, str) or not arg.isidentifier():
-                return f"{c.name}: parameter name {arg!r} cannot be a keyword argument"
+                return Verdict(BAD_NAME, f"{c.name}: parameter name {arg!r} cannot be a keyword argument")
     try:
         back = parse_calls(text)
     except ParseError as e:
-        return f"the calls do not parse back ({e.reason})"
+        return Verdict(NO_PARSE, f"the calls do not parse back ({e.reason})")
     if not same_calls(back, calls) or any(_has_nan(c.arguments) for c in calls):
-        return "the calls do not survive a write-and-parse round trip"
+        return Verdict(ROUND_TRIP, "the calls do not survive a write-and-parse round trip")
     return None
 
 

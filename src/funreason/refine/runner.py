@@ -31,48 +31,65 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from funreason.calls import format_python_calls
+from funreason.calls import format_answer, format_python_calls
 from funreason.errors import BackendError, SchemaError
 from funreason.formats import example_from_row
 from funreason.formats.jsonl import BadLine, cut_torn_line, iter_json_rows, read_finished_rows
-from funreason.llm import SamplingParams
+from funreason.llm import ChatBackend, SamplingParams
+from funreason.llm.factory import BackendConfig, open_chat
+from funreason.llm.http import Usage
+from funreason.progress import Progress, quiet
 from funreason.refine.checks import (
+    COT_DIFFERS, DISGUISED_CALL, REGENERATION_NO_PARSE, RESPONSE_MISSING, TEACHER_FAIL, Verdict,
     check_calls, format_problem, looks_like_call, parse_answer, parse_verdict, same_calls, split_cot,
 )
+from funreason.refine.judge import readable
+from funreason.refine.prompts import functions_json, stage_prompt
 from funreason.schema import Call, Example
 
 OUTCOMES = ("kept", "dropped", "hard", "rejected", "errors")
 FINAL = ("kept", "dropped", "hard", "rejected")
 
 
-@lru_cache(maxsize=None)
-def prompt(name: str) -> str:
-    return resources.files("funreason.refine").joinpath(f"prompts/{name}.txt").read_text(encoding="utf-8")
-
-
-def fill(template: str, **values: str) -> str:
-    for k, v in values.items():
-        template = template.replace("{" + k + "}", v)
-    return template
-
-
 @dataclass
 class RefineConfig:
+    """`funreason refine`'s settings (also from YAML: `teacher:` is a nested `llm.factory.BackendConfig`)."""
+
     input: str
     out: str
+    teacher: BackendConfig = field(default_factory=BackendConfig)  # recorded by name: a resume with another teacher is refused
     max_regenerations: int = 3
     shard: tuple[int, int] = (0, 1)  # (i, n): rows whose index % n == i
-    concurrency: int = 64
+    concurrency: int = 64  # rows in flight
     temperature: float = 0.0
     max_tokens: int = 2048
     verdict_retries: int = 2  # extra asks when a verdict cannot be read
     format: str = "auto"
-    teacher: str = ""  # the teacher's name, recorded with the run: a resume with another teacher is refused
+
+    def validate(self) -> "RefineConfig":
+        i, n = self.shard
+        if not 0 <= i < n:
+            raise ValueError(f"--shard must be i/n with 0 <= i < n, not {i}/{n}")
+        if self.concurrency < 1 or self.max_regenerations < 0 or self.max_tokens < 1:
+            raise ValueError("--concurrency and --max-tokens must be 1 or more, --max-regenerations 0 or more")
+        if not Path(self.input).exists():
+            raise ValueError(f"{self.input}: no such file")
+        self.teacher.validate("teacher", ("--endpoint", "--teacher-model", "--teacher"))
+        return self
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`i/n` as (i, n); ValueError naming the form otherwise."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must be i/n with 0 <= i < n, not {text!r}") from None
+    if not 0 <= i < n:
+        raise ValueError(f"--shard must be i/n with 0 <= i < n, not {text!r}")
+    return i, n
 
 
 class Teacher:
@@ -85,18 +102,17 @@ class Teacher:
         self.calls: Counter[str] = Counter()
 
     async def ask(self, stage: str, text: str) -> str:
+        """The teacher's reply; reasoning an endpoint returned apart comes back in its <think> block."""
         self.calls[stage] += 1
         gen = await self.backend.chat([{"role": "user", "content": text}], self.params)
-        return gen.text
+        return format_answer(gen.reasoning, gen.text) if gen.reasoning else gen.text
 
     async def verdict(self, stage: str, text: str) -> tuple[str, str]:
         """A readable verdict or BackendError: a malformed verdict is asked again, never a pass."""
-        for _ in range(self.verdict_retries + 1):
-            reply = await self.ask(stage, text)
-            parsed = parse_verdict(reply)
-            if parsed is not None:
-                return parsed
-        raise BackendError(f"{stage}: no readable verdict after {self.verdict_retries + 1} replies; last: {reply[-200:]!r}")
+        parsed, reply = await readable(lambda: self.ask(stage, text), parse_verdict, self.verdict_retries)
+        if parsed is None:
+            raise BackendError(f"{stage}: no readable verdict after {self.verdict_retries + 1} replies; last: {reply[-200:]!r}")
+        return parsed
 
 
 @dataclass
@@ -106,49 +122,31 @@ class Outcome:
     stage: str  # where the row's path ended, for the funnel
 
 
-def functions_json(ex: Example) -> str:
-    """The row's functions as the teacher and the judge see them: as the student sees them, without
-    FunReason's `x-…` round-trip annotations (`chat.public_schema`)."""
-    from funreason.chat import public_schema
-
-    return json.dumps([public_schema(t) for t in ex.tools], indent=2, ensure_ascii=False)
-
-
-def stage_context(ex: Example, functions: str, answer: list[Call] | str | None = None) -> dict[str, str]:
-    ans = ex.answer if answer is None else answer
-    return {
-        "functions": functions,
-        "query": ex.query,
-        "answer": ans if isinstance(ans, str) else format_python_calls(ans or []),
-        "reasoning": ex.reasoning or "",
-    }
-
-
 async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int) -> Outcome:
     """One row through the five stages. Raises BackendError on teacher failure."""
-    def drop(stage: str, reason: str, teacher_words: str | None = None) -> Outcome:
-        return Outcome("dropped", {"key": key, "id": ex.id, "stage": stage, "reason": reason,
+    def drop(stage: str, verdict: Verdict, teacher_words: str | None = None) -> Outcome:
+        return Outcome("dropped", {"key": key, "id": ex.id, "stage": stage, **verdict.to_dict(),
                                    "teacher": teacher_words, "example": ex.to_dict()}, stage)
 
     fn = functions_json(ex)  # the same for every prompt of this row
 
     # 1. response identification
     if ex.answer is None:
-        return drop("response", "the row has no reference answer")
+        return drop("response", Verdict(RESPONSE_MISSING, "the row has no reference answer"))
     if not ex.calls:
         statement = ex.answer if isinstance(ex.answer, str) else ""
         if not statement or not looks_like_call(statement, ex):
             return Outcome("kept", _kept(ex, key, ["statement"], 0), "statement")
-        v, words = await teacher.verdict("response", fill(prompt("response"), **stage_context(ex, fn)))
+        v, words = await teacher.verdict("response", stage_prompt("response", ex, fn))
         if v != "CALL":
             return Outcome("kept", _kept(ex, key, ["statement"], 0), "statement")
-        problem = f"the answer is a function call in a form that does not parse: {words[-300:]}"
+        problem = Verdict(DISGUISED_CALL, f"the answer is a function call in a form that does not parse: {words[-300:]}")
         return await _fix_calls(ex, key, teacher, max_regen, [], problem, ["response"], fn)
 
     # 0. reasoning for rows without it (the teacher also answers, for the stage-3 check)
     own_answer = None
     if ex.reasoning is None:
-        reply = await teacher.ask("write_cot", fill(prompt("write_cot"), **stage_context(ex, fn)))
+        reply = await teacher.ask("write_cot", stage_prompt("write_cot", ex, fn))
         reasoning, own_answer = split_cot(reply)
         if not reasoning:
             raise BackendError(f"write_cot: the teacher's reply has no reasoning: {reply[-200:]!r}")
@@ -158,40 +156,41 @@ async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int
     problem = check_calls(ex.calls, ex.tools)
     if problem:
         return drop("query_tool", problem)
-    v, words = await teacher.verdict("query_tool", fill(prompt("query_tool"), **stage_context(ex, fn)))
+    v, words = await teacher.verdict("query_tool", stage_prompt("query_tool", ex, fn))
     if v != "PASS":
-        return drop("query_tool", "the teacher judged the query unsolvable with these tools", words)
+        return drop("query_tool", Verdict(TEACHER_FAIL, "the teacher judged the query unsolvable with these tools"), words)
 
     # 3. CoT identification
     if own_answer is not None and not same_calls(own_answer, ex.calls):
-        return drop("cot", f"the reasoning concludes {format_python_calls(own_answer)}, the answer is {format_python_calls(ex.calls)}")
-    v, words = await teacher.verdict("cot", fill(prompt("cot"), **stage_context(ex, fn)))
+        return drop("cot", Verdict(COT_DIFFERS, f"the reasoning concludes {format_python_calls(own_answer)}, "
+                                                f"the answer is {format_python_calls(ex.calls)}"))
+    v, words = await teacher.verdict("cot", stage_prompt("cot", ex, fn))
     if v != "PASS":
-        return drop("cot", "the teacher judged that the reasoning does not lead to the answer", words)
+        return drop("cot", Verdict(TEACHER_FAIL, "the teacher judged that the reasoning does not lead to the answer"), words)
 
     # 4–5, with regeneration
     return await _fix_calls(ex, key, teacher, max_regen, ex.calls, None, ["query_tool", "cot"], fn)
 
 
 async def _fix_calls(ex: Example, key: str, teacher: Teacher, max_regen: int, calls: list[Call],
-                     problem: str | None, stages: list[str], functions: str) -> Outcome:
+                     problem: Verdict | None, stages: list[str], functions: str) -> Outcome:
     history: list[dict[str, str]] = []
     for attempt in range(max_regen + 1):
         if problem is None:
             problem = check_calls(calls, ex.tools) or format_problem(calls)
             if problem is None:
-                v, words = await teacher.verdict("function_param", fill(prompt("function_param"), **stage_context(ex, functions, calls)))
+                v, words = await teacher.verdict("function_param", stage_prompt("function_param", ex, functions, calls))
                 if v == "PASS":
                     ex.answer = calls
                     return Outcome("kept", _kept(ex, key, stages + ["function_param", "format"], attempt), "kept")
-                problem = f"the teacher judged the names or values wrong: {words[-300:]}"
-        history.append({"calls": format_python_calls(calls) if calls else "", "problem": problem})
+                problem = Verdict(TEACHER_FAIL, f"the teacher judged the names or values wrong: {words[-300:]}")
+        history.append({"calls": format_python_calls(calls) if calls else "", **problem.to_dict()})
         if attempt == max_regen:
             break
-        reply = await teacher.ask("regenerate", fill(prompt("regenerate"), problem=problem, **stage_context(ex, functions, calls)))
+        reply = await teacher.ask("regenerate", stage_prompt("regenerate", ex, functions, calls, problem=problem.why))
         new = parse_answer(reply)
-        calls, problem = (new, None) if new else (calls, f"the regenerated answer does not parse: {reply[-200:]!r}")
-    return Outcome("hard", {"key": key, "id": ex.id, "reason": history[-1]["problem"], "attempts": history,
+        calls, problem = (new, None) if new else (calls, Verdict(REGENERATION_NO_PARSE, f"the regenerated answer does not parse: {reply[-200:]!r}"))
+    return Outcome("hard", {"key": key, "id": ex.id, "kind": history[-1]["kind"], "why": history[-1]["why"], "attempts": history,
                             "example": ex.to_dict()}, "hard")
 
 
@@ -215,9 +214,18 @@ def claim_run(out: Path, cfg: RefineConfig) -> None:
     folder made from anything else: its kept rows would be another run's."""
     from funreason.runinfo import claim, file_sha256
 
-    claim(out, {"verb": "refine", "input_sha256": file_sha256(cfg.input), "teacher": cfg.teacher,
+    claim(out, {"verb": "refine", "input_sha256": file_sha256(cfg.input), "teacher": cfg.teacher.name,
                 "max_regenerations": cfg.max_regenerations, "shard": list(cfg.shard), "temperature": cfg.temperature,
                 "max_tokens": cfg.max_tokens, "format": cfg.format}, [out / f"{name}.jsonl" for name in OUTCOMES])
+
+
+def first_error(out: Path) -> str:
+    """The first backend error of the run folder `out`, for a one-line message."""
+    try:
+        with open(out / "errors.jsonl", encoding="utf-8") as f:
+            return str(json.loads(f.readline()).get("error", "?"))[:200]
+    except (OSError, ValueError, AttributeError):
+        return "?"
 
 
 def outcome_key(row: dict[str, Any]) -> str | None:
@@ -316,8 +324,17 @@ class _Pool:
             raise self.failed[0]
 
 
-async def run_refine(cfg: RefineConfig, backend: Any, on_row: Callable[[str], None] | None = None) -> RefineReport:
-    """Refine `cfg.input` into `cfg.out` with `backend` (an object with `async chat`)."""
+async def refine(cfg: RefineConfig, progress: Progress = quiet) -> tuple[RefineReport, Usage | None]:
+    """`funreason refine`: the teacher opened from `cfg.teacher` for the run, closed after it;
+    (this run's report, the teacher's HTTP usage when it is an endpoint)."""
+    with progress("refining", "rows") as advance:
+        async with open_chat(cfg.teacher) as llm:
+            report = await run_refine(cfg, llm, lambda _outcome: advance())
+    return report, getattr(llm, "usage", None)
+
+
+async def run_refine(cfg: RefineConfig, backend: ChatBackend, on_row: Callable[[str], None] | None = None) -> RefineReport:
+    """Refine `cfg.input` into `cfg.out` with an open `backend`."""
     out = Path(cfg.out)
     claim_run(out, cfg)
     ledger = Ledger(out)

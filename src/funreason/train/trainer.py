@@ -117,6 +117,26 @@ class TrainConfig:
         return "sft" if self.loss == "sft" else self.alpha_mode
 
 
+@dataclass
+class TrainSummary:
+    """What a `train` call did. `final` is written only when the run reached its last step."""
+
+    steps: int
+    train_loss: float
+    seconds: float
+    alpha: float | None  # SRML's α at the end (None for plain SFT)
+    final: str
+    data: DataReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"steps": self.steps, "train_loss": self.train_loss, "seconds": round(self.seconds, 1), "alpha": self.alpha,
+                "final": self.final, "data": self.data.to_dict()}
+
+    def line(self) -> str:
+        return (f"trained {self.steps} steps in {self.seconds:.1f}s · train loss {self.train_loss:.4f}"
+                + (f" · α {self.alpha:.3f}" if self.alpha is not None else "") + f" · model: {self.final}")
+
+
 class SRMLTrainer(Trainer):
     """Trainer whose loss is `SRMLLoss` over the batch's think / result segments."""
 
@@ -382,7 +402,7 @@ def training_arguments(cfg: TrainConfig, **overrides: Any) -> TrainingArguments:
     return TrainingArguments(**args)
 
 
-def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> dict[str, Any]:
+def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> TrainSummary:
     """Run training; returns a summary. `callbacks` are extra TrainerCallbacks (tests use one)."""
     cfg.validate()
     out = Path(cfg.out)
@@ -426,14 +446,8 @@ def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> dict[st
     final = out / "final"
     if trainer.state.global_step >= trainer.state.max_steps:
         _save_final(trainer, tokenizer, final, cfg)
-    return {
-        "steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
-        "seconds": seconds,
-        "alpha": float(srml.alpha) if cfg.loss == "srml" else None,
-        "final": str(final),
-        "data": report.to_dict(),
-    }
+    return TrainSummary(trainer.state.global_step, result.training_loss, seconds, float(srml.alpha) if cfg.loss == "srml" else None,
+                        str(final), report)
 
 
 def _save_final(trainer: Trainer, tokenizer, final: Path, cfg: TrainConfig) -> None:

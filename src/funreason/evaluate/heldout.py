@@ -1,0 +1,169 @@
+"""Exact-call accuracy on a held-out split, and a model's evaluation (BFCL subset + held-out split).
+
+Invariant: a held-out row counts as correct only when the calls the model writes equal the row's
+reference calls as a multiset (parallel calls in any order; FCDR's `same_calls`), or, for a row
+whose reference answers in words, when the model writes no call. Unreadable rows of the split are
+counted and reported, never silently left out. Every prompt, BFCL's and the split's, is queued on
+the engine at once, so its batches stay full across categories.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from funreason.calls import parse_output
+from funreason.formats import Reader
+from funreason.formats.jsonl import write_text_atomic
+from funreason.llm import Engine, Generation, SamplingParams
+from funreason.markdown import pct, table
+from funreason.progress import Progress, quiet
+from funreason.refine.checks import same_calls
+from funreason.schema import Example
+
+RESULTS = "heldout_results.jsonl"
+
+
+@dataclass
+class HeldoutScore:
+    total: int
+    correct: int
+    unreadable_rows: int  # rows of the split its reader could not read (named in its rejected file)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "accuracy": self.accuracy}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "HeldoutScore":
+        return cls(d["total"], d["correct"], d.get("unreadable_rows", 0))
+
+
+def heldout_examples(path: str | Path, limit: int | None = None) -> tuple[list[Example], Reader]:
+    """The split's (first `limit`) rows with a reference answer, shortest prompt first, and the
+    reader (its `rejected_count` says how many rows could not be read)."""
+    from funreason.evaluate.bfcl_run import prompt_size
+
+    reader = Reader(path, skip_invalid=True)
+    return sorted([ex for ex in reader if ex.answer is not None][:limit], key=prompt_size), reader
+
+
+def is_correct(text: str, ex: Example) -> bool:
+    got = parse_output(text)
+    return same_calls(got.calls, ex.calls) if ex.calls else not got.calls
+
+
+def score_heldout(exs: list[Example], pending: list["concurrent.futures.Future[Generation]"], out: Path, unreadable: int,
+                  advance: Any = lambda n=1: None) -> HeldoutScore:
+    """Wait for each row's generation, score it, write `out/heldout_results.jsonl` (one line per row)."""
+    rows = []
+    for ex, future in zip(exs, pending):
+        text = future.result().text
+        rows.append({"id": ex.id, "correct": is_correct(text, ex), "output": text})
+        advance(1)
+    write_text_atomic(out / RESULTS, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return HeldoutScore(len(rows), sum(r["correct"] for r in rows), unreadable)
+
+
+def submit(engine: Engine, exs: list[Example], params: SamplingParams) -> list["concurrent.futures.Future[Generation]"]:
+    """Every row's prompt, rendered with the model's own template, queued on `engine`."""
+    from funreason.chat import render_prompt
+
+    return [engine.submit(render_prompt(ex, engine.tokenizer), params) for ex in exs]
+
+
+@dataclass
+class EvalMetrics:
+    """One model's evaluation: BFCL accuracy per category (of a fixed subset) and the held-out split's."""
+
+    model: str
+    bfcl: dict[str, dict[str, float]] = field(default_factory=dict)  # category → {"total", "accuracy"}
+    heldout: HeldoutScore | None = None
+    seconds: float = 0.0
+
+    @property
+    def bfcl_mean(self) -> float | None:
+        return sum(s["accuracy"] for s in self.bfcl.values()) / len(self.bfcl) if self.bfcl else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "bfcl": self.bfcl, "bfcl_mean": self.bfcl_mean,
+                "heldout": self.heldout.to_dict() if self.heldout else None, "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EvalMetrics":
+        return cls(d["model"], d["bfcl"], HeldoutScore.from_dict(d["heldout"]) if d.get("heldout") else None, d.get("seconds", 0.0))
+
+    def markdown(self) -> list[str]:
+        rows = [(c, int(s["total"]), pct(s["accuracy"])) for c, s in self.bfcl.items()]
+        if self.heldout:
+            rows.append(("held-out split, exact calls", self.heldout.total, pct(self.heldout.accuracy)))
+        return table(("evaluation", "entries", "accuracy (%)"), rows)
+
+
+def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int | None, eval_data: str | None,
+                   max_tokens: int, batch: int = 16, progress: Progress = quiet, label: str = "eval",
+                   engines: Any = None) -> EvalMetrics:
+    """BFCL accuracy on `categories` (first `limit` entries each) and exact-call accuracy on a
+    held-out split; cached in `out/metrics.json`, generation resumable through the result files.
+    The model runs on `engines` (`llm.launch.ModelEngines`, left open for the caller, e.g. for the
+    next round's rollouts on the same model), or on a local engine of its own, closed at the end."""
+    from funreason.evaluate.bfcl_run import load_category, local_stream, result_path, run_categories
+    from funreason.llm.launch import ModelEngines
+    from funreason.runinfo import claim, model_identity
+
+    done = out / "metrics.json"
+    # the cached metrics and the result files are reused only for this model and these settings
+    claim(out, {"verb": "evaluate", **model_identity(model), "categories": categories, "limit": limit, "eval_data": eval_data,
+                "max_tokens": max_tokens}, [done, out / RESULTS, *[result_path(out, c) for c in categories]])
+    if done.exists():
+        return EvalMetrics.from_dict(json.loads(done.read_text()))
+    out.mkdir(parents=True, exist_ok=True)
+    params = SamplingParams(max_tokens=max_tokens)
+    own = engines is None
+    engines = engines or ModelEngines(batch=batch)
+    engine = engines.get(model)
+    t0 = time.perf_counter()
+    try:
+        data = {c: load_category(c, limit) for c in categories}
+        stream = local_stream(engine, params, data, out)
+        exs, reader = heldout_examples(eval_data) if eval_data else ([], None)
+        pending = submit(engine, exs, params)
+        with progress(f"{label}: BFCL", "entries", sum(map(len, data.values()))) as advance:
+            scores = run_categories(data, None, out, batch=batch, on_done=advance, stream=stream)
+        heldout = None
+        if reader is not None:
+            with progress(f"{label}: held-out split", "rows", len(exs)) as advance:
+                heldout = score_heldout(exs, pending, out, reader.rejected_count, advance)
+    finally:
+        if own:
+            engines.close()
+    metrics = EvalMetrics(model, {c: {"total": s["total"], "accuracy": s["accuracy"]} for c, s in scores.items()}, heldout,
+                          round(time.perf_counter() - t0, 1))
+    write_text_atomic(done, json.dumps(metrics.to_dict(), indent=2))
+    return metrics
+
+
+def eval_heldout(model: str, data: str, out: Path, *, limit: int | None = None, max_tokens: int = 512, batch: int = 16,
+                 chat_template: str | None = None, progress: Progress = quiet) -> HeldoutScore:
+    """`funreason eval heldout`: exact-call accuracy of `model` on a held-out split, into `out`
+    (`heldout_results.jsonl`, `heldout.json`). Refuses a folder made for another model or split."""
+    from funreason.llm.factory import BackendConfig, open_engine
+    from funreason.runinfo import claim, file_sha256, model_identity
+
+    claim(out, {"verb": "eval heldout", **model_identity(model), "data_sha256": file_sha256(data), "limit": limit,
+                "max_tokens": max_tokens, "chat_template": chat_template}, [out / RESULTS, out / "heldout.json"])
+    out.mkdir(parents=True, exist_ok=True)
+    exs, reader = heldout_examples(data, limit)
+    with open_engine(BackendConfig(local=model, concurrency=batch, chat_template=chat_template)) as engine:
+        pending = submit(engine, exs, SamplingParams(max_tokens=max_tokens))
+        with progress("held-out split", "rows", len(exs)) as advance:
+            score = score_heldout(exs, pending, out, reader.rejected_count, advance)
+    write_text_atomic(out / "heldout.json", json.dumps({"model": model, "data": str(data), **score.to_dict()}, indent=2))
+    return score

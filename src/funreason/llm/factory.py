@@ -1,0 +1,96 @@
+"""One place that opens a model for generation, whatever stands behind it.
+
+Invariant: every caller (FCDR's teacher, the self-refinement judges, the demo's teacher, `eval
+bfcl`, `eval humaneval`, `eval heldout`) gets its backend from `open_chat` or `open_engine` and
+uses it inside a `with`, which closes it on every exit path: an endpoint's connection pool, a
+local model's decode thread, an in-process vLLM engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+
+from funreason.llm import ChatBackend, Engine
+
+
+@dataclass
+class BackendConfig:
+    """Where a model is: OpenAI-compatible `endpoints` serving `served_model` (with `api_key`), or
+    a `local` model run in-process by `engine` (transformers, or vllm on a GPU)."""
+
+    endpoints: list[str] = field(default_factory=list)
+    served_model: str | None = None
+    api_key: str | None = None
+    local: str | None = None
+    engine: str = "transformers"
+    concurrency: int = 64  # requests in flight (endpoints); prompts decoded together (local)
+    timeout: float = 300.0  # seconds per request (endpoints)
+    retries: int = 6  # retries of a failed request (endpoints)
+    chat_template: str | None = None  # a Jinja file in place of the local model's own
+
+    def validate(self, what: str = "model", flags: tuple[str, str, str] = ("--endpoint", "--served-model", "--model")) -> "BackendConfig":
+        """One sentence naming the options (`flags`: endpoint, served name, local path) when the
+        settings cannot describe one backend."""
+        endpoint, served, local = flags
+        if bool(self.endpoints) == bool(self.local):
+            raise ValueError(f"give the {what} either as {endpoint} URL (with {served} NAME) or as {local} PATH")
+        if self.endpoints and not self.served_model:
+            raise ValueError(f"{endpoint} needs {served} (the model name the server serves)")
+        if self.engine not in ("transformers", "vllm"):
+            raise ValueError(f"the {what}'s engine is transformers or vllm, not {self.engine!r}")
+        if self.concurrency < 1 or self.timeout <= 0 or self.retries < 0:
+            raise ValueError(f"the {what}'s concurrency must be 1 or more, its timeout above 0 and its retries 0 or more")
+        return self
+
+    @property
+    def name(self) -> str:
+        """What the run records as the model: the served name (an endpoint may move) or the path."""
+        return (self.served_model if self.endpoints else self.local) or ""
+
+
+@contextlib.asynccontextmanager
+async def open_chat(cfg: BackendConfig) -> AsyncIterator[ChatBackend]:
+    """`async with open_chat(cfg) as llm: gen = await llm.chat(messages, params)`."""
+    backend: ChatBackend
+    if cfg.endpoints:
+        from funreason.llm.http import HTTPBackend
+
+        backend = await HTTPBackend(cfg.endpoints, cfg.served_model or "", api_key=cfg.api_key, concurrency=cfg.concurrency,
+                                    timeout=cfg.timeout, max_retries=cfg.retries).__aenter__()
+    elif cfg.engine == "vllm":
+        from funreason.llm.vllm import VLLMChat
+
+        backend = VLLMChat(str(cfg.local))
+    else:
+        from funreason.llm.local import LocalChat, LocalEngine
+
+        backend = LocalChat(LocalEngine.from_pretrained(str(cfg.local), max_batch=cfg.concurrency, chat_template=cfg.chat_template))
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
+
+
+@contextlib.contextmanager
+def open_engine(cfg: BackendConfig) -> Iterator[Engine]:
+    """`with open_engine(cfg) as engine: engine.submit(prompt, params)`: prompts rendered by the
+    caller with the model's own tokenizer (`engine.tokenizer`); on an endpoint they go to
+    `/v1/completions`, so an engine decodes exactly what a local one would."""
+    engine: Engine
+    if cfg.endpoints:
+        from funreason.chat import load_tokenizer
+        from funreason.llm.http import RemoteEngine
+
+        tokenizer = load_tokenizer(str(cfg.local), cfg.chat_template) if cfg.local else None
+        engine = RemoteEngine(cfg.endpoints[0], cfg.served_model or "", tokenizer, concurrency=cfg.concurrency,
+                              timeout=cfg.timeout, api_key=cfg.api_key)
+    else:
+        from funreason.llm.local import LocalEngine
+
+        engine = LocalEngine.from_pretrained(str(cfg.local), max_batch=cfg.concurrency, chat_template=cfg.chat_template)
+    try:
+        yield engine
+    finally:
+        engine.close()
