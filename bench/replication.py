@@ -32,6 +32,7 @@ after every model, so a partial run shows what it has.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -40,8 +41,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-CATEGORIES = ["simple_python", "multiple", "parallel", "parallel_multiple", "irrelevance"]
-NON_LIVE = ["simple_python", "multiple", "parallel", "parallel_multiple"]
+from funreason.evaluate import NON_LIVE_PYTHON
+
+NON_LIVE = list(NON_LIVE_PYTHON)
+CATEGORIES = [*NON_LIVE, "irrelevance"]
 SETTINGS = ["sft_raw", "sft_cot", "srml_fixed", "srml_self", "srml_sr"]
 
 
@@ -122,12 +125,12 @@ def train_setting(cfg: ReplicationConfig, setting: str, seed: int, model: str, d
                      max_steps=cfg.steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, lora=cfg.lora,
                      lora_layers=cfg.lora_layers, max_length=cfg.max_length, seed=seed, logging_steps=10, save_steps=25,
                      save_total_limit=1, report_to="none", warmup_ratio=0.05, resume=True)
-    return train(tc, log=log)["final"]
+    return train(tc, log=log).final
 
 
 def self_refine(cfg: ReplicationConfig, seed: int, start: str, data: Path, heldout: Path) -> str:
     from funreason.refine.rule_teacher import rule_teacher_app
-    from funreason.selfrefine import SelfRefineConfig, run_self_refine
+    from funreason.selfrefine import SelfRefineConfig, round_training, run_self_refine
     from funreason.serve import BackgroundServer
 
     out = Path(cfg.out) / "runs" / f"srml_sr-s{seed}"
@@ -139,10 +142,10 @@ def self_refine(cfg: ReplicationConfig, seed: int, start: str, data: Path, heldo
         run_self_refine(SelfRefineConfig(
             model=start, data=str(data), out=str(out), judge_endpoints=[judge.url], judge_model="rule-teacher", rounds=1,
             samples=cfg.sr_samples, hard_samples=cfg.sr_samples + 1, base_data=[str(data)], limit=cfg.sr_queries,
-            max_tokens=cfg.max_tokens, batch=16, max_steps=cfg.sr_steps, learning_rate=cfg.learning_rate / 2,
-            batch_size=cfg.batch_size, lora=cfg.lora, seed=seed, eval_categories=["simple_python"], eval_limit=1,
-            eval_max_tokens=16, train_overrides={"max_length": cfg.max_length, "lora_layers": cfg.lora_layers,
-                                                 "report_to": "none", "seed": seed, "save_steps": 25}), log=log)
+            max_tokens=cfg.max_tokens, batch=16, seed=seed, eval_categories=["simple_python"], eval_limit=1, eval_max_tokens=16,
+            train=dataclasses.replace(round_training(), max_steps=cfg.sr_steps, learning_rate=cfg.learning_rate / 2,
+                                      batch_size=cfg.batch_size, lora=cfg.lora, lora_layers=cfg.lora_layers, max_length=cfg.max_length,
+                                      seed=seed, save_steps=25)), log=log)
     return str(final)
 
 
@@ -151,7 +154,7 @@ def evaluate(cfg: ReplicationConfig, name: str, model: str, heldout: Path) -> di
     from funreason.evaluate.sandbox import Limits
     from funreason.llm import SamplingParams
     from funreason.llm.local import LocalEngine
-    from funreason.selfrefine import evaluate_model
+    from funreason.evaluate.heldout import evaluate_model
 
     out = Path(cfg.out) / "eval" / name
     log(f"evaluating {name}")
@@ -168,9 +171,9 @@ def evaluate(cfg: ReplicationConfig, name: str, model: str, heldout: Path) -> di
         finally:
             engine.close()
     he = json.loads(he_file.read_text()) if he_file.exists() else None
-    return {"bfcl": {c: metrics["bfcl"][c]["accuracy"] for c in CATEGORIES},
-            "non_live_ast": statistics.mean(metrics["bfcl"][c]["accuracy"] for c in NON_LIVE),
-            "heldout": metrics["heldout"]["accuracy"], "humaneval": he["pass@1"] if he else None}
+    return {"bfcl": {c: metrics.bfcl[c]["accuracy"] for c in CATEGORIES},
+            "non_live_ast": statistics.mean(metrics.bfcl[c]["accuracy"] for c in NON_LIVE),
+            "heldout": metrics.heldout.accuracy if metrics.heldout else None, "humaneval": he["pass@1"] if he else None}
 
 
 def summarise(cfg: ReplicationConfig, results: dict[str, dict[str, Any]]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 import os
 import subprocess
 import sys
@@ -18,7 +19,7 @@ def test_the_package_data_is_the_164_problems_and_canonical_solutions_pass(tmp_p
     assert len(PROBLEMS) == 164
     first = PROBLEMS[:6]
     summary = run_humaneval(first, lambda chunk: [p["canonical_solution"] for p in chunk], tmp_path, chat=False)
-    assert summary == {"total": 6, "passed": 6, "pass@1": 1.0, "failures": {}}
+    assert summary.to_dict() == {"total": 6, "passed": 6, "pass@1": 1.0, "failures": {}}
 
 
 HOSTILE = {
@@ -42,9 +43,10 @@ def test_hostile_completions_fail_with_a_reason_and_the_host_is_unharmed(tmp_pat
     summary = run_humaneval(problems, lambda chunk: bodies[: len(chunk)], out, chat=False, limits=Limits(timeout_s=3), batch=len(bodies))
     rows = {r["task_id"]: r for r in map(json.loads, (out / "humaneval_samples.jsonl").read_text().splitlines())}
     reasons = dict(zip(HOSTILE, (rows[p["task_id"]]["reason"] for p in problems)))
-    assert summary["passed"] == 0
+    assert summary.passed == 0 and summary.failures == dict(Counter(r["kind"] for r in rows.values()))
     assert reasons["loop"].startswith("timed out") and reasons["fork bomb"].startswith(("timed out", "failed"))
-    assert reasons["10 GB"] == "out of memory"
+    assert reasons["10 GB"] == "out of memory" and rows[problems[list(HOSTILE).index("10 GB")]["task_id"]]["kind"] == "oom"
+    assert rows[problems[list(HOSTILE).index("loop")]["task_id"]]["kind"] == "timeout"
     assert reasons["delete files"].startswith("failed")
     assert "KeyError" in reasons["read secrets"]
     assert "PermissionError" in reasons["escape"] or os.geteuid() != 0
@@ -73,7 +75,7 @@ def test_an_interrupted_run_resumes(tmp_path):
     with open(tmp_path / "humaneval_samples.jsonl", "a") as f:
         f.write('{"task_id": "HumanEval/3", "compl')  # torn by a crash
     summary = run_humaneval(PROBLEMS[:5], generate, tmp_path, chat=False)
-    assert asked == [f"HumanEval/{i}" for i in (0, 1, 2, 3, 4)] and summary["total"] == 5
+    assert asked == [f"HumanEval/{i}" for i in (0, 1, 2, 3, 4)] and summary.total == 5
 
 
 def test_cli_with_the_tiny_model_and_with_an_endpoint(tmp_path, tiny_model_dir):

@@ -1,7 +1,8 @@
 """Every command in the README, dry-run: `funreason …` and `accelerate launch … -m funreason.cli …`
 lines are parsed by the real command-line parser (the verb exists, every option exists, values
-parse, required options are given) without running; accelerate config files must exist. Other
-programs (vllm, make) are listed explicitly, so a new kind of command cannot slip through."""
+parse, required options are given, and a verb's config takes the values given: right types, known
+keys) without running; accelerate config files must exist. Other programs (vllm, make) are listed
+explicitly, so a new kind of command cannot slip through."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 import typer.main
 
 from funreason.cli import app
+from funreason.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTERNAL = {"vllm", "make"}  # make demo / make test run in CI; vLLM is the user's server
@@ -43,6 +45,11 @@ def dry_run(args: list[str]) -> str:
         path.append(name)
         ctx = cmd.make_context(name, rest, parent=ctx)
     assert not ctx.args, f"unexpected arguments {ctx.args} in {args}"
+    if hasattr(cmd.callback, "config"):  # a verb built from its config dataclass: the values must make one
+        cls, given, required = cmd.callback.config
+        values = given({k: v for k, v in ctx.params.items() if k != "config"})
+        assert not [k for k in required if k not in values] or ctx.params.get("config"), f"{args}: missing {required}"
+        load_config(cls, None, values)
     return " ".join(path)
 
 

@@ -4,6 +4,7 @@ judged by the rule teacher over real HTTP; one round, then a resumed second roun
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import subprocess
 import sys
 
@@ -102,13 +103,13 @@ def test_sample_checks_and_judge_replies():
 def test_local_judge_whose_replies_are_unreadable_fails_the_samples(tmp_path, trained_tiny_model_dir):
     """`--judge PATH`: a local transformers judge. The tiny model cannot write a verdict, so every
     judgement is unreadable: counted as failed, recorded, nothing kept, and the round still ends."""
-    from funreason.selfrefine import SelfRefineConfig, run_self_refine
+    from funreason.selfrefine import SelfRefineConfig, round_training, run_self_refine
 
     data = tmp_path / "raw.jsonl"
     data.write_text(json.dumps(rows()[0]) + "\n" + "not json\n")
     rounds = run_self_refine(SelfRefineConfig(
         model=str(trained_tiny_model_dir), data=str(data), out=str(tmp_path / "sr"), judge=str(trained_tiny_model_dir),
-        judge_max_tokens=16, samples=1, max_tokens=40, max_steps=2, eval_categories=["irrelevance"], eval_limit=1,
+        judge_max_tokens=16, samples=1, max_tokens=40, train=replace(round_training(), max_steps=2), eval_categories=["irrelevance"], eval_limit=1,
         eval_max_tokens=16), log=lambda *_: None)
     r1 = rounds[1].rollouts
     assert r1.queries == 1 and r1.passed_checks == 1 and r1.unreadable_judgements == 1 and r1.kept == 0
@@ -125,7 +126,7 @@ def test_a_round_cut_short_by_judge_errors_resumes_with_only_the_missing_queries
 
     from funreason.errors import BackendError
     from funreason.llm.local import LocalEngine
-    from funreason.selfrefine import SelfRefineConfig, run_self_refine
+    from funreason.selfrefine import SelfRefineConfig, round_training, run_self_refine
     from funreason.serve import BackgroundServer, ServeConfig, create_app
 
     data = tmp_path / "raw.jsonl"
@@ -134,7 +135,7 @@ def test_a_round_cut_short_by_judge_errors_resumes_with_only_the_missing_queries
     server = BackgroundServer(create_app(engine, ServeConfig("judge", max_tokens_cap=32)))
     cfg = lambda n: SelfRefineConfig(  # noqa: E731
         model=str(trained_tiny_model_dir), data=str(data), out=str(tmp_path / "sr"), judge_endpoints=[server.url],
-        judge_model="judge", judge_max_tokens=n, samples=2, max_tokens=40, temperature=0.0, max_steps=2,
+        judge_model="judge", judge_max_tokens=n, samples=2, max_tokens=40, temperature=0.0, train=replace(round_training(), max_steps=2),
         eval_categories=["irrelevance"], eval_limit=1, eval_max_tokens=16)
     try:
         with pytest.raises(BackendError, match="could not be judged"):

@@ -3,7 +3,6 @@ a real server on 127.0.0.1, the tiny random model (it rarely ends early, so gene
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket

@@ -18,6 +18,7 @@ refused, so the demo never deletes what it did not make.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import shutil
 import time
@@ -28,6 +29,7 @@ from typing import Any
 
 from rich.console import Console
 
+from funreason.evaluate import DEMO_CATEGORIES
 from funreason.evaluate.heldout import EvalMetrics, evaluate_model
 from funreason.formats import Reader
 from funreason.markdown import pct, table as md_table
@@ -61,7 +63,7 @@ class DemoConfig:
     learning_rate: float = 2e-3
     lora: int = 16
     lora_layers: int = 12  # LoRA on the last layers only: a CPU's backward pass stops there
-    bfcl_categories: tuple[str, ...] = ("simple_python", "multiple", "irrelevance")
+    bfcl_categories: tuple[str, ...] = DEMO_CATEGORIES
     bfcl_limit: int = 10
     heldout_limit: int = 6  # held-out rows from each of the two sources
     max_tokens: int = 128
@@ -286,7 +288,7 @@ def _train(run: _Run) -> None:
 
 
 def _self_refine(run: _Run, teacher_url: str) -> None:
-    from funreason.selfrefine import SelfRefineConfig, run_self_refine
+    from funreason.selfrefine import SelfRefineConfig, round_training, run_self_refine
 
     cfg = run.cfg
     run.rounds = run_self_refine(
@@ -294,10 +296,10 @@ def _self_refine(run: _Run, teacher_url: str) -> None:
             model=run.tsum.final, data=str(run.train_raw), out=str(run.sr_out), judge_endpoints=[teacher_url], judge_model="rule-teacher",
             rounds=1, samples=cfg.refine_samples, hard_samples=cfg.refine_samples + 1, hard=[str(run.fcdr / "hard.jsonl")],
             base_data=[str(run.fcdr / "kept.jsonl")], limit=cfg.refine_queries, temperature=0.8, max_tokens=cfg.max_tokens,
-            batch=16, max_steps=cfg.refine_steps, learning_rate=cfg.learning_rate / 2, batch_size=cfg.batch_size,
-            lora=cfg.lora, eval_categories=list(cfg.bfcl_categories), eval_limit=cfg.bfcl_limit, eval_data=str(run.heldout),
+            batch=16, eval_categories=list(cfg.bfcl_categories), eval_limit=cfg.bfcl_limit, eval_data=str(run.heldout),
             eval_max_tokens=cfg.max_tokens,
-            train_overrides={"max_length": 1024, "logging_steps": 5, "lora_layers": cfg.lora_layers, "report_to": "none"},
+            train=dataclasses.replace(round_training(), max_steps=cfg.refine_steps, learning_rate=cfg.learning_rate / 2, batch_size=cfg.batch_size,
+                                      lora=cfg.lora, lora_layers=cfg.lora_layers, max_length=1024, logging_steps=5, seed=1),
         ),
         log=run.console.print, progress=run.progress,
     )

@@ -26,6 +26,7 @@ evaluation from its result files.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import contextlib
 import hashlib
 import json
@@ -43,6 +44,8 @@ from funreason.formats.jsonl import BadLine, iter_json_rows, read_finished_rows
 from funreason.llm import SamplingParams
 from funreason.progress import Progress, quiet
 from funreason.llm.launch import LaunchedEngine, ModelEngines, check_template
+from funreason.config import cli
+from funreason.evaluate import ROUND_CATEGORIES
 from funreason.evaluate.heldout import EvalMetrics, evaluate_model
 from funreason.llm.factory import BackendConfig, open_chat
 from funreason.plots import figure
@@ -50,53 +53,59 @@ from funreason.refine.judge import Judges, check_sample
 from funreason.formats.jsonl import cut_torn_line, write_text_atomic
 from funreason.refine.prompts import functions_json
 from funreason.schema import Example
+from funreason.train.config import TrainConfig
 
-DEFAULT_EVAL_CATEGORIES = ["simple_python", "multiple", "parallel", "irrelevance"]
+def round_training() -> TrainConfig:
+    """Each round's SRML training, unless the config's `train:` section says otherwise (model,
+    data, out and the seed are the round's own)."""
+    return TrainConfig(loss="srml", learning_rate=1e-5, report_to="none", skip_invalid=True)
 
 
 @dataclass
 class SelfRefineConfig:
-    model: str
-    data: str
-    out: str
-    judge_endpoints: list[str] = field(default_factory=list)
-    judge_model: str | None = None  # the name the judge endpoints serve
-    judge: str | None = None  # or a local judge model (transformers)
-    judge_api_key: str | None = None
-    rounds: int = 1
-    samples: int = 4
-    hard_samples: int = 8
-    hard: list[str] = field(default_factory=list)  # FCDR hard.jsonl files
-    base_data: list[str] = field(default_factory=list)  # earlier training data, trained on again each round
-    limit: int | None = None  # only the first N queries of the data
-    temperature: float = 0.8
-    max_tokens: int = 512
-    batch: int = 16  # prompts generated together
+    """`funreason self-refine`'s settings (command-line options and `--config FILE.yaml` keys; the
+    training of each round is the nested `train:` section, any `funreason train` setting)."""
+
+    model: str = field(default="", metadata=cli("The SRML-trained model to start from (a directory).", required=True))
+    data: str = field(default="", metadata=cli("Source data with reference answers (xLAM-style or native).", required=True))
+    out: str = field(default="", metadata=cli("Output folder (rounds, models, rounds.json, rounds.png).", "--out", "-o", required=True))
+    judge_endpoints: list[str] = field(default_factory=list, metadata=cli(
+        "Judge endpoint (OpenAI-compatible); repeat for several judges, whose scores are averaged.", "--judge-endpoint"))
+    judge_model: str | None = field(default=None, metadata=cli("Model name the judge endpoints serve."))
+    judge: str | None = field(default=None, metadata=cli("Or a local judge model (transformers)."))
+    judge_api_key: str | None = field(default=None, metadata=cli("API key of the judge endpoints.", "--api-key", envvar="FUNREASON_JUDGE_API_KEY"))
+    rounds: int = field(default=1, metadata=cli("Self-refinement rounds."))
+    samples: int = field(default=4, metadata=cli("Samples per query (K)."))
+    hard_samples: int = field(default=8, metadata=cli("Samples for hard queries (failed last round, or in --hard)."))
+    hard: list[str] = field(default_factory=list, metadata=cli("FCDR hard.jsonl: its rows are hard queries from the start (repeatable)."))
+    base_data: list[str] = field(default_factory=list, metadata=cli("Earlier training data, trained on again with the kept samples (repeatable)."))
+    limit: int | None = field(default=None, metadata=cli("Only the first N queries of --data."))
+    temperature: float = field(default=0.8, metadata=cli("Sampling temperature of the rollouts."))
+    max_tokens: int = field(default=512, metadata=cli("Cap on new tokens per sample."))
+    batch: int = field(default=16, metadata=cli("Prompts generated together."))
     judge_concurrency: int = 32
-    judge_max_tokens: int = 1024
+    judge_max_tokens: int = field(default=1024, metadata=cli("Cap on the judge's reply tokens."))
     format: str = "auto"
-    seed: int = 0
-    # training of each round (SRML)
-    max_steps: int = -1
-    epochs: float = 1.0
-    learning_rate: float = 1e-5
-    batch_size: int = 4
-    alpha: float = 0.5
-    alpha_mode: str = "fixed"
-    lora: int = 0
-    train_overrides: dict[str, Any] = field(default_factory=dict)  # any other TrainConfig field
+    seed: int = field(default=0, metadata=cli("Seed of the rollouts' sampling."))
+    train: TrainConfig = field(default_factory=round_training)
     # evaluation of each round
-    eval_categories: list[str] = field(default_factory=lambda: list(DEFAULT_EVAL_CATEGORIES))
-    eval_limit: int | None = None
-    eval_data: str | None = None  # a held-out split: exact-call accuracy
-    eval_max_tokens: int = 512
+    eval_categories: list[str] = field(default_factory=lambda: list(ROUND_CATEGORIES),
+                                       metadata=cli("BFCL categories evaluated after each round (comma-separated).", csv=True))
+    eval_limit: int | None = field(default=None, metadata=cli("First N entries of each BFCL category."))
+    eval_data: str | None = field(default=None, metadata=cli("A held-out split: exact-call accuracy after each round."))
+    eval_max_tokens: int = field(default=512, metadata=cli("Cap on new tokens per evaluation answer."))
     # an inference engine launched per model ('vllm serve {model} --port {port} ...'): rollouts and
     # evaluation go through it instead of in-process transformers; likewise the local judge
-    rollout_server: str | None = None
-    judge_server: str | None = None
-    engine_start_timeout: float = 900.0
+    rollout_server: str | None = field(default=None, metadata=cli(
+        "Launch an OpenAI-compatible engine on each round's model for rollouts and evaluation, e.g. 'vllm serve {model} --port {port}'; "
+        "stopped before training."))
+    judge_server: str | None = field(default=None, metadata=cli("Launch the --judge model the same way, e.g. 'vllm serve {model} --port {port}'."))
+    engine_start_timeout: float = field(default=900.0, metadata=cli("Seconds a launched engine may take to answer /v1/models."))
 
-    def validate(self) -> None:
+    def validate(self) -> "SelfRefineConfig":
+        for name in ("model", "data", "out"):
+            if not getattr(self, name):
+                raise ValueError(f"--{name} is required")
         if bool(self.judge_endpoints) == bool(self.judge):
             raise ValueError("give a judge: --judge-endpoint URL (one or more, with --judge-model NAME) or --judge PATH, not both")
         if self.judge_endpoints and not self.judge_model:
@@ -110,6 +119,7 @@ class SelfRefineConfig:
         for p in [self.data, *self.hard, *self.base_data] + ([self.eval_data] if self.eval_data else []):
             if not Path(p).exists():
                 raise ValueError(f"{p}: no such file")
+        return self
 
 
 @dataclass
@@ -363,7 +373,7 @@ def run_self_refine(cfg: SelfRefineConfig, log: Callable[[str], None] = print, p
 
 def _run_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], hard: set[str], kept_files: list[Path],
                rd: Path, ev: dict[str, Any], engines: ModelEngines, progress: Progress, log: Callable[[str], None]) -> RoundResult:
-    from funreason.train.trainer import TrainConfig, train
+    from funreason.train.trainer import train
 
     t0 = time.perf_counter()
     stats = asyncio.run(_rollouts_with_judges(cfg, r, model, queries, hard, rd, engines, progress, log))
@@ -387,13 +397,10 @@ def _run_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], 
     else:
         if not final.exists():
             engines.close()  # training needs the memory (the accelerator) the engine holds
-            tc = TrainConfig(model=model, data=str(rd / "train.jsonl"), out=str(rd / "train"), loss="srml",
-                             alpha=cfg.alpha, alpha_mode=cfg.alpha_mode, lora=cfg.lora, max_steps=cfg.max_steps,
-                             epochs=cfg.epochs, learning_rate=cfg.learning_rate, batch_size=cfg.batch_size,
-                             seed=cfg.seed + r, resume=(rd / "train").exists(), report_to="none", skip_invalid=True)
-            for k, v in cfg.train_overrides.items():
-                setattr(tc, k, v)
-            log(f"round {r}: SRML training on {train_rows} rows")
+            # round 1 trains with the section's seed, each later round with the next one
+            tc = dataclasses.replace(cfg.train, model=model, data=str(rd / "train.jsonl"), out=str(rd / "train"),
+                                     seed=cfg.train.seed + r - 1, resume=(rd / "train").exists()).validate()
+            log(f"round {r}: {tc.loss.upper()} training on {train_rows} rows")
             s = train(tc, log=log)
             train_summary = {"steps": s.steps, "train_loss": s.train_loss, "seconds": round(s.seconds, 1), "alpha": s.alpha}
         new_model = str(final)

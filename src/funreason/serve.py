@@ -41,21 +41,9 @@ from funreason.errors import SchemaError
 from funreason.formats.openai import message_from_openai
 from funreason.llm import Generation, SamplingParams
 from funreason.schema import Example, Tool
+from funreason.serve_config import ServeConfig, ServerConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-
-
-@dataclass
-class ServeConfig:
-    model_name: str
-    api_key: str | None = None
-    max_tokens_cap: int = 4096
-    default_max_tokens: int = 1024
-    max_body_bytes: int = 4 << 20
-    max_prompt_tokens: int | None = None  # None: the model's context window less the answer's max_tokens
-    context_window: int | None = None  # set from the model's config by create_app when None
-    stall_s: float = 120.0  # /health reports 503 when the engine has had work but no decode step for this long
-    body_timeout_s: float = 30.0  # a request body not received within this is refused (408): slow clients hold nothing
 
 
 class APIError(Exception):
@@ -428,15 +416,14 @@ async def _events(done: asyncio.Future, deltas: asyncio.Queue, req: ChatRequest,
     yield "data: [DONE]\n\n"
 
 
-def serve(model: str, *, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None, max_batch: int = 16,
-          served_model_name: str | None = None, max_tokens_cap: int = 4096, max_body_bytes: int = 4 << 20,
-          max_prompt_tokens: int | None = None, chat_template: str | None = None, shutdown_grace_s: float = 5.0) -> None:
+def serve(cfg: ServerConfig) -> None:
+    """Serve `cfg.model` until Ctrl-C or SIGTERM."""
     import uvicorn
 
     from funreason.llm.local import LocalEngine
 
-    engine = LocalEngine.from_pretrained(model, max_batch=max_batch, chat_template=chat_template)
-    cfg = ServeConfig(served_model_name or model, api_key, max_tokens_cap, min(1024, max_tokens_cap), max_body_bytes, max_prompt_tokens)
+    engine = LocalEngine.from_pretrained(cfg.model, max_batch=cfg.max_batch, chat_template=cfg.chat_template)
+    shutdown_grace_s = cfg.shutdown_grace_s
 
     class Server(uvicorn.Server):
         """One Ctrl-C (or SIGTERM) stops it: requests in flight get `shutdown_grace_s` to finish;
@@ -450,7 +437,7 @@ def serve(model: str, *, host: str = "127.0.0.1", port: int = 8000, api_key: str
                 timer.start()
             super().handle_exit(sig, frame)
 
-    config = uvicorn.Config(create_app(engine, cfg), host=host, port=port, log_level="info",
+    config = uvicorn.Config(create_app(engine, cfg.app_config()), host=cfg.host, port=cfg.port, log_level="info",
                             timeout_graceful_shutdown=shutdown_grace_s + 10, timeout_keep_alive=5)
     try:
         Server(config).run()

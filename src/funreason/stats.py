@@ -10,9 +10,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-
 from funreason.chat import RESULT, THINK, render_many
+from funreason.config import cli
 from funreason.markdown import table
 from funreason.schema import Example
 
@@ -29,6 +28,8 @@ class Summary:
     def of(cls, values: list[int]) -> "Summary":
         if not values:
             return cls()
+        import numpy as np
+
         a = np.asarray(values)
         return cls(len(values), float(a.mean()), float(np.median(a)), float(np.percentile(a, 90)), int(a.max()))
 
@@ -98,3 +99,50 @@ def compute_stats(
     total = sum(think) + sum(result)
     st.think_share = sum(think) / total if total else 0.0
     return st
+
+
+@dataclass
+class StatsConfig:
+    """`funreason stats`'s settings."""
+
+    data: str = field(default="", metadata=cli("Dataset file (default: the bundled sample).", argument=True))
+    tokenizer: str = field(default="", metadata=cli("Tokenizer directory or hub id.", "--tokenizer", "-t", required=True))
+    format: str = field(default="auto", metadata=cli("Input format: auto, native, xlam, openai, bfcl.", "--format", "-f"))
+    skip_invalid: bool = field(default=False, metadata=cli("Count bad rows and go on (each written to --rejected with its reason)."))
+    rejected: str | None = field(default=None, metadata=cli("Where bad rows go with --skip-invalid (default: DATA.rejected.jsonl)."))
+    max_line_mb: float = field(default=1.0, metadata=cli("Reject JSONL lines longer than this."))
+    chat_template: str | None = field(default=None, metadata=cli("A Jinja chat template file used in place of the model's own."))
+
+    def validate(self) -> "StatsConfig":
+        from pathlib import Path
+
+        from funreason.sample import sample_path
+
+        self.data = self.data or str(sample_path())
+        path = Path(self.data)
+        if not path.exists() and (path.is_absolute() or path.suffix in (".json", ".jsonl", ".parquet")):
+            raise ValueError(f"{path}: no such file")
+        if not self.tokenizer:
+            raise ValueError("--tokenizer is required")
+        self.rejected = self.rejected or str(path.with_name(path.name + ".rejected.jsonl"))
+        return self
+
+
+def file_stats(cfg: StatsConfig, progress: Any = None) -> tuple[Stats, list[str]]:
+    """`funreason stats`: the statistics of `cfg.data` and the first reasons rows were rejected.
+    A bad row is a `SchemaError` naming it (the run stops), or with `skip_invalid` counted in
+    `Stats.rejected` and written to `cfg.rejected`."""
+    from funreason.chat import load_tokenizer
+    from funreason.formats import Reader
+    from funreason.progress import quiet
+
+    try:
+        tok = load_tokenizer(cfg.tokenizer, cfg.chat_template)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot load tokenizer {cfg.tokenizer!r}: {e}") from None
+    reader = Reader(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, rejected=cfg.rejected if cfg.skip_invalid else None,
+                    max_line_bytes=int(cfg.max_line_mb * (1 << 20)))
+    with (progress or quiet)("rendering", "rows") as advance:
+        st = compute_stats(reader, tok, on_batch=advance)
+    st.rejected = reader.rejected_count
+    return st, reader.first_errors[:5]

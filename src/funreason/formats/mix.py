@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from funreason.config import cli
 from funreason.calls import format_python_calls
 from funreason.formats import bfcl
 from funreason.formats.jsonl import write_text_atomic
@@ -42,13 +43,13 @@ BFCL_SKIP = ("format_sensitivity",)  # its rows repeat other categories' questio
 class MixConfig:
     """Every setting of `funreason data mix`."""
 
-    fc_open: str = ""
-    out: str = ""
-    sources: tuple[str, ...] = SOURCES
-    heldout: int = 25  # records held out per source
-    irrelevance: float = 0.1  # irrelevance rows, as a share of the training rows
-    reasoning: str = "template"  # template | none: what rows without their own reasoning get
-    seed: int = 0
+    fc_open: str = field(default="", metadata=cli("The fc-open folder (shared/data/fc-open).", required=True))
+    out: str = field(default="", metadata=cli("Folder for train.jsonl, heldout.jsonl, mix.json, mix.md.", "--out", "-o", required=True))
+    sources: tuple[str, ...] = field(default=SOURCES, metadata=cli("Comma-separated sources.", csv=True))
+    heldout: int = field(default=25, metadata=cli("Records held out per source."))
+    irrelevance: float = field(default=0.1, metadata=cli("Irrelevance rows added, as a share of the training rows."))
+    reasoning: str = field(default="template", metadata=cli("template or none: what rows without their own reasoning get."))
+    seed: int = field(default=0, metadata=cli("Seed of the split and of the irrelevance rows."))
 
     def validate(self) -> "MixConfig":
         if not self.fc_open or not Path(self.fc_open).is_dir():

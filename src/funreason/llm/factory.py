@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
+from funreason.config import cli
 from funreason.llm import ChatBackend, Engine
 
 
@@ -20,14 +21,14 @@ class BackendConfig:
     """Where a model is: OpenAI-compatible `endpoints` serving `served_model` (with `api_key`), or
     a `local` model run in-process by `engine` (transformers, or vllm on a GPU)."""
 
-    endpoints: list[str] = field(default_factory=list)
-    served_model: str | None = None
-    api_key: str | None = None
-    local: str | None = None
-    engine: str = "transformers"
+    endpoints: list[str] = field(default_factory=list, metadata=cli("OpenAI-compatible endpoint (repeat to balance over several).", "--endpoint"))
+    served_model: str | None = field(default=None, metadata=cli("Model name the endpoint serves."))
+    api_key: str | None = field(default=None, metadata=cli("API key of the endpoint(s)."))
+    local: str | None = field(default=None, metadata=cli("A local model (directory or hub id) instead of an endpoint."))
+    engine: str = field(default="transformers", metadata=cli("For a local model: transformers, or vllm (GPU, `pip install vllm`)."))
     concurrency: int = 64  # requests in flight (endpoints); prompts decoded together (local)
-    timeout: float = 300.0  # seconds per request (endpoints)
-    retries: int = 6  # retries of a failed request (endpoints)
+    timeout: float = field(default=300.0, metadata=cli("Per-request timeout in seconds."))
+    retries: int = field(default=6, metadata=cli("Retries of a failed request (backoff 0.5 s doubling, at most 30 s)."))
     chat_template: str | None = None  # a Jinja file in place of the local model's own
 
     def validate(self, what: str = "model", flags: tuple[str, str, str] = ("--endpoint", "--served-model", "--model")) -> "BackendConfig":

@@ -24,6 +24,7 @@ rejected and retries the rows in errors.jsonl.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import os
@@ -32,15 +33,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from funreason.calls import format_answer, format_python_calls
+from funreason.config import cli
 from funreason.errors import BackendError, SchemaError
 from funreason.formats import example_from_row
 from funreason.formats.jsonl import BadLine, cut_torn_line, iter_json_rows, read_finished_rows
 from funreason.llm import ChatBackend, SamplingParams
 from funreason.llm.factory import BackendConfig, open_chat
-from funreason.llm.http import Usage
 from funreason.progress import Progress, quiet
 from funreason.refine.checks import (
     COT_DIFFERS, DISGUISED_CALL, REGENERATION_NO_PARSE, RESPONSE_MISSING, TEACHER_FAIL, Verdict,
@@ -50,35 +51,11 @@ from funreason.refine.judge import readable
 from funreason.refine.prompts import functions_json, stage_prompt
 from funreason.schema import Call, Example
 
+if TYPE_CHECKING:
+    from funreason.llm.http import Usage
+
 OUTCOMES = ("kept", "dropped", "hard", "rejected", "errors")
 FINAL = ("kept", "dropped", "hard", "rejected")
-
-
-@dataclass
-class RefineConfig:
-    """`funreason refine`'s settings (also from YAML: `teacher:` is a nested `llm.factory.BackendConfig`)."""
-
-    input: str
-    out: str
-    teacher: BackendConfig = field(default_factory=BackendConfig)  # recorded by name: a resume with another teacher is refused
-    max_regenerations: int = 3
-    shard: tuple[int, int] = (0, 1)  # (i, n): rows whose index % n == i
-    concurrency: int = 64  # rows in flight
-    temperature: float = 0.0
-    max_tokens: int = 2048
-    verdict_retries: int = 2  # extra asks when a verdict cannot be read
-    format: str = "auto"
-
-    def validate(self) -> "RefineConfig":
-        i, n = self.shard
-        if not 0 <= i < n:
-            raise ValueError(f"--shard must be i/n with 0 <= i < n, not {i}/{n}")
-        if self.concurrency < 1 or self.max_regenerations < 0 or self.max_tokens < 1:
-            raise ValueError("--concurrency and --max-tokens must be 1 or more, --max-regenerations 0 or more")
-        if not Path(self.input).exists():
-            raise ValueError(f"{self.input}: no such file")
-        self.teacher.validate("teacher", ("--endpoint", "--teacher-model", "--teacher"))
-        return self
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -90,6 +67,35 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not 0 <= i < n:
         raise ValueError(f"--shard must be i/n with 0 <= i < n, not {text!r}")
     return i, n
+
+
+@dataclass
+class RefineConfig:
+    """`funreason refine`'s settings (also from YAML: `teacher:` is a nested `llm.factory.BackendConfig`)."""
+
+    input: str = field(default="", metadata=cli("Raw function-calling data (xLAM, OpenAI, native JSONL or a JSON array).", argument=True, required=True))
+    out: str = field(default="", metadata=cli("Output folder: kept/dropped/hard/rejected/errors .jsonl and the report.", "--out", "-o", required=True))
+    teacher: BackendConfig = field(default_factory=BackendConfig)  # recorded by name: a resume with another teacher is refused
+    max_regenerations: int = field(default=3, metadata=cli("Answer regenerations before a row becomes hard data."))
+    shard: tuple[int, int] = field(default=(0, 1), metadata=cli("i/n: this machine's share of the rows (index % n == i).", parse=parse_shard))
+    concurrency: int = field(default=64, metadata=cli("Rows in flight (and the teacher's requests in flight)."))
+    temperature: float = field(default=0.0, metadata=cli("Teacher sampling temperature."))
+    max_tokens: int = field(default=2048, metadata=cli("Teacher reply length cap."))
+    verdict_retries: int = 2  # extra asks when a verdict cannot be read
+    format: str = field(default="auto", metadata=cli("Input format: auto, native, xlam, openai, bfcl.", "--format", "-f"))
+
+    def validate(self) -> "RefineConfig":
+        if not self.input or not self.out:
+            raise ValueError("give the input file and --out: funreason refine INPUT --out DIR …")
+        i, n = self.shard
+        if not 0 <= i < n:
+            raise ValueError(f"--shard must be i/n with 0 <= i < n, not {i}/{n}")
+        if self.concurrency < 1 or self.max_regenerations < 0 or self.max_tokens < 1:
+            raise ValueError("--concurrency and --max-tokens must be 1 or more, --max-regenerations 0 or more")
+        if not Path(self.input).exists():
+            raise ValueError(f"{self.input}: no such file")
+        self.teacher.validate("teacher", ("--endpoint", "--teacher-model", "--teacher"))
+        return self
 
 
 class Teacher:
@@ -328,7 +334,7 @@ async def refine(cfg: RefineConfig, progress: Progress = quiet) -> tuple[RefineR
     """`funreason refine`: the teacher opened from `cfg.teacher` for the run, closed after it;
     (this run's report, the teacher's HTTP usage when it is an endpoint)."""
     with progress("refining", "rows") as advance:
-        async with open_chat(cfg.teacher) as llm:
+        async with open_chat(dataclasses.replace(cfg.teacher, concurrency=cfg.concurrency)) as llm:
             report = await run_refine(cfg, llm, lambda _outcome: advance())
     return report, getattr(llm, "usage", None)
 

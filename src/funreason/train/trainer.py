@@ -27,94 +27,11 @@ from typing import Any
 import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
+from funreason.train.config import TrainConfig
 from funreason.train.data import DataReport, FeatureDataset, SegmentCollator, build_features
 from funreason.train.srml import SRMLLoss
 
 SRML_STATE = "srml_state.json"
-
-
-@dataclass
-class TrainConfig:
-    """Every setting of `funreason train` (command-line options and `--config FILE.yaml` keys)."""
-
-    model: str = ""
-    data: str = ""
-    out: str = ""
-    loss: str = "srml"  # srml | sft
-    alpha: float = 0.5
-    alpha_mode: str = "fixed"  # fixed | self
-    lora: int = 0  # LoRA rank; 0 = full fine-tuning
-    lora_alpha: int | None = None  # default 2 × rank
-    lora_dropout: float = 0.05
-    lora_layers: int = 0  # LoRA on the last N decoder layers only (0 = all): backward stops there, a CPU's speed-up
-    max_steps: int = -1
-    epochs: float = 1.0
-    learning_rate: float = 2e-5
-    batch_size: int = 4
-    grad_accum: int = 1
-    max_length: int = 4096
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
-    lr_scheduler: str = "cosine"
-    seed: int = 42
-    logging_steps: int = 10
-    save_steps: int = 500
-    save_total_limit: int | None = 3
-    gradient_checkpointing: bool = False
-    group_by_length: bool = True
-    bf16: bool | None = None  # None: where the hardware has it
-    loss_impl: str = "auto"  # auto | chunked | logits
-    chunk_size: int = 1024
-    resume: bool = False  # continue from the newest checkpoint in `out`
-    format: str = "auto"
-    skip_invalid: bool = False
-    system_prompt: str | None = None  # a file; default: BFCL's prompt
-    chat_template: str | None = None  # a Jinja file in place of the model's template; saved with the model
-    report_to: str = "tensorboard"  # tensorboard | none
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
-        from funreason.config import load_yaml
-
-        return load_yaml(cls, path)
-
-    def validate(self) -> "TrainConfig":
-        for name in ("model", "data", "out"):
-            if not getattr(self, name):
-                raise ValueError(f"--{name} is required")
-        if self.loss not in ("srml", "sft"):
-            raise ValueError(f"--loss must be srml or sft, not {self.loss!r}")
-        if self.alpha_mode not in ("fixed", "self"):
-            raise ValueError(f"--alpha-mode must be fixed or self, not {self.alpha_mode!r}")
-        if self.loss_impl not in ("auto", "chunked", "logits"):
-            raise ValueError(f"--loss-impl must be auto, chunked or logits, not {self.loss_impl!r}")
-        # checked here, before the model loads, so a mistake costs a second rather than a load
-        positive = {"learning_rate": self.learning_rate, "batch_size": self.batch_size, "grad_accum": self.grad_accum,
-                    "max_length": self.max_length, "logging_steps": self.logging_steps, "save_steps": self.save_steps,
-                    "chunk_size": self.chunk_size}
-        for name, value in positive.items():
-            if not value > 0:
-                raise ValueError(f"--{name.replace('_', '-')} must be greater than 0, not {value!r}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"--alpha must lie in [0, 1], not {self.alpha!r}")
-        if self.lora < 0 or self.lora_layers < 0:
-            raise ValueError("--lora and --lora-layers must be 0 or more")
-        if self.max_steps == 0 or self.max_steps < -1:
-            raise ValueError(f"--max-steps must be -1 (use --epochs) or a positive number, not {self.max_steps}")
-        if self.max_steps == -1 and not self.epochs > 0:
-            raise ValueError(f"--epochs must be greater than 0, not {self.epochs!r}")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"warmup_ratio must lie in [0, 1), not {self.warmup_ratio!r}")
-        from funreason.models import check_model_ref
-
-        if self.chat_template and not Path(self.chat_template).is_file():
-            raise ValueError(f"--chat-template {self.chat_template}: no such file")
-        check_model_ref(self.model)  # last: every value above is checked even when the model is mistyped too
-        return self
-
-    @property
-    def srml_mode(self) -> str:
-        return "sft" if self.loss == "sft" else self.alpha_mode
 
 
 @dataclass
