@@ -2,7 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
+
+
+def funreason(*args, check: bool = True, timeout: float = 600, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
+    """`funreason ARGS` as a user runs it: a real process, its output captured; with `check`, a
+    non-zero exit fails the test with the command's last output."""
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env={**os.environ, **env} if env else None)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture
+def funreason_cli():
+    """The `funreason` helper above, for tests that prefer a fixture to an import."""
+    return funreason
 
 
 @pytest.fixture(scope="session")

@@ -48,8 +48,10 @@ def rule_teacher(prompt: str) -> str:
 class TeacherServer:
     """`with TeacherServer(chaos=0.3, seed=1) as t: t.url`"""
 
-    def __init__(self, chaos: float = 0.0, seed: int = 0, latency: float = 0.0, stall: float = 3.0, script: list[str] | None = None):
+    def __init__(self, chaos: float = 0.0, seed: int = 0, latency: float = 0.0, stall: float = 3.0, script: list[str] | None = None,
+                 replies: dict[str, list[str]] | None = None):
         self.chaos, self.latency, self.stall = chaos, latency, stall
+        self.replies = replies or {}  # model name -> its replies, in order (then the rule teacher's)
         self.script = list(script or [])  # fault kinds for the first requests, in order ("ok" = none)
         self.rng = random.Random(seed)
         self.requests = 0
@@ -99,7 +101,8 @@ class TeacherServer:
             writer.close()
 
     async def _respond(self, body: dict, writer: asyncio.StreamWriter) -> bool:
-        text = rule_teacher(body["messages"][-1]["content"])
+        scripted = self.replies.get(body.get("model"))
+        text = scripted.pop(0) if scripted else rule_teacher(body["messages"][-1]["content"])
         status, payload, headers = 200, None, ""
         if self.latency:
             await asyncio.sleep(self.latency)

@@ -7,25 +7,12 @@ import os
 import subprocess
 import sys
 
-from conftest import file_size_limit
+from conftest import file_size_limit, funreason
 
 from funreason.sample import generate, sample_path, write_sample
 
 
-def run(*args, cwd=None, check=True, timeout=300):
-    proc = subprocess.run(
-        [sys.executable, "-m", "funreason.cli", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, timeout=timeout,
-    )
-    if check:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
-
-
-def test_help_lists_the_verbs():
-    out = run("--help").stdout
-    for verb in ("stats", "convert", "tiny-model", "sample", "refine", "train", "eval", "self-refine", "serve", "plot", "demo"):
-        assert verb in out
+run = funreason
 
 
 def test_tiny_model_loads_with_auto_classes(tmp_path):

@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 
+from conftest import funreason
+
 from funreason.evaluate.humaneval import load_problems, program_from_chat, run_humaneval
 from funreason.evaluate.sandbox import Limits
 
@@ -83,9 +85,7 @@ def test_cli_with_the_tiny_model_and_with_an_endpoint(tmp_path, tiny_model_dir):
     from funreason.serve import BackgroundServer, ServeConfig, create_app
 
     def cli(*args):
-        proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "humaneval", *map(str, args)],
-                              capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-2000:]
+        funreason("eval", "humaneval", *args)
         return json.loads((args[args.index("--out") + 1] / "humaneval.json").read_text())
 
     local = cli("--model", tiny_model_dir, "--out", tmp_path / "local", "--limit", 3, "--max-tokens", 16)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+
+from conftest import funreason
 
 from funreason.models import MARKER, MODELS, ModelGetError, get_model
 
 
 def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "funreason.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, **(env or {})})
+    return funreason(*args, env=env, check=False)
 
 
 def test_smollm2_is_a_standard_checkpoint_that_answers(smollm2_dir):

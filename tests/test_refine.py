@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from conftest import file_size_limit
+from conftest import funreason, file_size_limit
 from teachers import TeacherServer
 
 from funreason.llm.http import HTTPBackend
@@ -261,7 +261,7 @@ def test_refine_against_the_tiny_model_served_over_http(tmp_path, tiny_model_dir
 
 def test_refine_refuses_bad_arguments(tmp_path):
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "funreason.cli", "refine", *map(str, args)], capture_output=True, text=True)
+        return funreason("refine", *args, check=False)
 
     inp = tmp_path / "in.jsonl"
     write_input(inp, generate(2))

@@ -157,3 +157,42 @@ def test_cli_errors_name_the_problem(tmp_path):
     assert no_judge.returncode == 2 and "give a judge" in no_judge.stderr
     no_file = subprocess.run([*map(str, base), "--data", str(tmp_path / "missing.jsonl"), "--judge", "j"], capture_output=True, text=True)
     assert no_file.returncode == 2 and "missing.jsonl: no such file" in no_file.stderr
+
+
+def test_a_round_reads_back_as_it_was_written(tmp_path):
+    """`round.json` is a RoundResult's `to_dict`; a resumed run reads it back into the same result."""
+    from funreason.evaluate.heldout import EvalMetrics, HeldoutScore
+    from funreason.selfrefine import RolloutStats, RoundResult
+
+    stats = RolloutStats(queries=3, samples=6, failed_checks={"calls:differs_from_reference": 2}, passed_checks=4, passed_judge=3,
+                         unreadable_judgements=1, kept=2, hard_in=1, hard_kept=0, failed_queries=["raw.jsonl:3"], judge_errors=0)
+    r = RoundResult(1, "m/final", EvalMetrics("m/final", {"simple_python": {"total": 4, "accuracy": 0.5}}, HeldoutScore(4, 3, 1)),
+                    stats, 10, {"steps": 2, "train_loss": 1.5, "seconds": 3.0, "alpha": 0.5}, 12.0)
+    d = json.loads(json.dumps(r.to_dict()))
+    assert RoundResult.from_dict(d) == r
+    assert d["eval"]["bfcl_mean"] == 0.5 and d["eval"]["heldout"]["accuracy"] == 0.75 and d["rollouts"]["failed_checks"] == stats.failed_checks
+
+
+def test_judges_ask_again_until_a_verdict_reads_and_a_majority_passes():
+    """Three judges (a real endpoint, one scripted model name each): unreadable then PASS 8; FAIL 2;
+    PASS 6. Two of three pass, the score is the mean, and the unreadable reply was asked again."""
+    import asyncio
+
+    from funreason.formats import example_from_row
+    from funreason.llm import SamplingParams
+    from funreason.llm.factory import BackendConfig, open_chat
+    from funreason.refine.judge import Judges
+    from funreason.refine.prompts import functions_json
+
+    row = example_from_row(rows()[0], "raw.jsonl:1", "auto")
+    replies = {"a": ["I think it is fine.", "SCORE: 8\nVERDICT: PASS"], "b": ["SCORE: 2\nVERDICT: FAIL"], "c": ["SCORE: 6\nVERDICT: PASS"]}
+    with TeacherServer(replies=replies) as srv:
+        async def go():
+            async with open_chat(BackendConfig([srv.url], "a")) as a, open_chat(BackendConfig([srv.url], "b")) as b, \
+                    open_chat(BackendConfig([srv.url], "c")) as c:
+                judges = Judges([a, b, c], SamplingParams(max_tokens=32), retries=2)
+                return await judges.judge(row, functions_json(row), "Paris.", row.answer), judges.calls
+
+        judgement, calls = asyncio.run(go())
+    assert judgement.scores == [8.0, 2.0, 6.0] and judgement.passed and judgement.score == 16 / 3 and not judgement.unreadable
+    assert calls == 4 and srv.requests == 4

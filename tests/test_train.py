@@ -9,16 +9,15 @@ import sys
 import pytest
 from transformers import AutoModelForCausalLM, TrainerCallback
 
+from conftest import funreason
+
 from funreason.errors import SchemaError
 from funreason.formats import bfcl, read_examples, write_examples
 from funreason.sample import sample_path
 from funreason.train.trainer import TrainConfig, train
 
 
-def cli(*args):
-    proc = subprocess.run([sys.executable, "-m", "funreason.cli", *map(str, args)], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+cli = funreason
 
 
 def metrics(run):
