@@ -30,7 +30,6 @@ import dataclasses
 import contextlib
 import hashlib
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -50,7 +49,7 @@ from funreason.evaluate.heldout import EvalMetrics, evaluate_model
 from funreason.llm.factory import BackendConfig, open_chat
 from funreason.plots import figure
 from funreason.refine.judge import Judges, check_sample
-from funreason.formats.jsonl import cut_torn_line, write_text_atomic
+from funreason.formats.jsonl import AppendLog, write_text_atomic
 from funreason.refine.prompts import functions_json
 from funreason.schema import Example
 from funreason.train.config import TrainConfig
@@ -187,33 +186,27 @@ async def rollout_round(cfg: SelfRefineConfig, r: int, model: str, queries: list
     from funreason.chat import render_prompt
 
     path = rd / "samples.jsonl"
-    cut_torn_line(path)
-    done = {row["key"] for row in read_finished_rows(path) if isinstance(row, dict) and "key" in row}
-    todo = [q for q in queries if q.key not in done]
     errors: list[str] = []
-    if todo:
-        engine = engines.get(model)
-        tok = engine.tokenizer
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            with progress(f"round {r}: rollouts", "queries", len(todo)) as advance:
-                per_chunk = max(1, cfg.batch // cfg.samples)
-                for i in range(0, len(todo), per_chunk):
-                    chunk = todo[i : i + per_chunk]
-                    futures = []
-                    for q in chunk:
-                        n = cfg.hard_samples if q.key in hard else cfg.samples
-                        text = render_prompt(q.ex, tok)
-                        futures.append([engine.submit(text, SamplingParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature,
-                                                                           seed=_seed(cfg.seed, r, q.key, k))) for k in range(n)])
-                    texts = [[g.text for g in await asyncio.gather(*map(asyncio.wrap_future, fs))] for fs in futures]
-                    rows, failed = await _judge_chunk(chunk, texts, hard, judges, r)
-                    errors += failed
-                    for row in rows:
-                        os.write(fd, (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
-                    advance(len(chunk))
-        finally:
-            os.close(fd)
+    with AppendLog(path) as samples:
+        recorded = {row["key"] for row in samples.rows if isinstance(row, dict) and "key" in row}
+        todo = [q for q in queries if q.key not in recorded]
+        engine = engines.get(model) if todo else None
+        with progress(f"round {r}: rollouts", "queries", len(todo)) as advance:
+            per_chunk = max(1, cfg.batch // cfg.samples)
+            for i in range(0, len(todo), per_chunk):
+                chunk = todo[i : i + per_chunk]
+                futures = []
+                for q in chunk:
+                    n = cfg.hard_samples if q.key in hard else cfg.samples
+                    prompt = render_prompt(q.ex, engine.tokenizer)
+                    futures.append([engine.submit(prompt, SamplingParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature,
+                                                                         seed=_seed(cfg.seed, r, q.key, k))) for k in range(n)])
+                texts = [[g.text for g in await asyncio.gather(*map(asyncio.wrap_future, fs))] for fs in futures]
+                rows, failed = await _judge_chunk(chunk, texts, hard, judges, r)
+                errors += failed
+                for row in rows:
+                    samples.append(row)
+                advance(len(chunk))
     if errors:
         log(f"round {r}: {len(errors)} queries hit judge errors and are not recorded (first: {errors[0]}); run again to retry them")
     return summarise_samples(path, rd, len(errors))

@@ -31,7 +31,7 @@ from funreason.chat import prompt_messages
 from funreason.config import cli
 from funreason.evaluate.bfcl_checker import SUPPORTED, language_of, score_entry
 from funreason.formats import bfcl, read_examples
-from funreason.formats.jsonl import cut_torn_line, read_finished_rows
+from funreason.formats.jsonl import AppendLog, read_finished_rows
 from funreason.llm import Generation, SamplingParams
 from funreason.llm.factory import BackendConfig, open_engine
 from funreason.progress import Progress, quiet
@@ -229,17 +229,12 @@ def generate_category(
     """Generate the entries of `category` not yet in its result file, appending each answer as it
     comes: in batches through `generate`, or, with `stream` (endpoints), all at once, written in
     the order they finish."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = result_path(out, category)
-    cut_torn_line(path)  # a line torn by a crash would swallow the next answer appended after it
-    done = load_done(path)
-    # similar lengths batched together: a batch is padded to its longest prompt
-    todo = sorted((ex for ex in examples if ex.id not in done), key=prompt_size)
-    answers = stream(todo) if stream is not None else in_batches(generate, todo, batch)
-    with open(path, "a", encoding="utf-8") as f:
-        for ex, text in answers:
-            f.write(json.dumps({"id": ex.id, "result": text}, ensure_ascii=False) + "\n")
-            f.flush()
+    with AppendLog(result_path(out, category)) as log:
+        done = {row["id"]: row["result"] for row in log.rows if isinstance(row, dict) and "id" in row and "result" in row}
+        # similar lengths batched together: a batch is padded to its longest prompt
+        todo = sorted((ex for ex in examples if ex.id not in done), key=prompt_size)
+        for ex, text in (stream(todo) if stream is not None else in_batches(generate, todo, batch)):
+            log.append({"id": ex.id, "result": text})
             done[ex.id] = text
             if on_done:
                 on_done(1)

@@ -23,7 +23,7 @@ from typing import Any
 
 from funreason.config import cli
 from funreason.evaluate.sandbox import FAILED, Limits, Verdict, run_python
-from funreason.formats.jsonl import cut_torn_line, read_finished_rows, write_text_atomic
+from funreason.formats.jsonl import AppendLog, write_text_atomic
 from funreason.llm import SamplingParams
 from funreason.llm.factory import BackendConfig, open_engine
 from funreason.progress import Progress, quiet
@@ -106,22 +106,17 @@ def run_humaneval(
 ) -> HumanEvalSummary:
     """Generate (batch by batch), check in the sandbox, append to the samples file; resumable."""
     limits = limits or Limits()
-    out.mkdir(parents=True, exist_ok=True)
-    samples_path = out / "humaneval_samples.jsonl"
-    cut_torn_line(samples_path)  # a line torn by a crash would swallow the next row appended after it
-    done = {row["task_id"]: row for row in read_finished_rows(samples_path) if isinstance(row, dict) and "task_id" in row}
-    todo = [p for p in problems if p["task_id"] not in done]
-    with open(samples_path, "a", encoding="utf-8") as f, ThreadPoolExecutor(workers) as pool:
+    with AppendLog(out / "humaneval_samples.jsonl") as log, ThreadPoolExecutor(workers) as pool:
+        done = {row["task_id"]: row for row in log.rows if isinstance(row, dict) and "task_id" in row}
+        todo = [p for p in problems if p["task_id"] not in done]
         for i in range(0, len(todo), batch):
             chunk = todo[i : i + batch]
             texts = generate(chunk)
             programs = [program_from_chat(p, t) if chat else p["prompt"] + truncate_completion(t) for p, t in zip(chunk, texts)]
             verdicts = list(pool.map(lambda pp: check_program(pp[0], pp[1], limits), zip(chunk, programs)))
             for p, text, v in zip(chunk, texts, verdicts):
-                row = {"task_id": p["task_id"], "completion": text, "passed": v.passed, "kind": v.kind, "reason": v.reason}
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                f.flush()
-                done[p["task_id"]] = row
+                done[p["task_id"]] = {"task_id": p["task_id"], "completion": text, "passed": v.passed, "kind": v.kind, "reason": v.reason}
+                log.append(done[p["task_id"]])
             if on_done:
                 on_done(len(chunk))
     rows = [done[p["task_id"]] for p in problems if p["task_id"] in done]

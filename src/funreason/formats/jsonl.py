@@ -137,6 +137,38 @@ def cut_torn_line(path: Path) -> None:
             f.truncate(data.rfind(b"\n") + 1)
 
 
+class AppendLog:
+    """The one resumable append-only result file (FCDR's outcomes, rollouts, BFCL answers, HumanEval
+    samples): opening it cuts a last line torn by a crash, `rows` are the finished rows, and each
+    `append` is one `write` of one whole line on an O_APPEND file, so a crash leaves at most one
+    torn line, which the next open cuts.
+
+    `with AppendLog(path) as log: done = {r["id"] for r in log.rows}; log.append({...})`"""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        cut_torn_line(self.path)
+        self.rows = read_finished_rows(self.path)
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def append(self, row: Any) -> None:
+        if self._fd is None:
+            raise ValueError(f"{self.path}: the log is closed")
+        os.write(self._fd, (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "AppendLog":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 def append_jsonl(f, row: Any) -> None:
     """Write one row as one line and flush it, so a crash never leaves half a row behind
     unless the process dies inside this single `write`."""

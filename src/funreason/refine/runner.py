@@ -27,7 +27,6 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -39,7 +38,7 @@ from funreason.calls import format_answer, format_python_calls
 from funreason.config import cli
 from funreason.errors import BackendError, SchemaError
 from funreason.formats import example_from_row
-from funreason.formats.jsonl import BadLine, cut_torn_line, iter_json_rows, read_finished_rows
+from funreason.formats.jsonl import AppendLog, BadLine, iter_json_rows, read_finished_rows
 from funreason.llm import ChatBackend, SamplingParams
 from funreason.llm.factory import BackendConfig, open_chat
 from funreason.progress import Progress, quiet
@@ -239,36 +238,34 @@ def outcome_key(row: dict[str, Any]) -> str | None:
 
 
 class Ledger:
-    """The five output files, appended one whole line per write."""
+    """The five output files, one `AppendLog` each. The rows of errors.jsonl are retried: the file
+    is read and started afresh, so a row that fails again is written once more, not twice."""
 
     def __init__(self, out: Path):
         self.out = out
-        out.mkdir(parents=True, exist_ok=True)
         self.counts: Counter[str] = Counter()
         self.done: set[str] = set()
-        for name in OUTCOMES:
-            cut_torn_line(self.path(name))
         for name in FINAL:
-            for row in read_finished_rows(self.path(name)):
-                k = outcome_key(row)
-                if k is not None:
-                    self.done.add(k)
-                    self.counts[name] += 1
+            with AppendLog(self.path(name)) as log:
+                for row in log.rows:
+                    k = outcome_key(row)
+                    if k is not None:
+                        self.done.add(k)
+                        self.counts[name] += 1
         self.retrying = {outcome_key(r) for r in read_finished_rows(self.path("errors"))} - self.done
         self.path("errors").unlink(missing_ok=True)  # its rows are retried now
-        self.fds = {name: os.open(self.path(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) for name in OUTCOMES}
+        self.logs = {name: AppendLog(self.path(name)) for name in OUTCOMES}
 
     def path(self, name: str) -> Path:
         return self.out / f"{name}.jsonl"
 
     def write(self, name: str, row: dict[str, Any]) -> None:
-        data = (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
-        os.write(self.fds[name], data)
+        self.logs[name].append(row)
         self.counts[name] += 1
 
     def close(self) -> None:
-        for fd in self.fds.values():
-            os.close(fd)
+        for log in self.logs.values():
+            log.close()
 
 
 @dataclass
