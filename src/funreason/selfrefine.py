@@ -217,9 +217,9 @@ async def _judge_chunk(chunk: list[Query], texts: list[list[str]], hard: set[str
 
     async def one(q: Query, outs: list[str]) -> dict[str, Any] | None:
         checks = [check_sample(text, q.ex) for text in outs]
-        fn = functions_json(q.ex)
+        functions = functions_json(q.ex)
         try:
-            verdicts = await asyncio.gather(*[judges.judge(q.ex, fn, c.reasoning, c.answer) for c in checks if c.verdict is None])
+            verdicts = await asyncio.gather(*[judges.judge(q.ex, functions, c.reasoning, c.answer) for c in checks if c.verdict is None])
         except BackendError as e:
             failures.append(str(e))
             return None

@@ -189,7 +189,9 @@ def _bad(error_type: str, message: str) -> dict[str, Any]:
     return {"valid": False, "error": [message], "error_type": error_type}
 
 
-OK = {"valid": True, "error": []}
+def _ok() -> dict[str, Any]:
+    """A fresh passing verdict (a shared dict could be changed by one caller under the others)."""
+    return {"valid": True, "error": []}
 
 
 def score_entry(category: str, raw: str, functions: list[dict], ground_truth: list | None) -> dict[str, Any]:
@@ -204,8 +206,8 @@ def score_entry(category: str, raw: str, functions: list[dict], ground_truth: li
         except DecodeError as e:
             contains, error = False, str(e)
         if "irrelevance" in category:
-            return OK if not contains else _bad("irrelevance_error:decoder_success", "Valid syntax. Successfully decode AST when it should not.")
-        return OK if contains else _bad("relevance_error:decoder_failed", f"Invalid syntax. Failed to decode AST when it should have. {error}")
+            return _ok() if not contains else _bad("irrelevance_error:decoder_success", "Valid syntax. Successfully decode AST when it should not.")
+        return _ok() if contains else _bad("relevance_error:decoder_failed", f"Invalid syntax. Failed to decode AST when it should have. {error}")
     language = language_of(category)
     try:
         decoded = decode_prompting(raw, language)
@@ -241,7 +243,7 @@ def _parallel(functions, output, truth) -> dict[str, Any]:
     matched: list[int] = []
     for i, expected in enumerate(truth):
         desc = _find(functions, next(iter(expected)))
-        result = OK
+        result = _ok()
         for j, item in enumerate(output):
             if j in matched:
                 continue
@@ -252,7 +254,7 @@ def _parallel(functions, output, truth) -> dict[str, Any]:
         if not result["valid"]:
             return _bad("parallel_function_checker_no_order:cannot_find_match",
                         f"Could not find a matching function for index {i} of possible answers.")
-    return OK
+    return _ok()
 
 
 def _simple(desc: dict, output: dict, truth: dict, language: str = "python") -> dict[str, Any]:
@@ -312,7 +314,7 @@ def _simple(desc: dict, output: dict, truth: dict, language: str = "python") -> 
     for p, options in answers.items():
         if p not in params and "" not in options:
             return _bad("simple_function_checker:missing_optional", f"Optional parameter {p!r} not provided and not marked as optional.")
-    return OK
+    return _ok()
 
 
 def _answer_type(options: list) -> type | None:
@@ -358,7 +360,7 @@ def standardize(s: str) -> str:
 def _string_check(p, value, options) -> dict[str, Any]:
     if standardize(value) not in [standardize(o) for o in options if type(o) == str]:
         return _bad("value_error:string", f"Invalid value for parameter {p!r}: {value!r}. Expected one of {options}. Case insensitive.")
-    return OK
+    return _ok()
 
 
 def _list_check(p, value, options) -> dict[str, Any]:
@@ -366,7 +368,7 @@ def _list_check(p, value, options) -> dict[str, Any]:
     std_options = [[standardize(x) if type(x) == str else x for x in o] for o in options]
     if std not in std_options:
         return _bad("value_error:list/tuple", f"Invalid value for parameter {p!r}: {value!r}. Expected one of {options}.")
-    return OK
+    return _ok()
 
 
 def _dict_check(p, value, options) -> dict[str, Any]:
@@ -394,7 +396,7 @@ def _dict_check(p, value, options) -> dict[str, Any]:
                 ok = False
                 break
         if ok:
-            return OK
+            return _ok()
     return result
 
 
@@ -412,5 +414,5 @@ def _list_dict_check(p, value, options) -> dict[str, Any]:
                 ok = False
                 break
         if ok:
-            return OK
+            return _ok()
     return result

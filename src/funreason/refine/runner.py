@@ -133,7 +133,7 @@ async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int
         return Outcome("dropped", {"key": key, "id": ex.id, "stage": stage, **verdict.to_dict(),
                                    "teacher": teacher_words, "example": ex.to_dict()}, stage)
 
-    fn = functions_json(ex)  # the same for every prompt of this row
+    functions = functions_json(ex)  # the same for every prompt of this row
 
     # 1. response identification
     if ex.answer is None:
@@ -142,26 +142,26 @@ async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int
         statement = ex.answer if isinstance(ex.answer, str) else ""
         if not statement or not looks_like_call(statement, ex):
             return Outcome("kept", _kept(ex, key, ["statement"], 0), "statement")
-        v, words = await teacher.verdict("response", stage_prompt("response", ex, fn))
+        v, words = await teacher.verdict("response", stage_prompt("response", ex, functions))
         if v != "CALL":
             return Outcome("kept", _kept(ex, key, ["statement"], 0), "statement")
-        problem = Verdict(DISGUISED_CALL, f"the answer is a function call in a form that does not parse: {words[-300:]}")
-        return await _fix_calls(ex, key, teacher, max_regen, [], problem, ["response"], fn)
+        verdict = Verdict(DISGUISED_CALL, f"the answer is a function call in a form that does not parse: {words[-300:]}")
+        return await _fix_calls(ex, key, teacher, max_regen, [], verdict, ["response"], functions)
 
     # 0. reasoning for rows without it (the teacher also answers, for the stage-3 check)
     own_answer = None
     if ex.reasoning is None:
-        reply = await teacher.ask("write_cot", stage_prompt("write_cot", ex, fn))
+        reply = await teacher.ask("write_cot", stage_prompt("write_cot", ex, functions))
         reasoning, own_answer = split_cot(reply)
         if not reasoning:
             raise BackendError(f"write_cot: the teacher's reply has no reasoning: {reply[-200:]!r}")
         ex.reasoning = reasoning
 
     # 2. query & tool identification
-    problem = check_calls(ex.calls, ex.tools)
-    if problem:
-        return drop("query_tool", problem)
-    v, words = await teacher.verdict("query_tool", stage_prompt("query_tool", ex, fn))
+    verdict = check_calls(ex.calls, ex.tools)
+    if verdict:
+        return drop("query_tool", verdict)
+    v, words = await teacher.verdict("query_tool", stage_prompt("query_tool", ex, functions))
     if v != "PASS":
         return drop("query_tool", Verdict(TEACHER_FAIL, "the teacher judged the query unsolvable with these tools"), words)
 
@@ -169,32 +169,32 @@ async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int
     if own_answer is not None and not same_calls(own_answer, ex.calls):
         return drop("cot", Verdict(COT_DIFFERS, f"the reasoning concludes {format_python_calls(own_answer)}, "
                                                 f"the answer is {format_python_calls(ex.calls)}"))
-    v, words = await teacher.verdict("cot", stage_prompt("cot", ex, fn))
+    v, words = await teacher.verdict("cot", stage_prompt("cot", ex, functions))
     if v != "PASS":
         return drop("cot", Verdict(TEACHER_FAIL, "the teacher judged that the reasoning does not lead to the answer"), words)
 
     # 4–5, with regeneration
-    return await _fix_calls(ex, key, teacher, max_regen, ex.calls, None, ["query_tool", "cot"], fn)
+    return await _fix_calls(ex, key, teacher, max_regen, ex.calls, None, ["query_tool", "cot"], functions)
 
 
 async def _fix_calls(ex: Example, key: str, teacher: Teacher, max_regen: int, calls: list[Call],
-                     problem: Verdict | None, stages: list[str], functions: str) -> Outcome:
+                     verdict: Verdict | None, stages: list[str], functions: str) -> Outcome:
     history: list[dict[str, str]] = []
     for attempt in range(max_regen + 1):
-        if problem is None:
-            problem = check_calls(calls, ex.tools) or format_problem(calls)
-            if problem is None:
+        if verdict is None:
+            verdict = check_calls(calls, ex.tools) or format_problem(calls)
+            if verdict is None:
                 v, words = await teacher.verdict("function_param", stage_prompt("function_param", ex, functions, calls))
                 if v == "PASS":
                     ex.answer = calls
                     return Outcome("kept", _kept(ex, key, stages + ["function_param", "format"], attempt), "kept")
-                problem = Verdict(TEACHER_FAIL, f"the teacher judged the names or values wrong: {words[-300:]}")
-        history.append({"calls": format_python_calls(calls) if calls else "", **problem.to_dict()})
+                verdict = Verdict(TEACHER_FAIL, f"the teacher judged the names or values wrong: {words[-300:]}")
+        history.append({"calls": format_python_calls(calls) if calls else "", **verdict.to_dict()})
         if attempt == max_regen:
             break
-        reply = await teacher.ask("regenerate", stage_prompt("regenerate", ex, functions, calls, problem=problem.why))
+        reply = await teacher.ask("regenerate", stage_prompt("regenerate", ex, functions, calls, problem=verdict.why))
         new = parse_answer(reply)
-        calls, problem = (new, None) if new else (calls, Verdict(REGENERATION_NO_PARSE, f"the regenerated answer does not parse: {reply[-200:]!r}"))
+        calls, verdict = (new, None) if new else (calls, Verdict(REGENERATION_NO_PARSE, f"the regenerated answer does not parse: {reply[-200:]!r}"))
     return Outcome("hard", {"key": key, "id": ex.id, "kind": history[-1]["kind"], "why": history[-1]["why"], "attempts": history,
                             "example": ex.to_dict()}, "hard")
 
