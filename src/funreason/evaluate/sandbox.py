@@ -11,11 +11,11 @@ Whatever it leaves running is killed. The verdict says why a program failed.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import resource
 import shutil
-import functools
-import json
 import signal
 import stat
 import subprocess
