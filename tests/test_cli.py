@@ -194,3 +194,27 @@ def test_ordinary_mistakes_are_one_error_line_with_exit_2(tmp_path, tiny_model_d
         assert result.exit_code == 2 and lines and lines[-1].startswith("error:") and said in lines[-1], (args, result.stderr[-1500:])
         assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
     assert (tmp_path / "taken" / "notes.md").read_text() == "mine\n"
+
+
+def test_a_verb_reads_its_settings_from_yaml_nested_sections_included(tmp_path):
+    """refine's YAML holds its teacher as a section; the command line overrides the file; an unknown
+    key, even in a section, is one error line naming the file and the key, before anything runs."""
+    from funreason.config import load_config
+    from funreason.refine.runner import RefineConfig
+
+    good = tmp_path / "refine.yaml"
+    good.write_text("out: refined\nconcurrency: 128\nshard: [1, 4]\n"
+                    "teacher: {endpoints: [http://127.0.0.1:8001/v1], served_model: QwQ, timeout: 600}\n")
+    cfg = load_config(RefineConfig, good, {"input": "xlam.json", "teacher.timeout": 30.0})
+    assert (cfg.out, cfg.concurrency, cfg.shard) == ("refined", 128, (1, 4))
+    assert (cfg.teacher.endpoints, cfg.teacher.served_model, cfg.teacher.timeout) == (["http://127.0.0.1:8001/v1"], "QwQ", 30.0)
+    data = tmp_path / "in.jsonl"
+    write_sample(data, 2, 0)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("out: o\nteacher: {endpoint: http://x, served_model: QwQ}\n")
+    proc = run("refine", data, "--config", bad, check=False)
+    assert proc.returncode == 2 and f"{bad}: teacher: unknown settings endpoint" in proc.stderr and not (tmp_path / "o").exists()
+    # a value of the wrong type in a nested section is named the same way
+    bad.write_text("out: o\nteacher: {endpoints: [http://x], served_model: QwQ, retries: many}\n")
+    proc = run("refine", data, "--config", bad, check=False)
+    assert proc.returncode == 2 and f"{bad}: teacher: retries: expected a whole number" in proc.stderr
