@@ -178,41 +178,9 @@ def _seed(*parts: Any) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "little")
 
 
-async def rollout_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], hard: set[str], judges: Judges,
-                        rd: Path, engines: ModelEngines, progress: Progress, log: Callable[[str], None]) -> RolloutStats:
-    """Samples, checks and judgements of round `r` into `rd/samples.jsonl` (resumable); returns counts.
-    The engine (`engines.get(model)`: in-process, or a launched server) decodes on its own; this
-    loop awaits it and the judges."""
-    from funreason.chat import render_prompt
-
-    path = rd / "samples.jsonl"
-    errors: list[str] = []
-    with AppendLog(path) as samples:
-        recorded = {row["key"] for row in samples.rows if isinstance(row, dict) and "key" in row}
-        todo = [q for q in queries if q.key not in recorded]
-        engine = engines.get(model) if todo else None
-        with progress(f"round {r}: rollouts", "queries", len(todo)) as advance:
-            per_chunk = max(1, cfg.batch // cfg.samples)
-            for i in range(0, len(todo), per_chunk):
-                chunk = todo[i : i + per_chunk]
-                futures = []
-                for q in chunk:
-                    n = cfg.hard_samples if q.key in hard else cfg.samples
-                    prompt = render_prompt(q.ex, engine.tokenizer)
-                    futures.append([engine.submit(prompt, SamplingParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature,
-                                                                         seed=_seed(cfg.seed, r, q.key, k))) for k in range(n)])
-                texts = [[g.text for g in await asyncio.gather(*map(asyncio.wrap_future, fs))] for fs in futures]
-                rows, failed = await _judge_chunk(chunk, texts, hard, judges, r)
-                errors += failed
-                for row in rows:
-                    samples.append(row)
-                advance(len(chunk))
-    if errors:
-        log(f"round {r}: {len(errors)} queries hit judge errors and are not recorded (first: {errors[0]}); run again to retry them")
-    return summarise_samples(path, rd, len(errors))
-
-
 async def _judge_chunk(chunk: list[Query], texts: list[list[str]], hard: set[str], judges: Judges, r: int) -> tuple[list[dict], list[str]]:
+    """Every query's samples checked, the passing ones judged, the best kept: one `samples.jsonl`
+    row per query; a query whose judge failed (endpoint errors) gets no row and its error instead."""
     failures: list[str] = []
 
     async def one(q: Query, outs: list[str]) -> dict[str, Any] | None:
@@ -327,6 +295,111 @@ def claim_run(out: Path, cfg: SelfRefineConfig) -> None:
           [out / "rounds.json", out / "round-1"])  # round-0/eval claims its own folder (the demo fills it first)
 
 
+@dataclass
+class Round:
+    """One round's own state: its number, its folder, the model it starts from and the queries
+    that are hard in it (more samples each)."""
+
+    index: int
+    dir: Path
+    model: str
+    hard: set[str]
+
+
+class _Loop:
+    """What every round of a run shares: the settings, the queries, the engines (one model's at a
+    time), and where progress and messages go."""
+
+    def __init__(self, cfg: SelfRefineConfig, queries: list[Query], engines: ModelEngines, progress: Progress, log: Callable[[str], None]):
+        self.cfg, self.queries, self.engines, self.progress, self.log = cfg, queries, engines, progress, log
+
+    def evaluate(self, model: str, folder: Path, label: str) -> EvalMetrics:
+        cfg = self.cfg
+        return evaluate_model(model, folder, categories=cfg.eval_categories, limit=cfg.eval_limit, eval_data=cfg.eval_data,
+                              max_tokens=cfg.eval_max_tokens, batch=cfg.batch, progress=self.progress, label=label, engines=self.engines)
+
+    def run(self, rnd: Round, kept_files: list[Path]) -> RoundResult:
+        """Rollouts and judgements, training on everything kept so far, evaluation."""
+        t0 = time.perf_counter()
+        stats = asyncio.run(self.rollouts(rnd))
+        self.log(stats.line(rnd.index))
+        if stats.judge_errors:
+            raise BackendError(f"round {rnd.index}: {stats.judge_errors} queries could not be judged (endpoint errors); run again to retry them")
+        model, train_rows, summary = self.train(rnd, kept_files)
+        metrics = self.evaluate(model, rnd.dir / "eval", f"round {rnd.index}: eval")
+        return RoundResult(rnd.index, model, metrics, stats, train_rows, summary, round(time.perf_counter() - t0, 1))
+
+    def train(self, rnd: Round, kept_files: list[Path]) -> tuple[str, int, dict[str, Any] | None]:
+        """(the next model, its training rows, its training summary): trained on the earlier data
+        and the kept samples of every round so far; the same model when nothing was kept."""
+        from funreason.train.trainer import train
+
+        cfg, data = self.cfg, rnd.dir / "train.jsonl"
+        lines = [line for p in [*cfg.base_data, *map(str, kept_files), str(rnd.dir / "kept.jsonl")]
+                 for line in Path(p).read_text(encoding="utf-8").splitlines() if line.strip()]
+        write_text_atomic(data, "".join(line + "\n" for line in lines))
+        final = rnd.dir / "train" / "final"
+        if not lines:
+            self.log(f"round {rnd.index}: nothing to train on; the model stays {rnd.model}")
+            return rnd.model, 0, None
+        if final.exists():
+            return str(final), len(lines), None
+        self.engines.close()  # training needs the memory (the accelerator) the engine holds
+        # round 1 trains with the section's seed, each later round with the next one
+        tc = dataclasses.replace(cfg.train, model=rnd.model, data=str(data), out=str(rnd.dir / "train"),
+                                 seed=cfg.train.seed + rnd.index - 1, resume=(rnd.dir / "train").exists()).validate()
+        self.log(f"round {rnd.index}: {tc.loss.upper()} training on {len(lines)} rows")
+        s = train(tc, log=self.log)
+        return str(final), len(lines), {"steps": s.steps, "train_loss": s.train_loss, "seconds": round(s.seconds, 1), "alpha": s.alpha}
+
+    async def rollouts(self, rnd: Round) -> RolloutStats:
+        """Open the judge(s) for the round (HTTP endpoints, a launched engine, or a local model),
+        sample and judge, close them."""
+        cfg = self.cfg
+        async with contextlib.AsyncExitStack() as stack:
+            if cfg.judge and cfg.judge_server:
+                launched = stack.enter_context(LaunchedEngine(cfg.judge_server, cfg.judge, rnd.dir / "judge-engine.log",
+                                                              start_timeout=cfg.engine_start_timeout, log=self.log))
+                specs = [BackendConfig(endpoints=[launched.url], served_model=launched.served_model, concurrency=cfg.judge_concurrency,
+                                       timeout=3600.0)]
+            elif cfg.judge:
+                specs = [BackendConfig(local=cfg.judge, concurrency=16)]
+            else:
+                specs = [BackendConfig(endpoints=[url], served_model=cfg.judge_model, api_key=cfg.judge_api_key,
+                                       concurrency=cfg.judge_concurrency) for url in cfg.judge_endpoints]
+            backends = [await stack.enter_async_context(open_chat(spec)) for spec in specs]
+            judges = Judges(backends, SamplingParams(max_tokens=cfg.judge_max_tokens, temperature=0.0), concurrency=cfg.judge_concurrency)
+            return await self.sample(rnd, judges)
+
+    async def sample(self, rnd: Round, judges: Judges) -> RolloutStats:
+        """Samples, checks and judgements of the round into `samples.jsonl` (resumable). The engine
+        (in-process, or a launched server) decodes on its own; this loop awaits it and the judges."""
+        from funreason.chat import render_prompt
+
+        cfg, errors = self.cfg, []
+        with AppendLog(rnd.dir / "samples.jsonl") as samples:
+            recorded = {row["key"] for row in samples.rows if isinstance(row, dict) and "key" in row}
+            todo = [q for q in self.queries if q.key not in recorded]
+            engine = self.engines.get(rnd.model) if todo else None
+            with self.progress(f"round {rnd.index}: rollouts", "queries", len(todo)) as advance:
+                per_chunk = max(1, cfg.batch // cfg.samples)
+                for i in range(0, len(todo), per_chunk):
+                    chunk = todo[i : i + per_chunk]
+                    futures = [[engine.submit(render_prompt(q.ex, engine.tokenizer),
+                                              SamplingParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature,
+                                                             seed=_seed(cfg.seed, rnd.index, q.key, k)))
+                                for k in range(cfg.hard_samples if q.key in rnd.hard else cfg.samples)] for q in chunk]
+                    texts = [[g.text for g in await asyncio.gather(*map(asyncio.wrap_future, fs))] for fs in futures]
+                    rows, failed = await _judge_chunk(chunk, texts, rnd.hard, judges, rnd.index)
+                    errors += failed
+                    for row in rows:
+                        samples.append(row)
+                    advance(len(chunk))
+        if errors:
+            self.log(f"round {rnd.index}: {len(errors)} queries hit judge errors and are not recorded (first: {errors[0]}); run again to retry them")
+        return summarise_samples(rnd.dir / "samples.jsonl", rnd.dir, len(errors))
+
+
 def run_self_refine(cfg: SelfRefineConfig, log: Callable[[str], None] = print, progress: Progress = quiet) -> list[RoundResult]:
     """Run (or resume) every round; returns the rounds as written to `rounds.json`."""
     cfg.validate()
@@ -341,83 +414,24 @@ def run_self_refine(cfg: SelfRefineConfig, log: Callable[[str], None] = print, p
     # one engine at a time, for the model in use: the starting model's serves its evaluation and
     # round 1's rollouts; it is closed before each training and the new model's opened after
     with ModelEngines(cfg.rollout_server, batch=cfg.batch, log_dir=out, log=log, start_timeout=cfg.engine_start_timeout) as engines:
-        ev = dict(categories=cfg.eval_categories, limit=cfg.eval_limit, eval_data=cfg.eval_data,
-                  max_tokens=cfg.eval_max_tokens, batch=cfg.batch, progress=progress, engines=engines)
-        rounds = [RoundResult(0, cfg.model, evaluate_model(cfg.model, out / "round-0" / "eval", label="round 0: eval", **ev))]
+        loop = _Loop(cfg, queries, engines, progress, log)
+        rounds = [RoundResult(0, cfg.model, loop.evaluate(cfg.model, out / "round-0" / "eval", "round 0: eval"))]
         _write_rounds(out, rounds)
-        model = cfg.model
         kept_files: list[Path] = []
         for r in range(1, cfg.rounds + 1):
-            rd = out / f"round-{r}"
-            rd.mkdir(exist_ok=True)
-            if (rd / "round.json").exists():
-                info = RoundResult.from_dict(json.loads((rd / "round.json").read_text()))
-                log(f"round {r}: done already ({info.rollouts.kept if info.rollouts else 0} kept) · {rd}")
+            rnd = Round(r, out / f"round-{r}", rounds[-1].model, hard)
+            rnd.dir.mkdir(exist_ok=True)
+            if (rnd.dir / "round.json").exists():
+                result = RoundResult.from_dict(json.loads((rnd.dir / "round.json").read_text()))
+                log(f"round {r}: done already ({result.rollouts.kept if result.rollouts else 0} kept) · {rnd.dir}")
             else:
-                info = _run_round(cfg, r, model, queries, hard, kept_files, rd, ev, engines, progress, log)
-                _write_json(rd / "round.json", info.to_dict())
-            kept_files.append(rd / "kept.jsonl")
-            rounds.append(info)
-            model = info.model
-            hard = set(info.rollouts.failed_queries if info.rollouts else [])  # the queries that stay hard get more samples next round
+                result = loop.run(rnd, kept_files)
+                _write_json(rnd.dir / "round.json", result.to_dict())
+            kept_files.append(rnd.dir / "kept.jsonl")
+            rounds.append(result)
+            hard = set(result.rollouts.failed_queries if result.rollouts else [])  # the queries that stay hard get more samples next round
             _write_rounds(out, rounds)
     return rounds
-
-
-def _run_round(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], hard: set[str], kept_files: list[Path],
-               rd: Path, ev: dict[str, Any], engines: ModelEngines, progress: Progress, log: Callable[[str], None]) -> RoundResult:
-    from funreason.train.trainer import train
-
-    t0 = time.perf_counter()
-    stats = asyncio.run(_rollouts_with_judges(cfg, r, model, queries, hard, rd, engines, progress, log))
-    log(stats.line(r))
-    if stats.judge_errors:
-        raise BackendError(f"round {r}: {stats.judge_errors} queries could not be judged (endpoint errors); run again to retry them")
-    # training data: the earlier data, the kept samples of the earlier rounds and of this one
-    train_rows = 0
-    with open(rd / "train.jsonl", "w", encoding="utf-8") as f:
-        for p in [*cfg.base_data, *map(str, kept_files), str(rd / "kept.jsonl")]:
-            with open(p, encoding="utf-8") as src:
-                for line in src:
-                    if line.strip():
-                        f.write(line if line.endswith("\n") else line + "\n")
-                        train_rows += 1
-    final = rd / "train" / "final"
-    train_summary = None
-    if train_rows == 0:
-        log(f"round {r}: nothing to train on; the model stays {model}")
-        new_model = model
-    else:
-        if not final.exists():
-            engines.close()  # training needs the memory (the accelerator) the engine holds
-            # round 1 trains with the section's seed, each later round with the next one
-            tc = dataclasses.replace(cfg.train, model=model, data=str(rd / "train.jsonl"), out=str(rd / "train"),
-                                     seed=cfg.train.seed + r - 1, resume=(rd / "train").exists()).validate()
-            log(f"round {r}: {tc.loss.upper()} training on {train_rows} rows")
-            s = train(tc, log=log)
-            train_summary = {"steps": s.steps, "train_loss": s.train_loss, "seconds": round(s.seconds, 1), "alpha": s.alpha}
-        new_model = str(final)
-    metrics = evaluate_model(new_model, rd / "eval", label=f"round {r}: eval", **ev)
-    return RoundResult(r, new_model, metrics, stats, train_rows, train_summary, round(time.perf_counter() - t0, 1))
-
-
-async def _rollouts_with_judges(cfg: SelfRefineConfig, r: int, model: str, queries: list[Query], hard: set[str], rd: Path,
-                                engines: ModelEngines, progress: Progress, log: Callable[[str], None]) -> RolloutStats:
-    """Open the judge(s) for the round (HTTP endpoints, a launched engine, or a local model), run
-    the rollouts, close them."""
-    async with contextlib.AsyncExitStack() as stack:
-        if cfg.judge and cfg.judge_server:
-            launched = stack.enter_context(LaunchedEngine(cfg.judge_server, cfg.judge, rd / "judge-engine.log",
-                                                          start_timeout=cfg.engine_start_timeout, log=log))
-            specs = [BackendConfig(endpoints=[launched.url], served_model=launched.served_model, concurrency=cfg.judge_concurrency, timeout=3600.0)]
-        elif cfg.judge:
-            specs = [BackendConfig(local=cfg.judge, concurrency=16)]
-        else:
-            specs = [BackendConfig(endpoints=[url], served_model=cfg.judge_model, api_key=cfg.judge_api_key, concurrency=cfg.judge_concurrency)
-                     for url in cfg.judge_endpoints]
-        backends = [await stack.enter_async_context(open_chat(spec)) for spec in specs]
-        judges = Judges(backends, SamplingParams(max_tokens=cfg.judge_max_tokens, temperature=0.0), concurrency=cfg.judge_concurrency)
-        return await rollout_round(cfg, r, model, queries, hard, judges, rd, engines, progress, log)
 
 
 def _write_rounds(out: Path, rounds: list[RoundResult]) -> None:
