@@ -25,6 +25,7 @@ def figure(path: str | Path, size: tuple[float, float] = (7.0, 3.6), *, ncols: i
     try:
         yield axes
         fig.tight_layout()
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi)
     finally:
         plt.close(fig)

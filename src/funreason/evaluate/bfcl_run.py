@@ -304,23 +304,17 @@ def write_report(out: Path, scores: dict[str, dict[str, Any]], meta: dict[str, A
 
 
 def _plot(path: Path, scores: dict[str, dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from funreason.plots import figure
 
     cats = sorted(scores)
-    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(cats) + 2), 3.6))
-    ax.bar(cats, [100 * scores[c]["accuracy"] for c in cats], color="tab:green")
-    ax.set_ylim(0, 100)
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title("BFCL accuracy per category")
-    ax.tick_params(axis="x", rotation=45)
-    for label in ax.get_xticklabels():
-        label.set_horizontalalignment("right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, (max(5, 0.7 * len(cats) + 2), 3.6)) as ax:
+        ax.bar(cats, [100 * scores[c]["accuracy"] for c in cats], color="tab:green")
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title("BFCL accuracy per category")
+        ax.tick_params(axis="x", rotation=45)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
 
 
 def load_category(category: str, limit: int | None, data_dir: str | Path | None = None) -> list[Example]:

@@ -36,24 +36,17 @@ def compare(paths: list[Path], png: Path) -> tuple[list[str], list[dict[str, Any
 
 
 def _plot(path: Path, runs: list[dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from funreason.plots import figure
 
     keys = [k for k, _ in METRICS] + ["HumanEval pass@1"]
     keys = [k for k in keys if any(k in r["metrics"] for r in runs)]
     width = 0.8 / len(runs)
-    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(keys)), 3.6))
-    for i, run in enumerate(runs):
-        xs = [j + i * width for j in range(len(keys))]
-        ax.bar(xs, [100 * run["metrics"].get(k, 0.0) for k in keys], width, label=run["name"])
-    ax.set_xticks([j + width * (len(runs) - 1) / 2 for j in range(len(keys))], keys)
-    ax.set_ylim(0, 100)
-    ax.set_ylabel("%")
-    ax.legend()
-    ax.set_title("Evaluation runs compared")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    with figure(path, (max(5, 1.6 * len(keys)), 3.6)) as ax:
+        for i, run in enumerate(runs):
+            xs = [j + i * width for j in range(len(keys))]
+            ax.bar(xs, [100 * run["metrics"].get(k, 0.0) for k in keys], width, label=run["name"])
+        ax.set_xticks([j + width * (len(runs) - 1) / 2 for j in range(len(keys))], keys)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("%")
+        ax.legend()
+        ax.set_title("Evaluation runs compared")
