@@ -19,6 +19,7 @@ import math
 import os
 import time
 import warnings
+from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -65,7 +66,9 @@ class SRMLTrainer(Trainer):
             self.is_deepspeed_enabled and _zero_stage(self.accelerator) == 3
         )
         self.loss_impl = ("logits" if sharded else "chunked") if loss_impl == "auto" else loss_impl
-        self._acc: dict[str, float] = {}
+        # per logging window, as TRL's `_metrics`: one value per micro-batch, averaged when logged,
+        # so a segment's loss is the mean over the micro-batches that had that segment
+        self._metrics: dict[str, list[float]] = defaultdict(list)
         self._tokens = 0
         self._t_last = time.perf_counter()
 
@@ -87,35 +90,30 @@ class SRMLTrainer(Trainer):
         return (out.loss, outputs) if return_outputs else out.loss
 
     def _accumulate(self, out, tokens: int) -> None:
-        acc = self._acc
-        acc["n"] = acc.get("n", 0) + 1
-        # a segment's loss is averaged over the micro-batches that had that segment
+        m = self._metrics
         if out.n_think:
-            acc["think_loss"] = acc.get("think_loss", 0.0) + float(out.think_loss)
-            acc["n_think_batches"] = acc.get("n_think_batches", 0) + 1
+            m["think_loss"].append(float(out.think_loss))
         if out.n_result:
-            acc["result_loss"] = acc.get("result_loss", 0.0) + float(out.result_loss)
-            acc["n_result_batches"] = acc.get("n_result_batches", 0) + 1
+            m["result_loss"].append(float(out.result_loss))
         if not math.isnan(out.alpha):
-            acc["alpha"] = out.alpha  # the latest α the loss used
-        acc["think_tokens"] = acc.get("think_tokens", 0) + out.n_think
-        acc["result_tokens"] = acc.get("result_tokens", 0) + out.n_result
+            m["alpha"].append(out.alpha)
+        m["think_tokens"].append(out.n_think)
+        m["result_tokens"].append(out.n_result)
         self._tokens += tokens
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if "loss" in logs and self._acc.get("n"):
-            self._acc.pop("n")
-            for seg in ("think", "result"):
-                if self._acc.get(f"n_{seg}_batches"):
-                    logs[f"{seg}_loss"] = self._acc[f"{seg}_loss"] / self._acc[f"n_{seg}_batches"]
-            if "alpha" in self._acc:
-                logs["alpha"] = self._acc.pop("alpha")
-            logs["think_tokens"] = self._acc.pop("think_tokens")
-            logs["result_tokens"] = self._acc.pop("result_tokens")
+        if "loss" in logs and self._metrics:
+            m = self._metrics
+            for key in ("think_loss", "result_loss"):
+                if m[key]:
+                    logs[key] = sum(m[key]) / len(m[key])
+            if m["alpha"]:
+                logs["alpha"] = m["alpha"][-1]  # the latest α the loss used
+            logs["think_tokens"], logs["result_tokens"] = int(sum(m["think_tokens"])), int(sum(m["result_tokens"]))
             now = time.perf_counter()
             logs["tokens_per_s"] = self._tokens * self.args.world_size / max(now - self._t_last, 1e-9)
             self._tokens, self._t_last = 0, now
-            self._acc.clear()
+            m.clear()
         super().log(logs, start_time)
 
 
