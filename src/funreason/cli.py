@@ -1,4 +1,10 @@
-"""The `funreason` command: one verb per stage of the FunReason loop."""
+"""The `funreason` command: one verb per stage of the FunReason loop.
+
+Each verb is options → config → run → render: its options come from its settings dataclass
+(`config.command`: defaults written once there, `--config FILE.yaml` for any of them), the work is
+a function of the module that owns the stage, and this file only prints what comes back. A bad
+setting or a failure the user can act on is one `error:` line and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -13,18 +19,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+# each verb's settings: the options of its command are built from these dataclasses' fields
 from funreason.errors import BackendError, SchemaError
 from funreason.evaluate.bfcl_run import EvalBfclConfig
 from funreason.evaluate.heldout import HeldoutConfig
-from funreason.formats.mix import MixConfig
-from funreason.refine.runner import RefineConfig
 from funreason.evaluate.humaneval import HumanEvalConfig
+from funreason.formats.mix import MixConfig
+from funreason.markdown import pct
+from funreason.progress import bar
+from funreason.refine.runner import RefineConfig
 from funreason.selfrefine import SelfRefineConfig
 from funreason.serve_config import ServerConfig
 from funreason.stats import StatsConfig, file_stats
 from funreason.train.config import TrainConfig
-from funreason.markdown import pct
-from funreason.progress import bar
 
 app = typer.Typer(
     name="funreason",
@@ -60,10 +67,6 @@ def verb(group: typer.Typer, name: str, cls: type, nested: dict[str, dict[str, t
     from funreason.config import command
 
     return command(group, name, cls, fail=_fail, nested=nested)
-
-
-def _str(path: Path | None) -> str | None:
-    return str(path) if path is not None else None
 
 
 @verb(app, "stats", StatsConfig)
