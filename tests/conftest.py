@@ -19,12 +19,6 @@ def funreason(*args, check: bool = True, timeout: float = 600, env: dict | None 
     return proc
 
 
-@pytest.fixture
-def funreason_cli():
-    """The `funreason` helper above, for tests that prefer a fixture to an import."""
-    return funreason
-
-
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     from funreason.train.tiny import build_tiny_model

@@ -113,11 +113,6 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_yaml(cls: type[T], path: str | Path) -> T:
-    """The config of `cls` written in the YAML file `path` (a mapping of its field names)."""
-    return from_mapping(cls, read_yaml(path), str(path))
-
-
 def load_config(cls: type[T], path: str | Path | None, given: dict[str, Any]) -> T:
     """`cls` from the YAML file `path` (if any), overridden by `given`: the settings given on the
     command line, by field name; a dotted name (`teacher.endpoints`) sets a nested section's field."""
@@ -150,35 +145,27 @@ CONFIG_HELP = "A YAML file with any of the settings below (by their field names)
 
 def settings(cls: type[T], path: str | Path | None, given: dict[str, Any]) -> T:
     """`load_config(...)` validated: the config a verb runs with."""
-    return load_config(cls, path, {k: v for k, v in given.items() if v is not None}).validate()  # type: ignore[attr-defined]
+    return load_config(cls, path, given).validate()  # type: ignore[attr-defined]
 
 
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _default(owner: Any, f: Any) -> Any:
-    """A field's default: the value in `owner` when it is an instance, else the class's own."""
-    from dataclasses import MISSING
-
-    if not isinstance(owner, type):
-        return getattr(owner, f.name)
-    return f.default if f.default is not MISSING else f.default_factory() if f.default_factory is not MISSING else None
-
-
 def _parameter(key: str, f: Any, owner: Any, flags: tuple[str, ...] = (), help: str | None = None,
                envvar: str | None = None) -> tuple[Any, dict]:
-    """The Typer parameter of config field `f` (`key`: its dotted path), None unless given."""
+    """The Typer parameter of config field `f` (`key`: its dotted path), None unless given; `owner`
+    is a default instance of the field's dataclass, whose value the help shows as the default."""
     import inspect
 
     import typer
 
     meta = f.metadata["cli"]
-    kind = typing.get_type_hints(type(owner) if not isinstance(owner, type) else owner)[f.name]
+    kind = typing.get_type_hints(type(owner))[f.name]
     inner = [a for a in typing.get_args(kind) if a is not type(None)] if typing.get_origin(kind) in (typing.Union, types.UnionType) else [kind]
     kind = inner[0]
     text = help or meta["help"]
-    default = _default(owner, f)
+    default = getattr(owner, f.name)
     shown = ("/" if isinstance(default, tuple) else ",").join(map(str, default)) if isinstance(default, (list, tuple)) else default
     if shown not in (None, "", []) and not meta["argument"]:
         text += f" (default: {shown})"
@@ -212,7 +199,7 @@ def command(group: Any, name: str, cls: type, *, fail: Callable[[str], Any], nes
         params, metas, owner = [], {}, cls()  # the instance: nested sections' defaults (a round's training) are its values
         for f in fields(cls):
             if "cli" in f.metadata:
-                p, metas[f.name] = _parameter(f.name, f, cls)
+                p, metas[f.name] = _parameter(f.name, f, owner)
                 params.append(p)
         for section, chosen in (nested or {}).items():
             sub = getattr(owner, section)

@@ -49,7 +49,7 @@ from funreason.evaluate.heldout import EvalMetrics, evaluate_model
 from funreason.llm.factory import BackendConfig, open_chat
 from funreason.plots import figure
 from funreason.refine.judge import Judges, check_sample
-from funreason.formats.jsonl import AppendLog, write_text_atomic
+from funreason.formats.jsonl import AppendLog, atomic_open, write_text_atomic
 from funreason.refine.prompts import functions_json
 from funreason.schema import Example
 from funreason.train.config import TrainConfig
@@ -335,22 +335,27 @@ class _Loop:
         from funreason.train.trainer import train
 
         cfg, data = self.cfg, rnd.dir / "train.jsonl"
-        lines = [line for p in [*cfg.base_data, *map(str, kept_files), str(rnd.dir / "kept.jsonl")]
-                 for line in Path(p).read_text(encoding="utf-8").splitlines() if line.strip()]
-        write_text_atomic(data, "".join(line + "\n" for line in lines))
+        rows = 0
+        with atomic_open(data) as f:  # streamed: the earlier data may be tens of thousands of rows
+            for p in [*cfg.base_data, *map(str, kept_files), str(rnd.dir / "kept.jsonl")]:
+                with open(p, encoding="utf-8") as src:
+                    for line in src:
+                        if line.strip():
+                            f.write(line if line.endswith("\n") else line + "\n")
+                            rows += 1
         final = rnd.dir / "train" / "final"
-        if not lines:
+        if not rows:
             self.log(f"round {rnd.index}: nothing to train on; the model stays {rnd.model}")
             return rnd.model, 0, None
         if final.exists():
-            return str(final), len(lines), None
+            return str(final), rows, None
         self.engines.close()  # training needs the memory (the accelerator) the engine holds
         # round 1 trains with the section's seed, each later round with the next one
         tc = dataclasses.replace(cfg.train, model=rnd.model, data=str(data), out=str(rnd.dir / "train"),
                                  seed=cfg.train.seed + rnd.index - 1, resume=(rnd.dir / "train").exists()).validate()
-        self.log(f"round {rnd.index}: {tc.loss.upper()} training on {len(lines)} rows")
+        self.log(f"round {rnd.index}: {tc.loss.upper()} training on {rows} rows")
         s = train(tc, log=self.log)
-        return str(final), len(lines), {"steps": s.steps, "train_loss": s.train_loss, "seconds": round(s.seconds, 1), "alpha": s.alpha}
+        return str(final), rows, {"steps": s.steps, "train_loss": s.train_loss, "seconds": round(s.seconds, 1), "alpha": s.alpha}
 
     async def rollouts(self, rnd: Round) -> RolloutStats:
         """Open the judge(s) for the round (HTTP endpoints, a launched engine, or a local model),

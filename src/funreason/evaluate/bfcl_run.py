@@ -33,7 +33,7 @@ from funreason.evaluate.bfcl_checker import SUPPORTED, language_of, score_entry
 from funreason.formats import bfcl, read_examples
 from funreason.formats.jsonl import AppendLog, read_finished_rows
 from funreason.llm import Generation, SamplingParams
-from funreason.llm.factory import BackendConfig, open_engine
+from funreason.llm.factory import BackendConfig, ModelChoice, open_blocking_chat, open_engine
 from funreason.progress import Progress, quiet
 from funreason.runinfo import file_sha256
 from funreason.schema import Call, Example, Tool, json_schema
@@ -45,14 +45,11 @@ DEFAULT_CATEGORIES = sorted(SUPPORTED)
 
 
 @dataclass
-class EvalBfclConfig:
-    """`funreason eval bfcl`'s settings (command-line options and `--config FILE.yaml` keys)."""
+class EvalBfclConfig(ModelChoice):
+    """`funreason eval bfcl`'s settings (command-line options and `--config FILE.yaml` keys): the
+    model (`llm.factory.ModelChoice`'s fields), then these."""
 
     out: str = field(default="", metadata=cli("Folder for result files and report.json / .md / .png.", "--out", "-o", required=True))
-    model: str | None = field(default=None, metadata=cli("Local model (directory or hub id)."))
-    endpoint: str | None = field(default=None, metadata=cli("OpenAI-compatible endpoint (instead of --model)."))
-    served_model: str | None = field(default=None, metadata=cli("Model name the endpoint serves."))
-    api_key: str | None = field(default=None, metadata=cli("API key of the endpoint.", envvar="FUNREASON_API_KEY"))
     categories: list[str] = field(default_factory=lambda: list(DEFAULT_CATEGORIES),
                                   metadata=cli("Comma-separated categories (default: every scored one).", csv=True))
     limit: int | None = field(default=None, metadata=cli("Only the first N entries of each category."))
@@ -77,13 +74,11 @@ class EvalBfclConfig:
         unknown = [c for c in self.categories if c not in SUPPORTED]
         if unknown or not self.categories:
             raise ValueError(f"unknown categories: {', '.join(unknown) or 'none given'}; single-turn categories: {', '.join(DEFAULT_CATEGORIES)}")
-        self.backend().validate()
+        self.engine().validate()
         return self
 
-    def backend(self) -> BackendConfig:
-        return BackendConfig(endpoints=[self.endpoint] if self.endpoint else [], served_model=self.served_model, api_key=self.api_key,
-                             local=self.model, concurrency=self.concurrency if self.endpoint else self.batch,
-                             chat_template=self.chat_template)
+    def engine(self) -> BackendConfig:
+        return self.backend(self.concurrency if self.endpoint else self.batch, self.chat_template)
 
 
 @dataclass
@@ -105,25 +100,21 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
     """Generate (resuming) and score every category of `cfg`, write `report.json/.md/.png`."""
     import time
 
-    from funreason.runinfo import claim, model_identity
+    from funreason.runinfo import claim
 
     out = Path(cfg.out)
     data = {c: load_category(c, cfg.limit, cfg.data_dir) for c in cfg.categories}
-    identity = model_identity(cfg.model) if cfg.model else {"model": cfg.served_model, "endpoint": cfg.endpoint}
     template = file_sha256(cfg.chat_template) if cfg.chat_template else None
-    claim(out, {"verb": "eval bfcl", **identity, "mode": cfg.mode, "max_tokens": cfg.max_tokens, **({"chat_template": template} if template else {}),
+    claim(out, {"verb": "eval bfcl", **cfg.identity(), "mode": cfg.mode, "max_tokens": cfg.max_tokens, **({"chat_template": template} if template else {}),
                 "data_dir": cfg.data_dir}, [result_path(out, c) for c in SUPPORTED])
     params = SamplingParams(max_tokens=cfg.max_tokens)
     generated, t0 = 0, time.perf_counter()
     with contextlib.ExitStack() as stack:
         if cfg.model:
-            engine = stack.enter_context(open_engine(cfg.backend()))
+            engine = stack.enter_context(open_engine(cfg.engine()))
             stream = local_stream(engine, params, data, out)
         else:
-            from funreason.llm.http import BlockingHTTP
-
-            http = stack.enter_context(BlockingHTTP([cfg.endpoint or ""], cfg.served_model or "", api_key=cfg.api_key,
-                                                    concurrency=cfg.concurrency))
+            http = stack.enter_context(open_blocking_chat(cfg.engine()))
             stream, cancel = endpoint_stream(http, params, data, out, cfg.mode)
             stack.callback(cancel)  # after a failure: the requests not yet answered are dropped, not waited for
         with progress("BFCL", "entries", sum(len(v) for v in data.values())) as advance:
@@ -208,7 +199,12 @@ def result_path(out: Path, category: str) -> Path:
 
 
 def load_done(path: Path) -> dict[str, str]:
-    return {row["id"]: row["result"] for row in read_finished_rows(path) if isinstance(row, dict) and "id" in row and "result" in row}
+    return _answers(read_finished_rows(path))
+
+
+def _answers(rows: list[Any]) -> dict[str, str]:
+    """id → answer of a result file's finished rows."""
+    return {row["id"]: row["result"] for row in rows if isinstance(row, dict) and "id" in row and "result" in row}
 
 
 def prompt_size(ex: Example) -> int:
@@ -230,7 +226,7 @@ def generate_category(
     comes: in batches through `generate`, or, with `stream` (endpoints), all at once, written in
     the order they finish."""
     with AppendLog(result_path(out, category)) as log:
-        done = {row["id"]: row["result"] for row in log.rows if isinstance(row, dict) and "id" in row and "result" in row}
+        done = _answers(log.rows)
         # similar lengths batched together: a batch is padded to its longest prompt
         todo = sorted((ex for ex in examples if ex.id not in done), key=prompt_size)
         for ex, text in (stream(todo) if stream is not None else in_batches(generate, todo, batch)):

@@ -21,7 +21,6 @@ from funreason.config import cli
 from funreason.formats import Reader
 from funreason.formats.jsonl import write_text_atomic
 from funreason.llm import Engine, Generation, SamplingParams
-from funreason.markdown import pct, table
 from funreason.progress import Progress, quiet
 from funreason.refine.checks import same_calls
 from funreason.schema import Example
@@ -100,12 +99,6 @@ class EvalMetrics:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "EvalMetrics":
         return cls(d["model"], d["bfcl"], HeldoutScore.from_dict(d["heldout"]) if d.get("heldout") else None, d.get("seconds", 0.0))
-
-    def markdown(self) -> list[str]:
-        rows = [(c, int(s["total"]), pct(s["accuracy"])) for c, s in self.bfcl.items()]
-        if self.heldout:
-            rows.append(("held-out split, exact calls", self.heldout.total, pct(self.heldout.accuracy)))
-        return table(("evaluation", "entries", "accuracy (%)"), rows)
 
 
 def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int | None, eval_data: str | None,

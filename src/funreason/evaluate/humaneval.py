@@ -25,7 +25,7 @@ from funreason.config import cli
 from funreason.evaluate.sandbox import FAILED, Limits, Verdict, run_python
 from funreason.formats.jsonl import AppendLog, write_text_atomic
 from funreason.llm import SamplingParams
-from funreason.llm.factory import BackendConfig, open_engine
+from funreason.llm.factory import BackendConfig, ModelChoice, open_blocking_chat, open_engine
 from funreason.progress import Progress, quiet
 
 STOP = ["\nclass ", "\ndef ", "\n#", "\nif __name__", "\nprint(", "\nassert "]
@@ -126,14 +126,12 @@ def run_humaneval(
 
 
 @dataclass
-class HumanEvalConfig:
-    """`funreason eval humaneval`'s settings (command-line options and `--config FILE.yaml` keys)."""
+class HumanEvalConfig(ModelChoice):
+    """`funreason eval humaneval`'s settings (command-line options and `--config FILE.yaml` keys):
+    the model (`llm.factory.ModelChoice`'s fields; a local model completes the raw prompt, the
+    classic setup; an endpoint gets a chat request and the reply's code block is used), then these."""
 
     out: str = field(default="", metadata=cli("Folder for humaneval_samples.jsonl and humaneval.json.", "--out", "-o", required=True))
-    model: str | None = field(default=None, metadata=cli("Local model (directory or hub id): raw completion, the classic setup."))
-    endpoint: str | None = field(default=None, metadata=cli("OpenAI-compatible endpoint: chat request, code block of the reply."))
-    served_model: str | None = field(default=None, metadata=cli("Model name the endpoint serves."))
-    api_key: str | None = field(default=None, metadata=cli("API key of the endpoint.", envvar="FUNREASON_API_KEY"))
     concurrency: int = field(default=32, metadata=cli("Requests in flight (endpoints)."))
     limit: int | None = field(default=None, metadata=cli("Only the first N problems."))
     max_tokens: int = field(default=512, metadata=cli("Cap on new tokens per completion."))
@@ -147,35 +145,30 @@ class HumanEvalConfig:
             raise ValueError(f"--limit must be 1 or more, not {self.limit}")
         if self.concurrency < 1 or self.max_tokens < 1 or not self.timeout > 0:
             raise ValueError("--concurrency and --max-tokens must be 1 or more, --timeout above 0")
-        self.backend().validate()
+        self.engine().validate()
         return self
 
-    def backend(self) -> BackendConfig:
-        return BackendConfig(endpoints=[self.endpoint] if self.endpoint else [], served_model=self.served_model, api_key=self.api_key,
-                             local=self.model, concurrency=self.concurrency if self.endpoint else 16)
+    def engine(self) -> BackendConfig:
+        return self.backend(self.concurrency if self.endpoint else 16)
 
 
 def eval_humaneval(cfg: HumanEvalConfig, progress: Progress = quiet) -> HumanEvalSummary:
     """Greedy pass@1 of `cfg`'s model on (the first `limit`) HumanEval problems, resumable in `cfg.out`."""
-    from funreason.runinfo import claim, model_identity
+    from funreason.runinfo import claim
 
     out = Path(cfg.out)
     todo = load_problems(cfg.problems)[: cfg.limit]
-    identity = model_identity(cfg.model) if cfg.model else {"model": cfg.served_model, "endpoint": cfg.endpoint}
-    claim(out, {"verb": "eval humaneval", **identity, "max_tokens": cfg.max_tokens, "problems": cfg.problems},
+    claim(out, {"verb": "eval humaneval", **cfg.identity(), "max_tokens": cfg.max_tokens, "problems": cfg.problems},
           [out / "humaneval_samples.jsonl"])
     with contextlib.ExitStack() as stack:
         if cfg.model:
-            engine = stack.enter_context(open_engine(cfg.backend()))
+            engine = stack.enter_context(open_engine(cfg.engine()))
             params = SamplingParams(max_tokens=cfg.max_tokens, stop=STOP)
 
             def generate(chunk: list[dict[str, Any]]) -> list[str]:
                 return [g.text for g in engine.generate([p["prompt"] for p in chunk], params)]
         else:
-            from funreason.llm.http import BlockingHTTP
-
-            http = stack.enter_context(BlockingHTTP([cfg.endpoint or ""], cfg.served_model or "", api_key=cfg.api_key,
-                                                    concurrency=cfg.concurrency))
+            http = stack.enter_context(open_blocking_chat(cfg.engine()))
             chat = SamplingParams(max_tokens=cfg.max_tokens)
 
             def generate(chunk: list[dict[str, Any]]) -> list[str]:

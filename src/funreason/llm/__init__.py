@@ -6,7 +6,8 @@
   transformers model, vLLM in-process).
 - `Engine`: `submit(prompt) -> Future[Generation]`, its `tokenizer`, `close()`; prompts rendered by
   the caller with the model's own chat template. Evaluation and rollouts use it, in-process
-  (`llm.local.LocalEngine`) or on an endpoint (`llm.http.RemoteEngine`); `llm.factory.open_engine`.
+  (`llm.local.LocalEngine`, opened by `llm.factory.open_engine`) or on a launched endpoint
+  (`llm.http.RemoteEngine`, through `llm.launch.ModelEngines`).
 
 A `Generation` keeps what the model wrote apart from what an endpoint parsed out of it: `text` is
 the content, `reasoning` and `tool_calls` what a serving engine returned as fields of their own.

@@ -1,9 +1,10 @@
 """One place that opens a model for generation, whatever stands behind it.
 
 Invariant: every caller (FCDR's teacher, the self-refinement judges, the demo's teacher, `eval
-bfcl`, `eval humaneval`, `eval heldout`) gets its backend from `open_chat` or `open_engine` and
-uses it inside a `with`, which closes it on every exit path: an endpoint's connection pool, a
-local model's decode thread, an in-process vLLM engine.
+bfcl`, `eval humaneval`, `eval heldout`) gets its backend from `open_chat`, `open_blocking_chat`
+or `open_engine` and uses it inside a `with`, which closes it on every exit path: an endpoint's
+connection pool, a local model's decode thread, an in-process vLLM engine. (Self-refinement's
+rollout engines, launched per model, are `llm.launch.ModelEngines`'.)
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from funreason.config import cli
 from funreason.llm import ChatBackend, Engine
+
+if TYPE_CHECKING:
+    from funreason.llm.http import BlockingHTTP
 
 
 @dataclass
@@ -75,23 +80,51 @@ async def open_chat(cfg: BackendConfig) -> AsyncIterator[ChatBackend]:
 
 
 @contextlib.contextmanager
+def open_blocking_chat(cfg: BackendConfig) -> Iterator[BlockingHTTP]:
+    """`with open_blocking_chat(cfg) as http: http.chat_future(messages, params)`: an endpoint for
+    synchronous callers, with one event loop and one connection pool for the whole run."""
+    from funreason.llm.http import BlockingHTTP
+
+    if not cfg.endpoints:
+        raise ValueError("open_blocking_chat opens an endpoint; a local model is opened by open_engine")
+    with BlockingHTTP(cfg.endpoints, cfg.served_model or "", api_key=cfg.api_key, concurrency=cfg.concurrency,
+                      timeout=cfg.timeout, max_retries=cfg.retries) as http:
+        yield http
+
+
+@contextlib.contextmanager
 def open_engine(cfg: BackendConfig) -> Iterator[Engine]:
-    """`with open_engine(cfg) as engine: engine.submit(prompt, params)`: prompts rendered by the
-    caller with the model's own tokenizer (`engine.tokenizer`); on an endpoint they go to
-    `/v1/completions`, so an engine decodes exactly what a local one would."""
-    engine: Engine
+    """`with open_engine(cfg) as engine: engine.submit(prompt, params)`: a local model, its prompts
+    rendered by the caller with its own tokenizer (`engine.tokenizer`)."""
+    from funreason.llm.local import LocalEngine
+
     if cfg.endpoints:
-        from funreason.chat import load_tokenizer
-        from funreason.llm.http import RemoteEngine
-
-        tokenizer = load_tokenizer(str(cfg.local), cfg.chat_template) if cfg.local else None
-        engine = RemoteEngine(cfg.endpoints[0], cfg.served_model or "", tokenizer, concurrency=cfg.concurrency,
-                              timeout=cfg.timeout, api_key=cfg.api_key)
-    else:
-        from funreason.llm.local import LocalEngine
-
-        engine = LocalEngine.from_pretrained(str(cfg.local), max_batch=cfg.concurrency, chat_template=cfg.chat_template)
+        raise ValueError("open_engine runs a local model; an endpoint is opened by open_chat or open_blocking_chat")
+    engine = LocalEngine.from_pretrained(str(cfg.local), max_batch=cfg.concurrency, chat_template=cfg.chat_template)
     try:
         yield engine
     finally:
         engine.close()
+
+
+@dataclass
+class ModelChoice:
+    """The model an evaluation scores: a local `model`, or an `endpoint` serving `served_model`
+    (with `api_key`). Evaluation configs take these fields from here."""
+
+    model: str | None = field(default=None, metadata=cli("Local model (directory or hub id)."))
+    endpoint: str | None = field(default=None, metadata=cli("OpenAI-compatible endpoint (instead of --model)."))
+    served_model: str | None = field(default=None, metadata=cli("Model name the endpoint serves."))
+    api_key: str | None = field(default=None, metadata=cli("API key of the endpoint.", envvar="FUNREASON_API_KEY"))
+
+    def backend(self, concurrency: int, chat_template: str | None = None) -> BackendConfig:
+        """`concurrency`: requests in flight on the endpoint, or prompts decoded together locally."""
+        return BackendConfig(endpoints=[self.endpoint] if self.endpoint else [], served_model=self.served_model, api_key=self.api_key,
+                             local=self.model, concurrency=concurrency, timeout=120.0, chat_template=chat_template)
+
+    def identity(self) -> dict[str, Any]:
+        """What a run folder records as its model (`runinfo.claim`): the checkpoint's identity, or
+        the served name and the endpoint."""
+        from funreason.runinfo import model_identity
+
+        return model_identity(self.model) if self.model else {"model": self.served_model, "endpoint": self.endpoint}

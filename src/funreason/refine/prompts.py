@@ -14,12 +14,9 @@ from importlib import resources
 from funreason.calls import format_python_calls
 from funreason.schema import Call, Example
 
-STAGES = ("write_cot", "response", "query_tool", "cot", "function_param", "regenerate", "score")
-
-
 @lru_cache(maxsize=None)
 def template(name: str) -> str:
-    """The text of `prompts/{name}.txt` (one of STAGES)."""
+    """The text of `prompts/{name}.txt`: write_cot, response, query_tool, cot, function_param, regenerate or score."""
     return resources.files("funreason.refine").joinpath(f"prompts/{name}.txt").read_text(encoding="utf-8")
 
 

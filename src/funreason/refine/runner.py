@@ -239,22 +239,20 @@ def outcome_key(row: dict[str, Any]) -> str | None:
 
 class Ledger:
     """The five output files, one `AppendLog` each. The rows of errors.jsonl are retried: the file
-    is read and started afresh, so a row that fails again is written once more, not twice."""
+    starts afresh, so a row that fails again is written once more, not twice."""
 
     def __init__(self, out: Path):
         self.out = out
         self.counts: Counter[str] = Counter()
         self.done: set[str] = set()
-        for name in FINAL:
-            with AppendLog(self.path(name)) as log:
-                for row in log.rows:
-                    k = outcome_key(row)
-                    if k is not None:
-                        self.done.add(k)
-                        self.counts[name] += 1
-        self.retrying = {outcome_key(r) for r in read_finished_rows(self.path("errors"))} - self.done
-        self.path("errors").unlink(missing_ok=True)  # its rows are retried now
+        self.path("errors").unlink(missing_ok=True)  # its rows are not in a final file: they are retried now
         self.logs = {name: AppendLog(self.path(name)) for name in OUTCOMES}
+        for name in FINAL:
+            for row in self.logs[name].rows:
+                k = outcome_key(row)
+                if k is not None:
+                    self.done.add(k)
+                    self.counts[name] += 1
 
     def path(self, name: str) -> Path:
         return self.out / f"{name}.jsonl"

@@ -52,12 +52,6 @@ class TrainConfig:
     chat_template: str | None = field(default=None, metadata=cli("A Jinja chat template file in place of the model's own; saved with the trained model."))
     report_to: str = field(default="tensorboard", metadata=cli("tensorboard or none."))
 
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
-        from funreason.config import load_yaml
-
-        return load_yaml(cls, path)
-
     def validate(self) -> "TrainConfig":
         for name in ("model", "data", "out"):
             if not getattr(self, name):

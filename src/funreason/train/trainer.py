@@ -46,10 +46,6 @@ class TrainSummary:
     final: str
     data: DataReport
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"steps": self.steps, "train_loss": self.train_loss, "seconds": round(self.seconds, 1), "alpha": self.alpha,
-                "final": self.final, "data": self.data.to_dict()}
-
     def line(self) -> str:
         return (f"trained {self.steps} steps in {self.seconds:.1f}s · train loss {self.train_loss:.4f}"
                 + (f" · α {self.alpha:.3f}" if self.alpha is not None else "") + f" · model: {self.final}")
