@@ -2,7 +2,9 @@
 
 Requests from any thread queue up; one worker thread takes up to `max_batch` of them at a time,
 left-pads their prompts and decodes them together with a KV cache, each row with its own
-temperature, top_p, seed, stop strings and token budget. Text deltas can be streamed through a
+temperature, top_p, seed, stop strings and token budget. The tokens all prompts of a batch begin
+with (a system prompt) are run once and their cache shared; finished rows leave the batch. Neither
+changes what a row generates: each row sees the same tokens at the same positions. Text deltas can be streamed through a
 per-request callback. A failing batch fails its requests' futures, never the worker.
 
 A request can be cancelled (its `cancel` event set, e.g. by a server whose client went away): it
@@ -49,8 +51,10 @@ class RequestCancelled(BackendError):
 class LocalEngine:
     """Batched generation on a transformers causal LM (CPU or one GPU)."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 16, batch_wait_s: float = 0.005):
+    def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 16, batch_wait_s: float = 0.005,
+                 share_prefix: bool = True):
         self.model = model.eval()
+        self.share_prefix = share_prefix  # run the prompts' common beginning once per batch
         self.tokenizer = tokenizer
         self.max_batch = max_batch
         self.batch_wait_s = batch_wait_s
@@ -61,6 +65,7 @@ class LocalEngine:
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
         self.batches = 0  # batches run, for tests and metrics
         self.cancelled = 0  # requests cancelled before they finished
+        self.left_early = 0  # finished rows taken out of a running batch (for tests and metrics)
         self._busy_since: float | None = None  # when the running batch (or its last decode step) started
         self._stopping = False
         self._queue: queue.Queue[_Request | None] = queue.Queue()
@@ -170,14 +175,6 @@ class LocalEngine:
     @torch.no_grad()
     def _generate_batch(self, batch: list[_Request]) -> list[Generation | BaseException]:
         n = len(batch)
-        width = max(len(r.prompt_ids) for r in batch)
-        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((n, width), dtype=torch.long)
-        for i, r in enumerate(batch):
-            ids[i, width - len(r.prompt_ids) :] = torch.tensor(r.prompt_ids)
-            mask[i, width - len(r.prompt_ids) :] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        pos = (mask.cumsum(-1) - 1).clamp_min(0)
         rows = [_Row(r, self.tokenizer) for r in batch]
         gens: list[torch.Generator | None] = []
         for row in rows:  # a row's own settings (its seed) can fail it, and only it
@@ -186,11 +183,10 @@ class LocalEngine:
             except Exception as e:
                 row.fail(e)
                 gens.append(None)
-        # logits of the last position only: the head over every prompt position costs as much as a layer
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
-        cache, logits = out.cache, out.logits[:, -1, :]
+        cache, logits, mask, pos = self._prefill(batch)
         steps = max(r.params.max_tokens for r in batch)
         greedy = [r.params.temperature <= 0 for r in batch]
+        live = list(range(n))  # live[j]: the row that the batch tensors' j-th row decodes
         for _ in range(steps):
             self._busy_since = time.monotonic()
             for row in rows:  # cancelled (or shutting down): the row leaves the batch now
@@ -201,22 +197,72 @@ class LocalEngine:
                 break
             # greedy rows take one batched argmax; sampling rows draw from their own generator
             best = logits.argmax(-1).tolist() if any(greedy) else None
-            nxt = torch.full((n,), self.pad_id, dtype=torch.long, device=self.device)
-            for i, row in enumerate(rows):
+            nxt = torch.full((len(live),), self.pad_id, dtype=torch.long, device=self.device)
+            for j, i in enumerate(live):
+                row = rows[i]
                 if not row.done:
                     try:  # sampling and the client's stream callback are per row: a failure ends that row only
-                        tok = best[i] if greedy[i] else _choose(logits[i], row.req.params, gens[i])
-                        nxt[i] = tok
+                        tok = best[j] if greedy[i] else _choose(logits[j], row.req.params, gens[i])
+                        nxt[j] = tok
                         row.add(tok, tok in self.eos_ids)
                     except Exception as e:
                         row.fail(e)
             if all(row.done for row in rows):
                 break
-            mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype, device=self.device)], dim=1)
+            keep = [j for j, i in enumerate(live) if not rows[i].done]
+            # finished rows leave the batch once a quarter of it is done: a decode step costs by
+            # rows, and selecting the cache copies it, so it is not done for every single row
+            if len(live) - len(keep) >= max(1, len(live) // 4):
+                idx = torch.tensor(keep, dtype=torch.long, device=self.device)
+                cache.batch_select_indices(idx)
+                self.left_early += len(live) - len(keep)
+                mask, pos, nxt, live = mask[idx], pos[idx], nxt[idx], [live[j] for j in keep]
+            mask = torch.cat([mask, torch.ones((len(live), 1), dtype=mask.dtype, device=self.device)], dim=1)
             pos = pos[:, -1:] + 1
             out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
             cache, logits = out.cache, out.logits[:, -1, :]
         return [row.error or row.result() for row in rows]
+
+    def _prefill(self, batch: list[_Request]) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The prompts' KV cache and last-position logits, with the attention mask and positions
+        the decode steps continue from. The tokens every prompt begins with (BFCL's system prompt,
+        about half of each prompt there) are run once and their cache repeated for every row; the
+        rest is left-padded after them, the padding masked and skipped by the positions."""
+        n = len(batch)
+        shared = shared_prefix([r.prompt_ids for r in batch]) if self.share_prefix and n > 1 else 0
+        if shared < MIN_SHARED_PREFIX:
+            shared = 0
+        cache = None
+        if shared:
+            head = torch.tensor([batch[0].prompt_ids[:shared]], dtype=torch.long, device=self.device)
+            cache = self.model(input_ids=head, use_cache=True, logits_to_keep=1).cache
+            cache.batch_repeat_interleave(n)
+        width = max(len(r.prompt_ids) for r in batch) - shared
+        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        for i, r in enumerate(batch):
+            own = r.prompt_ids[shared:]
+            ids[i, width - len(own) :] = torch.tensor(own)
+            mask[i, width - len(own) :] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        pos = shared + (mask.cumsum(-1) - 1).clamp_min(0)
+        mask = torch.cat([torch.ones((n, shared), dtype=mask.dtype, device=self.device), mask], dim=1)
+        # logits of the last position only: the head over every prompt position costs as much as a layer
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True, logits_to_keep=1)
+        return out.cache, out.logits[:, -1, :], mask, pos
+
+
+MIN_SHARED_PREFIX = 32  # tokens: below this, the extra forward call costs more than it saves
+
+
+def shared_prefix(prompts: list[list[int]]) -> int:
+    """How many leading tokens all `prompts` have in common, leaving each at least one of its own
+    (the last prompt token's logits start the decoding)."""
+    first, shortest = prompts[0], min(len(p) for p in prompts)
+    k = 0
+    while k < shortest - 1 and all(p[k] == first[k] for p in prompts):
+        k += 1
+    return k
 
 
 def _row_generator(seed: int | None, device: torch.device) -> torch.Generator:
