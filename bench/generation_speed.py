@@ -6,14 +6,17 @@ The same BFCL entries (the first N of simple_python and multiple, alternating), 
 (BFCL's prompting system prompt through the model's chat template), the same batch size, greedy
 decoding and the same budget of new tokens. The plain loop takes the entries in order, left-pads
 each batch and calls `model.generate`; ours is `run_categories` with the local engine, exactly as
-`funreason eval bfcl --model DIR` runs it (result files written, then scored). Prints JSON: entries/s
-of each and their ratio, and how many answers are the same text.
+`funreason eval bfcl --model DIR` runs it (result files written, then scored), run twice: as it is,
+and with the engine's shared-prefix prefill turned off (`LocalEngine(share_prefix=False)`), to
+measure what running the prompts' common beginning once saves. Prints JSON: entries/s of each,
+their ratios, and how many answers are the same text.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -56,29 +59,42 @@ def main() -> None:
                 plain[ex.id] = tok.decode(row, skip_special_tokens=True)
     plain_s = time.perf_counter() - t0
 
-    # ours: the eval bfcl path
-    engine = LocalEngine(model, tok, max_batch=args.batch)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            run_categories(data, local_generator(engine, SamplingParams(max_tokens=args.max_tokens)), Path(tmp), batch=args.batch)
-            ours_s = time.perf_counter() - t0
-            ours = {}
-            for f in Path(tmp).glob("*_result.json"):
-                for line in f.read_text().splitlines():
-                    row = json.loads(line)
-                    ours[row["id"]] = row["result"]
-    finally:
-        engine.close()
+    # ours: the eval bfcl path, with the engine's shared-prefix prefill and early-leaving rows, and without
+    def ours(share_prefix: bool) -> tuple[float, dict[str, str]]:
+        engine = LocalEngine(model, tok, max_batch=args.batch, share_prefix=share_prefix)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.perf_counter()
+                run_categories(data, local_generator(engine, SamplingParams(max_tokens=args.max_tokens)), Path(tmp), batch=args.batch)
+                seconds = time.perf_counter() - t0
+                texts = {}
+                for f in Path(tmp).glob("*_result.json"):
+                    for line in f.read_text().splitlines():
+                        row = json.loads(line)
+                        texts[row["id"]] = row["result"]
+        finally:
+            engine.close()
+        return seconds, texts
+
+    unshared_s, unshared = ours(False)
+    ours_s, answers = ours(True)
     n = len(entries)
+
+    def same(a: dict[str, str], b: dict[str, str]) -> int:
+        return sum(a[k].strip() == b.get(k, "").strip() for k in a)
+
     json.dump({
         "model": args.model, "entries": n, "batch": args.batch, "max_new_tokens": args.max_tokens,
         "prompt_tokens_mean": round(sum(prompt_tokens) / n, 1), "prompt_tokens_max": max(prompt_tokens),
+        "shared_prefix_tokens": len(os.path.commonprefix([tok(p, add_special_tokens=False)["input_ids"] for p in prompts])),
         "torch_threads": torch.get_num_threads(),
         "plain_generate": {"seconds": round(plain_s, 2), "entries_per_s": round(n / plain_s, 3)},
+        "funreason_no_prefix_sharing": {"seconds": round(unshared_s, 2), "entries_per_s": round(n / unshared_s, 3)},
         "funreason_eval_bfcl": {"seconds": round(ours_s, 2), "entries_per_s": round(n / ours_s, 3)},
         "speedup": round(plain_s / ours_s, 3),
-        "same_text": sum(plain[k].strip() == ours.get(k, "").strip() for k in plain),
+        "speedup_of_prefix_sharing": round(unshared_s / ours_s, 3),
+        "same_text": same(plain, answers),
+        "same_text_without_sharing": same(unshared, answers),
     }, sys.stdout, indent=2)
     print()
 
