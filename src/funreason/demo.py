@@ -62,7 +62,7 @@ class DemoConfig:
     batch_size: int = 4
     learning_rate: float = 2e-3
     lora: int = 16
-    lora_layers: int = 12  # LoRA on the last layers only: a CPU's backward pass stops there
+    lora_layers: int = 15  # LoRA on the last layers only: a CPU's backward pass stops there
     bfcl_categories: tuple[str, ...] = DEMO_CATEGORIES
     bfcl_limit: int = 10
     heldout_limit: int = 6  # held-out rows from each of the two sources
