@@ -57,8 +57,8 @@ class DemoConfig:
     model: str = "smollm2-135m-instruct"  # a `funreason model get` name, or a checkpoint folder
     xlam_rows: int = 200  # raw xLAM-style rows of the bundled sample (no reasoning: FCDR's teacher writes it)
     open_rows: int = 60  # rows of the bundled open data (Seal-Tools, glaive, STE)
-    irrelevance_rows: int = 50  # sample queries offered tools that cannot answer them: the answer is that none fits
-    train_steps: int = 36
+    irrelevance_rows: int = 30  # sample queries offered tools that cannot answer them: the answer is that none fits
+    train_steps: int = 40
     batch_size: int = 4
     learning_rate: float = 2e-3
     lora: int = 16
