@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ def main() -> None:
 
     from funreason.evaluate.bfcl_run import load_category, local_generator, messages_for, run_categories
     from funreason.llm import SamplingParams
-    from funreason.llm.local import LocalEngine
+    from funreason.llm.local import LocalEngine, shared_prefix
 
     half = args.entries // 2
     data = {"simple_python": load_category("simple_python", half), "multiple": load_category("multiple", args.entries - half)}
@@ -86,7 +85,7 @@ def main() -> None:
     json.dump({
         "model": args.model, "entries": n, "batch": args.batch, "max_new_tokens": args.max_tokens,
         "prompt_tokens_mean": round(sum(prompt_tokens) / n, 1), "prompt_tokens_max": max(prompt_tokens),
-        "shared_prefix_tokens": len(os.path.commonprefix([tok(p, add_special_tokens=False)["input_ids"] for p in prompts])),
+        "shared_prefix_tokens": shared_prefix([tok(p, add_special_tokens=False)["input_ids"] for p in prompts]),
         "torch_threads": torch.get_num_threads(),
         "plain_generate": {"seconds": round(plain_s, 2), "entries_per_s": round(n / plain_s, 3)},
         "funreason_no_prefix_sharing": {"seconds": round(unshared_s, 2), "entries_per_s": round(n / unshared_s, 3)},

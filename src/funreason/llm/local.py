@@ -16,6 +16,7 @@ in flight at the next step instead of finishing it.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -258,11 +259,7 @@ MIN_SHARED_PREFIX = 32  # tokens: below this, the extra forward call costs more 
 def shared_prefix(prompts: list[list[int]]) -> int:
     """How many leading tokens all `prompts` have in common, leaving each at least one of its own
     (the last prompt token's logits start the decoding)."""
-    first, shortest = prompts[0], min(len(p) for p in prompts)
-    k = 0
-    while k < shortest - 1 and all(p[k] == first[k] for p in prompts):
-        k += 1
-    return k
+    return min(len(os.path.commonprefix(prompts)), min(len(p) for p in prompts) - 1)
 
 
 def _row_generator(seed: int | None, device: torch.device) -> torch.Generator:
