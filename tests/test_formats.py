@@ -245,3 +245,27 @@ def test_the_readme_example_line_is_a_valid_record():
     line = readme.split("```json\n", 1)[1].split("\n```", 1)[0]
     ex = Example.from_dict(json.loads(line))
     assert ex.calls == [Call("get_weather", {"city": "Paris"})] and ex.tools[0].required == ["city"]
+
+
+def _write_many(path: str, text: str, times: int) -> None:
+    from funreason.formats.jsonl import write_text_atomic
+
+    for _ in range(times):
+        write_text_atomic(path, text)
+
+
+def test_two_processes_writing_one_file_atomically_do_not_collide(tmp_path):
+    # the ranks of one torchrun job record the same run.json at once; a shared temporary name let
+    # one rename the other's file away (FileNotFoundError in CI)
+    import multiprocessing
+
+    path = tmp_path / "run.json"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write_many, args=(str(path), '{"rank": "same"}\n', 400)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert path.read_text() == '{"rank": "same"}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]  # no temporary left behind

@@ -53,8 +53,9 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def claim(out: Path, run: dict[str, Any], results: list[Path]) -> None:
-    """Make `out` the folder of `run`, or raise RunMismatch when its results belong to another."""
+def claim(out: Path, run: dict[str, Any], results: list[Path], write: bool = True) -> None:
+    """Make `out` the folder of `run`, or raise RunMismatch when its results belong to another.
+    `write=False` checks without recording (the other ranks of a multi-process run)."""
     from funreason.formats.jsonl import write_text_atomic
 
     path = out / RUN_FILE
@@ -74,5 +75,6 @@ def claim(out: Path, run: dict[str, Any], results: list[Path]) -> None:
     if found:
         raise RunMismatch(f"{out} holds results ({', '.join(found[:3])}) that do not say which model made them; "
                           f"choose another --out, or delete {out} to start over")
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(run, indent=2) + "\n")
+    if write:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(run, indent=2) + "\n")

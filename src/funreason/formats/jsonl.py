@@ -100,10 +100,16 @@ def _skip_rest_of_line(f) -> int:
             return skipped
 
 
+def _temp_name(path: Path) -> Path:
+    # one name per process: two ranks of one torchrun job writing the same file must not rename
+    # each other's half-written temporary away
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write a whole file under a temporary name, then rename it: a failed write leaves no partial file."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = _temp_name(path)
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
@@ -117,7 +123,7 @@ def atomic_open(path: str | os.PathLike) -> Iterator[IO[str]]:
     """A text file written under a temporary name and renamed to `path` when the block ends without
     an error: a failed or interrupted write (bad input, a full disk) leaves no partial file."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = _temp_name(path)
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             yield f

@@ -215,7 +215,8 @@ def claim_run(cfg: TrainConfig) -> None:
     data_sha256 = file_sha256(cfg.data) if Path(cfg.data).is_file() else hashlib.sha256(cfg.data.encode()).hexdigest()
     settings = {k: v for k, v in asdict(cfg).items() if k not in _RESUMABLE and k not in ("model", "data")}  # data: by content
     results = [out / "metrics.jsonl", out / "final", *out.glob("checkpoint-*")]
-    claim(out, {"verb": "train", **model_identity(cfg.model), "data_sha256": data_sha256, **settings}, results)
+    main = int(os.environ.get("RANK", "0")) == 0  # every rank checks; rank 0 alone records
+    claim(out, {"verb": "train", **model_identity(cfg.model), "data_sha256": data_sha256, **settings}, results, write=main)
     if not cfg.resume and any(p.exists() for p in results):
         raise FileExistsError(f"{out} holds checkpoints or a model of this run already: add --resume to continue it, "
                               "or choose a new --out")
