@@ -15,6 +15,9 @@ multiple, parallel, parallel_multiple and irrelevance (scored as `funreason eval
 Non-Live AST = mean of the four Python categories), exact calls on the mix's held-out split, and
 HumanEval pass@1 on the first `--humaneval-limit` problems (greedy, sandboxed).
 
+`--joined SHARE` adds the mix's joined rows (two training requests asked as one and answered with
+both calls; `formats.mix.joined_rows`), the only rows that show BFCL's parallel kinds; off by default.
+
 Training rows: the mix's `train.jsonl` less the rows with a call that takes no arguments (they
 teach a small model to write `f()`; BFCL's calls all take values). Reasoning: ToolRL rows keep their own (written by the dataset's authors' teacher); every other row
 gets the mix's templated reasoning (`formats.mix.template_reasoning`); the self-refinement judge is
@@ -65,6 +68,7 @@ class ReplicationConfig:
     max_length: int = 1024
     bfcl_limit: int = 20
     heldout_per_source: int = 10
+    joined: float = 0.0  # the mix's joined rows (two requests as one, both calls), as a share of training rows
     humaneval_limit: int = 40
     humaneval_max_tokens: int = 256
     eval_batch: int = 24
@@ -94,8 +98,13 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
     out = Path(cfg.out)
     model = str(get_model(cfg.model, out / "model", log=log)) if cfg.model in MODELS else cfg.model
     mix = out / "mix"
-    if not (mix / "mix.json").exists():
-        build_mix(MixConfig(fc_open=cfg.fc_open, out=str(mix), heldout=cfg.heldout_per_source))
+    if (mix / "mix.json").exists():
+        made = json.loads((mix / "mix.json").read_text())["config"]
+        if (made["heldout"], made.get("joined", 0.0)) != (cfg.heldout_per_source, cfg.joined):
+            sys.exit(f"error: {mix} was made with heldout {made['heldout']}, joined {made.get('joined', 0.0)}; "
+                     f"this run asks for {cfg.heldout_per_source}, {cfg.joined}: use another --out, or delete {mix}")
+    else:
+        build_mix(MixConfig(fc_open=cfg.fc_open, out=str(mix), heldout=cfg.heldout_per_source, joined=cfg.joined))
     cot, raw = mix / "train_cot.jsonl", mix / "train_raw.jsonl"
     if not raw.exists():
         # calls without arguments (10% of the mix's calls, most of them STE's) teach a small model to
@@ -236,16 +245,20 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=ReplicationConfig.steps)
     ap.add_argument("--bfcl-limit", type=int, default=ReplicationConfig.bfcl_limit)
     ap.add_argument("--humaneval-limit", type=int, default=ReplicationConfig.humaneval_limit)
+    ap.add_argument("--joined", type=float, default=ReplicationConfig.joined,
+                    help="Share of joined rows in the mix (two requests as one, both calls): BFCL's parallel kinds.")
     ap.add_argument("--only", nargs="*", default=None, help="Only these settings (base, sft_raw, …) this time.")
     args = ap.parse_args()
     cfg = ReplicationConfig(fc_open=args.fc_open, out=args.out, results=args.results, seeds=args.seeds, steps=args.steps,
-                            bfcl_limit=args.bfcl_limit, humaneval_limit=args.humaneval_limit)
+                            bfcl_limit=args.bfcl_limit, humaneval_limit=args.humaneval_limit, joined=args.joined)
     res = Path(cfg.results)
     res.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     recorded = res / "config.json"
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "results", "fc_open")}
-    if recorded.exists() and json.loads(recorded.read_text()) != settings:
+    # a setting added to the script after a run was recorded held its default in that run
+    defaults = {k: v for k, v in asdict(ReplicationConfig(fc_open="", out="")).items() if k in settings}
+    if recorded.exists() and {**defaults, **json.loads(recorded.read_text())} != settings:
         sys.exit(f"error: {res} holds results made with other settings ({recorded}); use another --results or the same settings")
     _write(recorded, settings)
     model, data, raw, heldout = prepare(cfg)

@@ -87,3 +87,23 @@ def test_mix_has_no_bfcl_a_held_out_split_per_source_and_is_reproducible(fc_open
     assert all(c.name in templ.reasoning for c in templ.calls) and templ.reasoning.endswith(")."  )
     mix = json.loads((tmp_path / "a" / "mix.json").read_text())
     assert mix["sources"]["seal-tools"]["skipped"] == {"nested": 85} and "templated" in mix["reasoning_note"]
+    assert mix["joined_rows"] == {} and not [e for e in train if e.meta.get("augmented") == "joined"]  # none unless asked
+
+
+def test_joined_rows_ask_two_training_requests_as_one_with_both_calls(fc_open, tmp_path):
+    summary = build_mix(MixConfig(fc_open=str(fc_open), out=str(tmp_path), joined=0.1))
+    train, held = list(Reader(tmp_path / "train.jsonl")), list(Reader(tmp_path / "heldout.jsonl"))
+    joined = [e for e in train if e.meta.get("augmented") == "joined"]
+    plain = {e.id: e for e in train if not e.meta.get("augmented")}
+    # a tenth of the training rows, half of them one function twice (BFCL parallel), half two functions
+    assert summary.joined["same_function"] > 100 and summary.joined["two_functions"] > 100
+    assert sum(summary.joined.values()) == len(joined) == round(0.1 * (len(train) - len(joined) - summary.irrelevance))
+    used = [i for e in joined for i in e.meta["query_from"]]
+    assert len(used) == len(set(used)) and set(used) <= set(plain)  # training requests only, each once
+    for e in joined:
+        a, b = (plain[i] for i in e.meta["query_from"])
+        assert e.query == f"{a.query.rstrip()} Also: {b.query.lstrip()}" and e.calls == [*a.calls, *b.calls]
+        assert (a.calls[0].name == b.calls[0].name) == (e.meta["kind"] == "same_function")
+        assert {t.name for t in e.tools} == {t.name for t in a.tools + b.tools}
+        assert e.reasoning.startswith("The request needs 2 calls.")
+    assert not set(used) & {e.id for e in held}

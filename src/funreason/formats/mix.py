@@ -9,7 +9,11 @@
 3. **Irrelevance rows** (`irrelevance` share of the training rows) — a training query offered the
    tools of an unrelated record (no shared tool), answered with a statement. They teach what BFCL's
    irrelevance category checks: no call when no function fits. Marked `meta.augmented`.
-4. **Reasoning** — records that bring their own (ToolRL) keep it (`meta.reasoning_source: data`); the
+4. **Joined rows** (`joined` share of the training rows, none by default) — two single-call
+   training requests of one source asked as one ("… Also: …"), answered with both calls: half call
+   the same function twice (what BFCL's parallel category asks), half two functions
+   (parallel_multiple). The sources have few rows of either kind. Marked `meta.augmented: joined`.
+5. **Reasoning** — records that bring their own (ToolRL) keep it (`meta.reasoning_source: data`); the
    others get a short templated one written from the reference answer (`template`): which function
    fits and where each argument comes from. No strong teacher runs offline; this stands in for it,
    and says so in every row and in `mix.json`.
@@ -49,6 +53,7 @@ class MixConfig:
     heldout: int = field(default=25, metadata=cli("Records held out per source."))
     irrelevance: float = field(default=0.1, metadata=cli("Irrelevance rows added, as a share of the training rows."))
     reasoning: str = field(default="template", metadata=cli("template or none: what rows without their own reasoning get."))
+    joined: float = field(default=0.0, metadata=cli("Rows joining two requests into one with both calls, as a share of the training rows."))
     seed: int = field(default=0, metadata=cli("Seed of the split and of the irrelevance rows."))
 
     def validate(self) -> "MixConfig":
@@ -59,8 +64,8 @@ class MixConfig:
         unknown = set(self.sources) - set(SOURCES)
         if unknown:
             raise ValueError(f"unknown sources {sorted(unknown)}; choose from {', '.join(SOURCES)}")
-        if self.heldout < 0 or not 0 <= self.irrelevance < 1:
-            raise ValueError("--heldout must be ≥ 0 and --irrelevance in [0, 1)")
+        if self.heldout < 0 or not 0 <= self.irrelevance < 1 or not 0 <= self.joined < 1:
+            raise ValueError("--heldout must be ≥ 0, --irrelevance and --joined in [0, 1)")
         if self.reasoning not in ("template", "none"):
             raise ValueError(f"--reasoning must be template or none, not {self.reasoning!r}")
         return self
@@ -75,6 +80,7 @@ class MixSummary:
     train: Counter = field(default_factory=Counter)  # source -> rows
     heldout: Counter = field(default_factory=Counter)
     irrelevance: int = 0
+    joined: Counter = field(default_factory=Counter)  # same_function | two_functions -> rows
     reasoning: Counter = field(default_factory=Counter)  # data | template | none -> training rows
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,6 +88,7 @@ class MixSummary:
             "sources": {s: r.to_dict() for s, r in self.sources.items()},
             "bfcl_dropped": {s: dict(c) for s, c in self.bfcl_dropped.items()},
             "train": dict(self.train), "heldout": dict(self.heldout), "irrelevance_rows": self.irrelevance,
+            "joined_rows": dict(self.joined),
             "reasoning": dict(self.reasoning),
             "reasoning_note": "rows without their own reasoning carry a templated one written from the reference "
                               "answer (meta.reasoning_source = template), standing in for a teacher.",
@@ -94,7 +101,8 @@ class MixSummary:
             skipped = ", ".join(f"{k}: {v}" for k, v in r.skipped.items()) or "–"
             dropped = ", ".join(f"{k}: {v}" for k, v in self.bfcl_dropped.get(s, {}).items()) or "–"
             lines.append(f"| {s} | {r.units} | {r.examples} | {skipped} | {dropped} | {self.train[s]} | {self.heldout[s]} |")
-        lines += ["", f"Irrelevance rows added to training: {self.irrelevance}. Reasoning of training rows: "
+        joined = ", ".join(f"{k} {v}" for k, v in self.joined.items()) or "none"
+        lines += ["", f"Irrelevance rows added to training: {self.irrelevance}. Joined rows: {joined}. Reasoning of training rows: "
                   + ", ".join(f"{k} {v}" for k, v in self.reasoning.items()) + "."]
         return "\n".join(lines)
 
@@ -181,6 +189,55 @@ def irrelevance_rows(pool: list[Example], k: int, seed: int) -> list[Example]:
     return rows
 
 
+def joined_rows(pool: list[Example], k: int, seed: int) -> list[Example]:
+    """Up to `k` rows, each two single-call requests of one source asked as one and answered with
+    both calls: the first half pairs requests that call the same function (BFCL's parallel), the
+    rest requests that call different functions (parallel_multiple). Pairs are taken in turn from
+    each function (and then each source), so no one of them fills the share. The row offers the
+    union of the two rows' tools; a pair whose tools share a name with different definitions is
+    passed over, as are calls without arguments, and no request is used twice. Fewer than `k` when
+    the pool has too few pairs of a kind."""
+    ranked = sorted((e for e in pool if len(e.calls or []) == 1 and e.calls[0].arguments and len(e.messages) == 1),
+                    key=lambda e: _hash(e.id + "/join", seed))
+    used: set[str] = set()
+    rows: list[Example] = []
+
+    def join(a: Example, b: Example, kind: str) -> bool:
+        tools = {t.name: t for t in a.tools}
+        if a.id in used or b.id in used or any(t.name in tools and tools[t.name] != t for t in b.tools):
+            return False
+        tools.update((t.name, t) for t in b.tools)
+        rows.append(Example(id=f"{a.id}+{b.id}", tools=list(tools.values()),
+                            messages=[Message("user", f"{a.query.rstrip()} Also: {b.query.lstrip()}")],
+                            answer=[*a.calls, *b.calls],
+                            meta={"source": a.meta.get("source", "unknown"), "augmented": "joined", "kind": kind,
+                                  "query_from": [a.id, b.id]}).validate())
+        used.update((a.id, b.id))
+        return True
+
+    def take_in_turn(groups: list[list[Example]], kind: str, want: int) -> None:
+        start = len(rows)
+        while len(rows) - start < want and any(len(g) >= 2 for g in groups):
+            for g in groups:
+                if len(rows) - start >= want:
+                    break
+                a = g.pop(0) if len(g) >= 2 else None
+                partner = next((b for b in g if (b.calls[0].name == a.calls[0].name) == (kind == "same_function")), None) if a else None
+                if partner is not None and join(a, partner, kind):
+                    g.remove(partner)
+
+    by_function: dict[tuple[str, str], list[Example]] = {}
+    by_source: dict[str, list[Example]] = {}
+    for ex in ranked:
+        by_function.setdefault((ex.meta.get("source", ""), ex.calls[0].name), []).append(ex)
+    take_in_turn(list(by_function.values()), "same_function", k // 2)
+    for ex in ranked:
+        if ex.id not in used:
+            by_source.setdefault(ex.meta.get("source", ""), []).append(ex)
+    take_in_turn(list(by_source.values()), "two_functions", k - len(rows))
+    return rows
+
+
 def build_mix(cfg: MixConfig) -> MixSummary:
     cfg.validate()
     queries, names = bfcl_index()
@@ -212,7 +269,9 @@ def build_mix(cfg: MixConfig) -> MixSummary:
         summary.train[source] = len(kept) - summary.heldout[source]
     extra = irrelevance_rows([e for e in train if e.calls and not e.messages[:-1]], round(cfg.irrelevance * len(train)), cfg.seed)
     summary.irrelevance = len(extra)
-    train += extra
+    joined = joined_rows([e for e in train if e.calls], round(cfg.joined * len(train)), cfg.seed)
+    summary.joined = Counter(e.meta["kind"] for e in joined)
+    train += extra + joined
     for ex in train:
         if ex.reasoning:
             ex.meta["reasoning_source"] = "data"
