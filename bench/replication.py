@@ -28,7 +28,8 @@ Resumable: every finished step leaves its files under `--out` (`mix/`, `runs/<se
 evaluation from its result files. Each evaluated model's figures go to `--results` (committed:
 `models.json`), and a model found there is neither trained nor evaluated again, so a run resumes on
 a new machine too. The settings are recorded in `--results`/config.json: a run with other settings
-over the same results is refused. `results.json`, `results.md` and `results.png` are rewritten
+over the same results is refused, and so is a mix other than the one the results were made on
+(recorded by its digest). `results.json`, `results.md` and `results.png` are rewritten
 after every model, so a partial run shows what it has.
 """
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import statistics
 import sys
@@ -45,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from funreason.evaluate import NON_LIVE_PYTHON
+from funreason.runinfo import file_sha256
 
 NON_LIVE = list(NON_LIVE_PYTHON)
 CATEGORIES = [*NON_LIVE, "irrelevance"]
@@ -258,10 +261,18 @@ def main() -> None:
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "results", "fc_open")}
     # a setting added to the script after a run was recorded held its default in that run
     defaults = {k: v for k, v in asdict(ReplicationConfig(fc_open="", out="")).items() if k in settings}
-    if recorded.exists() and {**defaults, **json.loads(recorded.read_text())} != settings:
+    old = json.loads(recorded.read_text()) if recorded.exists() else {}
+    mix_recorded = old.pop("mix_sha256", None)
+    if old and {**defaults, **old} != settings:
         sys.exit(f"error: {res} holds results made with other settings ({recorded}); use another --results or the same settings")
-    _write(recorded, settings)
     model, data, raw, heldout = prepare(cfg)
+    # the same settings build the same mix only while the mix's code is the same: the digest of the
+    # rows the results were made on keeps a changed mix from being scored beside them
+    mix_sha = hashlib.sha256("".join(file_sha256(p) for p in (data, raw, heldout)).encode()).hexdigest()
+    if mix_recorded not in (None, mix_sha):
+        sys.exit(f"error: the mix in {Path(cfg.out) / 'mix'} is not the one the results in {res} were made on (the mix's "
+                 "code or data changed since); use another --out and --results")
+    _write(recorded, {**settings, "mix_sha256": mix_sha})
     results_file = res / "models.json"
     results: dict[str, Any] = json.loads(results_file.read_text()) if results_file.exists() else {}
     wanted = set(args.only) if args.only else {"base", *SETTINGS}

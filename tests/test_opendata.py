@@ -6,7 +6,7 @@ import json
 
 from funreason.calls import format_python_calls
 from funreason.formats import Reader
-from funreason.formats.mix import MixConfig, bfcl_index, build_mix, group_of
+from funreason.formats.mix import MixConfig, bfcl_index, build_mix, group_of, split_groups
 from funreason.formats.opendata import python_name, read_source, source_folder
 
 
@@ -70,8 +70,14 @@ def test_mix_has_no_bfcl_a_held_out_split_per_source_and_is_reproducible(fc_open
     train, held = list(Reader(tmp_path / "a" / "train.jsonl")), list(Reader(tmp_path / "a" / "heldout.jsonl"))
     assert not {c.name for e in train + held for c in e.calls} & names
     assert sum(summary.bfcl_dropped["glaive"].values()) > 0 and summary.bfcl_dropped["ste"]["bfcl_query"] == 1
-    assert dict(summary.heldout) == {"seal-tools": 25, "toolrl": 25, "glaive": 25, "ste": 25}
+    assert dict(summary.heldout) == {"seal-tools": 25, "toolrl": 25, "glaive": 26, "ste": 25}  # whole groups
     assert not {group_of(e) for e in held} & {group_of(e) for e in train}
+    # glaive's demo repeats dialogues: a copy of a held-out prompt (tools and turns) is held out with it
+    prompt = lambda e: json.dumps([e.to_dict()["tools"], e.to_dict()["messages"]], sort_keys=True)  # noqa: E731
+    assert not {prompt(e) for e in held} & {prompt(e) for e in train}
+    glaive = [e for e in train + held if e.meta["source"] == "glaive" and not e.meta.get("augmented")]
+    groups = set(split_groups(glaive).values())
+    assert len(groups) < len({group_of(e) for e in glaive}) and groups <= {group_of(e) for e in glaive}
     irr = [e for e in train if e.meta.get("augmented") == "irrelevance"]
     assert len(irr) == summary.irrelevance > 300
     by_id = {e.id: e for e in train + held}

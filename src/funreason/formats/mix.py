@@ -5,7 +5,8 @@
    equals, after case and space folding, a user turn of any BFCL question file, or when it calls a
    function whose name is a BFCL function name. BFCL is the held-out benchmark: never trained on.
 2. **Held-out split** — per source, `heldout` records chosen by a stable hash of their group (a
-   glaive dialogue is one group, so no turn of a held-out dialogue is trained on).
+   glaive dialogue is one group, merged with any dialogue that repeats one of its prompts, so no
+   turn of a held-out dialogue, nor a copy of one, is trained on).
 3. **Irrelevance rows** (`irrelevance` share of the training rows) — a training query offered the
    tools of an unrelated record (no shared tool), answered with a statement. They teach what BFCL's
    irrelevance category checks: no call when no function fits. Marked `meta.augmented`.
@@ -146,6 +147,27 @@ def group_of(ex: Example) -> str:
     return m.group(1) if m else ex.id
 
 
+def split_groups(examples: list[Example]) -> dict[str, str]:
+    """Each record's group for the held-out split: its dialogue (`group_of`), merged with every
+    dialogue that shows a record of the same prompt (tools and turns). glaive's demo repeats
+    dialogues; split apart, a held-out row would be trained on word for word. A group is named by
+    its first dialogue, so records without a copy keep the group `group_of` gives them."""
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for ex in examples:
+        d = ex.to_dict()
+        prompt = "\uffff" + json.dumps([d["tools"], d["messages"]], sort_keys=True, ensure_ascii=False)  # sorts after names
+        a, b = root(group_of(ex)), root(prompt)
+        parent[max(a, b)] = min(a, b)
+    return {ex.id: root(group_of(ex)) for ex in examples}
+
+
 def template_reasoning(ex: Example) -> str:
     """A short reasoning written from the reference answer (the offline stand-in for a teacher): which
     function fits, each value as the request gives it, and the call it leads to, written as the
@@ -257,15 +279,15 @@ def build_mix(cfg: MixConfig) -> MixSummary:
             else:
                 kept.append(ex)
         summary.bfcl_dropped[source] = dropped
-        groups = sorted({group_of(e) for e in kept}, key=lambda g: _hash(g, cfg.seed))
+        group = split_groups(kept)
         held: set[str] = set()
-        for g in groups:  # whole groups, until the source's held-out count is reached
-            if sum(group_of(e) in held for e in kept) >= cfg.heldout:
+        for g in sorted(set(group.values()), key=lambda g: _hash(g, cfg.seed)):  # whole groups, until the count is reached
+            if sum(group[e.id] in held for e in kept) >= cfg.heldout:
                 break
             held.add(g)
         for ex in kept:
-            (heldout if group_of(ex) in held else train).append(ex)
-        summary.heldout[source] = sum(group_of(e) in held for e in kept)
+            (heldout if group[ex.id] in held else train).append(ex)
+        summary.heldout[source] = sum(group[e.id] in held for e in kept)
         summary.train[source] = len(kept) - summary.heldout[source]
     extra = irrelevance_rows([e for e in train if e.calls and not e.messages[:-1]], round(cfg.irrelevance * len(train)), cfg.seed)
     summary.irrelevance = len(extra)
