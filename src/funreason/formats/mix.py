@@ -151,7 +151,7 @@ def split_groups(examples: list[Example]) -> dict[str, str]:
     """Each record's group for the held-out split: its dialogue (`group_of`), merged with every
     dialogue that shows a record of the same prompt (tools and turns). glaive's demo repeats
     dialogues; split apart, a held-out row would be trained on word for word. A group is named by
-    its first dialogue, so records without a copy keep the group `group_of` gives them."""
+    the least of its dialogues' names, so records without a copy keep the group `group_of` gives them."""
     parent: dict[str, str] = {}
 
     def root(x: str) -> str:
