@@ -221,12 +221,11 @@ def joined_rows(pool: list[Example], k: int, seed: int) -> list[Example]:
     the pool has too few pairs of a kind."""
     ranked = sorted((e for e in pool if len(e.calls or []) == 1 and e.calls[0].arguments and len(e.messages) == 1),
                     key=lambda e: _hash(e.id + "/join", seed))
-    used: set[str] = set()
     rows: list[Example] = []
 
     def join(a: Example, b: Example, kind: str) -> bool:
         tools = {t.name: t for t in a.tools}
-        if a.id in used or b.id in used or any(t.name in tools and tools[t.name] != t for t in b.tools):
+        if any(t.name in tools and tools[t.name] != t for t in b.tools):
             return False
         tools.update((t.name, t) for t in b.tools)
         rows.append(Example(id=f"{a.id}+{b.id}", tools=list(tools.values()),
@@ -234,7 +233,6 @@ def joined_rows(pool: list[Example], k: int, seed: int) -> list[Example]:
                             answer=[*a.calls, *b.calls],
                             meta={"source": a.meta.get("source", "unknown"), "augmented": "joined", "kind": kind,
                                   "query_from": [a.id, b.id]}).validate())
-        used.update((a.id, b.id))
         return True
 
     def take_in_turn(groups: list[list[Example]], kind: str, want: int) -> None:
@@ -253,6 +251,7 @@ def joined_rows(pool: list[Example], k: int, seed: int) -> list[Example]:
     for ex in ranked:
         by_function.setdefault((ex.meta.get("source", ""), ex.calls[0].name), []).append(ex)
     take_in_turn(list(by_function.values()), "same_function", k // 2)
+    used = {i for r in rows for i in r.meta["query_from"]}  # each request once: a popped one is never offered again
     for ex in ranked:
         if ex.id not in used:
             by_source.setdefault(ex.meta.get("source", ""), []).append(ex)

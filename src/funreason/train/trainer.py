@@ -202,6 +202,11 @@ def latest_checkpoint(out: Path, log=print) -> Path | None:
 _RESUMABLE = ("out", "resume", "max_steps", "epochs", "logging_steps", "save_steps", "save_total_limit", "report_to")
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun / accelerate job, or a single process: the one that writes the run's files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def claim_run(cfg: TrainConfig) -> None:
     """Record in `out/run.json` what the run trains (the model, the data's SHA-256, every setting
     but `_RESUMABLE`), or refuse a folder that holds another run's checkpoints, metrics or model:
@@ -215,8 +220,9 @@ def claim_run(cfg: TrainConfig) -> None:
     data_sha256 = file_sha256(cfg.data) if Path(cfg.data).is_file() else hashlib.sha256(cfg.data.encode()).hexdigest()
     settings = {k: v for k, v in asdict(cfg).items() if k not in _RESUMABLE and k not in ("model", "data")}  # data: by content
     results = [out / "metrics.jsonl", out / "final", *out.glob("checkpoint-*")]
-    main = int(os.environ.get("RANK", "0")) == 0  # every rank checks; rank 0 alone records
-    claim(out, {"verb": "train", **model_identity(cfg.model), "data_sha256": data_sha256, **settings}, results, write=main)
+    # every rank checks; rank 0 alone records
+    claim(out, {"verb": "train", **model_identity(cfg.model), "data_sha256": data_sha256, **settings}, results,
+          write=is_main_process())
     if not cfg.resume and any(p.exists() for p in results):
         raise FileExistsError(f"{out} holds checkpoints or a model of this run already: add --resume to continue it, "
                               "or choose a new --out")
@@ -322,7 +328,7 @@ def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> TrainSu
     claim_run(cfg)  # before the model loads: another run's folder costs a second, not a load
     model, tokenizer = load_model(cfg)
     dataset, report, reader = prepare_data(cfg, tokenizer)
-    main = int(os.environ.get("RANK", "0")) == 0  # under torchrun / accelerate, rank 0 alone writes files
+    main = is_main_process()
     log(f"data: {report.summary()}" + (f" · {reader.rejected_count} unreadable rows → {out / 'rejected.jsonl'}" if reader.rejected_count else ""))
     if main:
         (out / "data_report.json").write_text(json.dumps({**report.to_dict(), "rejected": reader.rejected_count}, indent=2))
