@@ -17,8 +17,10 @@ HumanEval pass@1 on the first `--humaneval-limit` problems (greedy, sandboxed).
 
 `--joined SHARE` adds the mix's joined rows (two training requests asked as one and answered with
 both calls; `formats.mix.joined_rows`), the only rows that show BFCL's parallel kinds; off by default.
-`--irrelevance SHARE` sets the mix's share of irrelevance rows (0.1). Both are settings of the mix,
-recorded with the results.
+`--irrelevance SHARE` sets the mix's share of irrelevance rows (0.1). `--check-calls` drops the mix's
+records whose reference calls do not fit their own tools (FCDR's call check, on in `funreason data
+mix`, off here by default since the replication table was made before it). All are settings of the
+mix, recorded with the results.
 
 Training rows: the mix's `train.jsonl` less the rows with a call that takes no arguments (they
 teach a small model to write `f()`; BFCL's calls all take values). Reasoning: ToolRL rows keep their own (written by the dataset's authors' teacher); every other row
@@ -75,6 +77,9 @@ class ReplicationConfig:
     heldout_per_source: int = 10
     joined: float = 0.0  # the mix's joined rows (two requests as one, both calls), as a share of training rows
     irrelevance: float = 0.1  # the mix's irrelevance rows (no function fits), as a share of training rows
+    # FCDR's call check on the mix's records (answers that do not fit their own tools dropped); off here
+    # because the replication table was made before the mix had it
+    check_calls: bool = False
     humaneval_limit: int = 40
     humaneval_max_tokens: int = 256
     eval_batch: int = 24
@@ -106,13 +111,14 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
     mix = out / "mix"
     if (mix / "mix.json").exists():
         made = json.loads((mix / "mix.json").read_text())["config"]
-        asked = {"heldout": cfg.heldout_per_source, "joined": cfg.joined, "irrelevance": cfg.irrelevance}
-        found = {"joined": 0.0, **{k: v for k, v in made.items() if k in asked}}
+        asked = {"heldout": cfg.heldout_per_source, "joined": cfg.joined, "irrelevance": cfg.irrelevance,
+                 "check_calls": cfg.check_calls}
+        found = {"joined": 0.0, "check_calls": False, **{k: v for k, v in made.items() if k in asked}}
         if found != asked:
             sys.exit(f"error: {mix} was made with {found}; this run asks for {asked}: use another --out, or delete {mix}")
     else:
         build_mix(MixConfig(fc_open=cfg.fc_open, out=str(mix), heldout=cfg.heldout_per_source, joined=cfg.joined,
-                            irrelevance=cfg.irrelevance))
+                            irrelevance=cfg.irrelevance, check_calls=cfg.check_calls))
     cot, raw = mix / "train_cot.jsonl", mix / "train_raw.jsonl"
     if not raw.exists():
         # calls without arguments (10% of the mix's calls, most of them STE's) teach a small model to
@@ -257,11 +263,13 @@ def main() -> None:
                     help="Share of joined rows in the mix (two requests as one, both calls): BFCL's parallel kinds.")
     ap.add_argument("--irrelevance", type=float, default=ReplicationConfig.irrelevance,
                     help="Share of irrelevance rows in the mix (no function fits: the answer declines).")
+    ap.add_argument("--check-calls", action="store_true",
+                    help="Drop mix records whose reference calls do not fit their tools (FCDR's call check; `data mix` does by default).")
     ap.add_argument("--only", nargs="*", default=None, help="Only these settings (base, sft_raw, …) this time.")
     args = ap.parse_args()
     cfg = ReplicationConfig(fc_open=args.fc_open, out=args.out, results=args.results, seeds=args.seeds, steps=args.steps,
                             bfcl_limit=args.bfcl_limit, humaneval_limit=args.humaneval_limit, joined=args.joined,
-                            irrelevance=args.irrelevance)
+                            irrelevance=args.irrelevance, check_calls=args.check_calls)
     res = Path(cfg.results)
     res.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)

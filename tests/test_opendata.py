@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from funreason.calls import format_python_calls
 from funreason.formats import Reader
 from funreason.formats.mix import MixConfig, bfcl_index, build_mix, group_of, split_groups
 from funreason.formats.opendata import python_name, read_source, source_folder
+from funreason.refine.checks import check_calls
 
 
 def read(fc_open, source):
@@ -94,6 +96,24 @@ def test_mix_has_no_bfcl_a_held_out_split_per_source_and_is_reproducible(fc_open
     mix = json.loads((tmp_path / "a" / "mix.json").read_text())
     assert mix["sources"]["seal-tools"]["skipped"] == {"nested": 85} and "templated" in mix["reasoning_note"]
     assert mix["joined_rows"] == {} and not [e for e in train if e.meta.get("augmented") == "joined"]  # none unless asked
+
+
+def test_mix_drops_records_whose_reference_calls_do_not_fit_their_tools_and_says_so(fc_open, tmp_path):
+    checked = build_mix(MixConfig(fc_open=str(fc_open), out=str(tmp_path / "c")))
+    unchecked = build_mix(MixConfig(fc_open=str(fc_open), out=str(tmp_path / "u"), check_calls=False))
+    kept = list(Reader(tmp_path / "c" / "train.jsonl")) + list(Reader(tmp_path / "c" / "heldout.jsonl"))
+    assert not [e.id for e in kept if e.calls and check_calls(e.calls, e.tools)]
+    bad = [e for e in list(Reader(tmp_path / "u" / "train.jsonl")) + list(Reader(tmp_path / "u" / "heldout.jsonl"))
+           if e.calls and check_calls(e.calls, e.tools) and not e.meta.get("augmented")]
+    # Seal-Tools writes some numbers as strings; ToolRL cuts some arrays to text ('["Java"')
+    assert checked.check_dropped["seal-tools"]["calls:type"] > 100 and checked.check_dropped["toolrl"]["calls:type"] > 50
+    assert any(e.meta["source"] == "toolrl" and '["Java"' in c.arguments.values() for e in bad for c in e.calls)
+    for source in ("seal-tools", "toolrl", "glaive", "ste"):  # every dropped record is counted, none is lost unsaid
+        dropped = sum(checked.check_dropped[source].values())
+        assert checked.train[source] + checked.heldout[source] + dropped == unchecked.train[source] + unchecked.heldout[source]
+        assert dropped == sum(e.meta["source"] == source for e in bad)
+    assert unchecked.check_dropped == {s: Counter() for s in unchecked.sources}
+    assert "calls:type: 118" in (tmp_path / "c" / "mix.md").read_text()
 
 
 def test_joined_rows_ask_two_training_requests_as_one_with_both_calls(fc_open, tmp_path):

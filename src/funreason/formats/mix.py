@@ -4,17 +4,22 @@
 1. **BFCL de-duplication** — a record goes (kind `bfcl_query` / `bfcl_function`) when its user turn
    equals, after case and space folding, a user turn of any BFCL question file, or when it calls a
    function whose name is a BFCL function name. BFCL is the held-out benchmark: never trained on.
-2. **Held-out split** — per source, `heldout` records chosen by a stable hash of their group (a
+2. **FCDR's call check** (`check_calls`, on by default) — a record goes (kind `calls:type`,
+   `calls:missing_required`, …, counted per source) when its reference calls do not fit its own
+   tools: a number written as a string, an array cut to a string, an unknown parameter. The sources
+   carry such answers (Seal-Tools writes some ids and amounts as strings, ToolRL some arrays as
+   cut-off text); trained on, they teach the very mistakes BFCL's checker counts.
+3. **Held-out split** — per source, `heldout` records chosen by a stable hash of their group (a
    glaive dialogue is one group, merged with any dialogue that repeats one of its prompts, so no
    turn of a held-out dialogue, nor a copy of one, is trained on).
-3. **Irrelevance rows** (`irrelevance` share of the training rows) — a training query offered the
+4. **Irrelevance rows** (`irrelevance` share of the training rows) — a training query offered the
    tools of an unrelated record (no shared tool), answered with a statement. They teach what BFCL's
    irrelevance category checks: no call when no function fits. Marked `meta.augmented`.
-4. **Joined rows** (`joined` share of the training rows, none by default) — two single-call
+5. **Joined rows** (`joined` share of the training rows, none by default) — two single-call
    training requests of one source asked as one ("… Also: …"), answered with both calls: half call
    the same function twice (what BFCL's parallel category asks), half two functions
    (parallel_multiple). The sources have few rows of either kind. Marked `meta.augmented: joined`.
-5. **Reasoning** — records that bring their own (ToolRL) keep it (`meta.reasoning_source: data`); the
+6. **Reasoning** — records that bring their own (ToolRL) keep it (`meta.reasoning_source: data`); the
    others get a short templated one written from the reference answer (`template`): which function
    fits and where each argument comes from. No strong teacher runs offline; this stands in for it,
    and says so in every row and in `mix.json`.
@@ -37,6 +42,7 @@ from funreason.calls import format_python_calls
 from funreason.formats import bfcl
 from funreason.formats.jsonl import write_text_atomic
 from funreason.formats.opendata import SOURCES, SourceReport, read_source, source_folder
+from funreason.refine.checks import check_calls
 from funreason.schema import Example, Message
 
 _SPACE = re.compile(r"\s+")
@@ -56,6 +62,7 @@ class MixConfig:
     reasoning: str = field(default="template", metadata=cli("template or none: what rows without their own reasoning get."))
     joined: float = field(default=0.0, metadata=cli("Rows joining two requests into one with both calls, as a share of the training rows."))
     seed: int = field(default=0, metadata=cli("Seed of the split and of the irrelevance rows."))
+    check_calls: bool = field(default=True, metadata=cli("Drop records whose reference calls do not fit their tools (FCDR's call check)."))
 
     def validate(self) -> "MixConfig":
         if not self.fc_open or not Path(self.fc_open).is_dir():
@@ -78,6 +85,7 @@ class MixSummary:
 
     sources: dict[str, SourceReport]
     bfcl_dropped: dict[str, Counter] = field(default_factory=dict)  # source -> kind -> count
+    check_dropped: dict[str, Counter] = field(default_factory=dict)  # source -> verdict kind -> count
     train: Counter = field(default_factory=Counter)  # source -> rows
     heldout: Counter = field(default_factory=Counter)
     irrelevance: int = 0
@@ -88,6 +96,7 @@ class MixSummary:
         return {
             "sources": {s: r.to_dict() for s, r in self.sources.items()},
             "bfcl_dropped": {s: dict(c) for s, c in self.bfcl_dropped.items()},
+            "check_dropped": {s: dict(c) for s, c in self.check_dropped.items()},
             "train": dict(self.train), "heldout": dict(self.heldout), "irrelevance_rows": self.irrelevance,
             "joined_rows": dict(self.joined),
             "reasoning": dict(self.reasoning),
@@ -96,12 +105,13 @@ class MixSummary:
         }
 
     def markdown(self) -> str:
-        lines = ["| source | units | records | skipped (kind: n) | BFCL overlap dropped | train | held out |",
-                 "|---|---|---|---|---|---|---|"]
+        lines = ["| source | units | records | skipped (kind: n) | BFCL overlap dropped | call check dropped | train | held out |",
+                 "|---|---|---|---|---|---|---|---|"]
         for s, r in self.sources.items():
             skipped = ", ".join(f"{k}: {v}" for k, v in r.skipped.items()) or "–"
             dropped = ", ".join(f"{k}: {v}" for k, v in self.bfcl_dropped.get(s, {}).items()) or "–"
-            lines.append(f"| {s} | {r.units} | {r.examples} | {skipped} | {dropped} | {self.train[s]} | {self.heldout[s]} |")
+            checked = ", ".join(f"{k}: {v}" for k, v in self.check_dropped.get(s, {}).items()) or "–"
+            lines.append(f"| {s} | {r.units} | {r.examples} | {skipped} | {dropped} | {checked} | {self.train[s]} | {self.heldout[s]} |")
         joined = ", ".join(f"{k} {v}" for k, v in self.joined.items()) or "none"
         lines += ["", f"Irrelevance rows added to training: {self.irrelevance}. Joined rows: {joined}. Reasoning of training rows: "
                   + ", ".join(f"{k} {v}" for k, v in self.reasoning.items()) + "."]
@@ -269,15 +279,19 @@ def build_mix(cfg: MixConfig) -> MixSummary:
         examples, report = read_source(source, source_folder(Path(cfg.fc_open), source))
         summary.sources[source] = report
         dropped: Counter = Counter()
+        checked: Counter = Counter()
         kept = []
         for ex in examples:
             if any(m.role == "user" and _fold(m.content) in queries for m in ex.messages):
                 dropped["bfcl_query"] += 1
             elif any(c.name in names for c in ex.calls):
                 dropped["bfcl_function"] += 1
+            elif cfg.check_calls and ex.calls and (verdict := check_calls(ex.calls, ex.tools)):
+                checked[verdict.kind] += 1
             else:
                 kept.append(ex)
         summary.bfcl_dropped[source] = dropped
+        summary.check_dropped[source] = checked
         group = split_groups(kept)
         held: set[str] = set()
         for g in sorted(set(group.values()), key=lambda g: _hash(g, cfg.seed)):  # whole groups, until the count is reached
