@@ -191,7 +191,7 @@ def data_mix(cfg: MixConfig) -> None:
     except (ValueError, OSError) as e:
         _fail(str(e))
     stdout.print(summary.markdown())
-    stdout.print(f"wrote {cfg.out}/train.jsonl ({sum(summary.train.values()) + summary.irrelevance + sum(summary.joined.values())} rows), "
+    stdout.print(f"wrote {cfg.out}/train.jsonl ({summary.train_rows} rows), "
                  f"{cfg.out}/heldout.jsonl ({sum(summary.heldout.values())} rows), mix.json, mix.md")
 
 

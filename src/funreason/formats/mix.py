@@ -92,6 +92,11 @@ class MixSummary:
     joined: Counter = field(default_factory=Counter)  # same_function | two_functions -> rows
     reasoning: Counter = field(default_factory=Counter)  # data | template | none -> training rows
 
+    @property
+    def train_rows(self) -> int:
+        """Rows of train.jsonl: the sources' training records and the rows added to them."""
+        return sum(self.train.values()) + self.irrelevance + sum(self.joined.values())
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "sources": {s: r.to_dict() for s, r in self.sources.items()},
@@ -107,11 +112,12 @@ class MixSummary:
     def markdown(self) -> str:
         lines = ["| source | units | records | skipped (kind: n) | BFCL overlap dropped | call check dropped | train | held out |",
                  "|---|---|---|---|---|---|---|---|"]
+        def kinds(counts: Counter) -> str:
+            return ", ".join(f"{k}: {v}" for k, v in counts.items()) or "–"
+
         for s, r in self.sources.items():
-            skipped = ", ".join(f"{k}: {v}" for k, v in r.skipped.items()) or "–"
-            dropped = ", ".join(f"{k}: {v}" for k, v in self.bfcl_dropped.get(s, {}).items()) or "–"
-            checked = ", ".join(f"{k}: {v}" for k, v in self.check_dropped.get(s, {}).items()) or "–"
-            lines.append(f"| {s} | {r.units} | {r.examples} | {skipped} | {dropped} | {checked} | {self.train[s]} | {self.heldout[s]} |")
+            lines.append(f"| {s} | {r.units} | {r.examples} | {kinds(r.skipped)} | {kinds(self.bfcl_dropped.get(s, Counter()))} "
+                         f"| {kinds(self.check_dropped.get(s, Counter()))} | {self.train[s]} | {self.heldout[s]} |")
         joined = ", ".join(f"{k} {v}" for k, v in self.joined.items()) or "none"
         lines += ["", f"Irrelevance rows added to training: {self.irrelevance}. Joined rows: {joined}. Reasoning of training rows: "
                   + ", ".join(f"{k} {v}" for k, v in self.reasoning.items()) + "."]
