@@ -55,6 +55,7 @@ class TeacherServer:
         self.script = list(script or [])  # fault kinds for the first requests, in order ("ok" = none)
         self.rng = random.Random(seed)
         self.requests = 0
+        self.in_flight = self.max_in_flight = 0  # requests being answered at once: concurrency, counted
         self.loop = asyncio.new_event_loop()
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -93,7 +94,13 @@ class TeacherServer:
                 length = int(re.search(rb"content-length:\s*(\d+)", head, re.I).group(1))
                 body = json.loads(await reader.readexactly(length))
                 self.requests += 1
-                if not await self._respond(body, writer):
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                try:
+                    answered = await self._respond(body, writer)
+                finally:
+                    self.in_flight -= 1
+                if not answered:
                     return
         except (asyncio.IncompleteReadError, ConnectionError, AttributeError, asyncio.CancelledError):
             pass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -173,14 +172,14 @@ hostile_text = st.one_of(
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example, HealthCheck.data_too_large])
 @given(hostile_text)
-def test_hostile_input_only_ever_raises_parse_error_quickly(text):
+def test_hostile_input_only_ever_raises_parse_error(text):
+    # How fast the parsers refuse such input is measured in bench/parse_throughput.py ("hostile"),
+    # not asserted here: a wall-clock bound in a test fails on a loaded machine, not on a slow parser.
     for parse in (parse_calls, parse_python_calls, parse_json_calls, parse_output):
-        start = time.perf_counter()
         try:
             result = parse(text)
         except ParseError:
             result = None
-        assert time.perf_counter() - start < 1.0, f"{parse.__name__} took too long"
         if parse is parse_output:
             assert result is not None
         elif result is not None:

@@ -39,10 +39,10 @@ def test_retry_after_is_honoured():
 
 
 def test_a_stalled_request_times_out_and_is_retried():
-    with TeacherServer(script=["stall", "ok"], stall=2.0) as t:
-        start = time.perf_counter()
+    with TeacherServer(script=["stall", "ok"], stall=30.0) as t:
         (gen,), usage = ask([t.url], timeout=0.3)
-    assert usage.retries == 1 and time.perf_counter() - start < 2.0
+    # Without the timeout the stalled request would have been answered (after 30 s) and not retried.
+    assert usage.retries == 1 and t.requests == 2 and gen.text
 
 
 def test_gives_up_with_the_reason_and_does_not_retry_client_errors():
@@ -56,9 +56,8 @@ def test_gives_up_with_the_reason_and_does_not_retry_client_errors():
 
 
 def test_requests_run_concurrently_and_spread_over_endpoints():
-    with TeacherServer(latency=0.1) as a, TeacherServer(latency=0.1) as b:
-        start = time.perf_counter()
+    with TeacherServer(latency=0.5) as a, TeacherServer(latency=0.5) as b:
         out, usage = ask([a.url, b.url], n=64, concurrency=32)
-        elapsed = time.perf_counter() - start
-    assert len(out) == 64 and elapsed < 64 * 0.1 / 4
+    # Counted by the servers, not timed: one at a time would leave max_in_flight at 1.
+    assert len(out) == 64 and a.max_in_flight + b.max_in_flight >= 16, (a.max_in_flight, b.max_in_flight)
     assert min(usage.by_endpoint.values()) >= 16, usage.by_endpoint
