@@ -274,11 +274,13 @@ def main() -> None:
     res.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     recorded = res / "config.json"
-    settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "results", "fc_open")}
+    # seeds are not a setting: each seed's models are results of their own, so a run may add a seed
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "results", "fc_open", "seeds")}
     # a setting added to the script after a run was recorded held its default in that run
     defaults = {k: v for k, v in asdict(ReplicationConfig(fc_open="", out="")).items() if k in settings}
     old = json.loads(recorded.read_text()) if recorded.exists() else {}
     mix_recorded = old.pop("mix_sha256", None)
+    seeds_recorded = old.pop("seeds", [])
     if old and {**defaults, **old} != settings:
         sys.exit(f"error: {res} holds results made with other settings ({recorded}); use another --results or the same settings")
     model, data, raw, heldout = prepare(cfg)
@@ -288,7 +290,7 @@ def main() -> None:
     if mix_recorded not in (None, mix_sha):
         sys.exit(f"error: the mix in {Path(cfg.out) / 'mix'} is not the one the results in {res} were made on (the mix's "
                  "code or data changed since); use another --out and --results")
-    _write(recorded, {**settings, "mix_sha256": mix_sha})
+    _write(recorded, {**settings, "seeds": sorted({*seeds_recorded, *cfg.seeds}), "mix_sha256": mix_sha})
     results_file = res / "models.json"
     results: dict[str, Any] = json.loads(results_file.read_text()) if results_file.exists() else {}
     wanted = set(args.only) if args.only else {"base", *SETTINGS}
