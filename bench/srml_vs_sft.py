@@ -31,7 +31,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from funreason.calls import format_answer, format_python_call, parse_output
 from funreason.chat import RESULT, render_many, render_prompt
-from funreason.refine.checks import same_calls
+from funreason.fit import same_calls
 from funreason.sample import TOOLS, _instantiate
 from funreason.schema import Example, Message, Tool
 from funreason.train.data import FeatureDataset, SegmentCollator, build_features

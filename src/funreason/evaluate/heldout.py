@@ -22,7 +22,7 @@ from funreason.formats import Reader
 from funreason.formats.jsonl import write_text_atomic
 from funreason.llm import Engine, Generation, SamplingParams
 from funreason.progress import Progress, quiet
-from funreason.refine.checks import same_calls
+from funreason.fit import same_calls
 from funreason.schema import Example
 
 RESULTS = "heldout_results.jsonl"

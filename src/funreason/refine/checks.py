@@ -1,52 +1,21 @@
-"""What FCDR decides without the teacher: pure checks on calls, and parsing of teacher replies.
+"""What FCDR decides without the teacher: the format check, and parsing of teacher replies.
 
-A deterministic failure costs no LLM call and says exactly what failed, as a `Verdict`: a stable
-machine-readable `kind` (`check:reason`, as BFCL's checker writes `simple_function_checker:
-missing_required`) and a human sentence. Summaries count kinds; rewording a sentence never changes
-a statistic.
+A deterministic failure costs no LLM call and says exactly what failed, as a `Verdict`
+(`funreason.fit`, which also holds the call checks of stages 2 and 4: whether calls fit their
+tools). Summaries count kinds; rewording a sentence never changes a statistic.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from funreason.calls import format_python_calls, parse_calls, split_think
 from funreason.errors import ParseError
-from funreason.schema import Call, Example, Tool
+from funreason.fit import Verdict, same_calls
+from funreason.schema import Call, Example
 
-_JSON_TYPES = {
-    "string": (str,), "str": (str,),
-    "integer": (int,), "int": (int,),
-    "number": (int, float), "float": (int, float),
-    "boolean": (bool,), "bool": (bool,),
-    "array": (list,), "list": (list,), "tuple": (list,),
-    "object": (dict,), "dict": (dict,),
-}
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Why a row or a sample failed: `kind` is one of the constants below, `why` a sentence."""
-
-    kind: str
-    why: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "why": self.why}
-
-
-# the call checks (FCDR stages 2 and 4; self-refinement's samples)
-NO_CALLS = "calls:no_calls"
-UNKNOWN_FUNCTION = "calls:unknown_function"
-MISSING_REQUIRED = "calls:missing_required"
-UNKNOWN_PARAMETER = "calls:unknown_parameter"
-WRONG_TYPE = "calls:type"
-NOT_IN_ENUM = "calls:enum"
-DIFFERS = "calls:differs_from_reference"  # a sample's calls against the known answer
 # stage 5, format identification
 NO_LITERAL = "format:no_literal"
 BAD_NAME = "format:bad_name"
@@ -65,45 +34,6 @@ REGENERATION_NO_PARSE = "teacher:regeneration_no_parse"
 _VERDICT = re.compile(r"VERDICT\s*[:=]\s*\**\s*(PASS|FAIL|YES|NO|CALL|STATEMENT)\b", re.IGNORECASE)
 _JSON_VERDICT = re.compile(r'"verdict"\s*:\s*"(pass|fail|yes|no|call|statement)"', re.IGNORECASE)
 _ANSWER = re.compile(r"ANSWER\s*:\s*", re.IGNORECASE)
-
-
-def check_calls(calls: list[Call], tools: list[Tool]) -> Verdict | None:
-    """Why `calls` cannot be right for `tools` (None when nothing decidable is wrong): unknown
-    function, missing required parameter, unknown parameter, type or enum mismatch."""
-    if not calls:
-        return Verdict(NO_CALLS, "the answer has no calls")
-    by_name = {t.name: t for t in tools}
-    for c in calls:
-        tool = by_name.get(c.name)
-        if tool is None:
-            return Verdict(UNKNOWN_FUNCTION, f"{c.name} is not among the functions ({', '.join(sorted(by_name)) or 'none'})")
-        props = tool.properties
-        for req in tool.required:
-            if req not in c.arguments:
-                return Verdict(MISSING_REQUIRED, f"{c.name}: required parameter {req!r} is missing")
-        for arg, value in c.arguments.items():
-            if arg not in props:
-                if props or tool.parameters.get("additionalProperties") is False:
-                    return Verdict(UNKNOWN_PARAMETER, f"{c.name}: parameter {arg!r} does not exist (has {', '.join(props) or 'none'})")
-                continue
-            problem = _type_problem(value, props[arg])
-            if problem:
-                return Verdict(problem.kind, f"{c.name}.{arg}: {problem.why}")
-    return None
-
-
-def _type_problem(value: Any, schema: Any) -> Verdict | None:
-    if not isinstance(schema, dict):
-        return None
-    enum = schema.get("enum")
-    if isinstance(enum, list) and enum and value not in enum:
-        return Verdict(NOT_IN_ENUM, f"{value!r} is not one of {enum}")
-    t = schema.get("type")
-    if isinstance(t, str) and t in _JSON_TYPES:
-        ok = isinstance(value, _JSON_TYPES[t]) and not (isinstance(value, bool) and t not in ("boolean", "bool"))
-        if not ok and value is not None:
-            return Verdict(WRONG_TYPE, f"{value!r} is a {type(value).__name__}, the schema says {t}")
-    return None
 
 
 def format_problem(calls: list[Call]) -> Verdict | None:
@@ -137,14 +67,6 @@ def _has_nan(v: Any) -> bool:
     if isinstance(v, list):
         return any(_has_nan(x) for x in v)
     return False
-
-
-def same_calls(a: list[Call] | None, b: list[Call] | None) -> bool:
-    """Equal as multisets (parallel calls may come in any order)."""
-    if a is None or b is None:
-        return False
-    key = lambda c: json.dumps([c.name, c.arguments], sort_keys=True, ensure_ascii=False, default=str)
-    return sorted(map(key, a)) == sorted(map(key, b))
 
 
 def parse_verdict(text: str) -> tuple[str, str] | None:

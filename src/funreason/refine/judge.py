@@ -17,9 +17,8 @@ from typing import Any, TypeVar
 
 from funreason.calls import parse_output
 from funreason.llm import ChatBackend, SamplingParams
-from funreason.refine.checks import (
-    DIFFERS, NO_ANSWER, NO_PARSE, NO_REASONING, Verdict, parse_verdict, same_calls,
-)
+from funreason.fit import DIFFERS, Verdict, same_calls
+from funreason.refine.checks import NO_ANSWER, NO_PARSE, NO_REASONING, parse_verdict
 from funreason.refine.prompts import stage_prompt
 from funreason.schema import Call, Example
 

@@ -42,9 +42,10 @@ from funreason.formats.jsonl import AppendLog, BadLine, iter_json_rows, read_fin
 from funreason.llm import ChatBackend, SamplingParams
 from funreason.llm.factory import BackendConfig, open_chat
 from funreason.progress import Progress, quiet
+from funreason.fit import Verdict, check_calls, same_calls
 from funreason.refine.checks import (
-    COT_DIFFERS, DISGUISED_CALL, REGENERATION_NO_PARSE, RESPONSE_MISSING, TEACHER_FAIL, Verdict,
-    check_calls, format_problem, looks_like_call, parse_answer, parse_verdict, same_calls, split_cot,
+    COT_DIFFERS, DISGUISED_CALL, REGENERATION_NO_PARSE, RESPONSE_MISSING, TEACHER_FAIL,
+    format_problem, looks_like_call, parse_answer, parse_verdict, split_cot,
 )
 from funreason.refine.judge import readable
 from funreason.refine.prompts import functions_json, stage_prompt
