@@ -6,10 +6,10 @@ import json
 from collections import Counter
 
 from funreason.calls import format_python_calls
+from funreason.fit import check_calls
 from funreason.formats import Reader
 from funreason.formats.mix import MixConfig, bfcl_index, build_mix, group_of, split_groups
 from funreason.formats.opendata import python_name, read_source, source_folder
-from funreason.fit import check_calls
 
 
 def read(fc_open, source):

@@ -45,6 +45,8 @@ UNKNOWN_PARAMETER = "calls:unknown_parameter"
 WRONG_TYPE = "calls:type"
 NOT_IN_ENUM = "calls:enum"
 DIFFERS = "calls:differs_from_reference"  # a sample's calls against the known answer
+
+
 def check_calls(calls: list[Call], tools: list[Tool]) -> Verdict | None:
     """Why `calls` cannot be right for `tools` (None when nothing decidable is wrong): unknown
     function, missing required parameter, unknown parameter, type or enum mismatch."""

@@ -18,11 +18,11 @@ from typing import Any
 
 from funreason.calls import parse_output
 from funreason.config import cli
+from funreason.fit import same_calls
 from funreason.formats import Reader
 from funreason.formats.jsonl import write_text_atomic
 from funreason.llm import Engine, Generation, SamplingParams
 from funreason.progress import Progress, quiet
-from funreason.fit import same_calls
 from funreason.schema import Example
 
 RESULTS = "heldout_results.jsonl"

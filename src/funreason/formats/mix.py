@@ -39,10 +39,10 @@ from typing import Any
 
 from funreason.config import cli
 from funreason.calls import format_python_calls
+from funreason.fit import check_calls
 from funreason.formats import bfcl
 from funreason.formats.jsonl import write_text_atomic
 from funreason.formats.opendata import SOURCES, SourceReport, read_source, source_folder
-from funreason.fit import check_calls
 from funreason.schema import Example, Message
 
 _SPACE = re.compile(r"\s+")

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from funreason.calls import parse_output
-from funreason.llm import ChatBackend, SamplingParams
 from funreason.fit import DIFFERS, Verdict, same_calls
+from funreason.llm import ChatBackend, SamplingParams
 from funreason.refine.checks import NO_ANSWER, NO_PARSE, NO_REASONING, parse_verdict
 from funreason.refine.prompts import stage_prompt
 from funreason.schema import Call, Example

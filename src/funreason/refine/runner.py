@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Any
 from funreason.calls import format_answer, format_python_calls
 from funreason.config import cli
 from funreason.errors import BackendError, SchemaError
+from funreason.fit import Verdict, check_calls, same_calls
 from funreason.formats import example_from_row
 from funreason.formats.jsonl import AppendLog, BadLine, iter_json_rows, read_finished_rows
 from funreason.llm import ChatBackend, SamplingParams
 from funreason.llm.factory import BackendConfig, open_chat
 from funreason.progress import Progress, quiet
-from funreason.fit import Verdict, check_calls, same_calls
 from funreason.refine.checks import (
     COT_DIFFERS, DISGUISED_CALL, REGENERATION_NO_PARSE, RESPONSE_MISSING, TEACHER_FAIL,
     format_problem, looks_like_call, parse_answer, parse_verdict, split_cot,
