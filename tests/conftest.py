@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
 import pytest
+
+# A suite started in the background by a non-interactive shell (`make test &`) ignores SIGINT, every
+# process it starts inherits that, and Python keeps an inherited SIG_IGN: the tests that press
+# Ctrl-C on a `funreason` process would see it ignored. A handler here is reset to the default in
+# each child at exec, so every child gets Ctrl-C as at a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def funreason(*args, check: bool = True, timeout: float = 600, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:

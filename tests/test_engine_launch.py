@@ -37,13 +37,6 @@ def alive(pid: int) -> bool:
         return False
 
 
-def sigint_as_at_a_terminal() -> None:
-    """In the child: Ctrl-C's default. A suite started in the background by a non-interactive shell
-    (`make test &`) ignores SIGINT, its children inherit that, and Python keeps an ignored SIGINT
-    ignored: the run would never see the Ctrl-C this test sends."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def started_pids(text: str) -> list[int]:
     return [int(p) for p in re.findall(r"engine: started .*?\s\(pid (\d+)\)", text, re.S)]
 
@@ -92,8 +85,7 @@ def test_an_interrupted_run_leaves_no_engine_behind(tmp_path, trained_tiny_model
     SIGTERM, or SIGKILL (then the kernel's parent-death signal stops the engine)."""
     cmd = command(tmp_path, trained_tiny_model_dir)
     cmd[cmd.index("--rollout-server") + 1] = IDLE
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV,
-                            preexec_fn=sigint_as_at_a_terminal)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
     seen = ""
     deadline = time.time() + 300
     try:
