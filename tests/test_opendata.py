@@ -8,7 +8,7 @@ from collections import Counter
 from funreason.calls import format_python_calls
 from funreason.fit import check_calls
 from funreason.formats import Reader
-from funreason.formats.mix import MixConfig, bfcl_index, build_mix, group_of, split_groups
+from funreason.formats.mix import MixConfig, bfcl_index, build_mix, fold_query, group_of, split_groups
 from funreason.formats.opendata import python_name, read_source, source_folder
 
 
@@ -96,6 +96,22 @@ def test_mix_has_no_bfcl_a_held_out_split_per_source_and_is_reproducible(fc_open
     mix = json.loads((tmp_path / "a" / "mix.json").read_text())
     assert mix["sources"]["seal-tools"]["skipped"] == {"nested": 85} and "templated" in mix["reasoning_note"]
     assert mix["joined_rows"] == {} and not [e for e in train if e.meta.get("augmented") == "joined"]  # none unless asked
+
+
+def test_the_demos_bundled_data_shares_no_bfcl_question_and_no_call_of_a_bfcl_function():
+    # The demo trains on these files and scores on BFCL: a BFCL function met in training would be
+    # met again as an old friend. The synthetic sample is ours, so none of its tools may bear a
+    # BFCL name, offered or called; the open rows follow the mix's rule (no call of one).
+    from funreason.demo import data_file
+    from funreason.sample import sample_path
+
+    queries, names = bfcl_index()
+    sample = list(Reader(sample_path()))
+    assert len(sample) == 300 and not {t.name for e in sample for t in e.tools} & names
+    opened = list(Reader(data_file("open_demo_train.jsonl"))) + list(Reader(data_file("open_demo_heldout.jsonl")))
+    assert len(opened) > 200 and not {c.name for e in opened for c in e.calls} & names
+    turns = {fold_query(m.content) for e in sample + opened for m in e.messages if m.role == "user"}
+    assert len(turns) > 400 and not turns & queries
 
 
 def test_mix_drops_records_whose_reference_calls_do_not_fit_their_tools_and_says_so(fc_open, tmp_path):

@@ -124,7 +124,8 @@ class MixSummary:
         return "\n".join(lines)
 
 
-def _fold(text: str) -> str:
+def fold_query(text: str) -> str:
+    """A user turn with case and runs of space folded: the key BFCL de-duplication compares."""
     return _SPACE.sub(" ", text).strip().lower()
 
 
@@ -136,7 +137,7 @@ def bfcl_index() -> tuple[set[str], set[str]]:
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             if node.get("role") == "user" and isinstance(node.get("content"), str):
-                queries.add(_fold(node["content"]))
+                queries.add(fold_query(node["content"]))
             if isinstance(node.get("name"), str) and "parameters" in node:
                 names.add(node["name"])
             for v in node.values():
@@ -288,7 +289,7 @@ def build_mix(cfg: MixConfig) -> MixSummary:
         checked: Counter = Counter()
         kept = []
         for ex in examples:
-            if any(m.role == "user" and _fold(m.content) in queries for m in ex.messages):
+            if any(m.role == "user" and fold_query(m.content) in queries for m in ex.messages):
                 dropped["bfcl_query"] += 1
             elif any(c.name in names for c in ex.calls):
                 dropped["bfcl_function"] += 1
