@@ -20,7 +20,9 @@ both calls; `formats.mix.joined_rows`), the only rows that show BFCL's parallel 
 `--irrelevance SHARE` sets the mix's share of irrelevance rows (0.1). `--check-calls` drops the mix's
 records whose reference calls do not fit their own tools (FCDR's call check, on in `funreason data
 mix`, off here by default since the replication table was made before it). All are settings of the
-mix, recorded with the results.
+mix, recorded with the results. `--sample-rows N` adds the first N rows of FunReason's bundled
+synthetic sample (`funreason sample`: xLAM-style, written by this project, no BFCL question and no
+BFCL function name) to every setting's training rows; none by default.
 
 Training rows: the mix's `train.jsonl` less the rows with a call that takes no arguments (they
 teach a small model to write `f()`; BFCL's calls all take values). Reasoning: ToolRL rows keep their own (written by the dataset's authors' teacher); every other row
@@ -80,6 +82,9 @@ class ReplicationConfig:
     # FCDR's call check on the mix's records (answers that do not fit their own tools dropped); off here
     # because the replication table was made before the mix had it
     check_calls: bool = False
+    # rows of the bundled synthetic sample added to the training rows (their own reasoning where they
+    # carry one, else the mix's template); not open data, so none by default
+    sample_rows: int = 0
     humaneval_limit: int = 40
     humaneval_max_tokens: int = 256
     eval_batch: int = 24
@@ -119,11 +124,26 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
     else:
         build_mix(MixConfig(fc_open=cfg.fc_open, out=str(mix), heldout=cfg.heldout_per_source, joined=cfg.joined,
                             irrelevance=cfg.irrelevance, check_calls=cfg.check_calls))
-    cot, raw = mix / "train_cot.jsonl", mix / "train_raw.jsonl"
+    # the training files are named by what they hold, so another --sample-rows never reuses them
+    extra = f"+sample{cfg.sample_rows}" if cfg.sample_rows else ""
+    cot, raw = mix / f"train_cot{extra}.jsonl", mix / f"train_raw{extra}.jsonl"
     if not raw.exists():
         # calls without arguments (10% of the mix's calls, most of them STE's) teach a small model to
         # write `f()`; every BFCL call takes values, so these rows are left out of training here
         kept = [ex for ex in Reader(mix / "train.jsonl") if all(c.arguments for c in ex.calls)]
+        if cfg.sample_rows:
+            from funreason.formats.mix import template_reasoning
+            from funreason.sample import sample_path
+
+            sample = list(Reader(sample_path()))
+            if cfg.sample_rows > len(sample):
+                sys.exit(f"error: --sample-rows {cfg.sample_rows}: the bundled sample has {len(sample)} rows")
+            for ex in sample[: cfg.sample_rows]:
+                ex.meta = {**ex.meta, "source": "sample",
+                           "reasoning_source": "sample generator" if ex.reasoning else "template"}
+                ex.reasoning = ex.reasoning or template_reasoning(ex)
+                if all(c.arguments for c in ex.calls):
+                    kept.append(ex)
         for path, strip in ((cot, False), (raw, True)):
             rows = []
             for ex in kept:
@@ -265,11 +285,13 @@ def main() -> None:
                     help="Share of irrelevance rows in the mix (no function fits: the answer declines).")
     ap.add_argument("--check-calls", action="store_true",
                     help="Drop mix records whose reference calls do not fit their tools (FCDR's call check; `data mix` does by default).")
+    ap.add_argument("--sample-rows", type=int, default=ReplicationConfig.sample_rows,
+                    help="Rows of the bundled synthetic sample (funreason sample) added to the training rows.")
     ap.add_argument("--only", nargs="*", default=None, help="Only these settings (base, sft_raw, …) this time.")
     args = ap.parse_args()
     cfg = ReplicationConfig(fc_open=args.fc_open, out=args.out, results=args.results, seeds=args.seeds, steps=args.steps,
                             bfcl_limit=args.bfcl_limit, humaneval_limit=args.humaneval_limit, joined=args.joined,
-                            irrelevance=args.irrelevance, check_calls=args.check_calls)
+                            irrelevance=args.irrelevance, check_calls=args.check_calls, sample_rows=args.sample_rows)
     res = Path(cfg.results)
     res.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
