@@ -136,7 +136,7 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
             from funreason.sample import sample_path
 
             sample = list(Reader(sample_path()))
-            if cfg.sample_rows > len(sample):
+            if not 0 < cfg.sample_rows <= len(sample):
                 sys.exit(f"error: --sample-rows {cfg.sample_rows}: the bundled sample has {len(sample)} rows")
             for ex in sample[: cfg.sample_rows]:
                 ex.meta = {**ex.meta, "source": "sample",
