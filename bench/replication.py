@@ -128,9 +128,7 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
     extra = f"+sample{cfg.sample_rows}" if cfg.sample_rows else ""
     cot, raw = mix / f"train_cot{extra}.jsonl", mix / f"train_raw{extra}.jsonl"
     if not raw.exists():
-        # calls without arguments (10% of the mix's calls, most of them STE's) teach a small model to
-        # write `f()`; every BFCL call takes values, so these rows are left out of training here
-        kept = [ex for ex in Reader(mix / "train.jsonl") if all(c.arguments for c in ex.calls)]
+        records = list(Reader(mix / "train.jsonl"))
         if cfg.sample_rows:
             from funreason.formats.mix import template_reasoning
             from funreason.sample import sample_path
@@ -142,8 +140,10 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
                 ex.meta = {**ex.meta, "source": "sample",
                            "reasoning_source": "sample generator" if ex.reasoning else "template"}
                 ex.reasoning = ex.reasoning or template_reasoning(ex)
-                if all(c.arguments for c in ex.calls):
-                    kept.append(ex)
+                records.append(ex)
+        # calls without arguments (10% of the mix's calls, most of them STE's) teach a small model to
+        # write `f()`; every BFCL call takes values, so these rows are left out of training here
+        kept = [ex for ex in records if all(c.arguments for c in ex.calls)]
         for path, strip in ((cot, False), (raw, True)):
             rows = []
             for ex in kept:
