@@ -124,8 +124,7 @@ class MixSummary:
         return "\n".join(lines)
 
 
-def fold_query(text: str) -> str:
-    """A user turn with case and runs of space folded: the key BFCL de-duplication compares."""
+def _fold(text: str) -> str:
     return _SPACE.sub(" ", text).strip().lower()
 
 
@@ -137,7 +136,7 @@ def bfcl_index() -> tuple[set[str], set[str]]:
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             if node.get("role") == "user" and isinstance(node.get("content"), str):
-                queries.add(fold_query(node["content"]))
+                queries.add(_fold(node["content"]))
             if isinstance(node.get("name"), str) and "parameters" in node:
                 names.add(node["name"])
             for v in node.values():
@@ -153,6 +152,17 @@ def bfcl_index() -> tuple[set[str], set[str]]:
             if line.strip():
                 walk(json.loads(line))
     return queries, names
+
+
+def bfcl_overlap(ex: Example, queries: set[str], names: set[str]) -> str | None:
+    """How `ex` touches BFCL, given `bfcl_index()`'s queries and names: `bfcl_query` when one of its
+    user turns equals a BFCL user turn after case and space folding, `bfcl_function` when it calls a
+    function bearing a BFCL function's name; None when it does neither."""
+    if any(m.role == "user" and _fold(m.content) in queries for m in ex.messages):
+        return "bfcl_query"
+    if any(c.name in names for c in ex.calls):
+        return "bfcl_function"
+    return None
 
 
 def _hash(key: str, seed: int) -> str:
@@ -289,10 +299,8 @@ def build_mix(cfg: MixConfig) -> MixSummary:
         checked: Counter = Counter()
         kept = []
         for ex in examples:
-            if any(m.role == "user" and fold_query(m.content) in queries for m in ex.messages):
-                dropped["bfcl_query"] += 1
-            elif any(c.name in names for c in ex.calls):
-                dropped["bfcl_function"] += 1
+            if overlap := bfcl_overlap(ex, queries, names):
+                dropped[overlap] += 1
             elif cfg.check_calls and ex.calls and (verdict := check_calls(ex.calls, ex.tools)):
                 checked[verdict.kind] += 1
             else:
