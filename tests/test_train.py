@@ -97,6 +97,7 @@ def test_bad_rows_are_counted_and_benchmark_rows_refused(tmp_path, tiny_model_di
     report = json.loads((run / "data_report.json").read_text())
     assert report["rows"] == 40 and report["no_answer_tokens"] == 1
     assert report["too_long"] > 0 and report["kept"] == 40 - 1 - report["too_long"]
+    assert sum(report["too_long_by_source"].values()) == report["too_long"]
     heldout = tmp_path / "bfcl.jsonl"
     write_examples(read_examples(bfcl.question_file("simple_python"))[:3], heldout)
     with pytest.raises(SchemaError, match="held-out benchmark"):

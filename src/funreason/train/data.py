@@ -7,7 +7,8 @@ is dropped and counted, as is a row with no answer tokens. BFCL rows (held out) 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -25,14 +26,21 @@ class DataReport:
     too_long: int = 0  # the answer would be cut by max_length
     think_tokens: int = 0
     result_tokens: int = 0
+    # the rows cut by max_length fall unevenly: a source whose rows carry many or long tools can lose
+    # most of them while the total looks modest, so they are counted per `meta.source` too
+    too_long_by_source: dict[str, int] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def summary(self) -> str:
+        long = f"{self.too_long} longer than max_length"
+        if self.too_long_by_source:
+            by = sorted(self.too_long_by_source.items(), key=lambda kv: (-kv[1], kv[0]))
+            long += " (" + ", ".join(f"{k} {n}" for k, n in by) + "; a larger max_length keeps them)"
         return (
             f"{self.kept}/{self.rows} rows kept · {self.no_answer_tokens} without answer tokens · "
-            f"{self.too_long} longer than max_length · {self.think_tokens} think / {self.result_tokens} result tokens"
+            f"{long} · {self.think_tokens} think / {self.result_tokens} result tokens"
         )
 
 
@@ -48,9 +56,10 @@ def build_features(
     report = DataReport()
     features: list[dict[str, list[int]]] = []
     batch: list[Example] = []
+    too_long: Counter[str] = Counter()
 
     def flush() -> None:
-        for r in render_many(batch, tokenizer, system=system):
+        for ex, r in zip(batch, render_many(batch, tokenizer, system=system)):
             ids, seg = r.input_ids, r.segments
             answer = [i for i, s in enumerate(seg) if s != PROMPT]
             if not answer:
@@ -59,6 +68,7 @@ def build_features(
             end = answer[-1] + 1  # trailing template text after the answer carries no loss
             if end > max_length:
                 report.too_long += 1
+                too_long[str(ex.meta.get("source") or "no source")] += 1
                 continue
             ids, seg = ids[: min(len(ids), max_length)], seg[: min(len(seg), max_length)]
             report.kept += 1
@@ -78,6 +88,7 @@ def build_features(
             flush()
     if batch:
         flush()
+    report.too_long_by_source = dict(too_long)
     return features, report
 
 
