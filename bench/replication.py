@@ -287,11 +287,15 @@ def main() -> None:
                     help="Drop mix records whose reference calls do not fit their tools (FCDR's call check; `data mix` does by default).")
     ap.add_argument("--sample-rows", type=int, default=ReplicationConfig.sample_rows,
                     help="Rows of the bundled synthetic sample (funreason sample) added to the training rows.")
+    ap.add_argument("--max-length", type=int, default=ReplicationConfig.max_length,
+                    help="Longest training row in tokens; longer rows are left out (and counted). Most Seal-Tools "
+                         "multi-call rows need about 1,400.")
     ap.add_argument("--only", nargs="*", default=None, help="Only these settings (base, sft_raw, …) this time.")
     args = ap.parse_args()
     cfg = ReplicationConfig(fc_open=args.fc_open, out=args.out, results=args.results, seeds=args.seeds, steps=args.steps,
                             bfcl_limit=args.bfcl_limit, humaneval_limit=args.humaneval_limit, joined=args.joined,
-                            irrelevance=args.irrelevance, check_calls=args.check_calls, sample_rows=args.sample_rows)
+                            irrelevance=args.irrelevance, check_calls=args.check_calls, sample_rows=args.sample_rows,
+                            max_length=args.max_length)
     res = Path(cfg.results)
     res.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
