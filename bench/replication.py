@@ -85,6 +85,9 @@ class ReplicationConfig:
     # rows of the bundled synthetic sample added to the training rows (their own reasoning where they
     # carry one, else the mix's template); not open data, so none by default
     sample_rows: int = 0
+    # one-sentence parallel rows from the sample generator ("the factorial of 5, 9 and 12", one call
+    # per value), BFCL's parallel phrasing, which neither the open data nor the sample's "Also:" rows have
+    parallel_rows: int = 0
     humaneval_limit: int = 40
     humaneval_max_tokens: int = 256
     eval_batch: int = 24
@@ -125,7 +128,7 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
         build_mix(MixConfig(fc_open=cfg.fc_open, out=str(mix), heldout=cfg.heldout_per_source, joined=cfg.joined,
                             irrelevance=cfg.irrelevance, check_calls=cfg.check_calls))
     # the training files are named by what they hold, so another --sample-rows never reuses them
-    extra = f"+sample{cfg.sample_rows}" if cfg.sample_rows else ""
+    extra = (f"+sample{cfg.sample_rows}" if cfg.sample_rows else "") + (f"+parallel{cfg.parallel_rows}" if cfg.parallel_rows else "")
     cot, raw = mix / f"train_cot{extra}.jsonl", mix / f"train_raw{extra}.jsonl"
     if not raw.exists():
         records = list(Reader(mix / "train.jsonl"))
@@ -140,6 +143,16 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
                 ex.meta = {**ex.meta, "source": "sample",
                            "reasoning_source": "sample generator" if ex.reasoning else "template"}
                 ex.reasoning = ex.reasoning or template_reasoning(ex)
+                records.append(ex)
+        if cfg.parallel_rows < 0:
+            sys.exit(f"error: --parallel-rows {cfg.parallel_rows}: give a count ≥ 0")
+        if cfg.parallel_rows:
+            from funreason.formats import example_from_row
+            from funreason.sample import parallel_rows
+
+            for i, row in enumerate(parallel_rows(cfg.parallel_rows)):
+                ex = example_from_row(row, f"parallel_rows:{i}")
+                ex.meta = {**ex.meta, "source": "sample-parallel", "reasoning_source": "sample generator"}
                 records.append(ex)
         # calls without arguments (10% of the mix's calls, most of them STE's) teach a small model to
         # write `f()`; every BFCL call takes values, so these rows are left out of training here
@@ -287,6 +300,8 @@ def main() -> None:
                     help="Drop mix records whose reference calls do not fit their tools (FCDR's call check; `data mix` does by default).")
     ap.add_argument("--sample-rows", type=int, default=ReplicationConfig.sample_rows,
                     help="Rows of the bundled synthetic sample (funreason sample) added to the training rows.")
+    ap.add_argument("--parallel-rows", type=int, default=ReplicationConfig.parallel_rows,
+                    help="One-sentence parallel rows from the sample generator (several values, one call each) added to the training rows.")
     ap.add_argument("--max-length", type=int, default=ReplicationConfig.max_length,
                     help="Longest training row in tokens; longer rows are left out (and counted). Most Seal-Tools "
                          "multi-call rows need about 1,400.")
@@ -295,7 +310,7 @@ def main() -> None:
     cfg = ReplicationConfig(fc_open=args.fc_open, out=args.out, results=args.results, seeds=args.seeds, steps=args.steps,
                             bfcl_limit=args.bfcl_limit, humaneval_limit=args.humaneval_limit, joined=args.joined,
                             irrelevance=args.irrelevance, check_calls=args.check_calls, sample_rows=args.sample_rows,
-                            max_length=args.max_length)
+                            max_length=args.max_length, parallel_rows=args.parallel_rows)
     res = Path(cfg.results)
     res.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)

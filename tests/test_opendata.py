@@ -113,6 +113,36 @@ def test_the_demos_bundled_data_shares_no_bfcl_question_and_no_call_of_a_bfcl_fu
     assert [(e.id, kind) for e in sample + opened if (kind := bfcl_overlap(e, queries, names))] == []
 
 
+def test_one_sentence_parallel_rows_name_every_value_once_and_leave_the_sample_as_it_is():
+    # BFCL's parallel entries ask for several values in one sentence; these rows teach that phrasing.
+    # Each must be answerable from its sentence alone: one function, one call per value named in the
+    # query, the other arguments equal across the calls, and nothing shared with BFCL.
+    from funreason.formats import example_from_row
+    from funreason.sample import generate, parallel_rows, sample_path
+
+    queries, names = bfcl_index()
+    rows = parallel_rows(200)
+    assert parallel_rows(200) == rows and parallel_rows(200, seed=1) != rows
+    exs = [example_from_row(r, f"p:{i}") for i, r in enumerate(rows)]
+    assert [e.id for e in exs if bfcl_overlap(e, queries, names)] == []
+    for e in exs:
+        assert 2 <= len(e.calls) <= 4 and len({c.name for c in e.calls}) == 1, e.query
+        assert check_calls(e.calls, e.tools) is None, e.query
+        keys = set(e.calls[0].arguments)
+        assert all(set(c.arguments) == keys for c in e.calls), e.query
+        varied = [k for k in keys if len({json.dumps(c.arguments[k]) for c in e.calls}) > 1]
+        assert len(varied) == 1, e.query  # one parameter takes the list, every value distinct
+        assert len({json.dumps(c.arguments[varied[0]]) for c in e.calls}) == len(e.calls), e.query
+        for c in e.calls:
+            for v in c.arguments.values():
+                said = ({True: ("yes", "on"), False: ("no", "off")}[v] if isinstance(v, bool)
+                        else (", ".join(map(str, v)),) if isinstance(v, list) else (str(v),))
+                assert any(x in e.query for x in said), (e.query, v)
+        assert " and " in e.query and "Also:" not in e.query
+    # the bundled sample is generated apart and stays byte for byte what it was
+    assert [json.dumps(r, ensure_ascii=False) for r in generate(300, seed=0)] == sample_path().read_text(encoding="utf-8").splitlines()
+
+
 def test_mix_drops_records_whose_reference_calls_do_not_fit_their_tools_and_says_so(fc_open, tmp_path):
     checked = build_mix(MixConfig(fc_open=str(fc_open), out=str(tmp_path / "c")))
     unchecked = build_mix(MixConfig(fc_open=str(fc_open), out=str(tmp_path / "u"), check_calls=False))

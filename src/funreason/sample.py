@@ -331,6 +331,64 @@ def make_row(i: int, r: random.Random, with_reasoning: bool) -> dict[str, Any]:
     return row
 
 
+def _say_all(values: list[str]) -> str:
+    return ", ".join(values[:-1]) + " and " + values[-1]
+
+
+def one_sentence_parallel_row(i: int, r: random.Random) -> dict[str, Any] | None:
+    """A parallel row asked the way BFCL's parallel entries ask: one sentence naming several values
+    of one parameter ("Compute the factorial of 5, 9 and 12."), answered with one call per value, the
+    other values the same in each. The bundled sample's parallel rows join whole requests with
+    "Also:", which a model trained on them does not carry over to such sentences. None when the
+    drawn template cannot carry a list: no scalar parameter, an "and" of its own that would make the
+    sentence ambiguous ("gcd of 4, 6 and 8 and 10?"), an equation, or the value quoted, glued to other
+    text or beside a comma."""
+    tool = r.choice(TOOLS)
+    template = r.choice(tool.templates)
+    used = _PLACEHOLDER.findall(template)
+    scalars = [p for p in tool.params if p.name in used and p.xtype.split(",")[0] in ("str", "int", "float")]
+    if not scalars or " and " in template or "between" in template or "=" in template:
+        return None
+    varied = r.choice(scalars)
+    # a quoted value would read as one longer quote, a value glued to text ("{a}x^2") as one term,
+    # and one beside a comma ("Add {name}, {phone}") as one more item of the list
+    if re.search(rf"(['\w^]|, )\{{{varied.name}\}}|\{{{varied.name}\}}['\w^,]", template):
+        return None
+    fixed = {p.name: p.sample(r) for p in tool.params if p.name in used and p is not varied}
+    values: list[Any] = []
+    want = r.randint(2, 4)
+    for _ in range(30):  # distinct values, none equal to another argument ("EUR to EUR"); a small pool may give fewer
+        v = varied.sample(r)
+        if v not in values and v not in fixed.values():
+            values.append(v)
+        if len(values) == want:
+            break
+    if len(values) < 2:
+        return None
+    say = {name: next(p for p in tool.params if p.name == name).say(v) for name, v in fixed.items()}
+    say[varied.name] = _say_all([varied.say(v) for v in values])
+    calls = [Call(tool.name, {p.name: v if p is varied else fixed[p.name] for p in tool.params if p.name in used})
+             for v in values]
+    tools = [tool, *r.sample([t for t in TOOLS if t is not tool], r.randint(0, 2))]
+    r.shuffle(tools)
+    reasoning = (f"The user asks the same thing for {len(values)} values of {varied.name}: "
+                 f"{_say_all([repr(v) for v in values])}. `{tool.name}` fits, so I call it once for each value: "
+                 + ", ".join(format_python_call(c) for c in calls) + ".")
+    return {"id": i, "query": template.format(**say), "tools": json.dumps([t.xlam() for t in tools], ensure_ascii=False),
+            "answers": json.dumps([c.to_dict() for c in calls], ensure_ascii=False), "reasoning": reasoning}
+
+
+def parallel_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`n` one-sentence parallel rows (`one_sentence_parallel_row`), generated apart from the bundled
+    sample so that asking for them leaves the sample as it is."""
+    r = random.Random(f"parallel/{seed}")
+    rows: list[dict[str, Any]] = []
+    while len(rows) < n:
+        if (row := one_sentence_parallel_row(len(rows), r)) is not None:
+            rows.append(row)
+    return rows
+
+
 def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[dict[str, Any]]:
     r = random.Random(seed)
     return [make_row(i, r, r.random() < reasoning_share) for i in range(n)]
