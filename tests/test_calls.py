@@ -149,6 +149,19 @@ def test_any_formatted_call_list_parses_back(calls):
     assert parse_calls(format_tool_call_tags(calls)) == calls if calls else True
 
 
+def test_a_tag_inside_an_argument_stays_inside_its_block():
+    # found by the property above: a value holding "<tool_call>" or "</tool_call>" was read as a tag
+    calls = [Call("note.save", {"text": "<tool_call>"}), Call("note.save", {"text": "a </tool_call> b", "n": 1})]
+    tagged = format_tool_call_tags(calls)
+    assert parse_calls(tagged) == calls
+    out = parse_output(f"<think>two notes</think>Saving. {tagged} Done.")
+    assert out.calls == calls and out.reasoning == "two notes" and out.content.split() == ["Saving.", "Done."]
+    with pytest.raises(ParseError, match="unclosed"):
+        parse_calls('<tool_call>{"name": "f", "arguments": {"x": "</tool_call>"}}')
+    with pytest.raises(ParseError, match="not JSON"):  # JSON that does not read still ends at the first closing tag
+        parse_calls('<tool_call>{"name": "f", "arguments": {x}}</tool_call>')
+
+
 FRAGMENTS = [
     "[", "]", "(", ")", "{", "}", "f", "g.h", "=", "x", "'", '"', ",", ":", "-", "1", "2.5", "e9",
     "__import__('os')", ".system('rm -rf /')", "lambda: 0", "<think>", "</think>", "<tool_call>",

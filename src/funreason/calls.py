@@ -30,7 +30,8 @@ MAX_CHARS = 1_000_000  # longer "calls" are rejected before any parsing work
 MAX_DEPTH = 64  # nesting of lists / dicts inside one argument value
 
 _FENCE = re.compile(r"^```[A-Za-z0-9_+-]*[ \t]*\n?(.*?)\n?```$", re.DOTALL)
-_TOOL_CALL_BLOCK = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
+_JSON = json.JSONDecoder()
+_SPACE = re.compile(r"\s*")
 
 
 @dataclass
@@ -99,7 +100,13 @@ def parse_output(text: str, *, max_chars: int = MAX_CHARS) -> Output:
         calls = parse_calls(rest, max_chars=max_chars)
     except ParseError as e:
         return Output(reasoning, None, rest, e.reason)
-    content = _TOOL_CALL_BLOCK.sub("", rest).strip() if TOOL_CALL_OPEN in rest else ""
+    content = ""
+    if TOOL_CALL_OPEN in rest:  # the text around the blocks (their calls parsed, so every block closes)
+        kept, at = [], 0
+        for start, end, _ in _tool_call_blocks(rest):
+            kept.append(rest[at:start])
+            at = end
+        content = ("".join(kept) + rest[at:]).strip()
     return Output(reasoning, calls, content)
 
 
@@ -150,15 +157,36 @@ def parse_json_calls(text: str, *, max_chars: int = MAX_CHARS) -> list[Call]:
 def parse_tool_call_tags(text: str, *, max_chars: int = MAX_CHARS) -> list[Call]:
     """Parse one or more `<tool_call>{json}</tool_call>` blocks (text around them is ignored)."""
     s = _prepare(text, max_chars)
-    blocks = _TOOL_CALL_BLOCK.findall(s)
-    if s.count(TOOL_CALL_OPEN) != len(blocks):
-        raise ParseError("unclosed <tool_call> block", s)
+    blocks = _tool_call_blocks(s)
     if not blocks:
         raise ParseError("no <tool_call> block", s)
     calls: list[Call] = []
-    for block in blocks:
+    for _, _, block in blocks:
         calls.extend(parse_json_calls(block.strip(), max_chars=max_chars))
     return calls
+
+
+def _tool_call_blocks(s: str) -> list[tuple[int, int, str]]:
+    """(start, end, inner text) of each `<tool_call>…</tool_call>` block of `s`.
+
+    A block's JSON is read as JSON, so a string value holding a tag (an argument "<tool_call>" or
+    "</tool_call>") stays inside its block: the block ends at the first closing tag after the value
+    (text between the two fails later as JSON). JSON that does not read ends at the first closing
+    tag and fails later with its own reason. An opening tag without a closing one raises ParseError."""
+    blocks: list[tuple[int, int, str]] = []
+    start = s.find(TOOL_CALL_OPEN)
+    while start >= 0:
+        body = start + len(TOOL_CALL_OPEN)
+        try:  # the closing tag after the JSON value, not one inside it
+            close = s.find(TOOL_CALL_CLOSE, _JSON.raw_decode(s, _SPACE.match(s, body).end())[1])
+        except (ValueError, RecursionError):
+            close = s.find(TOOL_CALL_CLOSE, body)
+        if close < 0:
+            raise ParseError("unclosed <tool_call> block", s)
+        end = close + len(TOOL_CALL_CLOSE)
+        blocks.append((start, end, s[body:close]))
+        start = s.find(TOOL_CALL_OPEN, end)
+    return blocks
 
 
 def _prepare(text: str, max_chars: int) -> str:
