@@ -42,6 +42,7 @@ after every model, so a partial run shows what it has.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import dataclasses
 import hashlib
 import json
@@ -157,6 +158,9 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
         # calls without arguments (10% of the mix's calls, most of them STE's) teach a small model to
         # write `f()`; every BFCL call takes values, so these rows are left out of training here
         kept = [ex for ex in records if all(c.arguments for c in ex.calls)]
+        twice = sorted(i for i, n in Counter(ex.id for ex in kept).items() if n > 1)
+        if twice:
+            sys.exit(f"error: {len(twice)} ids are given to more than one training row ({', '.join(twice[:5])}, …)")
         for path, strip in ((cot, False), (raw, True)):
             rows = []
             for ex in kept:

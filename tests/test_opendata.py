@@ -124,6 +124,7 @@ def test_one_sentence_parallel_rows_name_every_value_once_and_leave_the_sample_a
     rows = parallel_rows(200)
     assert parallel_rows(200) == rows and parallel_rows(200, seed=1) != rows
     exs = [example_from_row(r, f"p:{i}") for i, r in enumerate(rows)]
+    assert len({e.id for e in exs} | {e.id for e in Reader(sample_path())}) == len(exs) + 300  # ids apart from the sample's
     assert [e.id for e in exs if bfcl_overlap(e, queries, names)] == []
     for e in exs:
         assert 2 <= len(e.calls) <= 4 and len({c.name for c in e.calls}) == 1, e.query

@@ -374,7 +374,7 @@ def one_sentence_parallel_row(i: int, r: random.Random) -> dict[str, Any] | None
     reasoning = (f"The user asks the same thing for {len(values)} values of {varied.name}: "
                  f"{_say_all([repr(v) for v in values])}. `{tool.name}` fits, so I call it once for each value: "
                  + ", ".join(format_python_call(c) for c in calls) + ".")
-    return {"id": i, "query": template.format(**say), "tools": json.dumps([t.xlam() for t in tools], ensure_ascii=False),
+    return {"id": f"parallel-{i}", "query": template.format(**say), "tools": json.dumps([t.xlam() for t in tools], ensure_ascii=False),
             "answers": json.dumps([c.to_dict() for c in calls], ensure_ascii=False), "reasoning": reasoning}
 
 
