@@ -42,13 +42,13 @@ after every model, so a partial run shows what it has.
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 import dataclasses
 import hashlib
 import json
 import statistics
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any

@@ -365,7 +365,7 @@ def one_sentence_parallel_row(i: int, r: random.Random) -> dict[str, Any] | None
             break
     if len(values) < 2:
         return None
-    say = {name: next(p for p in tool.params if p.name == name).say(v) for name, v in fixed.items()}
+    say = {p.name: p.say(fixed[p.name]) for p in tool.params if p.name in fixed}
     say[varied.name] = _say_all([varied.say(v) for v in values])
     calls = [Call(tool.name, {p.name: v if p is varied else fixed[p.name] for p in tool.params if p.name in used})
              for v in values]

@@ -6,8 +6,8 @@ is dropped and counted, as is a row with no answer tokens. BFCL rows (held out) 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
