@@ -22,7 +22,10 @@ records whose reference calls do not fit their own tools (FCDR's call check, on 
 mix`, off here by default since the replication table was made before it). All are settings of the
 mix, recorded with the results. `--sample-rows N` adds the first N rows of FunReason's bundled
 synthetic sample (`funreason sample`: xLAM-style, written by this project, no BFCL question and no
-BFCL function name) to every setting's training rows; none by default.
+BFCL function name) to every setting's training rows; none by default. `--parallel-rows N` and
+`--no-fit-rows N` add rows from the same generator in two of BFCL's shapes that neither the open data
+nor the sample has: several values in one sentence, one call each (`sample.parallel_rows`), and one
+offered function that does not fit a short request, answered without a call (`sample.no_fit_rows`).
 
 Training rows: the mix's `train.jsonl` less the rows with a call that takes no arguments (they
 teach a small model to write `f()`; BFCL's calls all take values). Reasoning: ToolRL rows keep their own (written by the dataset's authors' teacher); every other row
@@ -89,6 +92,9 @@ class ReplicationConfig:
     # one-sentence parallel rows from the sample generator ("the factorial of 5, 9 and 12", one call
     # per value), BFCL's parallel phrasing, which neither the open data nor the sample's "Also:" rows have
     parallel_rows: int = 0
+    # one-function irrelevance rows from the sample generator (a short request, one function that does
+    # not fit it, a statement for answer): BFCL irrelevance's shape, which the mix's no-fit rows lack
+    no_fit_rows: int = 0
     humaneval_limit: int = 40
     humaneval_max_tokens: int = 256
     eval_batch: int = 24
@@ -129,7 +135,8 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
         build_mix(MixConfig(fc_open=cfg.fc_open, out=str(mix), heldout=cfg.heldout_per_source, joined=cfg.joined,
                             irrelevance=cfg.irrelevance, check_calls=cfg.check_calls))
     # the training files are named by what they hold, so another --sample-rows never reuses them
-    extra = (f"+sample{cfg.sample_rows}" if cfg.sample_rows else "") + (f"+parallel{cfg.parallel_rows}" if cfg.parallel_rows else "")
+    extra = (f"+sample{cfg.sample_rows}" if cfg.sample_rows else "") + (f"+parallel{cfg.parallel_rows}" if cfg.parallel_rows else "") \
+        + (f"+nofit{cfg.no_fit_rows}" if cfg.no_fit_rows else "")
     cot, raw = mix / f"train_cot{extra}.jsonl", mix / f"train_raw{extra}.jsonl"
     if not raw.exists():
         records = list(Reader(mix / "train.jsonl"))
@@ -145,15 +152,16 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
                            "reasoning_source": "sample generator" if ex.reasoning else "template"}
                 ex.reasoning = ex.reasoning or template_reasoning(ex)
                 records.append(ex)
-        if cfg.parallel_rows < 0:
-            sys.exit(f"error: --parallel-rows {cfg.parallel_rows}: give a count ≥ 0")
-        if cfg.parallel_rows:
-            from funreason.formats import example_from_row
-            from funreason.sample import parallel_rows
+        from funreason.formats import example_from_row
+        from funreason.sample import no_fit_rows, parallel_rows
 
-            for i, row in enumerate(parallel_rows(cfg.parallel_rows)):
-                ex = example_from_row(row, f"parallel_rows:{i}")
-                ex.meta = {**ex.meta, "source": "sample-parallel", "reasoning_source": "sample generator"}
+        for flag, count, make, source in (("--parallel-rows", cfg.parallel_rows, parallel_rows, "sample-parallel"),
+                                          ("--no-fit-rows", cfg.no_fit_rows, no_fit_rows, "sample-no-fit")):
+            if count < 0:
+                sys.exit(f"error: {flag} {count}: give a count ≥ 0")
+            for i, row in enumerate(make(count)):
+                ex = example_from_row(row, f"{flag.lstrip('-')}:{i}")
+                ex.meta = {**ex.meta, "source": source, "reasoning_source": "sample generator"}
                 records.append(ex)
         # calls without arguments (10% of the mix's calls, most of them STE's) teach a small model to
         # write `f()`; every BFCL call takes values, so these rows are left out of training here
@@ -304,6 +312,9 @@ def main() -> None:
                     help="Drop mix records whose reference calls do not fit their tools (FCDR's call check; `data mix` does by default).")
     ap.add_argument("--sample-rows", type=int, default=ReplicationConfig.sample_rows,
                     help="Rows of the bundled synthetic sample (funreason sample) added to the training rows.")
+    ap.add_argument("--no-fit-rows", type=int, default=ReplicationConfig.no_fit_rows,
+                    help="One-function irrelevance rows from the sample generator (a request the one offered "
+                         "function cannot serve; the answer declines) added to the training rows: BFCL irrelevance's shape.")
     ap.add_argument("--parallel-rows", type=int, default=ReplicationConfig.parallel_rows,
                     help="One-sentence parallel rows from the sample generator (several values, one call each) added to the training rows.")
     ap.add_argument("--max-length", type=int, default=ReplicationConfig.max_length,
@@ -314,7 +325,8 @@ def main() -> None:
     cfg = ReplicationConfig(fc_open=args.fc_open, out=args.out, results=args.results, seeds=args.seeds, steps=args.steps,
                             bfcl_limit=args.bfcl_limit, humaneval_limit=args.humaneval_limit, joined=args.joined,
                             irrelevance=args.irrelevance, check_calls=args.check_calls, sample_rows=args.sample_rows,
-                            max_length=args.max_length, parallel_rows=args.parallel_rows)
+                            max_length=args.max_length, parallel_rows=args.parallel_rows,
+                            no_fit_rows=args.no_fit_rows)
     res = Path(cfg.results)
     res.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)

@@ -144,6 +144,36 @@ def test_one_sentence_parallel_rows_name_every_value_once_and_leave_the_sample_a
     assert [json.dumps(r, ensure_ascii=False) for r in generate(300, seed=0)] == sample_path().read_text(encoding="utf-8").splitlines()
 
 
+def test_one_function_no_fit_rows_offer_one_function_that_cannot_serve_the_request():
+    # BFCL's irrelevance entries offer one function beside a short request it cannot serve. Each row
+    # must be a true no-fit: the request is one the generator writes for a tool of another family
+    # than the offered one, and the answer makes no call.
+    import re
+
+    from funreason.formats import example_from_row
+    from funreason.sample import TOOLS, no_fit_rows, parallel_rows, sample_path
+
+    def family(name: str) -> str:
+        return name.split(".")[0]
+
+    def asked_by(query: str) -> set[str]:  # the tools one of whose templates reads as this query
+        return {t.name for t in TOOLS for tpl in t.templates
+                if re.fullmatch(re.sub(r"\\\{\w+\\\}", "(.+)", re.escape(tpl)), query)}
+
+    queries, names = bfcl_index()
+    rows = no_fit_rows(200)
+    assert no_fit_rows(200) == rows and no_fit_rows(200, seed=1) != rows
+    exs = [example_from_row(r, f"n:{i}") for i, r in enumerate(rows)]
+    others = {e.id for e in Reader(sample_path())} | {r["id"] for r in parallel_rows(200)}
+    assert len({e.id for e in exs}) == 200 and not {e.id for e in exs} & others
+    assert [e.id for e in exs if bfcl_overlap(e, queries, names) or {t.name for t in e.tools} & names] == []
+    for e in exs:
+        assert len(e.tools) == 1 and e.is_statement and e.answer, e.query
+        asked = asked_by(e.query)
+        assert asked and family(e.tools[0].name) not in {family(n) for n in asked}, (e.query, e.tools[0].name)
+    assert len({e.tools[0].name for e in exs}) > 20 and len({e.query for e in exs}) > 150  # varied, not one row again
+
+
 def test_mix_drops_records_whose_reference_calls_do_not_fit_their_tools_and_says_so(fc_open, tmp_path):
     checked = build_mix(MixConfig(fc_open=str(fc_open), out=str(tmp_path / "c")))
     unchecked = build_mix(MixConfig(fc_open=str(fc_open), out=str(tmp_path / "u"), check_calls=False))

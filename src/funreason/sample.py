@@ -389,6 +389,31 @@ def parallel_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     return rows
 
 
+def one_function_no_fit_row(i: int, r: random.Random) -> dict[str, Any]:
+    """An irrelevance row in the shape of BFCL's: a short request and one function offered that cannot
+    serve it, answered with a statement and no call. The bundled sample's irrelevant rows offer one to
+    three tools, the open data's offer several beside long requests; BFCL offers one, and a model
+    that has only seen one offered function answered by a call learns to call it whatever is asked.
+    The offered tool is from another family than the request's (not `weather.outlook` for a
+    `weather.current` request), so that no reading of the request makes the call right."""
+    main = r.choice(TOOLS)
+    family = main.name.split(".")[0]
+    other = r.choice([t for t in TOOLS if t.name.split(".")[0] != family])
+    query, _ = _instantiate(main, r)
+    offered = other.purpose or other.name
+    reasoning = (f"The user wants to {main.purpose}. The only function, `{other.name}`, can {offered}. "
+                 "It does not fit, so I should not call it and say so.")
+    return {"id": f"no-fit-{i}", "query": query, "tools": json.dumps([other.xlam()], ensure_ascii=False),
+            "answers": STATEMENT.format(purpose=main.purpose, offered=offered), "reasoning": reasoning}
+
+
+def no_fit_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`n` one-function irrelevance rows (`one_function_no_fit_row`), generated apart from the bundled
+    sample so that asking for them leaves the sample as it is."""
+    r = random.Random(f"no-fit/{seed}")
+    return [one_function_no_fit_row(i, r) for i in range(n)]
+
+
 def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[dict[str, Any]]:
     r = random.Random(seed)
     return [make_row(i, r, r.random() < reasoning_share) for i in range(n)]
