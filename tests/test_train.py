@@ -206,3 +206,22 @@ def test_a_checkpoint_cut_off_while_written_is_skipped_on_resume(tmp_path, tiny_
     assert done.steps == 10 and (run / "final").exists()
     assert any("skipping" in s and "checkpoint-7" in s and "incomplete" in s for s in said)
     assert any(s == f"resuming from {run / 'checkpoint-5'}" for s in said), said
+
+
+def test_time_left_is_measured_past_the_first_logged_steps():
+    # The first steps hold the longest batch (length grouping puts it first) and the warm-up. The
+    # estimate after the first line must come from the steps since that line, not from the start.
+    from transformers import TrainerState
+
+    from funreason.train.trainer import ProgressLog
+
+    now = [0.0]
+    lines: list[str] = []
+    progress = ProgressLog(lines.append, clock=lambda: now[0])
+    state = TrainerState(global_step=0, max_steps=100)
+    progress.on_train_begin(None, state, None)
+    for step, t in ((10, 200.0), (20, 250.0), (30, 300.0)):  # 20 s a step, then 5
+        now[0], state.global_step = t, step
+        progress.on_log(None, state, None, logs={"loss": 1.0})
+    assert [ln.split(" · ")[-2:] for ln in lines] == [
+        ["20.0 s/step", "about 30 min left"], ["5.0 s/step", "about 7 min left"], ["5.0 s/step", "about 6 min left"]]
