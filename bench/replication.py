@@ -135,8 +135,8 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
         build_mix(MixConfig(fc_open=cfg.fc_open, out=str(mix), heldout=cfg.heldout_per_source, joined=cfg.joined,
                             irrelevance=cfg.irrelevance, check_calls=cfg.check_calls))
     # the training files are named by what they hold, so another --sample-rows never reuses them
-    extra = (f"+sample{cfg.sample_rows}" if cfg.sample_rows else "") + (f"+parallel{cfg.parallel_rows}" if cfg.parallel_rows else "") \
-        + (f"+nofit{cfg.no_fit_rows}" if cfg.no_fit_rows else "")
+    extra = "".join(f"+{name}{n}" for name, n in (("sample", cfg.sample_rows), ("parallel", cfg.parallel_rows),
+                                                  ("nofit", cfg.no_fit_rows)) if n)
     cot, raw = mix / f"train_cot{extra}.jsonl", mix / f"train_raw{extra}.jsonl"
     if not raw.exists():
         records = list(Reader(mix / "train.jsonl"))
