@@ -320,13 +320,16 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=ReplicationConfig.max_length,
                     help="Longest training row in tokens; longer rows are left out (and counted). Most Seal-Tools "
                          "multi-call rows need about 1,400.")
+    ap.add_argument("--lora-layers", type=int, default=ReplicationConfig.lora_layers,
+                    help="LoRA on the last N decoder layers only (0: all 30). More layers learn more and cost more "
+                         "time a step: the backward pass goes further down.")
     ap.add_argument("--only", nargs="*", default=None, help="Only these settings (base, sft_raw, …) this time.")
     args = ap.parse_args()
     cfg = ReplicationConfig(fc_open=args.fc_open, out=args.out, results=args.results, seeds=args.seeds, steps=args.steps,
                             bfcl_limit=args.bfcl_limit, humaneval_limit=args.humaneval_limit, joined=args.joined,
                             irrelevance=args.irrelevance, check_calls=args.check_calls, sample_rows=args.sample_rows,
                             max_length=args.max_length, parallel_rows=args.parallel_rows,
-                            no_fit_rows=args.no_fit_rows)
+                            no_fit_rows=args.no_fit_rows, lora_layers=args.lora_layers)
     res = Path(cfg.results)
     res.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
