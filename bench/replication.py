@@ -26,6 +26,9 @@ BFCL function name) to every setting's training rows; none by default. `--parall
 `--no-fit-rows N` add rows from the same generator in two of BFCL's shapes that neither the open data
 nor the sample has: several values in one sentence, one call each (`sample.parallel_rows`), and one
 offered function that does not fit a short request, answered without a call (`sample.no_fit_rows`).
+`--lora-layers N` puts the LoRA adapters on the last N of the model's 30 layers (12 by default, the
+replication table's setting; 0: all of them, which learns much more here and costs about 1.6 times
+the time a step).
 
 Training rows: the mix's `train.jsonl` less the rows with a call that takes no arguments (they
 teach a small model to write `f()`; BFCL's calls all take values). Reasoning: ToolRL rows keep their own (written by the dataset's authors' teacher); every other row
