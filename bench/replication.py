@@ -328,11 +328,9 @@ def main() -> None:
                          "time a step: the backward pass goes further down.")
     ap.add_argument("--only", nargs="*", default=None, help="Only these settings (base, sft_raw, …) this time.")
     args = ap.parse_args()
-    cfg = ReplicationConfig(fc_open=args.fc_open, out=args.out, results=args.results, seeds=args.seeds, steps=args.steps,
-                            bfcl_limit=args.bfcl_limit, humaneval_limit=args.humaneval_limit, joined=args.joined,
-                            irrelevance=args.irrelevance, check_calls=args.check_calls, sample_rows=args.sample_rows,
-                            max_length=args.max_length, parallel_rows=args.parallel_rows,
-                            no_fit_rows=args.no_fit_rows, lora_layers=args.lora_layers)
+    # every option but --only is a field of the config under the same name, so a new option cannot be
+    # parsed and then left out of the run (and of the recorded settings)
+    cfg = ReplicationConfig(**{k: v for k, v in vars(args).items() if k != "only"})
     res = Path(cfg.results)
     res.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
