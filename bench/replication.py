@@ -28,7 +28,8 @@ nor the sample has: several values in one sentence, one call each (`sample.paral
 offered function that does not fit a short request, answered without a call (`sample.no_fit_rows`).
 `--lora-layers N` puts the LoRA adapters on the last N of the model's 30 layers (12 by default, the
 replication table's setting; 0: all of them, which learns much more here and costs about 1.6 times
-the time a step).
+the time a step). `--lora 0` trains all the weights instead (full fine-tuning; then set
+`--learning-rate`, 1e-3 being the LoRA setting).
 
 Training rows: the mix's `train.jsonl` less the rows with a call that takes no arguments (they
 teach a small model to write `f()`; BFCL's calls all take values). Reasoning: ToolRL rows keep their own (written by the dataset's authors' teacher); every other row
@@ -323,6 +324,10 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=ReplicationConfig.max_length,
                     help="Longest training row in tokens; longer rows are left out (and counted). Most Seal-Tools "
                          "multi-call rows need about 1,400.")
+    ap.add_argument("--lora", type=int, default=ReplicationConfig.lora,
+                    help="LoRA rank (0: full fine-tuning of all 135M weights; give it a smaller --learning-rate).")
+    ap.add_argument("--learning-rate", type=float, default=ReplicationConfig.learning_rate,
+                    help="Peak learning rate (1e-3 suits LoRA; full fine-tuning wants about 1e-4).")
     ap.add_argument("--lora-layers", type=int, default=ReplicationConfig.lora_layers,
                     help="LoRA on the last N decoder layers only (0: all 30). More layers learn more and cost more "
                          "time a step: the backward pass goes further down.")
