@@ -327,7 +327,7 @@ def main() -> None:
     ap.add_argument("--lora", type=int, default=ReplicationConfig.lora,
                     help="LoRA rank (0: full fine-tuning of all 135M weights; give it a smaller --learning-rate).")
     ap.add_argument("--learning-rate", type=float, default=ReplicationConfig.learning_rate,
-                    help="Peak learning rate (1e-3 suits LoRA; full fine-tuning wants about 1e-4).")
+                    help="Peak learning rate (1e-3 is the LoRA runs' setting; the full fine-tuning runs used 1e-4).")
     ap.add_argument("--lora-layers", type=int, default=ReplicationConfig.lora_layers,
                     help="LoRA on the last N decoder layers only (0: all 30). More layers learn more and cost more "
                          "time a step: the backward pass goes further down.")
