@@ -26,6 +26,9 @@ BFCL function name) to every setting's training rows; none by default. `--parall
 `--no-fit-rows N` add rows from the same generator in two of BFCL's shapes that neither the open data
 nor the sample has: several values in one sentence, one call each (`sample.parallel_rows`), and one
 offered function that does not fit a short request, answered without a call (`sample.no_fit_rows`).
+`--phrased-rows N` adds rows whose values are said as people say them and must be written as the
+function's description asks ("2.5 million", "40%", "5 ft 10 in", "Denver" for "City and state",
+"avoiding highways" for a flag; `sample.phrased_rows`), BFCL simple's phrasing.
 `--lora-layers N` puts the LoRA adapters on the last N of the model's 30 layers (12 by default, the
 replication table's setting; 0: all of them, which learns much more here and costs about 1.6 times
 the time a step). `--lora 0` trains all the weights instead (full fine-tuning; then set
@@ -99,6 +102,9 @@ class ReplicationConfig:
     # one-function irrelevance rows from the sample generator (a short request, one function that does
     # not fit it, a statement for answer): BFCL irrelevance's shape, which the mix's no-fit rows lack
     no_fit_rows: int = 0
+    # rows from the sample generator whose values the request says in words of its own ("2.5 million",
+    # "40%", "Denver" where "City and state" is asked): BFCL simple's phrasing, which the sample lacks
+    phrased_rows: int = 0
     humaneval_limit: int = 40
     humaneval_max_tokens: int = 256
     eval_batch: int = 24
@@ -140,7 +146,7 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
                             irrelevance=cfg.irrelevance, check_calls=cfg.check_calls))
     # the training files are named by what they hold, so another --sample-rows never reuses them
     extra = "".join(f"+{name}{n}" for name, n in (("sample", cfg.sample_rows), ("parallel", cfg.parallel_rows),
-                                                  ("nofit", cfg.no_fit_rows)) if n)
+                                                  ("nofit", cfg.no_fit_rows), ("phrased", cfg.phrased_rows)) if n)
     cot, raw = mix / f"train_cot{extra}.jsonl", mix / f"train_raw{extra}.jsonl"
     if not raw.exists():
         records = list(Reader(mix / "train.jsonl"))
@@ -157,10 +163,11 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
                 ex.reasoning = ex.reasoning or template_reasoning(ex)
                 records.append(ex)
         from funreason.formats import example_from_row
-        from funreason.sample import no_fit_rows, parallel_rows
+        from funreason.sample import no_fit_rows, parallel_rows, phrased_rows
 
         for flag, count, make, source in (("--parallel-rows", cfg.parallel_rows, parallel_rows, "sample-parallel"),
-                                          ("--no-fit-rows", cfg.no_fit_rows, no_fit_rows, "sample-no-fit")):
+                                          ("--no-fit-rows", cfg.no_fit_rows, no_fit_rows, "sample-no-fit"),
+                                          ("--phrased-rows", cfg.phrased_rows, phrased_rows, "sample-phrased")):
             if count < 0:
                 sys.exit(f"error: {flag} {count}: give a count ≥ 0")
             for i, row in enumerate(make(count)):
@@ -321,6 +328,9 @@ def main() -> None:
                          "function cannot serve; the answer declines) added to the training rows: BFCL irrelevance's shape.")
     ap.add_argument("--parallel-rows", type=int, default=ReplicationConfig.parallel_rows,
                     help="One-sentence parallel rows from the sample generator (several values, one call each) added to the training rows.")
+    ap.add_argument("--phrased-rows", type=int, default=ReplicationConfig.phrased_rows,
+                    help="Rows from the sample generator whose values are said in everyday words and written as the "
+                         "function's description asks ('2.5 million' as 2500000, 'Denver' as 'Denver, CO').")
     ap.add_argument("--max-length", type=int, default=ReplicationConfig.max_length,
                     help="Longest training row in tokens; longer rows are left out (and counted). Most Seal-Tools "
                          "multi-call rows need about 1,400.")

@@ -209,3 +209,54 @@ def test_joined_rows_ask_two_training_requests_as_one_with_both_calls(fc_open, t
         assert {t.name for t in e.tools} == {t.name for t in a.tools + b.tools}
         assert e.reasoning.startswith("The request needs 2 calls.")
     assert not set(used) & {e.id for e in held}
+
+
+def test_phrased_rows_write_values_said_in_everyday_words_as_the_description_asks():
+    # BFCL simple states values as people do ("5 ft 10 in", "213 million", "Los Angeles" for a
+    # "City, State" parameter); these rows teach writing them as the function asks. Each conversion
+    # is checked here against the query by a rule of the test's own, not the generator's.
+    import re
+
+    from funreason.formats import example_from_row
+    from funreason.sample import no_fit_rows, parallel_rows, phrased_rows, sample_path
+
+    queries, names = bfcl_index()
+    rows = phrased_rows(300)
+    assert phrased_rows(300) == rows and phrased_rows(300, seed=1) != rows
+    exs = [example_from_row(r, f"ph:{i}") for i, r in enumerate(rows)]
+    others = {e.id for e in Reader(sample_path())} | {r["id"] for r in parallel_rows(50) + no_fit_rows(50)}
+    assert len({e.id for e in exs}) == 300 and not {e.id for e in exs} & others
+    assert [e.id for e in exs if bfcl_overlap(e, queries, names) or {t.name for t in e.tools} & names] == []
+    converted, checked = 0, Counter()
+    for e in exs:
+        assert len(e.calls) == 1 and check_calls(e.calls, e.tools) is None, e.query
+        call = e.calls[0]
+        tool = next(t for t in e.tools if t.name == call.name)
+        literal = all(str(v) in e.query for v in call.arguments.values() if not isinstance(v, (bool, list)))
+        converted += not literal
+        for name, v in call.arguments.items():
+            desc = tool.parameters["properties"][name]["description"]
+            if "City and state" in desc:
+                city, state = v.rsplit(", ", 1)
+                assert city in e.query and re.fullmatch(r"[A-Z]{2}", state) and v not in e.query, (e.query, v)
+            elif "fraction between 0 and 1" in desc:
+                assert 0 < v < 1 and f"{round(v * 100)}%" in e.query, (e.query, v)
+            elif "in inches" in desc:
+                feet, inches = map(int, re.search(r"(\d+) ft (\d+) in", e.query).groups())
+                assert v == 12 * feet + inches, (e.query, v)
+            elif "in farads" in desc:
+                m, prefix = re.search(r"([\d.]+)([µnm])F", e.query).groups()
+                assert abs(v - float(m) * {"µ": 1e-6, "n": 1e-9, "m": 1e-3}[prefix]) < 1e-15, (e.query, v)
+            elif "inhabitants" in desc:
+                m, word = re.search(r"([\d.]+) (thousand|million|billion)", e.query).groups()
+                assert v == round(float(m) * {"thousand": 1e3, "million": 1e6, "billion": 1e9}[word]), (e.query, v)
+            elif isinstance(v, bool):
+                assert v is True and f"{name}=" not in e.query and f"{name}:" not in e.query, (e.query, name)  # said in words, not as a setting
+            else:
+                continue
+            checked[name] += 1
+        for name in set(tool.parameters["properties"]) - set(call.arguments):  # left out: optional, and unsaid
+            assert name not in tool.parameters.get("required", []), (e.query, name)
+    assert converted > 200, converted  # most rows need a value written otherwise than the query says it
+    assert set(checked) >= {"destination", "response_rate", "height_in", "capacitance", "population", "express"}, checked
+    assert len({e.query for e in exs}) > 250

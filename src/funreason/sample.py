@@ -18,6 +18,7 @@ import json
 import random
 import re
 import string
+from decimal import Decimal
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -412,6 +413,220 @@ def no_fit_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     sample so that asking for them leaves the sample as it is."""
     r = random.Random(f"no-fit/{seed}")
     return [one_function_no_fit_row(i, r) for i in range(n)]
+
+
+# --- phrased rows: values the request states in everyday words, written as the tool's description asks
+
+US_CITIES = [("Denver", "CO"), ("Austin", "TX"), ("Portland", "OR"), ("Miami", "FL"), ("Seattle", "WA"),
+             ("Boston", "MA"), ("Phoenix", "AZ"), ("Chicago", "IL"), ("Atlanta", "GA"), ("Nashville", "TN"),
+             ("Detroit", "MI"), ("Omaha", "NE"), ("Tucson", "AZ"), ("Buffalo", "NY"), ("Madison", "WI"),
+             ("Boise", "ID"), ("Richmond", "VA"), ("Raleigh", "NC"), ("Columbus", "OH"), ("Pittsburgh", "PA"),
+             ("Sacramento", "CA"), ("San Diego", "CA"), ("Salt Lake City", "UT"), ("Albuquerque", "NM"),
+             ("Anchorage", "AK"), ("Honolulu", "HI"), ("Kansas City", "MO"), ("Las Vegas", "NV"), ("Houston", "TX"),
+             ("Minneapolis", "MN"), ("Baltimore", "MD"), ("New Orleans", "LA"), ("Louisville", "KY"), ("Tulsa", "OK")]
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December"]
+EVERY = {"daily": "every day", "weekly": "every week", "monthly": "every month"}
+
+
+def city_state(r: random.Random) -> str:
+    return "{}, {}".format(*r.choice(US_CITIES))
+
+
+def city_only(v: str) -> str:
+    return v.rsplit(", ", 1)[0]
+
+
+def iso_date(r: random.Random) -> str:
+    return f"2027-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}"
+
+
+def spoken_date(v: str) -> str:
+    year, month, day = v.split("-")
+    return f"{MONTHS[int(month) - 1]} {int(day)}, {year}"
+
+
+def large(r: random.Random) -> int:
+    # the number is drawn as it is said ("2.5 million") so that saying it back is exact
+    return round(r.choice([1.5, 2, 2.5, 3, 4.2, 7, 12, 48, 250]) * r.choice([1_000, 1_000_000, 1_000_000_000]))
+
+
+def say_large(v: int) -> str:
+    for word, m in (("billion", 1_000_000_000), ("million", 1_000_000), ("thousand", 1_000)):
+        if v >= m:
+            return f"{v / m:g} {word}"
+    return str(v)
+
+
+def share(r: random.Random) -> float:
+    return r.randrange(5, 100, 5) / 100
+
+
+def percent(v: float) -> str:
+    return f"{round(v * 100)}%"
+
+
+def feet_inches(v: int) -> str:
+    return f"{v // 12} ft {v % 12} in"
+
+
+def si(unit: str, prefixes: dict[str, int]) -> tuple[Callable[[random.Random], float], Callable[[float], str]]:
+    """A sampler of values in base units and how they are said with a prefix ("100µF" for 0.0001):
+    the value is parsed from its decimal text, so that 100 µ is 0.0001 and not 100 * 1e-6."""
+    def sample(r: random.Random) -> float:
+        exp = r.choice(list(prefixes.values()))
+        return float(f"{r.choice([1, 2.2, 4.7, 10, 47, 100, 220, 470])}e{exp}")
+
+    def say(v: float) -> str:
+        for prefix, exp in sorted(prefixes.items(), key=lambda kv: -kv[1]):
+            m = Decimal(repr(v)).scaleb(-exp)
+            if m >= 1:
+                return f"{m.normalize():f}{prefix}{unit}"
+        return f"{v}{unit}"
+    return sample, say
+
+
+def flag(r: random.Random) -> bool:
+    return True
+
+
+def unsaid(v: Any) -> str:  # a flag the template says in words of its own ("avoiding highways")
+    return ""
+
+
+COUNTS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "half a dozen", 10: "ten", 12: "a dozen", 20: "twenty"}
+NIGHTS = {2: "a weekend", 3: "three nights", 7: "a week", 14: "two weeks", 10: "ten nights"}
+ORDER = {"descending": "from highest to lowest", "ascending": "from lowest to highest"}
+
+
+def words(table: dict[Any, str]) -> tuple[Callable[[random.Random], Any], Callable[[Any], str]]:
+    """A value drawn from `table` and said by its words there ("a dozen" for 12)."""
+    return (lambda r: r.choice(list(table))), table.__getitem__
+
+
+FARADS = si("F", {"µ": -6, "n": -9, "m": -3})
+OHMS = si("Ω", {"k": 3, "M": 6, "": 0})
+
+PHRASED_TOOLS: list[ToolSpec] = [
+    ToolSpec("parcel.quote_shipping", "Price of shipping a parcel within the US.",
+      [Param("weight_kg", "float", "Weight in kilograms.", floats(0.5, 30, 1), lambda v: f"{v}kg"),
+       Param("destination", "str", "City and state abbreviation, e.g. 'Boise, ID'.", city_state, city_only),
+       Param("express", "bool, optional", "Next-day delivery.", flag, unsaid, default=False)],
+      ["How much to ship a {weight_kg} box to {destination}?",
+       "Quote for sending {weight_kg} to {destination} by express{express}.",
+       "What does a {weight_kg} parcel to {destination} cost with next-day delivery{express}?"], "price a parcel"),
+    ToolSpec("garden.plan_bed", "Plan a rectangular garden bed.",
+      [Param("width", "float", "Width of the bed.", floats(0.5, 12, 1)), Param("length", "float", "Length of the bed.", floats(1, 20, 1)),
+       Param("unit", "str, optional", "Unit of length: 'm', 'ft' or 'cm'.", pick(["m", "ft", "cm"]), default="m"),
+       Param("raised", "bool, optional", "A raised bed.", flag, unsaid, default=False)],
+      ["Plan a garden bed {width} {unit} wide and {length} {unit} long.", "Plan a bed of {width} by {length}.",
+       "I want a raised{raised} bed, {width}{unit} by {length}{unit}.", "Lay out a {width} x {length} bed."], "plan a garden bed"),
+    ToolSpec("census.population_density", "People per square kilometre of a region.",
+      [Param("population", "int", "Number of inhabitants.", large, say_large),
+       Param("area_km2", "float", "Land area in square kilometres.", floats(100, 90000, 0)),
+       Param("region", "str, optional", "Name of the region.", pick(["Patagonia", "Bavaria", "Kerala", "Ontario", "Hokkaido"]), default=None)],
+      ["What is the density of {region}, with {population} people on {area_km2} square kilometres?",
+       "{population} inhabitants over {area_km2} km²: people per square kilometre?"], "compute a population density"),
+    ToolSpec("survey.expected_responses", "Expected number of answers to a survey.",
+      [Param("sent", "int", "Surveys sent.", ints(50, 20000)),
+       Param("response_rate", "float", "Share that answers, as a fraction between 0 and 1.", share, percent)],
+      ["We send {sent} surveys and expect {response_rate} back: how many answers?",
+       "With a {response_rate} response rate, how many of {sent} surveys come back?"], "estimate survey answers"),
+    ToolSpec("clinic.book_visit", "Book a clinic appointment.",
+      [Param("patient", "str", "Patient name.", pick(NAMES)), Param("date", "str", "Date as YYYY-MM-DD.", iso_date, spoken_date),
+       Param("duration_minutes", "int, optional", "Length in minutes.", lambda r: 60 * r.randint(1, 3), lambda v: f"{v // 60} hour{'s' if v > 60 else ''}", default=30),
+       Param("follow_up", "bool, optional", "Also book a follow-up visit.", flag, unsaid, default=False)],
+      ["Book {patient} in on {date}.", "Book {patient} for {duration_minutes} on {date}.",
+       "Book {patient} on {date} and schedule a follow-up{follow_up} too."], "book a clinic visit"),
+    ToolSpec("wellness.body_index", "Body mass index from imperial measures.",
+      [Param("weight_lb", "float", "Weight in pounds.", ints(90, 300), lambda v: f"{v}lbs"),
+       Param("height_in", "int", "Height in inches.", ints(58, 78), feet_inches)],
+      ["BMI for someone who weighs {weight_lb} and is {height_in} tall?", "I'm {height_in} and {weight_lb}: what's my body mass index?"],
+      "compute a body mass index"),
+    ToolSpec("alerts.subscribe", "Subscribe to alerts on a topic.",
+      [Param("topic", "str", "Topic.", pick(["rail strikes", "pollen", "earthquakes", "price drops", "road works"])),
+       Param("frequency", "str", "How often: 'daily', 'weekly' or 'monthly'.", pick(list(EVERY)), EVERY.__getitem__),
+       Param("sms", "bool, optional", "Also send a text message.", flag, unsaid, default=False)],
+      ["Send me {topic} alerts {frequency}.", "Alert me about {topic} {frequency}, by text message{sms} as well."],
+      "subscribe to alerts"),
+    ToolSpec("electronics.rc_cutoff", "Cut-off frequency of an RC filter.",
+      [Param("resistance", "float", "Resistance in ohms.", OHMS[0], OHMS[1]),
+       Param("capacitance", "float", "Capacitance in farads.", FARADS[0], FARADS[1])],
+      ["Cut-off of an RC filter with {resistance} and {capacitance}?", "What frequency does a {capacitance} capacitor with {resistance} cut at?"],
+      "compute a filter cut-off"),
+    ToolSpec("routes.plan_drive", "Plan a drive between two US cities.",
+      [Param("origin", "str", "City and state abbreviation, e.g. 'Tulsa, OK'.", city_state, city_only),
+       Param("destination", "str", "City and state abbreviation, e.g. 'Tulsa, OK'.", city_state, city_only),
+       Param("avoid_highways", "bool, optional", "Stay off highways.", flag, unsaid, default=False)],
+      ["Plan a drive from {origin} to {destination}.", "Drive {origin} to {destination} avoiding highways{avoid_highways}."],
+      "plan a drive"),
+    ToolSpec("lab.dilute_solution", "Dilute a stock solution.",
+      [Param("volume_l", "float", "Final volume in litres.", lambda r: r.choice([50, 100, 250, 500, 750]) / 1000, lambda v: f"{round(v * 1000)} mL"),
+       Param("concentration", "float", "Target concentration as a fraction between 0 and 1.", share, percent)],
+      ["Make {volume_l} of a {concentration} solution.", "Dilute to {concentration} in {volume_l}."], "dilute a solution"),
+    ToolSpec("groceries.order", "Order groceries for delivery.",
+      [Param("item", "str", "What to order.", pick(["eggs", "lemons", "bagels", "oat milk", "apples"])),
+       Param("quantity", "int", "How many.", *words(COUNTS))],
+      ["Order {quantity} {item}.", "Get me {quantity} {item} delivered."], "order groceries"),
+    ToolSpec("rentals.reserve_cabin", "Reserve a cabin for some nights.",
+      [Param("region", "str", "Region.", pick(["the Alps", "Lapland", "the Rockies", "Tasmania", "the Highlands"])),
+       Param("nights", "int", "Number of nights.", *words(NIGHTS))],
+      ["Reserve a cabin in {region} for {nights}.", "We'd like a cabin in {region}, {nights}."], "reserve a cabin"),
+    ToolSpec("leaderboard.rank", "Rank players by a metric.",
+      [Param("metric", "str", "What to rank by.", pick(["goals", "assists", "saves", "minutes played"])),
+       Param("order", "str", "'ascending' or 'descending'.", *words(ORDER)),
+       Param("limit", "int, optional", "How many players to list.", *words({3: "three", 5: "five", 10: "ten"}), default=20)],
+      ["Rank players by {metric} {order}.", "List the top {limit} players by {metric}, {order}."], "rank players"),
+    ToolSpec("pets.adoption_search", "Search adoptable pets.",
+      [Param("species", "str", "Kind of animal.", pick(["dog", "cat", "rabbit"])),
+       Param("traits", "List[str]", "Required traits.", some(["house-trained", "good with kids", "vaccinated", "calm"], (2, 2)),
+             lambda v: " and ".join(v))],
+      ["Find a {species} to adopt that is {traits}.", "Any adoptable {species} that's {traits}?"], "search adoptable pets"),
+]
+
+
+def _explain_phrased(tool: ToolSpec, call: Call, said: dict[str, str]) -> str:
+    lines = [f"`{tool.name}` fits: it can {tool.purpose}."]
+    for p in tool.params:
+        if p.name not in call.arguments:
+            if p.xtype.endswith("optional"):
+                lines.append(f"{p.name} is optional and the query does not say it, so I leave it out.")
+            continue
+        v = call.arguments[p.name]
+        how = (f"the query asks for it in words, so {v!r}" if not said[p.name]
+               else f"the query says {said[p.name]!r} and {p.name} wants {p.description[0].lower() + p.description[1:].rstrip('.')}, so {v!r}")
+        lines.append(f"{p.name}: {how}.")
+    lines.append(f"That gives {format_python_call(call)}.")
+    return " ".join(lines)
+
+
+def phrased_row(i: int, r: random.Random) -> dict[str, Any]:
+    """A request whose values are stated as people say them and must be written as the function's
+    description asks: "2.5 million" as 2500000, "40%" as a fraction 0.4, "5 ft 10 in" as 70 inches,
+    "100µF" in farads, "Denver" as "Denver, CO" where "City and state" is asked, "every week" as
+    'weekly', a flag said in words ("avoiding highways") as True, and an optional unit named beside
+    a number ("3 ft wide") passed on, one left unsaid left out. The sample states most values as the
+    call writes them, and a model trained on it copies text; BFCL's requests are phrased like these."""
+    tool = r.choice(PHRASED_TOOLS)
+    template = r.choice(tool.templates)
+    used = _PLACEHOLDER.findall(template)
+    while True:  # no two parameters said alike ("a drive from Boise to Boise")
+        values = {p.name: p.sample(r) for p in tool.params if p.name in used}
+        said = {p.name: p.say(values[p.name]) for p in tool.params if p.name in used}
+        if len({x for x in said.values() if x}) == sum(1 for x in said.values() if x):
+            break
+    call = Call(tool.name, {p.name: values[p.name] for p in tool.params if p.name in used})
+    tools = [tool, *r.sample([t for t in TOOLS + PHRASED_TOOLS if t is not tool], r.choice([0, 0, 1, 2]))]
+    r.shuffle(tools)
+    return {"id": f"phrased-{i}", "query": template.format(**said), "tools": json.dumps([t.xlam() for t in tools], ensure_ascii=False),
+            "answers": json.dumps([call.to_dict()], ensure_ascii=False), "reasoning": _explain_phrased(tool, call, said)}
+
+
+def phrased_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`n` phrased rows (`phrased_row`), generated apart from the bundled sample so that asking for
+    them leaves the sample as it is."""
+    r = random.Random(f"phrased/{seed}")
+    return [phrased_row(i, r) for i in range(n)]
 
 
 def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[dict[str, Any]]:
