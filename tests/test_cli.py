@@ -67,9 +67,14 @@ def test_stats_and_convert_report_bad_rows(tmp_path, tiny_model_dir):
     assert folder.returncode == 2 and "is a folder" in folder.stderr and "Traceback" not in folder.stderr
 
 
-def test_sample_generator_reproduces_the_bundled_file(tmp_path):
+def test_sample_generator_reproduces_the_bundled_file_and_writes_each_kind(tmp_path):
+    from funreason.sample import phrased_rows
+
     run("sample", "--out", tmp_path / "s.jsonl")
     assert (tmp_path / "s.jsonl").read_bytes() == sample_path().read_bytes()
+    run("sample", "--out", tmp_path / "p.jsonl", "--kind", "phrased", "-n", "40", "--seed", "3")
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rows == phrased_rows(40, 3) and rows[0]["id"] == "phrased-0"
 
 
 def test_demo_on_the_real_model_writes_a_before_after_report(tmp_path, smollm2_dir):
@@ -178,6 +183,7 @@ def test_ordinary_mistakes_are_one_error_line_with_exit_2(tmp_path, tiny_model_d
     cases = [
         (["sample", "--out", "/proc/version"], "/proc/version"),
         (["sample", "--out", tmp_path / "s.jsonl", "-n", "0"], "-n must be 1 or more"),
+        (["sample", "--out", tmp_path / "s.jsonl", "--kind", "phrase"], "--kind phrase: one of mixed, parallel, no-fit, phrased"),
         (["tiny-model", "--out", "/proc/x/model"], "/proc/x"),
         (["tiny-model", "--out", tmp_path / "taken"], "not an empty folder or an earlier tiny model"),
         (["refine", tmp_path / "one.jsonl", "--out", tmp_path / "r", "--teacher", tmp_path / "empty"], "not a model folder"),

@@ -200,14 +200,19 @@ def sample(
     output: Path = typer.Option(..., "--out", "-o", help="File to write (xLAM JSONL)."),
     n: int = typer.Option(300, "-n", help="Number of rows."),
     seed: int = typer.Option(0),
+    kind: str = typer.Option("mixed", help="mixed (the bundled sample's shapes), parallel (several values in one "
+                             "sentence, one call each), no-fit (one function that cannot serve the request; no call) "
+                             "or phrased (values said in everyday words, written as the description asks)."),
 ) -> None:
-    """Generate synthetic xLAM-style function-calling rows (the bundled sample is n=300, seed=0)."""
-    from funreason.sample import write_sample
+    """Generate synthetic xLAM-style function-calling rows (the bundled sample is n=300, seed=0, kind mixed)."""
+    from funreason.sample import KINDS, write_sample
 
     if n < 1:
         _fail(f"-n must be 1 or more, not {n}")
+    if kind not in KINDS:
+        _fail(f"--kind {kind}: one of {', '.join(KINDS)}")
     try:
-        stdout.print(f"wrote {write_sample(output, n, seed)} rows to {output}")
+        stdout.print(f"wrote {write_sample(output, n, seed, kind)} rows to {output}")
     except OSError as e:
         _fail(f"{output}: {e.strerror or e}")
 

@@ -634,16 +634,25 @@ def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[
     return [make_row(i, r, r.random() < reasoning_share) for i in range(n)]
 
 
+# what `funreason sample --kind` writes: the bundled sample's mixed shapes, or one of the shapes
+# generated apart from it (each with ids of its own, so that files of two kinds can be joined)
+KINDS: dict[str, Callable[[int, int], list[dict[str, Any]]]] = {
+    "mixed": generate, "parallel": parallel_rows, "no-fit": no_fit_rows, "phrased": phrased_rows,
+}
+
+
 def sample_path() -> Path:
     """The bundled sample file (installed with the package)."""
     return Path(str(resources.files("funreason").joinpath("data/sample_xlam.jsonl")))
 
 
-def write_sample(path: str | Path, n: int = 300, seed: int = 0) -> int:
-    """Write `n` rows (all or nothing: a failed write leaves no partial file)."""
+def write_sample(path: str | Path, n: int = 300, seed: int = 0, kind: str = "mixed") -> int:
+    """Write `n` rows of `kind` (all or nothing: a failed write leaves no partial file)."""
     from funreason.formats.jsonl import write_text_atomic
 
-    rows = generate(n, seed)
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}: one of {', '.join(KINDS)}")
+    rows = KINDS[kind](n, seed)
     write_text_atomic(Path(path), "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return len(rows)
 
@@ -653,8 +662,9 @@ def main() -> None:
     ap.add_argument("--out", default=str(sample_path()))
     ap.add_argument("-n", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--kind", choices=list(KINDS), default="mixed")
     a = ap.parse_args()
-    print(f"wrote {write_sample(a.out, a.n, a.seed)} rows to {a.out}")
+    print(f"wrote {write_sample(a.out, a.n, a.seed, a.kind)} rows to {a.out}")
 
 
 if __name__ == "__main__":
