@@ -8,6 +8,12 @@ parallel-multiple, optional parameters used or left out, lists, dicts, negative 
 numbers, unicode, and irrelevant queries whose answer is a statement. A share of the rows carry a
 `reasoning` field written the way a teacher would explain the call.
 
+Three more shapes are generated apart from the sample, so that it stays as it is (`KINDS`,
+`funreason sample --kind`): one sentence naming several values, one call each (`parallel_rows`); one
+offered function that cannot serve the request, answered without a call (`no_fit_rows`); values
+said in everyday words and written as the description asks (`phrased_rows`, with tools of their
+own, under the same rule: no BFCL name).
+
 `python -m funreason.sample --out FILE` regenerates `funreason/data/sample_xlam.jsonl`.
 """
 
