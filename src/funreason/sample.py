@@ -271,12 +271,17 @@ _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 STATEMENT = "None of the available functions can {purpose}; they can only {offered}. Please provide a suitable tool."
 
 
-def _instantiate(tool: ToolSpec, r: random.Random) -> tuple[str, Call]:
-    template = r.choice(tool.templates)
+def _draw(tool: ToolSpec, template: str, r: random.Random) -> tuple[dict[str, Any], dict[str, str]]:
+    """Values for the parameters `template` names, in the tool's order, and how the query says them."""
     used = _PLACEHOLDER.findall(template)
     values = {p.name: p.sample(r) for p in tool.params if p.name in used}
-    say = {p.name: p.say(values[p.name]) for p in tool.params if p.name in used}
-    return template.format(**say), Call(tool.name, {p.name: values[p.name] for p in tool.params if p.name in used})
+    return values, {name: next(p for p in tool.params if p.name == name).say(v) for name, v in values.items()}
+
+
+def _instantiate(tool: ToolSpec, r: random.Random) -> tuple[str, Call]:
+    template = r.choice(tool.templates)
+    values, said = _draw(tool, template, r)
+    return template.format(**said), Call(tool.name, values)
 
 
 def _explain(tool: ToolSpec, call: Call) -> str:
@@ -551,7 +556,7 @@ PHRASED_TOOLS: list[ToolSpec] = [
       "compute a body mass index"),
     ToolSpec("alerts.subscribe", "Subscribe to alerts on a topic.",
       [Param("topic", "str", "Topic.", pick(["rail strikes", "pollen", "earthquakes", "price drops", "road works"])),
-       Param("frequency", "str", "How often: 'daily', 'weekly' or 'monthly'.", pick(list(EVERY)), EVERY.__getitem__),
+       Param("frequency", "str", "How often: 'daily', 'weekly' or 'monthly'.", *words(EVERY)),
        Param("sms", "bool, optional", "Also send a text message.", flag, unsaid, default=False)],
       ["Send me {topic} alerts {frequency}.", "Alert me about {topic} {frequency}, by text message{sms} as well."],
       "subscribe to alerts"),
@@ -615,13 +620,11 @@ def phrased_row(i: int, r: random.Random) -> dict[str, Any]:
     call writes them, and a model trained on it copies text; BFCL's requests are phrased like these."""
     tool = r.choice(PHRASED_TOOLS)
     template = r.choice(tool.templates)
-    used = _PLACEHOLDER.findall(template)
     while True:  # no two parameters said alike ("a drive from Boise to Boise")
-        values = {p.name: p.sample(r) for p in tool.params if p.name in used}
-        said = {p.name: p.say(values[p.name]) for p in tool.params if p.name in used}
+        values, said = _draw(tool, template, r)
         if len({x for x in said.values() if x}) == sum(1 for x in said.values() if x):
             break
-    call = Call(tool.name, {p.name: values[p.name] for p in tool.params if p.name in used})
+    call = Call(tool.name, values)
     tools = [tool, *r.sample([t for t in TOOLS + PHRASED_TOOLS if t is not tool], r.choice([0, 0, 1, 2]))]
     r.shuffle(tools)
     return {"id": f"phrased-{i}", "query": template.format(**said), "tools": json.dumps([t.xlam() for t in tools], ensure_ascii=False),
