@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class EvalBfclConfig(ModelChoice):
     batch: int = field(default=16, metadata=cli("Prompts generated together (local)."))
     data_dir: str | None = field(default=None, metadata=cli("BFCL data folder (default: the bfcl-eval package's)."))
     chat_template: str | None = field(default=None, metadata=cli("A Jinja chat template file used in place of the model's own."))
+    guided: bool = field(default=False, metadata=cli("Schema-guided decoding (local model): a call list the model starts keeps to the entry's functions, parameters and types."))
 
     def validate(self) -> "EvalBfclConfig":
         if not self.out:
@@ -74,6 +76,8 @@ class EvalBfclConfig(ModelChoice):
         unknown = [c for c in self.categories if c not in SUPPORTED]
         if unknown or not self.categories:
             raise ValueError(f"unknown categories: {', '.join(unknown) or 'none given'}; single-turn categories: {', '.join(DEFAULT_CATEGORIES)}")
+        if self.guided and not self.model:
+            raise ValueError("--guided runs on a local --model; an endpoint has its own structured-output settings")
         self.engine().validate()
         return self
 
@@ -106,13 +110,13 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
     data = {c: load_category(c, cfg.limit, cfg.data_dir) for c in cfg.categories}
     template = file_sha256(cfg.chat_template) if cfg.chat_template else None
     claim(out, {"verb": "eval bfcl", **cfg.identity(), "mode": cfg.mode, "max_tokens": cfg.max_tokens, **({"chat_template": template} if template else {}),
-                "data_dir": cfg.data_dir}, [result_path(out, c) for c in SUPPORTED])
+                "data_dir": cfg.data_dir, **({"guided": True} if cfg.guided else {})}, [result_path(out, c) for c in SUPPORTED])
     params = SamplingParams(max_tokens=cfg.max_tokens)
     generated, t0 = 0, time.perf_counter()
     with contextlib.ExitStack() as stack:
         if cfg.model:
             engine = stack.enter_context(open_engine(cfg.engine()))
-            stream = local_stream(engine, params, data, out)
+            stream = local_stream(engine, params, data, out, guided=cfg.guided)
         else:
             http = stack.enter_context(open_blocking_chat(cfg.engine()))
             stream, cancel = endpoint_stream(http, params, data, out, cfg.mode)
@@ -125,7 +129,7 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
 
             scores = run_categories(data, None, out, batch=cfg.batch, on_done=done, stream=stream)
     run = BfclRun(scores, aggregate(scores), generated, time.perf_counter() - t0)
-    write_report(out, scores, {"model": cfg.model or f"{cfg.served_model} @ {cfg.endpoint}", "mode": cfg.mode, "limit": cfg.limit,
+    write_report(out, scores, {"model": cfg.model or f"{cfg.served_model} @ {cfg.endpoint}", "mode": cfg.mode, "limit": cfg.limit, "guided": cfg.guided,
                                "seconds": round(run.seconds, 1), "generated": generated, "entries_per_second": run.entries_per_second})
     return run
 
@@ -356,15 +360,18 @@ def local_generator(engine: Any, params: Any) -> Callable[[list[Example]], list[
     return generate
 
 
-def local_stream(engine: Any, params: Any, data: dict[str, list[Example]], out: Path) -> Callable[[list[Example]], Iterator[tuple[Example, str]]]:
+def local_stream(engine: Any, params: Any, data: dict[str, list[Example]], out: Path, *,
+                 guided: bool = False) -> Callable[[list[Example]], Iterator[tuple[Example, str]]]:
     """Prompting mode with a local engine, every category's unfinished entries queued at once,
     shortest first: the engine's worker fills each batch across categories, so no batch is cut
     short at a category's end (on a CPU a batch's decode steps cost nearly the same at 10 rows as
-    at 24). Pass it as `run_categories(..., stream=...)`."""
+    at 24). `guided`: each entry decoded under `guided.call_grammar` of its functions. Pass it as
+    `run_categories(..., stream=...)`."""
     tok = engine.tokenizer
     done = {c: load_done(result_path(out, c)) for c in data}
     todo = sorted((ex for c, exs in data.items() for ex in exs if ex.id not in done[c]), key=prompt_size)
-    futures = {ex.id: engine.submit(tok.apply_chat_template(messages_for(ex), tokenize=False, add_generation_prompt=True), params)
+    futures = {ex.id: engine.submit(tok.apply_chat_template(messages_for(ex), tokenize=False, add_generation_prompt=True),
+                                    guided_params(params, prompt_tools(ex), tok) if guided else params)
                for ex in todo}
 
     def stream(chunk: list[Example]) -> Iterator[tuple[Example, str]]:
@@ -372,6 +379,13 @@ def local_stream(engine: Any, params: Any, data: dict[str, list[Example]], out: 
             yield ex, futures[ex.id].result().text
 
     return stream
+
+
+def guided_params(params: SamplingParams, tools: list[Tool], tokenizer: Any) -> SamplingParams:
+    """`params` with the call grammar of `tools` for `tokenizer` (unchanged when there are none to call)."""
+    from funreason.guided import call_grammar, think_tokens
+
+    return dataclasses.replace(params, grammar=call_grammar(tools, think_tokens=think_tokens(tokenizer))) if tools else params
 
 
 def endpoint_stream(http: Any, params: Any, data: dict[str, list[Example]], out: Path,

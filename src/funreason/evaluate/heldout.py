@@ -72,11 +72,14 @@ def score_heldout(exs: list[Example], pending: list["concurrent.futures.Future[G
     return HeldoutScore(len(rows), sum(r["correct"] for r in rows), unreadable)
 
 
-def submit(engine: Engine, exs: list[Example], params: SamplingParams) -> list["concurrent.futures.Future[Generation]"]:
-    """Every row's prompt, rendered with the model's own template, queued on `engine`."""
+def submit(engine: Engine, exs: list[Example], params: SamplingParams, *,
+           guided: bool = False) -> list["concurrent.futures.Future[Generation]"]:
+    """Every row's prompt, rendered with the model's own template, queued on `engine`; `guided`:
+    each decoded under the call grammar of the row's tools."""
     from funreason.chat import render_prompt
+    from funreason.evaluate.bfcl_run import guided_params
 
-    return [engine.submit(render_prompt(ex, engine.tokenizer), params) for ex in exs]
+    return [engine.submit(render_prompt(ex, engine.tokenizer), guided_params(params, ex.tools, engine.tokenizer) if guided else params) for ex in exs]
 
 
 @dataclass
@@ -103,11 +106,12 @@ class EvalMetrics:
 
 def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int | None, eval_data: str | None,
                    max_tokens: int, batch: int = 16, progress: Progress = quiet, label: str = "eval",
-                   engines: Any = None) -> EvalMetrics:
+                   engines: Any = None, guided: bool = False) -> EvalMetrics:
     """BFCL accuracy on `categories` (first `limit` entries each) and exact-call accuracy on a
     held-out split; cached in `out/metrics.json`, generation resumable through the result files.
     The model runs on `engines` (`llm.launch.ModelEngines`, left open for the caller, e.g. for the
-    next round's rollouts on the same model), or on a local engine of its own, closed at the end."""
+    next round's rollouts on the same model), or on a local engine of its own, closed at the end.
+    `guided`: every answer decoded under its functions' call grammar (`guided`)."""
     from funreason.evaluate.bfcl_run import load_category, local_stream, result_path, run_categories
     from funreason.llm.launch import ModelEngines
     from funreason.runinfo import claim, model_identity
@@ -115,7 +119,7 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     done = out / "metrics.json"
     # the cached metrics and the result files are reused only for this model and these settings
     claim(out, {"verb": "evaluate", **model_identity(model), "categories": categories, "limit": limit, "eval_data": eval_data,
-                "max_tokens": max_tokens}, [done, out / RESULTS, *[result_path(out, c) for c in categories]])
+                "max_tokens": max_tokens, **({"guided": True} if guided else {})}, [done, out / RESULTS, *[result_path(out, c) for c in categories]])
     if done.exists():
         return EvalMetrics.from_dict(json.loads(done.read_text()))
     out.mkdir(parents=True, exist_ok=True)
@@ -126,9 +130,9 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     t0 = time.perf_counter()
     try:
         data = {c: load_category(c, limit) for c in categories}
-        stream = local_stream(engine, params, data, out)
+        stream = local_stream(engine, params, data, out, guided=guided)
         exs, reader = heldout_examples(eval_data, None, out / "heldout_rejected.jsonl") if eval_data else ([], None)
-        pending = submit(engine, exs, params)
+        pending = submit(engine, exs, params, guided=guided)
         with progress(f"{label}: BFCL", "entries", sum(map(len, data.values()))) as advance:
             scores = run_categories(data, None, out, batch=batch, on_done=advance, stream=stream)
         heldout = None
@@ -155,6 +159,7 @@ class HeldoutConfig:
     max_tokens: int = field(default=512, metadata=cli("Cap on new tokens per answer."))
     batch: int = field(default=16, metadata=cli("Prompts generated together."))
     chat_template: str | None = field(default=None, metadata=cli("A Jinja chat template file used in place of the model's own."))
+    guided: bool = field(default=False, metadata=cli("Schema-guided decoding: a call list the model starts keeps to the row's functions, parameters and types."))
 
     def validate(self) -> "HeldoutConfig":
         if not self.data or not self.out or not self.model:
@@ -177,12 +182,13 @@ def eval_heldout(cfg: HeldoutConfig, progress: Progress = quiet) -> HeldoutScore
 
     out = Path(cfg.out)
     claim(out, {"verb": "eval heldout", **model_identity(cfg.model), "data_sha256": file_sha256(cfg.data), "limit": cfg.limit,
-                "max_tokens": cfg.max_tokens, "chat_template": file_sha256(cfg.chat_template) if cfg.chat_template else None},
+                "max_tokens": cfg.max_tokens, "chat_template": file_sha256(cfg.chat_template) if cfg.chat_template else None,
+                **({"guided": True} if cfg.guided else {})},
           [out / RESULTS, out / "heldout.json"])
     out.mkdir(parents=True, exist_ok=True)
     exs, reader = heldout_examples(cfg.data, cfg.limit, out / "rejected.jsonl")
     with open_engine(BackendConfig(local=cfg.model, concurrency=cfg.batch, chat_template=cfg.chat_template)) as engine:
-        pending = submit(engine, exs, SamplingParams(max_tokens=cfg.max_tokens))
+        pending = submit(engine, exs, SamplingParams(max_tokens=cfg.max_tokens), guided=cfg.guided)
         with progress("held-out split", "rows", len(exs)) as advance:
             score = score_heldout(exs, pending, out, reader.rejected_count, advance)
     write_text_atomic(out / "heldout.json", json.dumps({"model": cfg.model, "data": cfg.data, **score.to_dict()}, indent=2))

@@ -33,6 +33,8 @@ class SamplingParams:
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
     seed: int | None = None
+    # a Lark grammar the answer must follow (`guided.call_grammar`); local engine only
+    grammar: str | None = None
 
 
 @dataclass

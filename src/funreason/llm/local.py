@@ -69,6 +69,7 @@ class LocalEngine:
         self.left_early = 0  # finished rows taken out of a running batch (for tests and metrics)
         self._busy_since: float | None = None  # when the running batch (or its last decode step) started
         self._stopping = False
+        self._guide_obj: Any = None
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._worker = threading.Thread(target=self._run, name="funreason-generate", daemon=True)
         self._worker.start()
@@ -184,6 +185,13 @@ class LocalEngine:
             except Exception as e:
                 row.fail(e)
                 gens.append(None)
+        matchers = [None] * n
+        for i, row in enumerate(rows):  # a grammar that does not compile fails its own row
+            if row.req.params.grammar is not None and not row.done:
+                try:
+                    matchers[i] = self._guide().matcher(row.req.params.grammar)
+                except Exception as e:
+                    row.fail(e)
         cache, logits, mask, pos = self._prefill(batch)
         steps = max(r.params.max_tokens for r in batch)
         greedy = [r.params.temperature <= 0 for r in batch]
@@ -196,6 +204,9 @@ class LocalEngine:
                     row.fail(gone)
             if all(row.done for row in rows):
                 break
+            for j, i in enumerate(live):  # guided rows: the tokens their grammar does not allow are masked
+                if matchers[i] is not None and not rows[i].done:
+                    self._guide().mask(matchers[i], logits[j])
             # greedy rows take one batched argmax; sampling rows draw from their own generator
             best = logits.argmax(-1).tolist() if any(greedy) else None
             nxt = torch.full((len(live),), self.pad_id, dtype=torch.long, device=self.device)
@@ -206,6 +217,8 @@ class LocalEngine:
                         tok = best[j] if greedy[i] else _choose(logits[j], row.req.params, gens[i])
                         nxt[j] = tok
                         row.add(tok, tok in self.eos_ids)
+                        if matchers[i] is not None and tok not in self.eos_ids:
+                            _follow(matchers[i], tok, row)
                     except Exception as e:
                         row.fail(e)
             if all(row.done for row in rows):
@@ -223,6 +236,14 @@ class LocalEngine:
             out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
             cache, logits = out.cache, out.logits[:, -1, :]
         return [row.error or row.result() for row in rows]
+
+    def _guide(self) -> Any:
+        """The grammar matchers' tokenizer, built on the first guided request (`guided.Guide`)."""
+        if self._guide_obj is None:
+            from funreason.guided import Guide
+
+            self._guide_obj = Guide(self.tokenizer, self.model.get_output_embeddings().weight.shape[0])
+        return self._guide_obj
 
     def _prefill(self, batch: list[_Request]) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
         """The prompts' KV cache and last-position logits, with the attention mask and positions
@@ -271,6 +292,14 @@ def _row_generator(seed: int | None, device: torch.device) -> torch.Generator:
     return g
 
 
+def _follow(matcher: Any, token: int, row: "_Row") -> None:
+    """Advance a guided row's matcher by the token it took; the row ends where its grammar does."""
+    if not matcher.consume_token(token):
+        raise BackendError(f"the grammar refused token {token}: {matcher.get_error()}")
+    if matcher.is_stopped() and not row.done:
+        row.stop()
+
+
 def _choose(logits: torch.Tensor, p: SamplingParams, gen: torch.Generator) -> int:
     if p.temperature <= 0:
         return int(logits.argmax())
@@ -312,6 +341,10 @@ class _Row:
             self._finish("length")
             return
         self._stream(hold=max((len(s) for s in self.req.params.stop), default=1) - 1)
+
+    def stop(self) -> None:
+        """End the answer here, as an end-of-turn token would (its grammar allows nothing more)."""
+        self._finish("stop")
 
     def _update_text(self) -> None:
         text = self.tokenizer.decode(self.tokens, skip_special_tokens=True)
