@@ -183,7 +183,7 @@ def test_ordinary_mistakes_are_one_error_line_with_exit_2(tmp_path, tiny_model_d
     cases = [
         (["sample", "--out", "/proc/version"], "/proc/version"),
         (["sample", "--out", tmp_path / "s.jsonl", "-n", "0"], "-n must be 1 or more"),
-        (["sample", "--out", tmp_path / "s.jsonl", "--kind", "phrase"], "--kind phrase: one of mixed, parallel, no-fit, phrased"),
+        (["sample", "--out", tmp_path / "s.jsonl", "--kind", "phrase"], "--kind phrase: one of mixed, parallel, no-fit, phrased, optional"),
         (["tiny-model", "--out", "/proc/x/model"], "/proc/x"),
         (["tiny-model", "--out", tmp_path / "taken"], "not an empty folder or an earlier tiny model"),
         (["refine", tmp_path / "one.jsonl", "--out", tmp_path / "r", "--teacher", tmp_path / "empty"], "not a model folder"),

@@ -260,3 +260,49 @@ def test_phrased_rows_write_values_said_in_everyday_words_as_the_description_ask
     assert converted > 200, converted  # most rows need a value written otherwise than the query says it
     assert set(checked) >= {"destination", "response_rate", "height_in", "capacitance", "population", "express"}, checked
     assert len({e.query for e in exs}) > 250
+
+
+def test_optional_rows_pass_an_optional_parameter_exactly_when_the_request_names_its_value():
+    # BFCL simple's requests often name an optional parameter's value ("using the simpson method",
+    # "in inches"); a model that has seldom seen one passed leaves it out. These rows pass one when
+    # the request names it and leave it out when not; the test checks that by a rule of its own:
+    # a passed value is in the request, a left-out one's other options (quoted in its description) are not.
+    import re
+
+    from funreason.formats import example_from_row
+    from funreason.sample import optional_rows, phrased_rows, sample_path
+
+    queries, names = bfcl_index()
+    rows = optional_rows(300)
+    assert optional_rows(300) == rows and optional_rows(300, seed=1) != rows
+    exs = [example_from_row(r, f"opt:{i}") for i, r in enumerate(rows)]
+    others = {e.id for e in Reader(sample_path())} | {r["id"] for r in phrased_rows(50)}
+    assert len({e.id for e in exs}) == 300 and not {e.id for e in exs} & others
+    assert [e.id for e in exs if bfcl_overlap(e, queries, names) or {t.name for t in e.tools} & names] == []
+    passed = left_out = 0
+    for e in exs:
+        assert len(e.calls) == 1 and check_calls(e.calls, e.tools) is None, e.query
+        call = e.calls[0]
+        tool = next(t for t in e.tools if t.name == call.name)
+        props, required = tool.parameters["properties"], set(tool.parameters.get("required", []))
+        query = e.query.lower()
+        for name in set(props) - required:
+            desc = props[name]["description"]
+            default = re.search(r"Default is (.+?)\.?$", desc)
+            options = set(re.findall(r"'([^']+)'", desc)) - {re.sub(r"[\[\]']", "", default.group(1)) if default else ""}
+            if name in call.arguments:
+                passed += 1
+                v = call.arguments[name]
+                if isinstance(v, str):
+                    assert v.lower() in query, (e.query, name, v)
+                elif isinstance(v, list):
+                    assert all(x.lower() in query for x in v), (e.query, name, v)
+                elif not isinstance(v, bool):
+                    assert str(v) in query, (e.query, name, v)
+            else:
+                left_out += 1
+                assert not [o for o in options if o.lower() in query], (e.query, name, options)
+        if call.name == "music.concerts_in":  # asked as a name only: no state added
+            assert "," not in call.arguments["city"] and call.arguments["city"] in e.query
+    assert passed > 150 and left_out > 150, (passed, left_out)
+    assert len({e.query for e in exs}) > 200

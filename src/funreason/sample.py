@@ -618,16 +618,22 @@ def phrased_row(i: int, r: random.Random) -> dict[str, Any]:
     'weekly', a flag said in words ("avoiding highways") as True, and an optional unit named beside
     a number ("3 ft wide") passed on, one left unsaid left out. The sample states most values as the
     call writes them, and a model trained on it copies text; BFCL's requests are phrased like these."""
-    tool = r.choice(PHRASED_TOOLS)
+    return _worded_row(PHRASED_TOOLS, TOOLS + PHRASED_TOOLS, f"phrased-{i}", r)
+
+
+def _worded_row(choices: list[ToolSpec], pool: list[ToolSpec], row_id: str, r: random.Random) -> dict[str, Any]:
+    """One request to a tool of `choices`, its values drawn until no two are said alike, beside
+    zero to two other tools of `pool`, with reasoning that says where each value comes from."""
+    tool = r.choice(choices)
     template = r.choice(tool.templates)
     while True:  # no two parameters said alike ("a drive from Boise to Boise")
         values, said = _draw(tool, template, r)
         if len({x for x in said.values() if x}) == sum(1 for x in said.values() if x):
             break
     call = Call(tool.name, values)
-    tools = [tool, *r.sample([t for t in TOOLS + PHRASED_TOOLS if t is not tool], r.choice([0, 0, 1, 2]))]
+    tools = [tool, *r.sample([t for t in pool if t is not tool], r.choice([0, 0, 1, 2]))]
     r.shuffle(tools)
-    return {"id": f"phrased-{i}", "query": template.format(**said), "tools": json.dumps([t.xlam() for t in tools], ensure_ascii=False),
+    return {"id": row_id, "query": template.format(**said), "tools": json.dumps([t.xlam() for t in tools], ensure_ascii=False),
             "answers": json.dumps([call.to_dict()], ensure_ascii=False), "reasoning": _explain_phrased(tool, call, said)}
 
 
@@ -638,6 +644,117 @@ def phrased_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     return [phrased_row(i, r) for i in range(n)]
 
 
+# --- optional rows: an optional parameter is passed when the request names its value, left out when not
+
+
+def plural(v: str) -> str:
+    return v + "s"
+
+
+def numbers(r: random.Random) -> list[int]:
+    return [r.randint(1, 99) for _ in range(r.randint(3, 6))]
+
+
+def say_numbers(v: list[int]) -> str:
+    return ", ".join(map(str, v[:-1])) + " and " + str(v[-1])
+
+
+OPTIONAL_TOOLS: list[ToolSpec] = [
+    ToolSpec("textiles.fabric_quote", "Price of a length of fabric.",
+      [Param("length_m", "float", "Length in metres.", floats(1, 20, 1), lambda v: f"{v} meters"),
+       Param("material", "str, optional", "Fabric: 'cotton', 'linen', 'silk' or 'wool'. Default is 'cotton'.",
+             pick(["linen", "silk", "wool"]), default="cotton")],
+      ["How much do {length_m} of {material} cost?", "Price {length_m} of fabric.", "Quote me {length_m} of {material} fabric.",
+       "What would {length_m} of cloth cost?"], "price fabric"),
+    ToolSpec("numerics.find_root", "Find a root of an equation f(x) = 0.",
+      [Param("expression", "str", "The function f(x).", pick(["x^3 - 2x - 5", "cos(x) - x", "x^2 - 7", "e^x - 3x"])),
+       Param("method", "str, optional", "Numerical method: 'bisection', 'newton' or 'secant'. Default is 'bisection'.",
+             pick(["newton", "secant"]), default="bisection"),
+       Param("tolerance", "float, optional", "Stopping tolerance. Default is 0.000001.", pick([0.01, 0.001, 0.0001]), default=0.000001)],
+      ["Find a root of {expression}.", "Find a root of {expression} using the {method} method.",
+       "Solve {expression} = 0 with the {method} method to a tolerance of {tolerance}.", "Solve {expression} = 0 to within {tolerance}."],
+      "find a root"),
+    ToolSpec("stats.describe", "Summary statistics of a list of numbers.",
+      [Param("values", "List[int]", "The numbers.", numbers, say_numbers),
+       Param("include_median", "bool, optional", "Whether to include the median. Default is false.", flag, unsaid, default=False)],
+      ["Describe the numbers {values}.", "Give summary statistics of {values}, with the median{include_median} included.",
+       "Summarize {values}."], "summarise numbers"),
+    ToolSpec("library.find_books", "Search a library catalogue.",
+      [Param("topic", "str", "Subject of the books.", pick(["volcanoes", "jazz history", "beekeeping", "chess", "glaciers"])),
+       Param("format", "str, optional", "Format: 'print', 'ebook' or 'audiobook'. Default is 'print'.",
+             pick(["ebook", "audiobook"]), plural, default="print"),
+       Param("language", "str, optional", "Language of the books. Default is 'English'.",
+             pick(["Spanish", "German", "Japanese", "Portuguese"]), default="English")],
+      ["Find books about {topic}.", "Find {format} about {topic}.", "Find {format} about {topic} in {language}.",
+       "Any books on {topic} in {language}?"], "search the library"),
+    ToolSpec("kitchen.find_recipe", "Find a recipe.",
+      [Param("dish", "str", "The dish.", pick(["lasagna", "curry", "pancakes", "chili", "dumplings"])),
+       Param("diet", "str, optional", "Diet: 'vegan', 'vegetarian', 'gluten-free' or 'any'. Default is 'any'.",
+             pick(["vegan", "vegetarian", "gluten-free"]), default="any"),
+       Param("max_minutes", "int, optional", "Longest preparation time in minutes.", pick([20, 30, 45, 60]),
+             lambda v: f"{v} minutes", default=None)],
+      ["A recipe for {dish}.", "A {diet} {dish} recipe.", "A {diet} recipe for {dish} that takes under {max_minutes}.",
+       "{dish} I can make in under {max_minutes}?"], "find a recipe"),
+    ToolSpec("staff.fetch_record", "Fetch parts of an employee's record.",
+      [Param("employee_id", "int", "Employee number.", ints(100, 9999)),
+       Param("sections", "List[str], optional", "Sections to return: 'contact', 'salary', 'history'. Default is ['contact'].",
+             some(["contact", "salary", "history"], (1, 2)), lambda v: " and ".join(v), default=["contact"])],
+      ["Get the record of employee {employee_id}.", "Get the {sections} records of employee {employee_id}.",
+       "Show me {sections} for employee {employee_id}."], "fetch an employee record"),
+    ToolSpec("climate.station_stats", "Weather statistics of a station.",
+      [Param("station", "str", "Station name.", pick(["Reykjavík", "Tromsø", "Anchorage", "Ushuaia", "Nuuk"])),
+       Param("metric", "str, optional", "'temperature', 'rainfall' or 'wind'. Default is 'temperature'.",
+             pick(["rainfall", "wind"]), default="temperature"),
+       Param("period", "str, optional", "'month', 'season' or 'year'. Default is 'month'.",
+             *words({"season": "over the last season", "year": "over the last year"}), default="month")],
+      ["Weather statistics for {station}.", "{metric} statistics for {station} {period}.", "Show {station}'s {metric} record.",
+       "How was the weather in {station} {period}?"], "report station statistics"),
+    ToolSpec("music.concerts_in", "Concerts in a city.",
+      [Param("city", "str", "City name only, such as 'Boston'.", lambda r: r.choice(US_CITIES)[0]),
+       Param("genre", "str, optional", "Music genre. Default is all genres.", pick(GENRES), default=None),
+       Param("free_only", "bool, optional", "Only free concerts. Default is false.", flag, unsaid, default=False)],
+      ["Concerts in {city}?", "Any {genre} concerts in {city}?", "Free{free_only} concerts in {city} this weekend?"],
+      "list concerts"),
+    ToolSpec("transit.next_departures", "Next departures from a stop.",
+      [Param("stop", "str", "Stop name.", pick(["Central Station", "Harbour Square", "Oak Street", "University"])),
+       Param("mode", "str, optional", "'bus', 'tram' or 'train'. Default is 'bus'.", pick(["tram", "train"]), default="bus"),
+       Param("limit", "int, optional", "How many departures. Default is 5.", pick([3, 10]), default=5)],
+      ["Next departures from {stop}.", "Next {mode} departures from {stop}.", "The next {limit} {mode} departures from {stop}."],
+      "list departures"),
+    ToolSpec("printing.poster_cost", "Price of printing posters.",
+      [Param("copies", "int", "Number of posters.", ints(5, 500)),
+       Param("size", "str, optional", "'A3', 'A2' or 'A1'. Default is 'A3'.", pick(["A2", "A1"]), default="A3"),
+       Param("glossy", "bool, optional", "Glossy paper. Default is false.", flag, unsaid, default=False)],
+      ["Print {copies} posters.", "Print {copies} {size} posters.", "Print {copies} glossy{glossy} posters in {size}."],
+      "price posters"),
+    ToolSpec("astronomy.visible_planets", "Planets visible on a night.",
+      [Param("date", "str", "Date as YYYY-MM-DD.", iso_date, spoken_date),
+       Param("latitude", "float, optional", "Observer latitude in degrees. Default is 0.", floats(-60, 60, 1), lambda v: f"{v}°", default=0),
+       Param("include_moon", "bool, optional", "Also report the Moon. Default is false.", flag, unsaid, default=False)],
+      ["Which planets are visible on {date}?", "Which planets can I see on {date} at latitude {latitude}?",
+       "Planets and the Moon{include_moon} on {date}?"], "list visible planets"),
+    ToolSpec("language.translate_text", "Translate a sentence.",
+      [Param("text", "str", "The text.", pick(["Where is the station?", "Thank you for dinner", "See you tomorrow"])),
+       Param("target", "str", "Target language.", pick(LANGS)),
+       Param("formality", "str, optional", "'formal' or 'informal'. Default is 'informal'.", pick(["formal"]), default="informal")],
+      ["Translate '{text}' into {target}.", "Translate '{text}' into {formality} {target}."], "translate text"),
+]
+
+
+def optional_row(i: int, r: random.Random) -> dict[str, Any]:
+    """A request that names the value of an optional parameter ("using the newton method", "in
+    Spanish", "audiobooks", "with the median") and so passes it, or names none and leaves them out.
+    A model trained on requests that rarely set optional parameters drops them even when asked;
+    BFCL's simple requests often set one. Beside them, a city asked as a name only stays a name."""
+    return _worded_row(OPTIONAL_TOOLS, TOOLS + PHRASED_TOOLS + OPTIONAL_TOOLS, f"optional-{i}", r)
+
+
+def optional_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`n` optional rows (`optional_row`), generated apart from the bundled sample."""
+    r = random.Random(f"optional/{seed}")
+    return [optional_row(i, r) for i in range(n)]
+
+
 def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[dict[str, Any]]:
     r = random.Random(seed)
     return [make_row(i, r, r.random() < reasoning_share) for i in range(n)]
@@ -646,7 +763,7 @@ def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[
 # what `funreason sample --kind` writes: the bundled sample's mixed shapes, or one of the shapes
 # generated apart from it (each with ids of its own, so that files of two kinds can be joined)
 KINDS: dict[str, Callable[[int, int], list[dict[str, Any]]]] = {
-    "mixed": generate, "parallel": parallel_rows, "no-fit": no_fit_rows, "phrased": phrased_rows,
+    "mixed": generate, "parallel": parallel_rows, "no-fit": no_fit_rows, "phrased": phrased_rows, "optional": optional_rows,
 }
 
 
