@@ -28,7 +28,11 @@ nor the sample has: several values in one sentence, one call each (`sample.paral
 offered function that does not fit a short request, answered without a call (`sample.no_fit_rows`).
 `--phrased-rows N` adds rows whose values are said as people say them and must be written as the
 function's description asks ("2.5 million", "40%", "5 ft 10 in", "Denver" for "City and state",
-"avoiding highways" for a flag; `sample.phrased_rows`), BFCL simple's phrasing.
+"avoiding highways" for a flag; `sample.phrased_rows`), BFCL simple's phrasing. `--optional-rows N`
+adds rows that pass an optional parameter when the request names its value ("using the newton
+method", "in Spanish") and leave it out when not (`sample.optional_rows`).
+`--guided` evaluates under schema-guided decoding (`funreason.guided`) the models another run trained
+in the same `--out`, into `eval_guided/`; give it its own `--results`.
 `--lora-layers N` puts the LoRA adapters on the last N of the model's 30 layers (12 by default, the
 replication table's setting; 0: all of them, which learns much more here and costs about 1.6 times
 the time a step). `--lora 0` trains all the weights instead (full fine-tuning; then set
@@ -105,6 +109,12 @@ class ReplicationConfig:
     # rows from the sample generator whose values the request says in words of its own ("2.5 million",
     # "40%", "Denver" where "City and state" is asked): BFCL simple's phrasing, which the sample lacks
     phrased_rows: int = 0
+    # rows from the sample generator that pass an optional parameter when the request names its value
+    # ("using the newton method") and leave it out when not: BFCL simple often names one
+    optional_rows: int = 0
+    # evaluation under schema-guided decoding (`funreason.guided`): the models are the same, so a run with
+    # it reuses the models another run trained in the same --out and scores them into eval_guided/
+    guided: bool = False
     humaneval_limit: int = 40
     humaneval_max_tokens: int = 256
     eval_batch: int = 24
@@ -146,7 +156,8 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
                             irrelevance=cfg.irrelevance, check_calls=cfg.check_calls))
     # the training files are named by what they hold, so another --sample-rows never reuses them
     extra = "".join(f"+{name}{n}" for name, n in (("sample", cfg.sample_rows), ("parallel", cfg.parallel_rows),
-                                                  ("nofit", cfg.no_fit_rows), ("phrased", cfg.phrased_rows)) if n)
+                                                  ("nofit", cfg.no_fit_rows), ("phrased", cfg.phrased_rows),
+                                                  ("optional", cfg.optional_rows)) if n)
     cot, raw = mix / f"train_cot{extra}.jsonl", mix / f"train_raw{extra}.jsonl"
     if not raw.exists():
         records = list(Reader(mix / "train.jsonl"))
@@ -163,11 +174,12 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
                 ex.reasoning = ex.reasoning or template_reasoning(ex)
                 records.append(ex)
         from funreason.formats import example_from_row
-        from funreason.sample import no_fit_rows, parallel_rows, phrased_rows
+        from funreason.sample import no_fit_rows, optional_rows, parallel_rows, phrased_rows
 
         for flag, count, make, source in (("--parallel-rows", cfg.parallel_rows, parallel_rows, "sample-parallel"),
                                           ("--no-fit-rows", cfg.no_fit_rows, no_fit_rows, "sample-no-fit"),
-                                          ("--phrased-rows", cfg.phrased_rows, phrased_rows, "sample-phrased")):
+                                          ("--phrased-rows", cfg.phrased_rows, phrased_rows, "sample-phrased"),
+                                          ("--optional-rows", cfg.optional_rows, optional_rows, "sample-optional")):
             if count < 0:
                 sys.exit(f"error: {flag} {count}: give a count ≥ 0")
             for i, row in enumerate(make(count)):
@@ -235,18 +247,20 @@ def evaluate(cfg: ReplicationConfig, name: str, model: str, heldout: Path) -> di
     from funreason.llm.local import LocalEngine
     from funreason.evaluate.heldout import evaluate_model
 
-    out = Path(cfg.out) / "eval" / name
-    log(f"evaluating {name}")
+    out = Path(cfg.out) / ("eval_guided" if cfg.guided else "eval") / name
+    log(f"evaluating {name}{' (guided decoding)' if cfg.guided else ''}")
     metrics = evaluate_model(model, out, categories=CATEGORIES, limit=cfg.bfcl_limit, eval_data=str(heldout),
-                             max_tokens=cfg.max_tokens, batch=cfg.eval_batch, label=name)
-    he_file = out / "humaneval.json"
+                             max_tokens=cfg.max_tokens, batch=cfg.eval_batch, label=name, guided=cfg.guided)
+    # HumanEval offers no functions, so guided decoding leaves it as it is: one run per model, in eval/
+    he_out = Path(cfg.out) / "eval" / name
+    he_file = he_out / "humaneval.json"
     if cfg.humaneval_limit and not he_file.exists():
         engine = LocalEngine.from_pretrained(model, max_batch=cfg.eval_batch)
         params = SamplingParams(max_tokens=cfg.humaneval_max_tokens, stop=STOP)
         try:
             run_humaneval(load_problems()[: cfg.humaneval_limit],
                           lambda chunk: [g.text for g in engine.generate([p["prompt"] for p in chunk], params)],
-                          out, chat=False, limits=Limits(timeout_s=10))
+                          he_out, chat=False, limits=Limits(timeout_s=10))
         finally:
             engine.close()
     he = json.loads(he_file.read_text()) if he_file.exists() else None
@@ -331,6 +345,9 @@ def main() -> None:
     ap.add_argument("--phrased-rows", type=int, default=ReplicationConfig.phrased_rows,
                     help="Rows from the sample generator whose values are said in everyday words and written as the "
                          "function's description asks ('2.5 million' as 2500000, 'Denver' as 'Denver, CO').")
+    ap.add_argument("--optional-rows", type=int, default=ReplicationConfig.optional_rows,
+                    help="Rows from the sample generator that pass an optional parameter when the request names its "
+                         "value ('using the newton method') and leave it out when not.")
     ap.add_argument("--max-length", type=int, default=ReplicationConfig.max_length,
                     help="Longest training row in tokens; longer rows are left out (and counted). Most Seal-Tools "
                          "multi-call rows need about 1,400.")
@@ -341,6 +358,9 @@ def main() -> None:
     ap.add_argument("--lora-layers", type=int, default=ReplicationConfig.lora_layers,
                     help="LoRA on the last N decoder layers only (0: all 30). More layers learn more and cost more "
                          "time a step: the backward pass goes further down.")
+    ap.add_argument("--guided", action="store_true",
+                    help="Evaluate under schema-guided decoding (a call list keeps to the entry's functions, parameters "
+                         "and types); the models trained in the same --out are reused, the scores go to eval_guided/.")
     ap.add_argument("--only", nargs="*", default=None, help="Only these settings (base, sft_raw, …) this time.")
     args = ap.parse_args()
     # every option but --only is a field of the config under the same name, so a new option cannot be

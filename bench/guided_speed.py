@@ -1,0 +1,74 @@
+"""What schema-guided decoding costs and changes: `funreason eval bfcl` with and without `--guided`, side by side.
+
+    .venv/bin/python bench/guided_speed.py --model DIR [--entries 32] [--batch 8] [--max-tokens 96]
+
+The same BFCL entries (the first N of simple_python and multiple), the same engine, batch size,
+greedy decoding and budget of new tokens, through the path `funreason eval bfcl --model DIR` runs
+(`local_stream` and `run_categories`, result files written, then scored), once free and once
+guided; the free run goes first and again last, so that a machine that slows down part way shows
+as two free timings apart. Prints JSON: entries/s of each, their ratio, how many answers are the
+same text, and the accuracy of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--entries", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--max-tokens", type=int, default=96)
+    args = ap.parse_args()
+
+    import torch
+
+    from funreason.evaluate.bfcl_run import load_category, local_stream, run_categories
+    from funreason.llm import SamplingParams
+    from funreason.llm.local import LocalEngine
+
+    half = args.entries // 2
+    data = {"simple_python": load_category("simple_python", half), "multiple": load_category("multiple", args.entries - half)}
+    n = sum(map(len, data.values()))
+    engine = LocalEngine.from_pretrained(args.model, max_batch=args.batch)
+    params = SamplingParams(max_tokens=args.max_tokens)
+
+    def run(guided: bool) -> tuple[float, dict[str, str], float]:
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            scores = run_categories(data, None, Path(tmp), batch=args.batch, stream=local_stream(engine, params, data, Path(tmp), guided=guided))
+            seconds = time.perf_counter() - t0
+            texts = {}
+            for f in Path(tmp).glob("*_result.json"):
+                for line in f.read_text().splitlines():
+                    row = json.loads(line)
+                    texts[row["id"]] = row["result"]
+        return seconds, texts, sum(s["correct"] for s in scores.values()) / n
+
+    try:
+        free_s, free, free_acc = run(False)
+        guided_s, guided, guided_acc = run(True)
+        again_s, _, _ = run(False)
+    finally:
+        engine.close()
+    json.dump({
+        "model": args.model, "entries": n, "batch": args.batch, "max_new_tokens": args.max_tokens,
+        "torch_threads": torch.get_num_threads(),
+        "free": {"seconds": round(free_s, 2), "entries_per_s": round(n / free_s, 3), "accuracy": round(free_acc, 3)},
+        "guided": {"seconds": round(guided_s, 2), "entries_per_s": round(n / guided_s, 3), "accuracy": round(guided_acc, 3)},
+        "free_again": {"seconds": round(again_s, 2), "entries_per_s": round(n / again_s, 3)},
+        "guided_time_ratio": round(guided_s / ((free_s + again_s) / 2), 3),
+        "same_text": sum(free[k].strip() == guided.get(k, "").strip() for k in free),
+    }, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
