@@ -232,3 +232,22 @@ def test_completions_decode_a_prompt_rendered_by_the_client_as_the_local_engine_
     for body, status, param in bad:
         resp = httpx.post(server.url + "/v1/completions", json=body)
         assert resp.status_code == status and resp.json()["error"]["param"] == param, (body, resp.text)
+
+
+def test_a_guided_server_answers_required_tool_choice_with_a_call_that_fits_and_leaves_free_answers_as_they_are(engine):
+    from openai import OpenAI
+
+    srv = BackgroundServer(create_app(engine, ServeConfig("tiny", guided=True)))
+    try:
+        client = OpenAI(base_url=srv.url + "/v1", api_key="unused")
+        r = client.chat.completions.create(model="tiny", messages=PARIS, tools=TOOLS, max_tokens=64)
+        assert json.loads(r.choices[0].message.tool_calls[0].function.arguments) == {"city": "Paris"}
+        r = client.chat.completions.create(model="tiny", messages=JOKE, tools=TOOLS, max_tokens=64)
+        assert r.choices[0].message.content == "I can only look up the weather."  # auto: prose stays the model's
+        # required: the unguided server could only refuse (above); guided, the answer is a call of the tool
+        r = client.chat.completions.create(model="tiny", messages=JOKE, tools=TOOLS, max_tokens=64, tool_choice="required")
+        (call,) = r.choices[0].message.tool_calls
+        assert call.function.name == "get_weather" and set(json.loads(call.function.arguments)) == {"city"}
+        assert r.choices[0].finish_reason == "tool_calls" and r.choices[0].message.refusal is None
+    finally:
+        srv.stop()

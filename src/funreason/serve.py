@@ -7,7 +7,9 @@ as it was trained (its chat template, BFCL's system prompt with the tool list) a
 split: `<think>…</think>` → `reasoning_content`, a call list → `tool_calls` with
 `finish_reason: "tool_calls"`, anything else → `content`. When `tool_choice` is `required` or names
 a function and the output is not such a call, the reply says so in `message.refusal` instead of
-inventing a call. Concurrent requests are batched on the model (see `funreason.llm.local`).
+inventing a call. With `--guided` (`ServeConfig.guided`), a request with tools is decoded under
+their call grammar (`funreason.guided`): a call list keeps to their names, parameters and types, and
+with `tool_choice` required or named the answer is a call list. Concurrent requests are batched on the model (see `funreason.llm.local`).
 
 Errors are OpenAI-style `{"error": {"message", "type", "param", "code"}}`: malformed JSON, unknown
 model, bad tools, oversize body and `max_tokens` over the cap are 4xx; a generation failure is a
@@ -24,6 +26,7 @@ One Ctrl-C shuts down: in-flight requests get a grace period, then are cancelled
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import secrets
@@ -100,6 +103,11 @@ def parse_request(body: Any, cfg: ServeConfig, tokenizer: Any) -> ChatRequest:
     else:
         plain = [{"role": m.role, "content": m.content} for m in messages]
         prompt = tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
+    if use_tools and cfg.guided:  # required or named: the answer is a call; auto: prose stays possible
+        from funreason.guided import call_grammar, think_tokens
+
+        params = dataclasses.replace(params, grammar=call_grammar(tools, prose=tool_choice == "auto",
+                                                                   think_tokens=think_tokens(tokenizer)))
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     _check_length(len(ids), params, cfg)
     stream_options = body.get("stream_options") or {}

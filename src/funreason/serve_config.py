@@ -24,6 +24,7 @@ class ServeConfig:
     context_window: int | None = None  # set from the model's config by create_app when None
     stall_s: float = 120.0  # /health reports 503 when the engine has had work but no decode step for this long
     body_timeout_s: float = 30.0  # a request body not received within this is refused (408): slow clients hold nothing
+    guided: bool = False  # requests with tools decoded under their call grammar (`funreason.guided`)
 
 
 @dataclass
@@ -41,6 +42,8 @@ class ServerConfig:
     max_body_mb: float = field(default=4.0, metadata=cli("Largest request body."))
     max_prompt_tokens: int | None = field(default=None, metadata=cli("Longest prompt in tokens (default: the model's window less max_tokens)."))
     chat_template: str | None = field(default=None, metadata=cli("A Jinja chat template file used in place of the model's own."))
+    guided: bool = field(default=False, metadata=cli("Schema-guided decoding for requests with tools: a call list the model starts keeps to the "
+                                                     "tools' names, parameters and types (with tool_choice required or named, the answer is a call)."))
     shutdown_grace_s: float = 5.0  # after Ctrl-C, requests in flight get this long to finish
 
     @property
@@ -61,4 +64,4 @@ class ServerConfig:
 
     def app_config(self) -> ServeConfig:
         return ServeConfig(self.served_model_name or self.model, self.api_key, self.max_tokens_cap, min(1024, self.max_tokens_cap),
-                           int(self.max_body_mb * (1 << 20)), self.max_prompt_tokens)
+                           int(self.max_body_mb * (1 << 20)), self.max_prompt_tokens, guided=self.guided)
