@@ -6,7 +6,8 @@ The same BFCL entries (the first N of simple_python and multiple), the same engi
 greedy decoding and budget of new tokens, through the path `funreason eval bfcl --model DIR` runs
 (`local_stream` and `run_categories`, result files written, then scored), once free and once
 guided; the free run goes first and again last, so that a machine that slows down part way shows
-as two free timings apart. Prints JSON: entries/s of each, their ratio, how many answers are the
+as two free timings apart. Prints JSON: entries/s of each, their ratio, the tokens the answers
+hold (a guided answer may run longer, or stop sooner, than the free one), how many answers are the
 same text, and the accuracy of each.
 """
 
@@ -40,6 +41,9 @@ def main() -> None:
     engine = LocalEngine.from_pretrained(args.model, max_batch=args.batch)
     params = SamplingParams(max_tokens=args.max_tokens)
 
+    def tokens(texts: dict[str, str]) -> int:
+        return sum(len(engine.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts.values())
+
     def run(guided: bool) -> tuple[float, dict[str, str], float]:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
@@ -56,13 +60,16 @@ def main() -> None:
         free_s, free, free_acc = run(False)
         guided_s, guided, guided_acc = run(True)
         again_s, _, _ = run(False)
+        free_tokens, guided_tokens = tokens(free), tokens(guided)
     finally:
         engine.close()
     json.dump({
         "model": args.model, "entries": n, "batch": args.batch, "max_new_tokens": args.max_tokens,
         "torch_threads": torch.get_num_threads(),
-        "free": {"seconds": round(free_s, 2), "entries_per_s": round(n / free_s, 3), "accuracy": round(free_acc, 3)},
-        "guided": {"seconds": round(guided_s, 2), "entries_per_s": round(n / guided_s, 3), "accuracy": round(guided_acc, 3)},
+        "free": {"seconds": round(free_s, 2), "entries_per_s": round(n / free_s, 3), "accuracy": round(free_acc, 3),
+                 "answer_tokens": free_tokens},
+        "guided": {"seconds": round(guided_s, 2), "entries_per_s": round(n / guided_s, 3), "accuracy": round(guided_acc, 3),
+                   "answer_tokens": guided_tokens},
         "free_again": {"seconds": round(again_s, 2), "entries_per_s": round(n / again_s, 3)},
         "guided_time_ratio": round(guided_s / ((free_s + again_s) / 2), 3),
         "same_text": sum(free[k].strip() == guided.get(k, "").strip() for k in free),

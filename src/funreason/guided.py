@@ -20,7 +20,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from funreason.schema import Tool
@@ -182,6 +181,8 @@ class Guide:
         self.vocab_size = vocab_size
         self.tokenizer = llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab_size)
         self._compiled: dict[str, str] = {}
+        self._shifts = torch.arange(32, dtype=torch.int32)
+        self._exec: Any = None
 
     def matcher(self, grammar: str) -> Any:
         """A fresh matcher for `grammar` (Lark); ValueError naming the fault when it is not valid."""
@@ -194,10 +195,22 @@ class Guide:
             self._compiled[grammar] = compiled
         return self._ll.LLMatcher(self.tokenizer, compiled, log_level=0)
 
-    def mask(self, matcher: Any, logits: torch.Tensor) -> None:
-        """Set the logits of every token `matcher` does not allow now to -inf, in place."""
-        words = np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8)
-        allowed = np.unpackbits(words, bitorder="little")[: logits.shape[-1]].astype(bool)
-        if allowed.shape[0] < logits.shape[-1]:
-            allowed = np.pad(allowed, (0, logits.shape[-1] - allowed.shape[0]))
-        logits[~torch.from_numpy(allowed).to(logits.device)] = float("-inf")
+    def mask(self, rows: list[tuple[Any, int]], logits: torch.Tensor) -> None:
+        """For each (matcher, j) of `rows`, set the logits of row j that the matcher does not allow
+        now to -inf, in place; other rows are left as they are. The masks are computed together
+        (in parallel, outside the GIL) and applied in one tensor operation."""
+        if not rows:
+            return
+        n, vocab = logits.shape
+        words = (self.vocab_size + 31) // 32
+        bitmask = torch.full((n, words), -1, dtype=torch.int32)  # -1: every token allowed
+        self._executor().unsafe_compute_mask_ptr(rows, bitmask.data_ptr(), words * 4, n)
+        allowed = ((bitmask.unsqueeze(-1) >> self._shifts) & 1).view(n, words * 32)[:, :vocab]
+        if allowed.shape[1] < vocab:  # logits past the tokenizer's vocabulary: never allowed
+            allowed = torch.nn.functional.pad(allowed, (0, vocab - allowed.shape[1]))
+        logits.masked_fill_(allowed.to(logits.device) == 0, float("-inf"))
+
+    def _executor(self) -> Any:
+        if self._exec is None:
+            self._exec = self._ll.LLExecutor()
+        return self._exec

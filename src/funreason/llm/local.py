@@ -204,9 +204,9 @@ class LocalEngine:
                     row.fail(gone)
             if all(row.done for row in rows):
                 break
-            for j, i in enumerate(live):  # guided rows: the tokens their grammar does not allow are masked
-                if matchers[i] is not None and not rows[i].done:
-                    self._guide().mask(matchers[i], logits[j])
+            guided = [(matchers[i], j) for j, i in enumerate(live) if matchers[i] is not None and not rows[i].done]
+            if guided:  # the tokens each guided row's grammar does not allow now are masked
+                self._guide().mask(guided, logits)
             # greedy rows take one batched argmax; sampling rows draw from their own generator
             best = logits.argmax(-1).tolist() if any(greedy) else None
             nxt = torch.full((len(live),), self.pad_id, dtype=torch.long, device=self.device)
