@@ -14,31 +14,26 @@ their ratios, and how many answers are the same text.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from speed_common import parse_args, result_texts, speed_entries
+
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--entries", type=int, default=32)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--max-tokens", type=int, default=96)
-    args = ap.parse_args()
+    args = parse_args(__doc__)
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from funreason.evaluate.bfcl_run import load_category, local_generator, messages_for, run_categories
+    from funreason.evaluate.bfcl_run import local_generator, messages_for, run_categories
     from funreason.llm import SamplingParams
     from funreason.llm.local import LocalEngine, shared_prefix
 
-    half = args.entries // 2
-    data = {"simple_python": load_category("simple_python", half), "multiple": load_category("multiple", args.entries - half)}
+    data = speed_entries(args.entries)
     entries = [ex for pair in zip(data["simple_python"], data["multiple"]) for ex in pair]
     tok = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model).eval()
@@ -66,11 +61,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 run_categories(data, local_generator(engine, SamplingParams(max_tokens=args.max_tokens)), Path(tmp), batch=args.batch)
                 seconds = time.perf_counter() - t0
-                texts = {}
-                for f in Path(tmp).glob("*_result.json"):
-                    for line in f.read_text().splitlines():
-                        row = json.loads(line)
-                        texts[row["id"]] = row["result"]
+                texts = result_texts(Path(tmp))
         finally:
             engine.close()
         return seconds, texts

@@ -13,30 +13,25 @@ same text, and the accuracy of each.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from speed_common import parse_args, result_texts, speed_entries
+
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--entries", type=int, default=32)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--max-tokens", type=int, default=96)
-    args = ap.parse_args()
+    args = parse_args(__doc__)
 
     import torch
 
-    from funreason.evaluate.bfcl_run import load_category, local_stream, run_categories
+    from funreason.evaluate.bfcl_run import local_stream, run_categories
     from funreason.llm import SamplingParams
     from funreason.llm.local import LocalEngine
 
-    half = args.entries // 2
-    data = {"simple_python": load_category("simple_python", half), "multiple": load_category("multiple", args.entries - half)}
+    data = speed_entries(args.entries)
     n = sum(map(len, data.values()))
     engine = LocalEngine.from_pretrained(args.model, max_batch=args.batch)
     params = SamplingParams(max_tokens=args.max_tokens)
@@ -49,11 +44,7 @@ def main() -> None:
             t0 = time.perf_counter()
             scores = run_categories(data, None, Path(tmp), batch=args.batch, stream=local_stream(engine, params, data, Path(tmp), guided=guided))
             seconds = time.perf_counter() - t0
-            texts = {}
-            for f in Path(tmp).glob("*_result.json"):
-                for line in f.read_text().splitlines():
-                    row = json.loads(line)
-                    texts[row["id"]] = row["result"]
+            texts = result_texts(Path(tmp))
         return seconds, texts, sum(s["correct"] for s in scores.values()) / n
 
     try:

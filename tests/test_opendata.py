@@ -150,7 +150,6 @@ def test_one_function_no_fit_rows_offer_one_function_that_cannot_serve_the_reque
     # than the offered one, and the answer makes no call.
     import re
 
-    from funreason.formats import example_from_row
     from funreason.sample import TOOLS, no_fit_rows, parallel_rows, sample_path
 
     def family(name: str) -> str:
@@ -160,13 +159,7 @@ def test_one_function_no_fit_rows_offer_one_function_that_cannot_serve_the_reque
         return {t.name for t in TOOLS for tpl in t.templates
                 if re.fullmatch(re.sub(r"\\\{\w+\\\}", "(.+)", re.escape(tpl)), query)}
 
-    queries, names = bfcl_index()
-    rows = no_fit_rows(200)
-    assert no_fit_rows(200) == rows and no_fit_rows(200, seed=1) != rows
-    exs = [example_from_row(r, f"n:{i}") for i, r in enumerate(rows)]
-    others = {e.id for e in Reader(sample_path())} | {r["id"] for r in parallel_rows(200)}
-    assert len({e.id for e in exs}) == 200 and not {e.id for e in exs} & others
-    assert [e.id for e in exs if bfcl_overlap(e, queries, names) or {t.name for t in e.tools} & names] == []
+    exs = generated(no_fit_rows, 200, "n", {e.id for e in Reader(sample_path())} | {r["id"] for r in parallel_rows(200)})
     for e in exs:
         assert len(e.tools) == 1 and e.is_statement and e.answer, e.query
         asked = asked_by(e.query)
@@ -217,16 +210,9 @@ def test_phrased_rows_write_values_said_in_everyday_words_as_the_description_ask
     # is checked here against the query by a rule of the test's own, not the generator's.
     import re
 
-    from funreason.formats import example_from_row
     from funreason.sample import no_fit_rows, parallel_rows, phrased_rows, sample_path
 
-    queries, names = bfcl_index()
-    rows = phrased_rows(300)
-    assert phrased_rows(300) == rows and phrased_rows(300, seed=1) != rows
-    exs = [example_from_row(r, f"ph:{i}") for i, r in enumerate(rows)]
-    others = {e.id for e in Reader(sample_path())} | {r["id"] for r in parallel_rows(50) + no_fit_rows(50)}
-    assert len({e.id for e in exs}) == 300 and not {e.id for e in exs} & others
-    assert [e.id for e in exs if bfcl_overlap(e, queries, names) or {t.name for t in e.tools} & names] == []
+    exs = generated(phrased_rows, 300, "ph", {e.id for e in Reader(sample_path())} | {r["id"] for r in parallel_rows(50) + no_fit_rows(50)})
     converted, checked = 0, Counter()
     for e in exs:
         assert len(e.calls) == 1 and check_calls(e.calls, e.tools) is None, e.query
@@ -269,16 +255,9 @@ def test_optional_rows_pass_an_optional_parameter_exactly_when_the_request_names
     # a passed value is in the request, a left-out one's other options (quoted in its description) are not.
     import re
 
-    from funreason.formats import example_from_row
     from funreason.sample import optional_rows, phrased_rows, sample_path
 
-    queries, names = bfcl_index()
-    rows = optional_rows(300)
-    assert optional_rows(300) == rows and optional_rows(300, seed=1) != rows
-    exs = [example_from_row(r, f"opt:{i}") for i, r in enumerate(rows)]
-    others = {e.id for e in Reader(sample_path())} | {r["id"] for r in phrased_rows(50)}
-    assert len({e.id for e in exs}) == 300 and not {e.id for e in exs} & others
-    assert [e.id for e in exs if bfcl_overlap(e, queries, names) or {t.name for t in e.tools} & names] == []
+    exs = generated(optional_rows, 300, "opt", {e.id for e in Reader(sample_path())} | {r["id"] for r in phrased_rows(50)})
     passed = left_out = 0
     for e in exs:
         assert len(e.calls) == 1 and check_calls(e.calls, e.tools) is None, e.query
@@ -306,3 +285,17 @@ def test_optional_rows_pass_an_optional_parameter_exactly_when_the_request_names
             assert "," not in call.arguments["city"] and call.arguments["city"] in e.query
     assert passed > 150 and left_out > 150, (passed, left_out)
     assert len({e.query for e in exs}) > 200
+
+
+def generated(make, n: int, tag: str, others: set[str]) -> list:
+    """`make(n)`'s rows as examples, after what every generated kind must hold: the same rows for the
+    same seed and others for another, ids of their own (none of `others`), nothing of BFCL's."""
+    from funreason.formats import example_from_row
+
+    queries, names = bfcl_index()
+    rows = make(n)
+    assert make(n) == rows and make(n, seed=1) != rows
+    exs = [example_from_row(r, f"{tag}:{i}") for i, r in enumerate(rows)]
+    assert len({e.id for e in exs}) == n and not {e.id for e in exs} & others
+    assert [e.id for e in exs if bfcl_overlap(e, queries, names) or {t.name for t in e.tools} & names] == []
+    return exs
