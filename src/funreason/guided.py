@@ -15,6 +15,7 @@ written for it except what the grammar forces.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -65,9 +66,7 @@ def _enum(values: list[Any]) -> str | None:
     for v in values:
         if isinstance(v, str):
             out += [_quoted(repr(v)), _quoted('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"')]
-        elif isinstance(v, bool) or v is None:
-            out.append(_quoted(repr(v)))
-        elif isinstance(v, (int, float)):
+        elif v is None or isinstance(v, (bool, int, float)):
             out.append(_quoted(repr(v)))
         else:
             return None
@@ -168,6 +167,14 @@ def call_grammar(tools: list[Tool], *, prose: bool = True, think: bool = True, t
         "PROSE: /[^\\[<\\s][\\s\\S]*/",
     ]
     return "\n".join(head + rules.lines) + "\n" + _ANY_RULES
+
+
+def guided_params(params: Any, tools: list[Tool], tokenizer: Any, *, prose: bool = True) -> Any:
+    """`params` (`llm.SamplingParams`) with the call grammar of `tools` for `tokenizer`, unchanged
+    when there are no tools to call."""
+    if not tools:
+        return params
+    return dataclasses.replace(params, grammar=call_grammar(tools, prose=prose, think_tokens=think_tokens(tokenizer)))
 
 
 class Guide:

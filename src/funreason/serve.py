@@ -26,7 +26,6 @@ One Ctrl-C shuts down: in-flight requests get a grace period, then are cancelled
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import re
 import secrets
@@ -104,10 +103,9 @@ def parse_request(body: Any, cfg: ServeConfig, tokenizer: Any) -> ChatRequest:
         plain = [{"role": m.role, "content": m.content} for m in messages]
         prompt = tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
     if use_tools and cfg.guided:  # required or named: the answer is a call; auto: prose stays possible
-        from funreason.guided import call_grammar, think_tokens
+        from funreason.guided import guided_params
 
-        params = dataclasses.replace(params, grammar=call_grammar(tools, prose=tool_choice == "auto",
-                                                                   think_tokens=think_tokens(tokenizer)))
+        params = guided_params(params, tools, tokenizer, prose=tool_choice == "auto")
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     _check_length(len(ids), params, cfg)
     stream_options = body.get("stream_options") or {}

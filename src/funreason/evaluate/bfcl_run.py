@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -367,6 +366,8 @@ def local_stream(engine: Any, params: Any, data: dict[str, list[Example]], out: 
     short at a category's end (on a CPU a batch's decode steps cost nearly the same at 10 rows as
     at 24). `guided`: each entry decoded under `guided.call_grammar` of its functions. Pass it as
     `run_categories(..., stream=...)`."""
+    from funreason.guided import guided_params
+
     tok = engine.tokenizer
     done = {c: load_done(result_path(out, c)) for c in data}
     todo = sorted((ex for c, exs in data.items() for ex in exs if ex.id not in done[c]), key=prompt_size)
@@ -379,13 +380,6 @@ def local_stream(engine: Any, params: Any, data: dict[str, list[Example]], out: 
             yield ex, futures[ex.id].result().text
 
     return stream
-
-
-def guided_params(params: SamplingParams, tools: list[Tool], tokenizer: Any) -> SamplingParams:
-    """`params` with the call grammar of `tools` for `tokenizer` (unchanged when there are none to call)."""
-    from funreason.guided import call_grammar, think_tokens
-
-    return dataclasses.replace(params, grammar=call_grammar(tools, think_tokens=think_tokens(tokenizer))) if tools else params
 
 
 def endpoint_stream(http: Any, params: Any, data: dict[str, list[Example]], out: Path,

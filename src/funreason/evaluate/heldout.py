@@ -77,7 +77,7 @@ def submit(engine: Engine, exs: list[Example], params: SamplingParams, *,
     """Every row's prompt, rendered with the model's own template, queued on `engine`; `guided`:
     each decoded under the call grammar of the row's tools."""
     from funreason.chat import render_prompt
-    from funreason.evaluate.bfcl_run import guided_params
+    from funreason.guided import guided_params
 
     return [engine.submit(render_prompt(ex, engine.tokenizer), guided_params(params, ex.tools, engine.tokenizer) if guided else params) for ex in exs]
 
