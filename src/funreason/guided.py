@@ -19,11 +19,14 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from funreason.schema import Tool
+
+if TYPE_CHECKING:
+    from funreason.llm import SamplingParams
 
 MAX_DEPTH = 3  # nesting of typed lists / dicts spelled out; deeper values take the any-literal rule
 _INT = r"/-?(0|[1-9][0-9]{0,17})/"
@@ -169,9 +172,9 @@ def call_grammar(tools: list[Tool], *, prose: bool = True, think: bool = True, t
     return "\n".join(head + rules.lines) + "\n" + _ANY_RULES
 
 
-def guided_params(params: Any, tools: list[Tool], tokenizer: Any, *, prose: bool = True) -> Any:
-    """`params` (`llm.SamplingParams`) with the call grammar of `tools` for `tokenizer`, unchanged
-    when there are no tools to call."""
+def guided_params(params: SamplingParams, tools: list[Tool], tokenizer: Any, *, prose: bool = True) -> SamplingParams:
+    """`params` with the call grammar of `tools` for `tokenizer`, unchanged when there are no tools
+    to call."""
     if not tools:
         return params
     return dataclasses.replace(params, grammar=call_grammar(tools, prose=prose, think_tokens=think_tokens(tokenizer)))
