@@ -18,7 +18,10 @@ Still failing 4–5 after `max_regenerations` → hard.
 Every input row ends in exactly one of kept / dropped / hard / rejected / errors .jsonl, once.
 Each line is one `write` on an O_APPEND file, so a crash leaves at most a torn last line, which the
 next run cuts off. Re-running the same command skips rows already in kept / dropped / hard /
-rejected and retries the rows in errors.jsonl.
+rejected and retries the rows in errors.jsonl. Rows are appended as the concurrent teacher answers
+them; a run that ends without an error rewrites each file in input order (atomically), so the same
+input and teacher give the same files, line for line, however the answers interleaved or however
+often the run was resumed: training on kept.jsonl then sees the same rows in the same order.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from funreason.config import cli
 from funreason.errors import BackendError, SchemaError
 from funreason.fit import Verdict, check_calls, same_calls
 from funreason.formats import example_from_row
-from funreason.formats.jsonl import AppendLog, BadLine, iter_json_rows, read_finished_rows
+from funreason.formats.jsonl import AppendLog, BadLine, iter_json_rows, read_finished_rows, write_text_atomic
 from funreason.llm import ChatBackend, SamplingParams
 from funreason.llm.factory import BackendConfig, open_chat
 from funreason.progress import Progress, quiet
@@ -266,6 +269,15 @@ class Ledger:
         for log in self.logs.values():
             log.close()
 
+    def put_in_order(self, order: dict[str, int]) -> None:
+        """Rewrite each closed file with its rows in input order (`order`: key -> place in the
+        input); a row whose key the input lacks keeps its place after them (none should)."""
+        for name in OUTCOMES:
+            rows = read_finished_rows(self.path(name))
+            ranked = sorted(rows, key=lambda row: order.get(outcome_key(row) or "", len(order)))
+            if ranked != rows:
+                write_text_atomic(self.path(name), "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in ranked))
+
 
 @dataclass
 class RefineReport:
@@ -343,6 +355,7 @@ async def run_refine(cfg: RefineConfig, backend: ChatBackend, on_row: Callable[[
     teacher = Teacher(backend, SamplingParams(max_tokens=cfg.max_tokens, temperature=cfg.temperature), cfg.verdict_retries)
     report = RefineReport()
     t0 = time.perf_counter()
+    order: dict[str, int] = {}  # key -> place in the input, to write the files in input order
 
     def ended(file: str, row: dict[str, Any], stage: str) -> None:
         ledger.write(file, row)
@@ -365,6 +378,7 @@ async def run_refine(cfg: RefineConfig, backend: ChatBackend, on_row: Callable[[
     try:
         async with _Pool(refine, cfg.concurrency) as pool:
             for key, where, raw in _rows(cfg, report):
+                order[key] = len(order)
                 if key in ledger.done:
                     report.skipped_done += 1
                     if on_row:
@@ -379,6 +393,7 @@ async def run_refine(cfg: RefineConfig, backend: ChatBackend, on_row: Callable[[
                 await pool.put((key, ex))
     finally:
         ledger.close()
+    ledger.put_in_order(order)
     report.outcomes = Counter({k: ledger.counts[k] for k in OUTCOMES})
     report.llm_calls = teacher.calls
     report.seconds = time.perf_counter() - t0
