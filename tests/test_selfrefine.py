@@ -159,6 +159,24 @@ def test_cli_errors_name_the_problem(tmp_path):
     assert no_file.returncode == 2 and "missing.jsonl: no such file" in no_file.stderr
 
 
+def test_a_round_keeps_its_examples_in_query_order_whatever_order_the_samples_landed_in(tmp_path):
+    """Queries retried after judge errors land last in samples.jsonl; kept.jsonl, the next
+    training's data, still follows the queries' order."""
+    from funreason.selfrefine import summarise_samples
+
+    def row(key, kept):
+        sample = {"verdict": None, "judge": {"passed": kept, "score": 8}}
+        return {"key": key, "id": key, "hard": key == "b", "samples": [sample, {"verdict": {"kind": "calls:type"}}],
+                "kept": 0 if kept else None, "example": {"id": key} if kept else None}
+
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps(r) + "\n" for r in (row("c", True), row("d", False), row("a", True), row("b", True))))
+    stats = summarise_samples(samples, tmp_path, ["a", "b", "c", "d"], errors=1)
+    assert [json.loads(l)["id"] for l in (tmp_path / "kept.jsonl").read_text().splitlines()] == ["a", "b", "c"]
+    assert (stats.queries, stats.samples, stats.kept, stats.passed_checks, stats.passed_judge, stats.hard_kept) == (4, 8, 3, 4, 3, 1)
+    assert stats.failed_checks == {"calls:type": 4} and stats.failed_queries == ["d"] and stats.judge_errors == 1
+
+
 def test_a_round_reads_back_as_it_was_written(tmp_path):
     """`round.json` is a RoundResult's `to_dict`; a resumed run reads it back into the same result."""
     from funreason.evaluate.heldout import EvalMetrics, HeldoutScore

@@ -232,9 +232,13 @@ class RolloutStats:
                 + (f" · {self.unreadable_judgements} judgements unreadable (counted as failed)" if self.unreadable_judgements else ""))
 
 
-def summarise_samples(path: Path, rd: Path, errors: int = 0) -> RolloutStats:
-    """The round's counts from its samples file; its kept examples written to `rd/kept.jsonl`."""
+def summarise_samples(path: Path, rd: Path, order: list[str], errors: int = 0) -> RolloutStats:
+    """The round's counts from its samples file; its kept examples written to `rd/kept.jsonl` in the
+    order of the queries' keys `order` (a query retried after a judge error lands later in the
+    samples file; the next training must not see the data reordered by that)."""
+    place = {key: i for i, key in enumerate(order)}
     rows = [row for row in read_finished_rows(path) if isinstance(row, dict) and "key" in row]
+    rows.sort(key=lambda row: place.get(row["key"], len(place)))
     kept = [row["example"] for row in rows if row.get("example")]
     write_text_atomic(rd / "kept.jsonl", "".join(json.dumps(ex, ensure_ascii=False) + "\n" for ex in kept))
     samples = [s for row in rows for s in row["samples"]]
@@ -402,7 +406,7 @@ class _Loop:
                     advance(len(chunk))
         if errors:
             self.log(f"round {rnd.index}: {len(errors)} queries hit judge errors and are not recorded (first: {errors[0]}); run again to retry them")
-        return summarise_samples(rnd.dir / "samples.jsonl", rnd.dir, len(errors))
+        return summarise_samples(rnd.dir / "samples.jsonl", rnd.dir, [q.key for q in self.queries], len(errors))
 
 
 def run_self_refine(cfg: SelfRefineConfig, log: Callable[[str], None] = print, progress: Progress = quiet) -> list[RoundResult]:
