@@ -205,6 +205,13 @@ def test_shards_concatenate_to_the_whole(tmp_path):
     one, joined = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("whole", "merged"))
     assert joined["funnel"] == one["funnel"] and joined["files"] == one["files"]
     assert json.loads((tmp_path / "merged" / "run.json").read_text()) == json.loads((tmp_path / "whole" / "run.json").read_text())
+    # the merge lays the shards end to end; the whole input's command over it asks nothing and
+    # puts every file in input order, line for line the single run's
+    assert merged != whole
+    with TeacherServer() as t:
+        again = refine(inp, tmp_path / "merged", t.url)
+        assert again["this_run"]["processed"] == 0 and t.requests == 0
+    assert outputs(tmp_path / "merged") == whole
     # a missing shard, or a shard of another run, is one error line
     for args, said in ((merge[:-1], "are not each of 0/3"), ([*merge[:-1], str(tmp_path / "whole")], "are not each of 0/3")):
         proc = subprocess.run([*args, "--out", str(tmp_path / "m2")], capture_output=True, text=True, timeout=300)
