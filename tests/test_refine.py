@@ -18,7 +18,7 @@ from teachers import TeacherServer
 from funreason.llm.http import HTTPBackend
 from funreason.refine.report import summarise, write_report
 from funreason.llm.factory import BackendConfig
-from funreason.refine.runner import OUTCOMES, RefineConfig, run_refine
+from funreason.refine.runner import OUTCOMES, RefineConfig, outcome_key, run_refine
 from funreason.sample import generate
 
 ROOT = Path(__file__).parent
@@ -180,7 +180,7 @@ def test_kill_9_at_any_moment_then_resume_equals_an_uninterrupted_run(tmp_path):
         assert whole[name] == resumed[name], name
     place = {k: i for i, k in enumerate(input_keys(inp))}
     for name in OUTCOMES:
-        places = [place[r.get("key") or r["meta"]["fcdr"]["key"]] for r in whole[name]]
+        places = [place[outcome_key(r)] for r in whole[name]]
         assert places == sorted(places), name
 
 

@@ -774,12 +774,12 @@ def sample_path() -> Path:
 
 def write_sample(path: str | Path, n: int = 300, seed: int = 0, kind: str = "mixed") -> int:
     """Write `n` rows of `kind` (all or nothing: a failed write leaves no partial file)."""
-    from funreason.formats.jsonl import write_text_atomic
+    from funreason.formats.jsonl import write_jsonl_atomic
 
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}: one of {', '.join(KINDS)}")
     rows = KINDS[kind](n, seed)
-    write_text_atomic(Path(path), "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    write_jsonl_atomic(Path(path), rows)
     return len(rows)
 
 

@@ -49,7 +49,7 @@ from funreason.evaluate.heldout import EvalMetrics, evaluate_model
 from funreason.llm.factory import BackendConfig, open_chat
 from funreason.plots import figure
 from funreason.refine.judge import Judges, check_sample
-from funreason.formats.jsonl import AppendLog, atomic_open, write_text_atomic
+from funreason.formats.jsonl import AppendLog, atomic_open, write_jsonl_atomic, write_text_atomic
 from funreason.refine.prompts import functions_json
 from funreason.schema import Example
 from funreason.train.config import TrainConfig
@@ -240,7 +240,7 @@ def summarise_samples(path: Path, rd: Path, order: list[str], errors: int = 0) -
     rows = [row for row in read_finished_rows(path) if isinstance(row, dict) and "key" in row]
     rows.sort(key=lambda row: place.get(row["key"], len(place)))
     kept = [row["example"] for row in rows if row.get("example")]
-    write_text_atomic(rd / "kept.jsonl", "".join(json.dumps(ex, ensure_ascii=False) + "\n" for ex in kept))
+    write_jsonl_atomic(rd / "kept.jsonl", kept)
     samples = [s for row in rows for s in row["samples"]]
     hard_rows = [row for row in rows if row.get("hard")]
     return RolloutStats(

@@ -20,7 +20,7 @@ from funreason.calls import parse_output
 from funreason.config import cli
 from funreason.fit import same_calls
 from funreason.formats import Reader
-from funreason.formats.jsonl import write_text_atomic
+from funreason.formats.jsonl import write_jsonl_atomic, write_text_atomic
 from funreason.llm import Engine, Generation, SamplingParams
 from funreason.progress import Progress, quiet
 from funreason.schema import Example
@@ -68,7 +68,7 @@ def score_heldout(exs: list[Example], pending: list["concurrent.futures.Future[G
         text = future.result().text
         rows.append({"id": ex.id, "correct": is_correct(text, ex), "output": text})
         advance(1)
-    write_text_atomic(out / RESULTS, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_jsonl_atomic(out / RESULTS, rows)
     return HeldoutScore(len(rows), sum(r["correct"] for r in rows), unreadable)
 
 

@@ -41,7 +41,7 @@ from funreason.config import cli
 from funreason.calls import format_python_calls
 from funreason.fit import check_calls
 from funreason.formats import bfcl
-from funreason.formats.jsonl import write_text_atomic
+from funreason.formats.jsonl import write_jsonl_atomic
 from funreason.formats.opendata import SOURCES, SourceReport, read_source, source_folder
 from funreason.schema import Example, Message
 
@@ -335,7 +335,7 @@ def build_mix(cfg: MixConfig) -> MixSummary:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     for name, rows in (("train.jsonl", train), ("heldout.jsonl", heldout)):
-        write_text_atomic(out / name, "".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in rows))
+        write_jsonl_atomic(out / name, (e.to_dict() for e in rows))
     (out / "mix.json").write_text(json.dumps({"config": {**cfg.__dict__, "sources": list(cfg.sources)}, **summary.to_dict()},
                                              indent=2, ensure_ascii=False), encoding="utf-8")
     (out / "mix.md").write_text(summary.markdown() + "\n", encoding="utf-8")

@@ -42,7 +42,7 @@ from funreason.config import cli
 from funreason.errors import BackendError, SchemaError
 from funreason.fit import Verdict, check_calls, same_calls
 from funreason.formats import example_from_row
-from funreason.formats.jsonl import AppendLog, BadLine, iter_json_rows, read_finished_rows, write_text_atomic
+from funreason.formats.jsonl import AppendLog, BadLine, iter_json_rows, read_finished_rows, write_jsonl_atomic
 from funreason.llm import ChatBackend, SamplingParams
 from funreason.llm.factory import BackendConfig, open_chat
 from funreason.progress import Progress, quiet
@@ -276,7 +276,7 @@ class Ledger:
             rows = read_finished_rows(self.path(name))
             ranked = sorted(rows, key=lambda row: order.get(outcome_key(row) or "", len(order)))
             if ranked != rows:
-                write_text_atomic(self.path(name), "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in ranked))
+                write_jsonl_atomic(self.path(name), ranked)
 
 
 @dataclass
