@@ -31,6 +31,9 @@ function's description asks ("2.5 million", "40%", "5 ft 10 in", "Denver" for "C
 "avoiding highways" for a flag; `sample.phrased_rows`), BFCL simple's phrasing. `--optional-rows N`
 adds rows that pass an optional parameter when the request names its value ("using the newton
 method", "in Spanish") and leave it out when not (`sample.optional_rows`).
+`--soup` also averages, for each trained setting, the models of all `--seeds` into one (`funreason
+model average`: the uniform mean of their weights, a "model soup") and evaluates it as one more model,
+`soup-<setting>-s0+s1`, in its own row; its seeds' models must be on disk under `--out`.
 `--guided` evaluates under schema-guided decoding (`funreason.guided`) the models another run trained
 in the same `--out`, into `eval_guided/`; give it its own `--results`.
 `--lora-layers N` puts the LoRA adapters on the last N of the model's 30 layers (12 by default, the
@@ -68,6 +71,7 @@ from pathlib import Path
 from typing import Any
 
 from funreason.evaluate import NON_LIVE_PYTHON
+from funreason.models import AverageConfig, average_models
 from funreason.runinfo import file_sha256
 
 NON_LIVE = list(NON_LIVE_PYTHON)
@@ -115,6 +119,8 @@ class ReplicationConfig:
     # evaluation under schema-guided decoding (`funreason.guided`): the models are the same, so a run with
     # it reuses the models another run trained in the same --out and scores them into eval_guided/
     guided: bool = False
+    # one more model per trained setting: the mean of its seeds' weights (`funreason model average`)
+    soup: bool = False
     humaneval_limit: int = 40
     humaneval_max_tokens: int = 256
     eval_batch: int = 24
@@ -203,12 +209,18 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
     return model, cot, raw, mix / "heldout.jsonl"
 
 
+def trained_model(cfg: ReplicationConfig, setting: str, seed: int) -> Path:
+    """Where a trained setting's model of one seed lies under --out."""
+    run = Path(cfg.out) / "runs" / f"{setting}-s{seed}"
+    return run / "round-1" / "train" / "final" if setting == "srml_sr" else run / "final"
+
+
 def train_setting(cfg: ReplicationConfig, setting: str, seed: int, model: str, data: Path, raw: Path) -> str:
     from funreason.train.trainer import TrainConfig, train
 
     run = Path(cfg.out) / "runs" / f"{setting}-s{seed}"
-    if (run / "final" / "config.json").exists():
-        return str(run / "final")
+    if (trained_model(cfg, setting, seed) / "config.json").exists():
+        return str(trained_model(cfg, setting, seed))
     loss, mode = {"sft_raw": ("sft", "fixed"), "sft_cot": ("sft", "fixed"), "srml_fixed": ("srml", "fixed"),
                   "srml_self": ("srml", "self")}[setting]
     log(f"training {setting} seed {seed}")
@@ -225,7 +237,7 @@ def self_refine(cfg: ReplicationConfig, seed: int, start: str, data: Path, heldo
     from funreason.serve import BackgroundServer
 
     out = Path(cfg.out) / "runs" / f"srml_sr-s{seed}"
-    final = out / "round-1" / "train" / "final"
+    final = trained_model(cfg, "srml_sr", seed)
     if (final / "config.json").exists():
         return str(final)
     log(f"self-refinement round, seed {seed}")
@@ -269,10 +281,18 @@ def evaluate(cfg: ReplicationConfig, name: str, model: str, heldout: Path) -> di
             "heldout": metrics.heldout.accuracy if metrics.heldout else None, "humaneval": he["pass@1"] if he else None}
 
 
+def soup(cfg: ReplicationConfig, setting: str) -> tuple[str, Path, list[Path]]:
+    """The name, folder and inputs of a setting's soup: the mean of its --seeds' models."""
+    seeds = sorted(set(cfg.seeds))
+    name = f"soup-{setting}-" + "+".join(f"s{s}" for s in seeds)
+    return name, Path(cfg.out) / "runs" / name, [trained_model(cfg, setting, s) for s in seeds]
+
+
 def summarise(cfg: ReplicationConfig, results: dict[str, dict[str, Any]]) -> None:
-    """results.json / .md / .png from what is finished so far (mean ± std over seeds)."""
+    """results.json / .md / .png from what is finished so far (mean ± std over seeds; a soup is one model)."""
     rows = []
-    for setting in ["base", *SETTINGS]:
+    soups = sorted(k for k in results if k.startswith("soup-"))
+    for setting in ["base", *SETTINGS, *soups]:
         runs = [v for k, v in results.items() if k == setting or k.startswith(f"{setting}-s")]
         if not runs:
             continue
@@ -361,6 +381,8 @@ def main() -> None:
     ap.add_argument("--guided", action="store_true",
                     help="Evaluate under schema-guided decoding (a call list keeps to the entry's functions, parameters "
                          "and types); the models trained in the same --out are reused, the scores go to eval_guided/.")
+    ap.add_argument("--soup", action="store_true",
+                    help="Also average each trained setting's seeds into one model (funreason model average) and evaluate it.")
     ap.add_argument("--only", nargs="*", default=None, help="Only these settings (base, sft_raw, …) this time.")
     args = ap.parse_args()
     # every option but --only is a field of the config under the same name, so a new option cannot be
@@ -371,7 +393,8 @@ def main() -> None:
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     recorded = res / "config.json"
     # seeds are not a setting: each seed's models are results of their own, so a run may add a seed
-    settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "results", "fc_open", "seeds")}
+    # nor is --soup: a soup is one more model, kept under a name of its own
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "results", "fc_open", "seeds", "soup")}
     # a setting added to the script after a run was recorded held its default in that run
     defaults = {k: v for k, v in asdict(ReplicationConfig(fc_open="", out="")).items() if k in settings}
     old = json.loads(recorded.read_text()) if recorded.exists() else {}
@@ -409,6 +432,19 @@ def main() -> None:
                     done(name, path)
             if needed_for_sr:
                 done(f"srml_sr-s{seed}", self_refine(cfg, seed, str(Path(cfg.out) / "runs" / name / "final"), data, heldout))
+    for setting in SETTINGS if cfg.soup and len(set(cfg.seeds)) > 1 else []:
+        name, folder, models = soup(cfg, setting)
+        if setting not in wanted or name in results:
+            continue
+        missing = [str(m) for m in models if not (m / "config.json").exists()]
+        if missing:
+            log(f"no {name}: its seeds' models are not under --out ({', '.join(missing)}); train them here first")
+            continue
+        log(f"averaging {len(models)} seeds of {setting} into {folder}")
+        average_models(AverageConfig(models=[str(m) for m in models], out=str(folder)), log=log)
+        results[name] = {**evaluate(cfg, name, str(folder), heldout), "soup_of": [str(m) for m in models]}
+        _write(results_file, results)
+        summarise(cfg, results)
     summarise(cfg, results)
     print((res / "results.md").read_text())
 
