@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -381,8 +382,6 @@ def _check_inputs(models: list[Path]) -> list[dict]:
 
 def average_models(cfg: AverageConfig, log: Callable[[str], None] = lambda _m: None) -> Averaged:
     """The uniform mean of `cfg.models`' weights as a checkpoint folder at `cfg.out` (see the module's invariants)."""
-    import time
-
     t0 = time.perf_counter()
     models = [Path(m) for m in cfg.models]
     out = Path(cfg.out)
