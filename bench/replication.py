@@ -218,9 +218,9 @@ def trained_model(cfg: ReplicationConfig, setting: str, seed: int) -> Path:
 def train_setting(cfg: ReplicationConfig, setting: str, seed: int, model: str, data: Path, raw: Path) -> str:
     from funreason.train.trainer import TrainConfig, train
 
-    run = Path(cfg.out) / "runs" / f"{setting}-s{seed}"
-    if (trained_model(cfg, setting, seed) / "config.json").exists():
-        return str(trained_model(cfg, setting, seed))
+    run, final = Path(cfg.out) / "runs" / f"{setting}-s{seed}", trained_model(cfg, setting, seed)
+    if (final / "config.json").exists():
+        return str(final)
     loss, mode = {"sft_raw": ("sft", "fixed"), "sft_cot": ("sft", "fixed"), "srml_fixed": ("srml", "fixed"),
                   "srml_self": ("srml", "self")}[setting]
     log(f"training {setting} seed {seed}")
@@ -432,6 +432,8 @@ def main() -> None:
                     done(name, path)
             if needed_for_sr:
                 done(f"srml_sr-s{seed}", self_refine(cfg, seed, str(Path(cfg.out) / "runs" / name / "final"), data, heldout))
+    if cfg.soup and len(set(cfg.seeds)) < 2:
+        log("no soup: --soup averages the models of two or more --seeds")
     for setting in SETTINGS if cfg.soup and len(set(cfg.seeds)) > 1 else []:
         name, folder, models = soup(cfg, setting)
         if setting not in wanted or name in results:
