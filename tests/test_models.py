@@ -8,7 +8,7 @@ import pytest
 
 from conftest import funreason
 
-from funreason.models import MARKER, MODELS, ModelGetError, get_model
+from funreason.models import MARKER, MODELS, AverageConfig, ModelAverageError, ModelGetError, average_models, get_model
 
 
 def run(*args, env=None):
@@ -133,19 +133,24 @@ def test_average_refuses_what_cannot_be_averaged_with_one_line_and_writes_nothin
     shutil.copytree(a, twin)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.md").write_text("keep me")
+    # the command line's form of a refusal once (a process costs seconds), the rest in-process
+    proc = run("model", "average", a, wider, "--out", tmp_path / "out")
+    assert proc.returncode == 2 and "intermediate_size is" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
     cases = [
-        ((a,), "two or more checkpoint folders"),
         ((a, tmp_path / "missing"), "missing: no such checkpoint folder"),
-        ((a, wider), "intermediate_size is"),
         ((a, retemplated), "chat_template.jinja differs"),
         ((a, twin), "holds the same weights as"),
     ]
     for models, reason in cases:
-        proc = run("model", "average", *models, "--out", tmp_path / "out")
-        assert proc.returncode == 2 and reason in proc.stderr and "Traceback" not in proc.stderr, (models, proc.stderr)
+        with pytest.raises(ModelAverageError, match=reason):
+            average_models(AverageConfig(models=[str(m) for m in models], out=str(tmp_path / "out")).validate())
         assert not (tmp_path / "out").exists()
-    proc = run("model", "average", a, b, "--out", tmp_path / "mine")
-    assert proc.returncode == 2 and "holds something else" in proc.stderr and (tmp_path / "mine" / "notes.md").read_text() == "keep me"
+    with pytest.raises(ValueError, match="two or more checkpoint folders"):
+        AverageConfig(models=[str(a)], out=str(tmp_path / "out")).validate()
+    with pytest.raises(ModelAverageError, match="holds something else"):
+        average_models(AverageConfig(models=[str(a), str(b)], out=str(tmp_path / "mine")))
+    assert (tmp_path / "mine" / "notes.md").read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "mine", "retemplated", "twin", "wider"]  # no half-written folder
 
 
