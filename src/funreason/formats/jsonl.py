@@ -138,6 +138,31 @@ def atomic_open(path: str | os.PathLike) -> Iterator[IO[str]]:
         raise
 
 
+@contextmanager
+def atomic_folder(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Path]:
+    """A folder (a model checkpoint) built under a temporary name beside `path` and renamed to it
+    when the block ends without an error: a failed or interrupted build leaves no folder that looks
+    finished. What is at `path` then goes: with `replace`, whatever it holds (the caller has made
+    sure it may); without, it must be an empty folder, else the rename fails and nothing is lost."""
+    import shutil
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    try:
+        tmp.chmod(0o755)  # mkdtemp's 0o700 would keep the model from anyone else on the machine
+        yield tmp
+        if replace:
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.rmdir()
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def cut_torn_line(path: Path) -> None:
     """Remove a last line without its newline (a write killed midway), so appending resumes cleanly."""
     if not path.exists() or path.stat().st_size == 0:

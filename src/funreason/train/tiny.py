@@ -11,7 +11,6 @@ tokenizer but ordinary BPE text in Qwen2.5's; the `<tool_call>` pair is added in
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,22 +91,13 @@ def build_tiny_model(out: str | Path, corpus: Iterable[str] | None = None, confi
     Written into a temporary folder beside `out` and renamed into place when complete, so a failed
     write (a full disk) leaves no folder that looks like a model. `out` must not exist, or be
     empty, or hold an earlier tiny model (which is replaced)."""
-    import shutil
-    import tempfile
+    from funreason.formats.jsonl import atomic_folder
 
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "funreason_tiny.json").exists())):
         raise FileExistsError(f"{out}: exists and is not an empty folder or an earlier tiny model; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out, replace=True) as tmp:  # what is there is empty or an earlier tiny model, checked above
         _build(tmp, corpus, config or TinyConfig())
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
