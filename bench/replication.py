@@ -414,9 +414,9 @@ def main() -> None:
     results: dict[str, Any] = json.loads(results_file.read_text()) if results_file.exists() else {}
     wanted = set(args.only) if args.only else {"base", *SETTINGS}
 
-    def done(name: str, path: str) -> None:
+    def done(name: str, path: str, **extra: Any) -> None:
         if name not in results:
-            results[name] = evaluate(cfg, name, path, heldout)
+            results[name] = {**evaluate(cfg, name, path, heldout), **extra}
             _write(results_file, results)
             summarise(cfg, results)
 
@@ -431,7 +431,7 @@ def main() -> None:
                 if setting in wanted:
                     done(name, path)
             if needed_for_sr:
-                done(f"srml_sr-s{seed}", self_refine(cfg, seed, str(Path(cfg.out) / "runs" / name / "final"), data, heldout))
+                done(f"srml_sr-s{seed}", self_refine(cfg, seed, str(trained_model(cfg, setting, seed)), data, heldout))
     if cfg.soup and len(set(cfg.seeds)) < 2:
         log("no soup: --soup averages the models of two or more --seeds")
     for setting in SETTINGS if cfg.soup and len(set(cfg.seeds)) > 1 else []:
@@ -444,9 +444,7 @@ def main() -> None:
             continue
         log(f"averaging {len(models)} seeds of {setting} into {folder}")
         average_models(AverageConfig(models=[str(m) for m in models], out=str(folder)), log=log)
-        results[name] = {**evaluate(cfg, name, str(folder), heldout), "soup_of": [str(m) for m in models]}
-        _write(results_file, results)
-        summarise(cfg, results)
+        done(name, str(folder), soup_of=[str(m) for m in models])
     summarise(cfg, results)
     print((res / "results.md").read_text())
 
