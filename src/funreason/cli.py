@@ -216,8 +216,10 @@ def sample(
     seed: int = typer.Option(0),
     kind: str = typer.Option("mixed", help="mixed (the bundled sample's shapes), parallel (several values in one "
                              "sentence, one call each), no-fit (one function that cannot serve the request; no call) "
-                             "phrased (values said in everyday words, written as the description asks) or optional "
-                             "(an optional parameter passed when the request names its value, left out when not)."),
+                             "phrased (values said in everyday words, written as the description asks), optional "
+                             "(an optional parameter passed when the request names its value, left out when not) or "
+                             "asked (the same on 18 other tools, the value asked for in passing: 'a large mushroom', "
+                             "'including seasonality')."),
 ) -> None:
     """Generate synthetic xLAM-style function-calling rows (the bundled sample is n=300, seed=0, kind mixed)."""
     from funreason.sample import KINDS, write_sample

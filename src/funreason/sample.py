@@ -755,6 +755,148 @@ def optional_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     return [optional_row(i, r) for i in range(n)]
 
 
+# --- asked rows: the optional rows' lesson on tools of their own, asked for the way requests ask in passing
+
+ASKED_TOOLS: list[ToolSpec] = [
+    ToolSpec("geometry.square_area", "Area of a square.",
+      [Param("side", "float", "Length of a side.", floats(1, 30, 1)),
+       Param("unit", "str, optional", "Unit of the side: 'cm', 'meters', 'feet' or 'inches'. Default is 'cm'.",
+             pick(["meters", "feet", "inches", "cm"]), default="cm")],
+      ["What is the area of a square with a side of {side} {unit}?", "Area of a square whose side is {side}.",
+       "How big is a square of side {side} {unit}?"], "compute a square's area"),
+    ToolSpec("fungi.identify", "Identify a mushroom from what it looks like.",
+      [Param("color", "str", "Cap colour.", pick(["brown", "white", "red", "yellow"])),
+       Param("habitat", "str", "Where it grows.", pick(["meadow", "pine forest", "swamp", "lawn"])),
+       Param("size", "str, optional", "Size of the mushroom: 'tiny', 'medium' or 'large'. Default is 'medium'.",
+             pick(["tiny", "medium", "large"]), default="medium")],
+      ["Identify a {size} {color} mushroom in a {habitat}.", "What is the {color} mushroom growing on my {habitat}?",
+       "Name a {color} mushroom from a {habitat}."], "identify a mushroom"),
+    ToolSpec("history.topic_overview", "An overview of a historical topic.",
+      [Param("topic", "str", "The topic.", pick(["the Roman aqueducts", "the Silk Road", "the Hanseatic League", "the Meiji Restoration"])),
+       Param("detailed", "bool, optional", "Whether to give a detailed account. Default is false.", flag, unsaid, default=False)],
+      ["Give me detailed{detailed} information about {topic}.", "Tell me about {topic}.",
+       "I need a detailed{detailed} history of {topic}.", "A short overview of {topic}, please."], "give a historical overview"),
+    ToolSpec("retail.sales_forecast", "Forecast the sales of a product.",
+      [Param("product", "str", "The product.", pick(["umbrellas", "sunscreen", "snow boots", "ice cream"])),
+       Param("months", "int", "How many months ahead.", pick([3, 6, 12, 18])),
+       Param("include_seasonality", "bool, optional", "Whether to model seasonal effects. Default is false.", flag, unsaid,
+             default=False)],
+      ["Forecast the sales of {product} for the next {months} months including seasonality{include_seasonality}.",
+       "Forecast {product} sales {months} months ahead.",
+       "How will {product} sell over the next {months} months, taking the seasons into account{include_seasonality}?"],
+      "forecast sales"),
+    ToolSpec("wildlife.lake_census", "Count of a lake's fish.",
+      [Param("lake", "str", "Lake name.", pick(["Lake Ladoga", "Lake Titicaca", "Lake Malawi", "Lake Geneva"])),
+       Param("year", "int", "Year of the census.", ints(2005, 2023)),
+       Param("by_species", "bool, optional", "Whether to break the count down by species. Default is false.", flag, unsaid,
+             default=False)],
+      ["How many fish, and of which species{by_species}, lived in {lake} in {year}?",
+       "Fish count of {lake} in {year}.", "Give the number and the species{by_species} of fish in {lake} for {year}."],
+      "count a lake's fish"),
+    ToolSpec("numbers.divisors", "The divisors of a whole number.",
+      [Param("number", "int", "The number.", ints(12, 500)),
+       Param("output_format", "str, optional", "How to return them: 'list', 'set' or 'string'. Default is 'list'.",
+             pick(["set", "string", "list"]), default="list")],
+      ["What are the divisors of {number}? Return them as a {output_format}.", "List the divisors of {number}.",
+       "Divisors of {number}, in the form of a {output_format}."], "list divisors"),
+    ToolSpec("numerics.estimate_pi", "Estimate pi numerically.",
+      [Param("samples", "int", "Number of samples or terms.", pick([1000, 10000, 50000])),
+       Param("method", "str, optional", "Method: 'leibniz', 'monte carlo' or 'wallis'. Default is 'leibniz'.",
+             pick(["monte carlo", "wallis"]), default="leibniz")],
+      ["Estimate pi with {samples} samples using the {method} method.", "Estimate pi from {samples} terms.",
+       "Use the {method} method with {samples} terms to approximate pi."], "estimate pi"),
+    ToolSpec("oncology.growth_projection", "Project the growth of a cell culture.",
+      [Param("weeks", "int", "Weeks ahead.", pick([4, 8, 12, 26])),
+       Param("model", "str, optional", "Growth model: 'gompertz', 'logistic' or 'exponential'. Default is 'logistic'.",
+             pick(["gompertz", "exponential", "logistic"]), default="logistic")],
+      ["Project the culture's growth over {weeks} weeks using the {model} model.", "Project the culture's growth for {weeks} weeks.",
+       "Growth of the culture over the next {weeks} weeks with a {model} model?"], "project growth"),
+    ToolSpec("weather.rain_total", "Expected rainfall over the coming days.",
+      [Param("city", "str", "City name.", pick(["Lima", "Bergen", "Manila", "Cork", "Hilo"])),
+       Param("days", "int", "Number of days.", pick([2, 3, 5, 7])),
+       Param("unit", "str, optional", "'millimeters' or 'inches'. Default is 'millimeters'.", pick(["inches", "millimeters"]),
+             default="millimeters")],
+      ["Total rainfall in {city} over the next {days} days in {unit}.", "How much rain will {city} get in the next {days} days?",
+       "Rain expected in {city} for {days} days, in {unit}?"], "total the rainfall"),
+    ToolSpec("cinema.showtimes", "Film showings in a city.",
+      [Param("city", "str", "City name.", pick(["Leeds", "Lyon", "Malmö", "Graz", "Porto"])),
+       Param("days", "int", "How many days ahead.", pick([1, 3, 7])),
+       Param("screen", "str, optional", "Screen format: '2D', '3D', 'IMAX' or '4DX'. Default is '2D'.", pick(["3D", "IMAX", "4DX"]),
+             default="2D")],
+      ["Find {screen} showings in {city} for the next {days} days.", "What films are showing in {city} in the next {days} days?",
+       "List {screen} screenings near {city} over the coming {days} days."], "list film showings"),
+    ToolSpec("food.find_bakery", "Bakeries in a city.",
+      [Param("city", "str", "City name.", pick(["Oslo", "Ghent", "Kraków", "Turin", "Utrecht"])),
+       Param("dietary", "List[str], optional", "Dietary needs, such as 'gluten-free', 'vegan' or 'nut-free'. Default is [].",
+             some(["gluten-free", "vegan", "nut-free"], (1, 2)), lambda v: " and ".join(v), default=[])],
+      ["Find a bakery in {city} that sells {dietary} bread.", "Bakeries in {city}?", "Any {dietary} bakeries in {city}?"],
+      "find a bakery"),
+    ToolSpec("algebra.solve_polynomial", "Solve a polynomial equation.",
+      [Param("expression", "str", "The polynomial, equal to zero.", pick(["x^4 - 16", "x^3 + 8", "x^2 + 4", "x^4 - 5x^2 + 4"])),
+       Param("solutions", "str, optional", "Which solutions: 'real' or 'all' (complex too). Default is 'real'.",
+             pick(["all", "real"]), default="real")],
+      ["Find {solutions} solutions of {expression} = 0.", "Solve {expression} = 0.",
+       "Give me {solutions} roots of {expression}."], "solve a polynomial"),
+    ToolSpec("travel.cheapest_route", "Cheapest route between two cities.",
+      [Param("origin", "str", "Start city.", pick(["Lyon", "Bern", "Ljubljana", "Bologna"])),
+       Param("destination", "str", "End city.", pick(["Turin", "Vienna", "Munich", "Zagreb"])),
+       Param("mode", "str, optional", "'bus', 'train' or 'ferry'. Default is 'train'.", pick(["bus", "train"]), default="train"),
+       Param("allow_changes", "bool, optional", "Whether changing vehicles is allowed. Default is false.", flag, unsaid,
+             default=False)],
+      ["The cheapest way from {origin} to {destination} by {mode}, and changes are fine{allow_changes}.",
+       "Cheapest route from {origin} to {destination}?", "Cheapest {mode} from {origin} to {destination}."],
+      "find the cheapest route"),
+    ToolSpec("architecture.tallest_buildings", "The tallest buildings of a city.",
+      [Param("city", "str", "City name.", pick(["Dubai", "Shenzhen", "Chicago", "Melbourne"])),
+       Param("sort_by", "str, optional", "'height' or 'year'. Default is 'height'.", pick(["year", "height"]), default="height"),
+       Param("limit", "int, optional", "How many buildings. Default is 10.", pick([3, 5, 20]), default=10)],
+      ["List the {limit} tallest buildings in {city} sorted by {sort_by}.", "Tallest buildings in {city}.",
+       "The tallest buildings of {city}, sorted by {sort_by}."], "list tall buildings"),
+    ToolSpec("math_tools.root", "The square root of a number.",
+      [Param("number", "float", "The number.", floats(2, 99, 1)),
+       Param("decimals", "int, optional", "Decimal places. Default is 2.", pick([4, 6, 8]), default=2)],
+      ["Square root of {number} to {decimals} decimal places.", "What is the square root of {number}?"],
+      "take a square root"),
+    ToolSpec("lodging.hotel_price", "Price of a hotel stay.",
+      [Param("hotel", "str", "Hotel name.", pick(["Hotel Aurora", "The Linden", "Casa Azul", "Harbour Inn"])),
+       Param("nights", "int", "Number of nights.", ints(1, 9)),
+       Param("currency", "str, optional", "'dollars', 'euros' or 'pounds'. Default is 'dollars'.", pick(["euros", "pounds"]),
+             default="dollars")],
+      ["Price of {nights} nights at {hotel} in {currency}.", "What do {nights} nights at {hotel} cost?",
+       "How much, in {currency}, for {nights} nights at {hotel}?"], "price a hotel stay"),
+    ToolSpec("tourism.visitor_stats", "Visitors of a site in a year.",
+      [Param("site", "str", "The site.", pick(["the Alhambra", "Angkor Wat", "Machu Picchu", "the Acropolis"])),
+       Param("year", "int", "The year.", ints(2010, 2023)),
+       Param("include_countries", "bool, optional", "Whether to give the visitors' countries. Default is false.", flag, unsaid,
+             default=False)],
+      ["How many people visited {site} in {year}, and from which countries{include_countries}?",
+       "Visitor numbers for {site} in {year}.", "Get the visitors and their countries{include_countries} for {site} in {year}."],
+      "report visitor numbers"),
+    ToolSpec("fitness.find_classes", "Exercise classes in a city.",
+      [Param("activity", "str", "The activity.", pick(["yoga", "pilates", "rowing", "boxing"])),
+       Param("city", "str", "City name.", pick(["Porto", "Aarhus", "Bilbao", "Galway"])),
+       Param("level", "str, optional", "'beginner', 'intermediate' or 'advanced'. Default is 'intermediate'.",
+             pick(["beginner", "advanced", "intermediate"]), default="intermediate")],
+      ["Find {level} {activity} classes in {city}.", "Where can I take {activity} classes in {city}?", "Any {activity} class in {city} for {level} students?"],
+      "find a class"),
+]
+
+
+def asked_row(i: int, r: random.Random) -> dict[str, Any]:
+    """The optional rows' lesson (`optional_row`) on 18 tools of their own, their values asked for in
+    passing: a unit beside a number ("a side of 4 feet"), an adjective ("a large brown mushroom"), a
+    flag in words ("including seasonality", "and from which countries", "changes are fine"), a
+    format ("in the form of a set"), a model or a method by name, a value that happens to be the
+    default ("medium") still passed because the request names it."""
+    return _worded_row(ASKED_TOOLS, TOOLS + PHRASED_TOOLS + OPTIONAL_TOOLS + ASKED_TOOLS, f"asked-{i}", r)
+
+
+def asked_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`n` asked rows (`asked_row`), generated apart from the bundled sample."""
+    r = random.Random(f"asked/{seed}")
+    return [asked_row(i, r) for i in range(n)]
+
+
 def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[dict[str, Any]]:
     r = random.Random(seed)
     return [make_row(i, r, r.random() < reasoning_share) for i in range(n)]
@@ -764,6 +906,7 @@ def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[
 # generated apart from it (each with ids of its own, so that files of two kinds can be joined)
 KINDS: dict[str, Callable[[int, int], list[dict[str, Any]]]] = {
     "mixed": generate, "parallel": parallel_rows, "no-fit": no_fit_rows, "phrased": phrased_rows, "optional": optional_rows,
+    "asked": asked_rows,
 }
 
 
