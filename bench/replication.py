@@ -30,7 +30,9 @@ offered function that does not fit a short request, answered without a call (`sa
 function's description asks ("2.5 million", "40%", "5 ft 10 in", "Denver" for "City and state",
 "avoiding highways" for a flag; `sample.phrased_rows`), BFCL simple's phrasing. `--optional-rows N`
 adds rows that pass an optional parameter when the request names its value ("using the newton
-method", "in Spanish") and leave it out when not (`sample.optional_rows`).
+method", "in Spanish") and leave it out when not (`sample.optional_rows`); `--asked-rows N` the same
+on 18 other tools, the value asked for in passing ("a large mushroom", "including seasonality";
+`sample.asked_rows`).
 `--soup` also averages, for each trained setting, the models of all `--seeds` into one (`funreason
 model average`: the uniform mean of their weights, a "model soup") and evaluates it as one more model,
 `soup-<setting>-s0+s1`, in its own row; its seeds' models must be on disk under `--out`.
@@ -116,6 +118,8 @@ class ReplicationConfig:
     # rows from the sample generator that pass an optional parameter when the request names its value
     # ("using the newton method") and leave it out when not: BFCL simple often names one
     optional_rows: int = 0
+    # the same lesson on 18 other tools, the value asked for in passing ("including seasonality")
+    asked_rows: int = 0
     # evaluation under schema-guided decoding (`funreason.guided`): the models are the same, so a run with
     # it reuses the models another run trained in the same --out and scores them into eval_guided/
     guided: bool = False
@@ -163,7 +167,7 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
     # the training files are named by what they hold, so another --sample-rows never reuses them
     extra = "".join(f"+{name}{n}" for name, n in (("sample", cfg.sample_rows), ("parallel", cfg.parallel_rows),
                                                   ("nofit", cfg.no_fit_rows), ("phrased", cfg.phrased_rows),
-                                                  ("optional", cfg.optional_rows)) if n)
+                                                  ("optional", cfg.optional_rows), ("asked", cfg.asked_rows)) if n)
     cot, raw = mix / f"train_cot{extra}.jsonl", mix / f"train_raw{extra}.jsonl"
     if not raw.exists():
         records = list(Reader(mix / "train.jsonl"))
@@ -180,12 +184,13 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
                 ex.reasoning = ex.reasoning or template_reasoning(ex)
                 records.append(ex)
         from funreason.formats import example_from_row
-        from funreason.sample import no_fit_rows, optional_rows, parallel_rows, phrased_rows
+        from funreason.sample import asked_rows, no_fit_rows, optional_rows, parallel_rows, phrased_rows
 
         for flag, count, make, source in (("--parallel-rows", cfg.parallel_rows, parallel_rows, "sample-parallel"),
                                           ("--no-fit-rows", cfg.no_fit_rows, no_fit_rows, "sample-no-fit"),
                                           ("--phrased-rows", cfg.phrased_rows, phrased_rows, "sample-phrased"),
-                                          ("--optional-rows", cfg.optional_rows, optional_rows, "sample-optional")):
+                                          ("--optional-rows", cfg.optional_rows, optional_rows, "sample-optional"),
+                                          ("--asked-rows", cfg.asked_rows, asked_rows, "sample-asked")):
             if count < 0:
                 sys.exit(f"error: {flag} {count}: give a count ≥ 0")
             for i, row in enumerate(make(count)):
@@ -368,6 +373,9 @@ def main() -> None:
     ap.add_argument("--optional-rows", type=int, default=ReplicationConfig.optional_rows,
                     help="Rows from the sample generator that pass an optional parameter when the request names its "
                          "value ('using the newton method') and leave it out when not.")
+    ap.add_argument("--asked-rows", type=int, default=ReplicationConfig.asked_rows,
+                    help="The same as --optional-rows on 18 other tools, the value asked for in passing "
+                         "('a large mushroom', 'including seasonality').")
     ap.add_argument("--max-length", type=int, default=ReplicationConfig.max_length,
                     help="Longest training row in tokens; longer rows are left out (and counted). Most Seal-Tools "
                          "multi-call rows need about 1,400.")
