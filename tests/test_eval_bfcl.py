@@ -51,6 +51,22 @@ def test_results_of_another_model_or_settings_are_never_reused(tmp_path, tiny_mo
     assert proc.returncode == 2 and "--limit must be 1 or more" in proc.stdout + proc.stderr
 
 
+def test_skip_scores_the_entries_after_the_first_n_and_refuses_what_leaves_none(tmp_path, tiny_model_dir):
+    # a subset studied for errors and then trained against is no longer a fair measure; --skip
+    # scores the entries after it
+    out = tmp_path / "run"
+    cli("--model", tiny_model_dir, "--out", out, "--categories", "simple_python", "--skip", 5, "--limit", 2, "--max-tokens", 8)
+    ids = [json.loads(line)["id"] for line in (out / "BFCL_v4_simple_python_result.json").read_text().splitlines()]
+    assert sorted(ids) == ["simple_python_5", "simple_python_6"]  # written as they finish
+    report = json.loads((out / "report.json").read_text())
+    assert report["categories"]["simple_python"]["total"] == 2 and report["skip"] == 5
+    for skip, says in (("-1", "--skip must be 0 or more"), ("100000", "--skip 100000 leaves no entries of simple_python")):
+        proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "bfcl", "--model", str(tiny_model_dir), "--out",
+                               str(tmp_path / "x"), "--categories", "simple_python", "--skip", skip], capture_output=True, text=True)
+        assert proc.returncode == 2 and says in proc.stdout + proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "x").exists()  # refused before anything was written
+
+
 def test_endpoint_prompting_and_native_modes(tmp_path, trained_tiny_model_dir):
     from funreason.llm.local import LocalEngine
     from funreason.serve import BackgroundServer, ServeConfig, create_app

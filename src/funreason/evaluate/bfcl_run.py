@@ -53,6 +53,8 @@ class EvalBfclConfig(ModelChoice):
     categories: list[str] = field(default_factory=lambda: list(DEFAULT_CATEGORIES),
                                   metadata=cli("Comma-separated categories (default: every scored one).", csv=True))
     limit: int | None = field(default=None, metadata=cli("Only the first N entries of each category."))
+    skip: int = field(default=0, metadata=cli("Leave out the first N entries of each category (with --limit M: entries N+1 to N+M), "
+                                              "to score entries apart from those a subset was studied on."))
     mode: str = field(default="prompting", metadata=cli("prompting (the model writes the call list) or native (tools / tool_calls; endpoints)."))
     max_tokens: int = field(default=1024, metadata=cli("Cap on new tokens per answer."))
     concurrency: int = field(default=32, metadata=cli("Requests in flight (endpoints)."))
@@ -72,6 +74,8 @@ class EvalBfclConfig(ModelChoice):
             raise ValueError(f"--out {self.out} is a file; give a folder")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"--limit must be 1 or more, not {self.limit}")
+        if self.skip < 0:
+            raise ValueError(f"--skip must be 0 or more, not {self.skip}")
         unknown = [c for c in self.categories if c not in SUPPORTED]
         if unknown or not self.categories:
             raise ValueError(f"unknown categories: {', '.join(unknown) or 'none given'}; single-turn categories: {', '.join(DEFAULT_CATEGORIES)}")
@@ -106,7 +110,9 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
     from funreason.runinfo import claim
 
     out = Path(cfg.out)
-    data = {c: load_category(c, cfg.limit, cfg.data_dir) for c in cfg.categories}
+    data = {c: load_category(c, cfg.limit, cfg.data_dir, cfg.skip) for c in cfg.categories}
+    if empty := [c for c, exs in data.items() if not exs]:
+        raise ValueError(f"--skip {cfg.skip} leaves no entries of {', '.join(empty)}")
     template = file_sha256(cfg.chat_template) if cfg.chat_template else None
     claim(out, {"verb": "eval bfcl", **cfg.identity(), "mode": cfg.mode, "max_tokens": cfg.max_tokens, **({"chat_template": template} if template else {}),
                 "data_dir": cfg.data_dir, **({"guided": True} if cfg.guided else {})}, [result_path(out, c) for c in SUPPORTED])
@@ -128,7 +134,7 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
 
             scores = run_categories(data, None, out, batch=cfg.batch, on_done=done, stream=stream)
     run = BfclRun(scores, aggregate(scores), generated, time.perf_counter() - t0)
-    write_report(out, scores, {"model": cfg.model or f"{cfg.served_model} @ {cfg.endpoint}", "mode": cfg.mode, "limit": cfg.limit, "guided": cfg.guided,
+    write_report(out, scores, {"model": cfg.model or f"{cfg.served_model} @ {cfg.endpoint}", "mode": cfg.mode, "limit": cfg.limit, **({"skip": cfg.skip} if cfg.skip else {}), "guided": cfg.guided,
                                "seconds": round(run.seconds, 1), "generated": generated, "entries_per_second": run.entries_per_second})
     return run
 
@@ -287,7 +293,8 @@ def write_report(out: Path, scores: dict[str, dict[str, Any]], meta: dict[str, A
               "categories": {c: {k: v for k, v in s.items() if k != "entries"} for c, s in scores.items()}}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     pct = lambda x: "–" if x is None else f"{100 * x:.2f}"
-    lines = ["# BFCL report", "", f"Model: {meta.get('model')} · mode: {meta.get('mode')}", "",
+    lines = ["# BFCL report", "", f"Model: {meta.get('model')} · mode: {meta.get('mode')}"
+             + (f" · the entries after the first {meta['skip']} of each category" if meta.get("skip") else ""), "",
              "| category | entries | accuracy |", "|---|---|---|"]
     lines += [f"| {c} | {s['total']} | {pct(s['accuracy'])} |" for c, s in sorted(scores.items())]
     lines += ["", "| aggregate | accuracy |", "|---|---|",
@@ -316,8 +323,9 @@ def _plot(path: Path, scores: dict[str, dict[str, Any]]) -> None:
             label.set_horizontalalignment("right")
 
 
-def load_category(category: str, limit: int | None, data_dir: str | Path | None = None) -> list[Example]:
-    return read_examples(bfcl.question_file(category, data_dir))[:limit]
+def load_category(category: str, limit: int | None, data_dir: str | Path | None = None, skip: int = 0) -> list[Example]:
+    """A category's entries in the data's order: `limit` of them after the first `skip`."""
+    return read_examples(bfcl.question_file(category, data_dir))[skip:None if limit is None else skip + limit]
 
 
 def native_name(name: str) -> str:
