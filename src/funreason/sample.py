@@ -757,6 +757,11 @@ def optional_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
 
 # --- asked rows: the optional rows' lesson on tools of their own, asked for the way requests ask in passing
 
+def said_flag(name: str, description: str) -> Param:
+    """An optional flag, false by default, that a request sets in words of its own ("including seasonality")."""
+    return Param(name, "bool, optional", f"{description} Default is false.", flag, unsaid, default=False)
+
+
 ASKED_TOOLS: list[ToolSpec] = [
     ToolSpec("geometry.square_area", "Area of a square.",
       [Param("side", "float", "Length of a side.", floats(1, 30, 1)),
@@ -773,14 +778,13 @@ ASKED_TOOLS: list[ToolSpec] = [
        "Name a {color} mushroom from a {habitat}."], "identify a mushroom"),
     ToolSpec("history.topic_overview", "An overview of a historical topic.",
       [Param("topic", "str", "The topic.", pick(["the Roman aqueducts", "the Silk Road", "the Hanseatic League", "the Meiji Restoration"])),
-       Param("detailed", "bool, optional", "Whether to give a detailed account. Default is false.", flag, unsaid, default=False)],
+       said_flag("detailed", "Whether to give a detailed account.")],
       ["Give me detailed{detailed} information about {topic}.", "Tell me about {topic}.",
        "I need a detailed{detailed} history of {topic}.", "A short overview of {topic}, please."], "give a historical overview"),
     ToolSpec("retail.sales_forecast", "Forecast the sales of a product.",
       [Param("product", "str", "The product.", pick(["umbrellas", "sunscreen", "snow boots", "ice cream"])),
        Param("months", "int", "How many months ahead.", pick([3, 6, 12, 18])),
-       Param("include_seasonality", "bool, optional", "Whether to model seasonal effects. Default is false.", flag, unsaid,
-             default=False)],
+       said_flag("include_seasonality", "Whether to model seasonal effects.")],
       ["Forecast the sales of {product} for the next {months} months including seasonality{include_seasonality}.",
        "Forecast {product} sales {months} months ahead.",
        "How will {product} sell over the next {months} months, taking the seasons into account{include_seasonality}?"],
@@ -788,8 +792,7 @@ ASKED_TOOLS: list[ToolSpec] = [
     ToolSpec("wildlife.lake_census", "Count of a lake's fish.",
       [Param("lake", "str", "Lake name.", pick(["Lake Ladoga", "Lake Titicaca", "Lake Malawi", "Lake Geneva"])),
        Param("year", "int", "Year of the census.", ints(2005, 2023)),
-       Param("by_species", "bool, optional", "Whether to break the count down by species. Default is false.", flag, unsaid,
-             default=False)],
+       said_flag("by_species", "Whether to break the count down by species.")],
       ["How many fish, and of which species{by_species}, lived in {lake} in {year}?",
        "Fish count of {lake} in {year}.", "Give the number and the species{by_species} of fish in {lake} for {year}."],
       "count a lake's fish"),
@@ -841,8 +844,7 @@ ASKED_TOOLS: list[ToolSpec] = [
       [Param("origin", "str", "Start city.", pick(["Lyon", "Bern", "Ljubljana", "Bologna"])),
        Param("destination", "str", "End city.", pick(["Turin", "Vienna", "Munich", "Zagreb"])),
        Param("mode", "str, optional", "'bus', 'train' or 'ferry'. Default is 'train'.", pick(["bus", "train"]), default="train"),
-       Param("allow_changes", "bool, optional", "Whether changing vehicles is allowed. Default is false.", flag, unsaid,
-             default=False)],
+       said_flag("allow_changes", "Whether changing vehicles is allowed.")],
       ["The cheapest way from {origin} to {destination} by {mode}, and changes are fine{allow_changes}.",
        "Cheapest route from {origin} to {destination}?", "Cheapest {mode} from {origin} to {destination}."],
       "find the cheapest route"),
@@ -867,8 +869,7 @@ ASKED_TOOLS: list[ToolSpec] = [
     ToolSpec("tourism.visitor_stats", "Visitors of a site in a year.",
       [Param("site", "str", "The site.", pick(["the Alhambra", "Angkor Wat", "Machu Picchu", "the Acropolis"])),
        Param("year", "int", "The year.", ints(2010, 2023)),
-       Param("include_countries", "bool, optional", "Whether to give the visitors' countries. Default is false.", flag, unsaid,
-             default=False)],
+       said_flag("include_countries", "Whether to give the visitors' countries.")],
       ["How many people visited {site} in {year}, and from which countries{include_countries}?",
        "Visitor numbers for {site} in {year}.", "Get the visitors and their countries{include_countries} for {site} in {year}."],
       "report visitor numbers"),
