@@ -1,8 +1,9 @@
 """Every command in the README, dry-run: `funreason …` and `accelerate launch … -m funreason.cli …`
 lines are parsed by the real command-line parser (the verb exists, every option exists, values
 parse, required options are given, and a verb's config takes the values given: right types, known
-keys) without running; accelerate config files must exist. Other programs (vllm, make) are listed
-explicitly, so a new kind of command cannot slip through."""
+keys) without running; accelerate config files must exist. Other programs (vllm, make, and the
+jq / shuf / cat / head lines that prepare a data file) are listed explicitly, so a new kind of
+command cannot slip through."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from funreason.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTERNAL = {"vllm", "make"}  # make demo / make test run in CI; vLLM is the user's server
+# standard tools that only cut, join or select rows of data files between two funreason commands
+PLUMBING = {"jq", "shuf", "cat", "head"}
 
 
 def readme_commands() -> list[str]:
@@ -76,6 +79,9 @@ def test_readme_command_parses(line):
         script = (ROOT / argv[1]).read_text(encoding="utf-8")
         for option in (a for a in argv[2:] if a.startswith("--")):
             assert f'"{option}"' in script, f"{argv[1]} has no option {option}"
+        return
+    if argv[0] in PLUMBING:  # one tool, its output to a file: no verb hides behind && or ;
+        assert not {"&&", ";", "|", "funreason"} & set(argv) and argv[-2] == ">", line
         return
     assert argv[:2] == ["accelerate", "launch"], f"a README command this test does not know: {line}"
     config = argv[argv.index("--config_file") + 1]
