@@ -97,7 +97,8 @@ def test_average_is_the_mean_of_the_weights_loads_and_a_second_run_is_a_no_op(ti
 
     from funreason.models import AVERAGE_MARKER
 
-    a, b, c = (_fine_tune(tiny_model_dir, tmp_path / n, s) for n, s in (("a", 0.01), ("b", 0.02), ("c", 0.03)))
+    # folder names that mergekit's string form would read as "model+lora" and "model@revision"
+    a, b, c = (_fine_tune(tiny_model_dir, tmp_path / n, s) for n, s in (("a", 0.01), ("soup+b", 0.02), ("c@2", 0.03)))
     proc = run("model", "average", a, b, c, "--out", tmp_path / "soup")
     assert proc.returncode == 0, proc.stderr
     soup = load_file(str(tmp_path / "soup" / "model.safetensors"))

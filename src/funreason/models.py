@@ -391,7 +391,9 @@ def average_models(cfg: AverageConfig, log: Callable[[str], None] = lambda _m: N
     dtype = first.get("dtype") or first.get("torch_dtype") or "float32"
     merge = MergeConfiguration.model_validate({
         "merge_method": "linear", "dtype": dtype if dtype in ("float32", "bfloat16", "float16") else "float32",
-        "models": [{"model": str(m), "parameters": {"weight": 1.0}} for m in models]})
+        # each path as a structured reference: given as a string, mergekit reads "a+b" as a model with
+        # a LoRA and "a@b" as a revision, so a folder such as runs/soup+asked would not be found
+        "models": [{"model": {"model": {"path": str(m)}}, "parameters": {"weight": 1.0}} for m in models]})
     with atomic_folder(out) as tmp:  # `out` is absent or empty, checked above
         log(f"averaging {len(models)} checkpoints with mergekit")
         try:
