@@ -611,16 +611,6 @@ def _explain_phrased(tool: ToolSpec, call: Call, said: dict[str, str]) -> str:
     return " ".join(lines)
 
 
-def phrased_row(i: int, r: random.Random) -> dict[str, Any]:
-    """A request whose values are stated as people say them and must be written as the function's
-    description asks: "2.5 million" as 2500000, "40%" as a fraction 0.4, "5 ft 10 in" as 70 inches,
-    "100µF" in farads, "Denver" as "Denver, CO" where "City and state" is asked, "every week" as
-    'weekly', a flag said in words ("avoiding highways") as True, and an optional unit named beside
-    a number ("3 ft wide") passed on, one left unsaid left out. The sample states most values as the
-    call writes them, and a model trained on it copies text; BFCL's requests are phrased like these."""
-    return _worded_row(PHRASED_TOOLS, TOOLS + PHRASED_TOOLS, f"phrased-{i}", r)
-
-
 def _worded_row(choices: list[ToolSpec], pool: list[ToolSpec], row_id: str, r: random.Random) -> dict[str, Any]:
     """One request to a tool of `choices`, its values drawn until no two are said alike, beside
     zero to two other tools of `pool`, with reasoning that says where each value comes from."""
@@ -637,11 +627,21 @@ def _worded_row(choices: list[ToolSpec], pool: list[ToolSpec], row_id: str, r: r
             "answers": json.dumps([call.to_dict()], ensure_ascii=False), "reasoning": _explain_phrased(tool, call, said)}
 
 
+def _worded_rows(kind: str, choices: list[ToolSpec], pool: list[ToolSpec], n: int, seed: int) -> list[dict[str, Any]]:
+    """`n` rows of `_worded_row` with ids `KIND-i`, from a generator of their own (seeded by kind
+    and seed) so that asking for them leaves the bundled sample and the other kinds as they are."""
+    r = random.Random(f"{kind}/{seed}")
+    return [_worded_row(choices, pool, f"{kind}-{i}", r) for i in range(n)]
+
+
 def phrased_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """`n` phrased rows (`phrased_row`), generated apart from the bundled sample so that asking for
-    them leaves the sample as it is."""
-    r = random.Random(f"phrased/{seed}")
-    return [phrased_row(i, r) for i in range(n)]
+    """`n` requests whose values are stated as people say them and must be written as the function's
+    description asks: "2.5 million" as 2500000, "40%" as a fraction 0.4, "5 ft 10 in" as 70 inches,
+    "100µF" in farads, "Denver" as "Denver, CO" where "City and state" is asked, "every week" as
+    'weekly', a flag said in words ("avoiding highways") as True, and an optional unit named beside
+    a number ("3 ft wide") passed on, one left unsaid left out. The sample states most values as the
+    call writes them, and a model trained on it copies text; BFCL's requests are phrased like these."""
+    return _worded_rows("phrased", PHRASED_TOOLS, TOOLS + PHRASED_TOOLS, n, seed)
 
 
 # --- optional rows: an optional parameter is passed when the request names its value, left out when not
@@ -741,18 +741,12 @@ OPTIONAL_TOOLS: list[ToolSpec] = [
 ]
 
 
-def optional_row(i: int, r: random.Random) -> dict[str, Any]:
-    """A request that names the value of an optional parameter ("using the newton method", "in
-    Spanish", "audiobooks", "with the median") and so passes it, or names none and leaves them out.
+def optional_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`n` requests that name the value of an optional parameter ("using the newton method", "in
+    Spanish", "audiobooks", "with the median") and so pass it, or name none and leave them out.
     A model trained on requests that rarely set optional parameters drops them even when asked;
     BFCL's simple requests often set one. Beside them, a city asked as a name only stays a name."""
-    return _worded_row(OPTIONAL_TOOLS, TOOLS + PHRASED_TOOLS + OPTIONAL_TOOLS, f"optional-{i}", r)
-
-
-def optional_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """`n` optional rows (`optional_row`), generated apart from the bundled sample."""
-    r = random.Random(f"optional/{seed}")
-    return [optional_row(i, r) for i in range(n)]
+    return _worded_rows("optional", OPTIONAL_TOOLS, TOOLS + PHRASED_TOOLS + OPTIONAL_TOOLS, n, seed)
 
 
 # --- asked rows: the optional rows' lesson on tools of their own, asked for the way requests ask in passing
@@ -883,19 +877,13 @@ ASKED_TOOLS: list[ToolSpec] = [
 ]
 
 
-def asked_row(i: int, r: random.Random) -> dict[str, Any]:
-    """The optional rows' lesson (`optional_row`) on 18 tools of their own, their values asked for in
-    passing: a unit beside a number ("a side of 4 feet"), an adjective ("a large brown mushroom"), a
+def asked_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`n` rows of the optional rows' lesson (`optional_rows`) on 18 tools of their own, their values
+    asked for in passing: a unit beside a number ("a side of 4 feet"), an adjective ("a large brown mushroom"), a
     flag in words ("including seasonality", "and from which countries", "changes are fine"), a
     format ("in the form of a set"), a model or a method by name, a value that happens to be the
     default ("medium") still passed because the request names it."""
-    return _worded_row(ASKED_TOOLS, TOOLS + PHRASED_TOOLS + OPTIONAL_TOOLS + ASKED_TOOLS, f"asked-{i}", r)
-
-
-def asked_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
-    """`n` asked rows (`asked_row`), generated apart from the bundled sample."""
-    r = random.Random(f"asked/{seed}")
-    return [asked_row(i, r) for i in range(n)]
+    return _worded_rows("asked", ASKED_TOOLS, TOOLS + PHRASED_TOOLS + OPTIONAL_TOOLS + ASKED_TOOLS, n, seed)
 
 
 def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[dict[str, Any]]:
