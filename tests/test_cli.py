@@ -85,8 +85,9 @@ def test_demo_on_the_real_model_writes_a_before_after_report(tmp_path, smollm2_d
     from funreason.demo import DemoConfig, run_demo
 
     d = tmp_path / "demo"
-    cfg = DemoConfig(out=str(d), model=str(smollm2_dir), xlam_rows=24, open_rows=16, irrelevance_rows=4, train_steps=3, bfcl_categories=("simple_python", "irrelevance"),
-                     bfcl_limit=2, heldout_limit=2, max_tokens=24, self_refine=True, refine_queries=3, refine_samples=1, refine_steps=2)
+    cfg = DemoConfig(out=str(d), model=str(smollm2_dir), xlam_rows=24, open_rows=16, irrelevance_rows=4, train_steps=2, batch_size=1,
+                     bfcl_categories=("simple_python", "irrelevance"),
+                     bfcl_limit=2, heldout_limit=2, max_tokens=24, self_refine=True, refine_queries=3, refine_samples=1, refine_steps=1)
     console = Console(record=True, width=120)
     report = run_demo(cfg, console).read_text()
     for section in ("## Before and after", "## Segment statistics", "## FCDR funnel", "## SRML training",
