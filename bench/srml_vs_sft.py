@@ -32,7 +32,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from funreason.calls import format_answer, format_python_call, parse_output
 from funreason.chat import RESULT, render_many, render_prompt
 from funreason.fit import same_calls
-from funreason.sample import TOOLS, _instantiate
+from funreason.sample import TOOLS, instantiate
 from funreason.schema import Example, Message, Tool
 from funreason.train.data import FeatureDataset, SegmentCollator, build_features
 from funreason.train.srml import SRMLLoss
@@ -87,7 +87,7 @@ def make_task(n: int, seed: int) -> list[Example]:
         main = r.choice(TOOLS)
         offered = [main, *r.sample([t for t in TOOLS if t is not main], r.randint(0, 2))]
         r.shuffle(offered)
-        parts = [(main, _instantiate(main, r)) for _ in range(r.choice([1, 1, 2]))]
+        parts = [(main, instantiate(main, r)) for _ in range(r.choice([1, 1, 2]))]
         query = " Also, ".join(q for _, (q, _) in parts)
         calls = [c for _, (_, c) in parts]
         user = "Tools: " + "; ".join(signature(t) for t in offered) + "\nRequest: " + query

@@ -4,6 +4,8 @@ type), leaves prose free, and the engine that follows it writes only what the gr
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from funreason.calls import format_python_calls, parse_output
@@ -156,10 +158,14 @@ def test_guided_decoding_is_refused_where_it_cannot_run(tmp_path):
     from conftest import funreason
 
     from funreason.errors import BackendError
-    from funreason.llm.http import _sampling_body
+    from funreason.llm.http import HTTPBackend
+
+    async def ask() -> None:  # refused before anything is sent: nothing listens on port 9
+        async with HTTPBackend(["http://127.0.0.1:9/v1"], "m", max_retries=0) as llm:
+            await llm.complete("x", SamplingParams(grammar=call_grammar([WEATHER])))
 
     with pytest.raises(BackendError, match="local model only"):
-        _sampling_body(SamplingParams(grammar=call_grammar([WEATHER])))
+        asyncio.run(ask())
     proc = funreason("eval", "bfcl", "--endpoint", "http://127.0.0.1:9/v1", "--served-model", "m", "--out", tmp_path / "o",
                      "--guided", check=False)
     assert proc.returncode != 0 and "--guided runs on a local --model" in proc.stderr + proc.stdout

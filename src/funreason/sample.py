@@ -278,7 +278,8 @@ def _draw(tool: ToolSpec, template: str, r: random.Random) -> tuple[dict[str, An
     return values, {name: next(p for p in tool.params if p.name == name).say(v) for name, v in values.items()}
 
 
-def _instantiate(tool: ToolSpec, r: random.Random) -> tuple[str, Call]:
+def instantiate(tool: ToolSpec, r: random.Random) -> tuple[str, Call]:
+    """One request to `tool` from one of its templates, and the call that answers it."""
     template = r.choice(tool.templates)
     values, said = _draw(tool, template, r)
     return template.format(**said), Call(tool.name, values)
@@ -312,12 +313,12 @@ def make_row(i: int, r: random.Random, with_reasoning: bool) -> dict[str, Any]:
     r.shuffle(tools)
     queries, calls, reasons = [], [], []
     for t in parts:
-        q, c = _instantiate(t, r)
+        q, c = instantiate(t, r)
         queries.append(q)
         calls.append(c)
         reasons.append(_explain(t, c))
     if shape == "irrelevant":
-        q, _ = _instantiate(main, r)
+        q, _ = instantiate(main, r)
         offered = ", ".join(t.purpose or t.name for t in tools)
         answer: Any = STATEMENT.format(purpose=main.purpose, offered=offered)
         query = q
@@ -411,7 +412,7 @@ def one_function_no_fit_row(i: int, r: random.Random) -> dict[str, Any]:
     main = r.choice(TOOLS)
     family = main.name.split(".")[0]
     other = r.choice([t for t in TOOLS if t.name.split(".")[0] != family])
-    query, _ = _instantiate(main, r)
+    query, _ = instantiate(main, r)
     offered = other.purpose or other.name
     reasoning = (f"The user wants to {main.purpose}. The only function, `{other.name}`, can {offered}. "
                  "It does not fit, so I should not call it and say so.")
