@@ -92,13 +92,13 @@ def test_self_adjusted_alpha_moves_toward_inverse_loss_balance_and_stays_inside(
     loss = SRMLLoss("self", alpha=0.5, momentum=0.5)
     loss.train()
     think, result = torch.tensor(3.0), torch.tensor(1.0)
-    loss._adjust(think, result)
+    loss.update_alpha(think, result)
     assert float(loss.alpha) == pytest.approx(0.5 * 0.5 + 0.5 * 0.25)
     for _ in range(200):  # result loss vanishing: α is clipped, never 0
-        loss._adjust(torch.tensor(5.0), torch.tensor(1e-9))
+        loss.update_alpha(torch.tensor(5.0), torch.tensor(1e-9))
     assert float(loss.alpha) == pytest.approx(0.05)
     for _ in range(200):
-        loss._adjust(torch.tensor(1e-9), torch.tensor(5.0))
+        loss.update_alpha(torch.tensor(1e-9), torch.tensor(5.0))
     assert float(loss.alpha) == pytest.approx(0.95)
 
 

@@ -136,11 +136,13 @@ class SRMLLoss(nn.Module):
         think = nll[seg == THINK].mean() if n_think else zero
         result = nll[seg == RESULT].mean() if n_result else zero
         if self.mode == "self" and self.training and n_think and n_result:
-            self._adjust(think, result)
+            self.update_alpha(think, result)
         return SRMLOutput(loss, think.detach(), result.detach(), alpha, n_think, n_result)
 
     @torch.no_grad()
-    def _adjust(self, think: torch.Tensor, result: torch.Tensor) -> None:
+    def update_alpha(self, think: torch.Tensor, result: torch.Tensor) -> None:
+        """One step of the self-adjusted α: toward result / (think + result), the share that makes
+        the two weighted losses equal, with momentum, averaged over ranks, kept inside [min, max]."""
         target = (result / (think + result).clamp_min(1e-12)).double()
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             target = target.to(self.alpha.device if self.alpha.device.type != "cpu" else target.device)
