@@ -880,10 +880,10 @@ ASKED_TOOLS: list[ToolSpec] = [
 
 def asked_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """`n` rows of the optional rows' lesson (`optional_rows`) on 18 tools of their own, their values
-    asked for in passing: a unit beside a number ("a side of 4 feet"), an adjective ("a large brown mushroom"), a
-    flag in words ("including seasonality", "and from which countries", "changes are fine"), a
-    format ("in the form of a set"), a model or a method by name, a value that happens to be the
-    default ("medium") still passed because the request names it."""
+    asked for in passing: a unit beside a number ("a side of 4 feet"), an adjective ("a large brown
+    mushroom"), a flag in words ("including seasonality", "and from which countries", "changes are
+    fine"), a format ("in the form of a set"), a model or a method by name, a value that happens to
+    be the default ("medium") still passed because the request names it."""
     return _worded_rows("asked", ASKED_TOOLS, TOOLS + PHRASED_TOOLS + OPTIONAL_TOOLS + ASKED_TOOLS, n, seed)
 
 
