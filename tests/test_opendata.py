@@ -295,6 +295,37 @@ def test_optional_rows_pass_an_optional_parameter_exactly_when_the_request_names
     assert len({e.query for e in exs}) > 200
 
 
+def test_rate_rows_write_a_rate_said_in_percent_as_its_description_asks():
+    # BFCL's rates are mostly fractions ("The annual interest rate." wants 0.05 for "5%"), and a model
+    # trained on the sample's loan tool ("in percent") writes 5.0 whatever the description says. The
+    # test's own rule: a description that says percent (and not decimal) takes the number as said,
+    # any other rate takes it divided by 100; amounts said as "$12,500" are written as numbers.
+    import re
+
+    from funreason.sample import asked_rows, phrased_rows, rate_rows, sample_path
+
+    others = {e.id for e in Reader(sample_path())} | {r["id"] for r in phrased_rows(50) + asked_rows(50)}
+    exs = generated(rate_rows, 300, "rate", others)
+    as_said = as_fraction = 0
+    for e in exs:
+        assert len(e.calls) == 1 and check_calls(e.calls, e.tools) is None, e.query
+        call = e.calls[0]
+        props = next(t for t in e.tools if t.name == call.name).parameters["properties"]
+        said = iter(float(x) for x in re.findall(r"([\d.]+)%", e.query))  # in the parameters' order, as the templates say them
+        for name, v in call.arguments.items():
+            desc = props[name]["description"].lower()
+            if re.search(r"rate|percent|fraction|decimal|return", desc):  # a rate, said "4.5%" in the query
+                wants_percent = "percent" in desc and "decimal" not in desc
+                x = next(said)
+                assert (v == x) if wants_percent else abs(v - x / 100) < 1e-12, (e.query, name, v)
+                as_said += wants_percent
+                as_fraction += not wants_percent
+            elif isinstance(v, float) and f"${v:,.0f}" not in e.query and f"${v:,.2f}" not in e.query:
+                assert f"{v:g}" in e.query, (e.query, name, v)
+    assert as_fraction > 150 and as_said > 60, (as_fraction, as_said)  # both lessons, the fraction the commoner
+    assert len({e.query for e in exs}) > 250
+
+
 def generated(make, n: int, tag: str, others: set[str]) -> list:
     """`make(n)`'s rows as examples, after what every generated kind must hold: the same rows for the
     same seed and others for another, ids of their own (none of `others`), nothing of BFCL's."""

@@ -8,11 +8,13 @@ parallel-multiple, optional parameters used or left out, lists, dicts, negative 
 numbers, unicode, and irrelevant queries whose answer is a statement. A share of the rows carry a
 `reasoning` field written the way a teacher would explain the call.
 
-Three more shapes are generated apart from the sample, so that it stays as it is (`KINDS`,
+Six more shapes are generated apart from the sample, so that it stays as it is (`KINDS`,
 `funreason sample --kind`): one sentence naming several values, one call each (`parallel_rows`); one
 offered function that cannot serve the request, answered without a call (`no_fit_rows`); values
-said in everyday words and written as the description asks (`phrased_rows`, with tools of their
-own, under the same rule: no BFCL name).
+said in everyday words and written as the description asks (`phrased_rows`); an optional parameter
+passed when the request names its value and left out when not (`optional_rows`, and `asked_rows`
+on other tools); a rate said in percent written as a fraction or as said, as its description asks
+(`rate_rows`). The worded kinds have tools of their own, under the same rule: no BFCL name.
 
 `python -m funreason.sample --out FILE` regenerates `funreason/data/sample_xlam.jsonl`.
 """
@@ -887,6 +889,107 @@ def asked_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     return _worded_rows("asked", ASKED_TOOLS, TOOLS + PHRASED_TOOLS + OPTIONAL_TOOLS + ASKED_TOOLS, n, seed)
 
 
+# --- rate rows: a rate said in percent is written as the parameter's description asks
+
+PERCENTS = [1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 7.5, 8, 9, 10, 12, 15, 18, 20, 25]
+
+
+def as_decimal(r: random.Random) -> float:
+    return round(r.choice(PERCENTS) / 100, 4)
+
+
+def say_decimal(v: float) -> str:  # 0.035 is said "3.5%"
+    return f"{round(v * 100, 2):g}%"
+
+
+def as_percent(r: random.Random) -> float:
+    return float(r.choice(PERCENTS))
+
+
+def say_percent(v: float) -> str:
+    return f"{v:g}%"
+
+
+def money(lo: float, hi: float, nd: int = 0) -> tuple[Callable[[random.Random], float], Callable[[float], str]]:
+    """An amount of dollars, said as people write it ("$12,500", "$48.50")."""
+    return lambda r: float(round(r.uniform(lo, hi), nd)), lambda v: f"${v:,.{nd}f}"
+
+
+def rate(name: str, description: str, in_percent: bool = False) -> Param:
+    """A rate the request says in percent ("4.5%"): a fraction (0.045) unless the description asks for percent."""
+    return Param(name, "float", description, *((as_percent, say_percent) if in_percent else (as_decimal, say_decimal)))
+
+
+RATE_TOOLS: list[ToolSpec] = [
+    ToolSpec("savings.compound_balance", "Balance of a deposit with compound interest.",
+      [Param("deposit", "float", "Amount deposited.", *money(500, 50000)),
+       rate("interest_rate", "Annual interest rate as a decimal, e.g. 0.05 for 5%."), Param("years", "int", "Years.", ints(2, 30))],
+      ["What will {deposit} be worth after {years} years at {interest_rate} a year?",
+       "Balance of a {deposit} deposit after {years} years, interest {interest_rate}?"], "compute a savings balance"),
+    ToolSpec("mortgage.total_cost", "Total cost of a mortgage.",
+      [Param("amount", "float", "Amount borrowed.", *money(50000, 900000)), rate("annual_rate", "The annual interest rate."),
+       Param("term_years", "int", "Term in years.", pick([10, 15, 20, 25, 30]))],
+      ["Total cost of a {amount} mortgage over {term_years} years at {annual_rate}?",
+       "I borrow {amount} for {term_years} years with an annual rate of {annual_rate}: what do I pay in all?"], "price a mortgage"),
+    ToolSpec("demography.project_population", "Project a town's population.",
+      [Param("population", "int", "Current population.", ints(2000, 900000)), rate("growth_rate", "Yearly growth rate."),
+       Param("years", "int", "Years ahead.", ints(3, 40))],
+      ["A town of {population} grows {growth_rate} a year: how many people in {years} years?",
+       "Project {population} inhabitants {years} years ahead with {growth_rate} annual growth."], "project a population"),
+    ToolSpec("payroll.net_pay", "Pay after income tax.",
+      [Param("gross", "float", "Gross pay.", *money(1000, 200000)),
+       rate("tax_rate", "Tax rate as a fraction of the gross pay (0.2 is a fifth).")],
+      ["What is left of {gross} after {tax_rate} tax?", "Net pay on a gross of {gross} taxed at {tax_rate}?"], "compute net pay"),
+    ToolSpec("economics.real_value", "What an amount is worth after years of inflation.",
+      [Param("amount", "float", "Amount today.", *money(100, 100000)), rate("inflation_rate", "Annual inflation rate, as a decimal."),
+       Param("years", "int", "Years.", ints(2, 25))],
+      ["What is {amount} worth in {years} years with {inflation_rate} inflation?",
+       "With inflation at {inflation_rate} a year, what will {amount} buy in {years} years?"], "adjust for inflation"),
+    ToolSpec("pharmacology.remaining_dose", "Drug left in the body after some hours.",
+      [Param("dose_mg", "float", "Dose in milligrams.", pick([50.0, 100.0, 250.0, 500.0]), lambda v: f"{v:g}"),
+       rate("elimination_rate", "Fraction of the drug eliminated per hour."), Param("hours", "int", "Hours since the dose.", ints(2, 24))],
+      ["How much of a {dose_mg} mg dose is left after {hours} hours if {elimination_rate} is cleared each hour?",
+       "{dose_mg} mg taken {hours} hours ago, eliminated at {elimination_rate} per hour: what remains?"], "compute a remaining dose"),
+    ToolSpec("microbiology.colony_size", "Size of a bacterial colony after some hours.",
+      [Param("initial", "int", "Cells at the start.", ints(100, 10000)), rate("growth_rate", "Growth per hour as a decimal."),
+       Param("hours", "int", "Hours.", ints(2, 48))],
+      ["Start with {initial} cells growing {growth_rate} per hour: how many after {hours} hours?",
+       "Colony of {initial} cells, {growth_rate} hourly growth, {hours} hours later?"], "size a colony"),
+    ToolSpec("shop.discounted_price", "Price after a discount.",
+      [Param("price", "float", "Price before the discount.", *money(5, 2000, 2)),
+       rate("discount", "Discount in percent, e.g. 15 for 15%.", in_percent=True)],
+      ["What does a {price} coat cost with {discount} off?", "Take {discount} off {price}."], "apply a discount"),
+    ToolSpec("dining.split_bill", "Each person's share of a bill with tip.",
+      [Param("total", "float", "Bill total.", *money(20, 600, 2)), Param("people", "int", "Number of people.", ints(2, 12)),
+       rate("tip_percent", "Tip in percent of the total.", in_percent=True)],
+      ["Split a {total} bill between {people} people with a {tip_percent} tip.",
+       "We are {people}, the bill is {total} and we tip {tip_percent}: what does each pay?"], "split a bill"),
+    ToolSpec("retail.markup_price", "Selling price from cost and markup.",
+      [Param("cost", "float", "Cost of the item.", *money(2, 900, 2)),
+       rate("markup", "Markup as a percentage of the cost (25 means 25%).", in_percent=True)],
+      ["Selling price of an item costing {cost} with a {markup} markup?", "Mark up {cost} by {markup}."], "price with a markup"),
+    ToolSpec("funds.net_return", "Yearly return of a fund after its fee.",
+      [Param("amount", "float", "Amount invested.", *money(1000, 250000)),
+       rate("expected_return", "Expected yearly return as a decimal."),
+       rate("fee_percent", "Yearly management fee in percent.", in_percent=True)],
+      ["Invest {amount} expecting {expected_return} a year with a {fee_percent} fee: what do I earn?",
+       "Net return on {amount} if the fund makes {expected_return} and charges {fee_percent}?"], "compute a fund's return"),
+    ToolSpec("loans.total_interest", "Interest paid over a simple-interest loan.",
+      [Param("principal", "float", "Loan amount.", *money(1000, 80000)),
+       rate("rate", "Annual interest rate; 4.5% is 0.045."), Param("years", "int", "Years.", ints(1, 10))],
+      ["Interest on {principal} borrowed for {years} years at {rate}?", "How much interest on a {principal} loan at {rate} for {years} years?"],
+      "total a loan's interest"),
+]
+
+
+def rate_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`n` requests with a rate said in percent ("4.5%"), written as a fraction (0.045) where the
+    description asks for a decimal or a fraction or just says "rate", and as said (4.5) where it asks
+    for percent: 9 of the 12 tools want the fraction, one wants both. The sample's loan tool wants its
+    rate in percent, and a model trained on it writes 5.0 for 5% whatever the description asks."""
+    return _worded_rows("rate", RATE_TOOLS, TOOLS + PHRASED_TOOLS + RATE_TOOLS, n, seed)
+
+
 def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[dict[str, Any]]:
     r = random.Random(seed)
     return [make_row(i, r, r.random() < reasoning_share) for i in range(n)]
@@ -896,7 +999,7 @@ def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[
 # generated apart from it (each with ids of its own, so that files of two kinds can be joined)
 KINDS: dict[str, Callable[[int, int], list[dict[str, Any]]]] = {
     "mixed": generate, "parallel": parallel_rows, "no-fit": no_fit_rows, "phrased": phrased_rows, "optional": optional_rows,
-    "asked": asked_rows,
+    "asked": asked_rows, "rate": rate_rows,
 }
 
 
