@@ -326,6 +326,34 @@ def test_rate_rows_write_a_rate_said_in_percent_as_its_description_asks():
     assert len({e.query for e in exs}) > 250
 
 
+def test_multi_rows_call_once_for_every_pair_or_every_request_said_in_one_sentence():
+    # BFCL's parallel entries ask for every pair of two listed values ("Lakers and Bulls in 2018 and
+    # 2020": four calls) or for two requests said as one ("in Oslo for 3 nights, and in Lima for 5").
+    # The test's own rule: one function, distinct calls, every value said in the query, and where two
+    # arguments vary together over all their pairs, the calls are exactly those pairs.
+    from itertools import product
+
+    from funreason.sample import multi_rows, parallel_rows, rate_rows, sample_path
+
+    exs = generated(multi_rows, 300, "multi", {e.id for e in Reader(sample_path())} | {r["id"] for r in parallel_rows(50) + rate_rows(50)})
+    crossed = paired = 0
+    for e in exs:
+        assert len(e.calls) >= 2 and check_calls(e.calls, e.tools) is None, e.query
+        assert len({c.name for c in e.calls}) == 1 and len({json.dumps(c.arguments, sort_keys=True) for c in e.calls}) == len(e.calls)
+        for c in e.calls:
+            assert all(str(v) in e.query for v in c.arguments.values() if not isinstance(v, bool)), (e.query, c.arguments)
+        varying = [k for k in e.calls[0].arguments if len({json.dumps(c.arguments[k]) for c in e.calls}) > 1]
+        columns = [sorted({json.dumps(c.arguments[k]) for c in e.calls}) for k in varying]
+        if len(varying) == 2 and len(e.calls) == len(columns[0]) * len(columns[1]):
+            crossed += 1
+            assert {tuple(json.dumps(c.arguments[k]) for k in varying) for c in e.calls} == set(product(*columns)), e.query
+        else:
+            paired += 1
+            assert len(e.calls) in (2, 3) and ", and " in e.query, e.query
+    assert crossed > 100 and paired > 100, (crossed, paired)
+    assert len({e.query for e in exs}) > 280
+
+
 def generated(make, n: int, tag: str, others: set[str]) -> list:
     """`make(n)`'s rows as examples, after what every generated kind must hold: the same rows for the
     same seed and others for another, ids of their own (none of `others`), nothing of BFCL's."""

@@ -219,8 +219,9 @@ def sample(
                              "phrased (values said in everyday words, written as the description asks), optional "
                              "(an optional parameter passed when the request names its value, left out when not) or "
                              "asked (the same on 18 other tools, the value asked for in passing: 'a large mushroom', "
-                             "'including seasonality') or rate (a rate said in percent, '4.5%', written as 0.045 or 4.5 as "
-                             "the description asks)."),
+                             "'including seasonality'), rate (a rate said in percent, '4.5%', written as 0.045 or 4.5 as "
+                             "the description asks) or multi (a call for every pair of two listed values, or two or three "
+                             "requests said as one)."),
 ) -> None:
     """Generate synthetic xLAM-style function-calling rows (the bundled sample is n=300, seed=0, kind mixed)."""
     from funreason.sample import KINDS, write_sample

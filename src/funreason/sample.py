@@ -14,7 +14,8 @@ offered function that cannot serve the request, answered without a call (`no_fit
 said in everyday words and written as the description asks (`phrased_rows`); an optional parameter
 passed when the request names its value and left out when not (`optional_rows`, and `asked_rows`
 on other tools); a rate said in percent written as a fraction or as said, as its description asks
-(`rate_rows`). The worded kinds have tools of their own, under the same rule: no BFCL name.
+(`rate_rows`); several calls in one sentence, a call per pair of two listed values or per request
+(`multi_rows`). The worded kinds have tools of their own, under the same rule: no BFCL name.
 
 `python -m funreason.sample --out FILE` regenerates `funreason/data/sample_xlam.jsonl`.
 """
@@ -400,6 +401,107 @@ def parallel_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     while len(rows) < n:
         if (row := one_sentence_parallel_row(len(rows), r)) is not None:
+            rows.append(row)
+    return rows
+
+
+# --- multi rows: several calls asked in one sentence, two values varied at once
+
+def _listable(template: str, param: Param) -> bool:
+    """Whether `param`'s slot in `template` can carry "a and b" and still read as one slot: a scalar,
+    not quoted, not glued to other text, not beside a comma (as `one_sentence_parallel_row` asks)."""
+    return (param.xtype.split(",")[0] in ("str", "int", "float")
+            and not re.search(rf"(['\w^]|, )\{{{param.name}\}}|\{{{param.name}\}}['\w^,]", template))
+
+
+def _distinct(param: Param, k: int, taken: list[Any], r: random.Random) -> list[Any]:
+    values: list[Any] = []
+    for _ in range(30):  # a small pool may give fewer
+        v = param.sample(r)
+        if v not in values and v not in taken:
+            values.append(v)
+        if len(values) == k:
+            break
+    return values
+
+
+def _cross_row(tool: ToolSpec, template: str, varied: list[Param], fixed: dict[str, Any], r: random.Random):
+    """Both varied slots list their values ("the Lakers and the Bulls in 2018 and 2020"): a call for
+    every pair, as BFCL's parallel entries ask."""
+    a, b = varied
+    va = _distinct(a, r.choice([2, 2, 3]), list(fixed.values()), r)
+    vb = _distinct(b, 2, list(fixed.values()) + va, r)
+    if len(va) < 2 or len(vb) < 2:
+        return None
+    said = {p: tool_param.say(v) for tool_param in tool.params for p, v in fixed.items() if p == tool_param.name}
+    said[a.name], said[b.name] = _say_all([a.say(v) for v in va]), _say_all([b.say(v) for v in vb])
+    calls = [Call(tool.name, {p.name: x if p is a else y if p is b else fixed[p.name] for p in tool.params
+                              if p.name in fixed or p is a or p is b}) for x in va for y in vb]
+    why = (f"The user names {len(va)} values of {a.name} and {len(vb)} of {b.name} and wants every pair, so "
+           f"I call `{tool.name}` {len(calls)} times")
+    return template.format(**said), calls, why
+
+
+def _paired_row(tool: ToolSpec, template: str, varied: list[Param], fixed: dict[str, Any], r: random.Random):
+    """Two or three requests to one function that differ in one or two values, the second and third
+    said without the words they share with the first ("Book a hotel in Oslo for 3 nights, and in
+    Lima for 5 nights."): a call for each."""
+    k = r.choice([2, 2, 3])
+    columns = [_distinct(p, k, list(fixed.values()), r) for p in varied]
+    if min(map(len, columns)) < k:
+        return None
+    groups = [{p.name: col[j] for p, col in zip(varied, columns)} for j in range(k)]
+    by_name = {p.name: p for p in tool.params}
+    sentences = [template.format(**{n: by_name[n].say(v) for n, v in {**fixed, **g}.items()}) for g in groups]
+    end = sentences[0][-1] if sentences[0][-1] in ".?!" else ""
+    words = [s.rstrip(".?!").split(" ") for s in sentences]
+    shared = 0
+    while all(len(w) > shared + 1 and w[shared] == words[0][shared] for w in words):
+        shared += 1
+    parts = [" ".join(words[0])] + [" ".join(w[shared:]) for w in words[1:]]
+    query = ", ".join(parts[:-1]) + ", and " + parts[-1] + end
+    calls = [Call(tool.name, {p.name: g.get(p.name, fixed.get(p.name)) for p in tool.params if p.name in fixed or p.name in g})
+             for g in groups]
+    why = (f"The user asks {k} times, with other values of {' and '.join(p.name for p in varied)} each time, "
+           f"so I call `{tool.name}` {k} times")
+    return query, calls, why
+
+
+def multi_call_row(i: int, r: random.Random) -> dict[str, Any] | None:
+    """A request for several calls of one function in one sentence, in BFCL's parallel shapes the
+    parallel rows lack: two slots listing values, a call per pair (`_cross_row`); or two or three
+    requests that differ in one or two values, the repeated words left out (`_paired_row`). None
+    when the drawn template has too few slots that can carry a list, a list of its own, or an "and"."""
+    tool = r.choice(TOOLS)
+    template = r.choice(tool.templates)
+    used = _PLACEHOLDER.findall(template)
+    listed = any(p.name in used and p.xtype.split(",")[0] not in ("str", "int", "float", "bool") for p in tool.params)
+    if listed or " and " in template or "between" in template or "=" in template:  # a list's commas would blur the values'
+        return None
+    slots = [p for p in tool.params if p.name in used and _listable(template, p)]
+    if len(slots) < 2:
+        return None
+    cross = r.random() < 0.5
+    varied = r.sample(slots, 2 if cross else r.choice([1, 2]))
+    fixed = {p.name: p.sample(r) for p in tool.params if p.name in used and p not in varied}
+    made = (_cross_row if cross else _paired_row)(tool, template, varied, fixed, r)
+    if made is None:
+        return None
+    query, calls, why = made
+    tools = [tool, *r.sample([t for t in TOOLS if t is not tool], r.randint(0, 2))]
+    r.shuffle(tools)
+    reasoning = f"{why}: " + ", ".join(format_python_call(c) for c in calls) + "."
+    return {"id": f"multi-{i}", "query": query, "tools": json.dumps([t.xlam() for t in tools], ensure_ascii=False),
+            "answers": json.dumps([c.to_dict() for c in calls], ensure_ascii=False), "reasoning": reasoning}
+
+
+def multi_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`n` multi-call rows (`multi_call_row`), half a call per pair of two listed values, half two or
+    three requests said as one; generated apart from the bundled sample, which stays as it is."""
+    r = random.Random(f"multi/{seed}")
+    rows: list[dict[str, Any]] = []
+    while len(rows) < n:
+        if (row := multi_call_row(len(rows), r)) is not None:
             rows.append(row)
     return rows
 
@@ -999,7 +1101,7 @@ def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[
 # generated apart from it (each with ids of its own, so that files of two kinds can be joined)
 KINDS: dict[str, Callable[[int, int], list[dict[str, Any]]]] = {
     "mixed": generate, "parallel": parallel_rows, "no-fit": no_fit_rows, "phrased": phrased_rows, "optional": optional_rows,
-    "asked": asked_rows, "rate": rate_rows,
+    "asked": asked_rows, "rate": rate_rows, "multi": multi_rows,
 }
 
 
