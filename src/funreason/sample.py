@@ -351,6 +351,26 @@ def _say_all(values: list[str]) -> str:
     return ", ".join(values[:-1]) + " and " + values[-1]
 
 
+def _listable(template: str, param: Param) -> bool:
+    """Whether `param`'s slot in `template` can carry "a and b" and still read as one slot: a scalar,
+    not quoted, not glued to other text ("{a}x^2" reads as one term), not beside a comma ("Add {name},
+    {phone}" reads as one more item of the list)."""
+    return (param.xtype.split(",")[0] in ("str", "int", "float")
+            and not re.search(rf"(['\w^]|, )\{{{param.name}\}}|\{{{param.name}\}}['\w^,]", template))
+
+
+def _distinct(param: Param, k: int, taken: list[Any], r: random.Random) -> list[Any]:
+    """Up to `k` distinct values of `param`, none in `taken`."""
+    values: list[Any] = []
+    for _ in range(30):  # a small pool may give fewer
+        v = param.sample(r)
+        if v not in values and v not in taken:
+            values.append(v)
+        if len(values) == k:
+            break
+    return values
+
+
 def one_sentence_parallel_row(i: int, r: random.Random) -> dict[str, Any] | None:
     """A parallel row asked the way BFCL's parallel entries ask: one sentence naming several values
     of one parameter ("Compute the factorial of 5, 9 and 12."), answered with one call per value, the
@@ -366,19 +386,10 @@ def one_sentence_parallel_row(i: int, r: random.Random) -> dict[str, Any] | None
     if not scalars or " and " in template or "between" in template or "=" in template:
         return None
     varied = r.choice(scalars)
-    # a quoted value would read as one longer quote, a value glued to text ("{a}x^2") as one term,
-    # and one beside a comma ("Add {name}, {phone}") as one more item of the list
-    if re.search(rf"(['\w^]|, )\{{{varied.name}\}}|\{{{varied.name}\}}['\w^,]", template):
+    if not _listable(template, varied):
         return None
     fixed = {p.name: p.sample(r) for p in tool.params if p.name in used and p is not varied}
-    values: list[Any] = []
-    want = r.randint(2, 4)
-    for _ in range(30):  # distinct values, none equal to another argument ("EUR to EUR"); a small pool may give fewer
-        v = varied.sample(r)
-        if v not in values and v not in fixed.values():
-            values.append(v)
-        if len(values) == want:
-            break
+    values = _distinct(varied, r.randint(2, 4), list(fixed.values()), r)  # none equal to another argument ("EUR to EUR")
     if len(values) < 2:
         return None
     say = {p.name: p.say(fixed[p.name]) for p in tool.params if p.name in fixed}
@@ -407,24 +418,6 @@ def parallel_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
 
 # --- multi rows: several calls asked in one sentence, two values varied at once
 
-def _listable(template: str, param: Param) -> bool:
-    """Whether `param`'s slot in `template` can carry "a and b" and still read as one slot: a scalar,
-    not quoted, not glued to other text, not beside a comma (as `one_sentence_parallel_row` asks)."""
-    return (param.xtype.split(",")[0] in ("str", "int", "float")
-            and not re.search(rf"(['\w^]|, )\{{{param.name}\}}|\{{{param.name}\}}['\w^,]", template))
-
-
-def _distinct(param: Param, k: int, taken: list[Any], r: random.Random) -> list[Any]:
-    values: list[Any] = []
-    for _ in range(30):  # a small pool may give fewer
-        v = param.sample(r)
-        if v not in values and v not in taken:
-            values.append(v)
-        if len(values) == k:
-            break
-    return values
-
-
 def _cross_row(tool: ToolSpec, template: str, varied: list[Param], fixed: dict[str, Any], r: random.Random):
     """Both varied slots list their values ("the Lakers and the Bulls in 2018 and 2020"): a call for
     every pair, as BFCL's parallel entries ask."""
@@ -433,7 +426,7 @@ def _cross_row(tool: ToolSpec, template: str, varied: list[Param], fixed: dict[s
     vb = _distinct(b, 2, list(fixed.values()) + va, r)
     if len(va) < 2 or len(vb) < 2:
         return None
-    said = {p: tool_param.say(v) for tool_param in tool.params for p, v in fixed.items() if p == tool_param.name}
+    said = {p.name: p.say(fixed[p.name]) for p in tool.params if p.name in fixed}
     said[a.name], said[b.name] = _say_all([a.say(v) for v in va]), _say_all([b.say(v) for v in vb])
     calls = [Call(tool.name, {p.name: x if p is a else y if p is b else fixed[p.name] for p in tool.params
                               if p.name in fixed or p is a or p is b}) for x in va for y in vb]
