@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
 import pytest
+import torch
 from transformers import AutoModelForCausalLM, TrainerCallback
 
 from conftest import funreason
@@ -84,6 +86,33 @@ def test_resume_gives_the_same_loss_curve(tmp_path, tiny_model_dir):
     for x, y in zip(a, b):
         for key in ("loss", "think_loss", "result_loss", "alpha"):
             assert y[key] == pytest.approx(x[key], rel=1e-5, abs=1e-7), (x["step"], key)
+
+
+class ProductDtypes(TrainerCallback):
+    """Records the dtype of every linear layer's output and of every weight, during training."""
+
+    def __init__(self):
+        self.outputs, self.weights = set(), set()
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        for m in model.modules():
+            if isinstance(m, torch.nn.Linear):
+                m.register_forward_hook(lambda mod, inp, out: self.outputs.add(out.dtype))
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        self.weights |= {p.dtype for p in model.parameters()}
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_bf16_on_a_cpu_keeps_fp32_weights_and_runs_the_products_in_bf16(tmp_path, tiny_model_dir, bf16):
+    seen = ProductDtypes()
+    train(_cfg(tiny_model_dir, tmp_path / "run", max_steps=4, bf16=bf16, alpha_mode="fixed"), log=lambda *_: None, callbacks=[seen])
+    # fp32 weights: a full fine-tuning's small updates are not rounded away to bf16's 8-bit mantissa
+    assert seen.weights == {torch.float32}
+    assert seen.outputs == ({torch.bfloat16} if bf16 else {torch.float32})
+    saved = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "final", dtype="auto")
+    assert {p.dtype for p in saved.parameters()} == {torch.float32}
+    assert all(math.isfinite(m["loss"]) for m in metrics(tmp_path / "run"))
 
 
 def test_bad_rows_are_counted_and_benchmark_rows_refused(tmp_path, tiny_model_dir):

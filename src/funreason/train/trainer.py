@@ -246,8 +246,7 @@ def load_model(cfg: TrainConfig):
     tokenizer = load_tokenizer(cfg.model, cfg.chat_template)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dtype = torch.bfloat16 if _use_bf16(cfg) else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=_weights_dtype(cfg))
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
@@ -283,6 +282,17 @@ def _use_bf16(cfg: TrainConfig) -> bool:
     if cfg.bf16 is not None:
         return cfg.bf16
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def _weights_dtype(cfg: TrainConfig) -> torch.dtype:
+    """The dtype the trained weights are held in.
+
+    On a GPU, bf16 training holds the weights in bf16 too (half the memory, as users of 7B models
+    expect). On a CPU, memory is not what runs out: the weights stay fp32 and Trainer's autocast runs
+    only the products in bf16, so a full fine-tuning's small updates (lr 5e-5 × a small gradient) are
+    not rounded away by bf16's 8-bit mantissa.
+    """
+    return torch.bfloat16 if _use_bf16(cfg) and torch.cuda.is_available() else torch.float32
 
 
 def prepare_data(cfg: TrainConfig, tokenizer) -> tuple[FeatureDataset, DataReport, Any]:
@@ -322,6 +332,8 @@ def training_arguments(cfg: TrainConfig, **overrides: Any) -> TrainingArguments:
         dataloader_pin_memory=torch.cuda.is_available(),
         disable_tqdm=True,  # ProgressLog prints readable lines instead
     )
+    if not torch.cuda.is_available() and args["bf16"]:
+        args.update(use_cpu=True)  # Trainer takes bf16 without a GPU only when told it is on the CPU
     if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # without this, Trainer on CPU ignores torchrun's WORLD_SIZE: each process would train alone
         # on every batch (gloo is the CPU backend of torch.distributed)

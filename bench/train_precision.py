@@ -1,0 +1,79 @@
+"""Full fine-tuning on a CPU in fp32 against bf16 products with fp32 weights (`funreason train --bf16`).
+
+    .venv/bin/python bench/train_precision.py --model runs/smollm2
+
+The same model, rows, seed and steps, once per precision, alternating (fp32, bf16, fp32, bf16, …):
+answer tokens per second of training (model loading left out) and, so that speed is not bought
+with a different run, the loss at every step of the two. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+
+from funreason.sample import sample_path
+from funreason.train.trainer import TrainConfig, train
+
+
+class Clock(TrainerCallback):
+    """Seconds from the first step's start to the last step's end, and the answer tokens trained on."""
+
+    def __init__(self) -> None:
+        self.start = self.end = 0.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.end = time.perf_counter()
+
+
+def run(model: str, out: Path, steps: int, bf16: bool) -> tuple[float, list[float]]:
+    """(answer tokens per second, loss at each step) of one training run."""
+    clock = Clock()
+    cfg = TrainConfig(model=model, data=str(sample_path()), out=str(out), loss="sft", lora=0, learning_rate=1e-4,
+                      batch_size=4, max_length=1024, max_steps=steps, seed=0, logging_steps=1, save_steps=10**6,
+                      report_to="none", bf16=bf16)
+    train(cfg, log=lambda *_: None, callbacks=[clock])
+    logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps_logged = [m for m in logs if "loss" in m and "step" in m]
+    tokens = sum(m["result_tokens"] + m["think_tokens"] for m in steps_logged)
+    return tokens / (clock.end - clock.start), [m["loss"] for m in steps_logged]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, help="A checkpoint folder (funreason model get smollm2-135m-instruct --out DIR).")
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--repeats", type=int, default=2)
+    a = ap.parse_args()
+    rates: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    losses: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(a.repeats):
+            for name in rates:
+                rate, loss = run(a.model, Path(tmp) / f"{name}-{i}", a.steps, bf16=name == "bf16")
+                rates[name].append(rate)
+                losses[name] = loss
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(json.dumps({
+        "model": a.model, "steps": a.steps, "batch_size": 4, "threads": torch.get_num_threads(),
+        "cpu_bf16": torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported(),
+        "answer_tokens_per_s": {k: [round(x, 1) for x in v] for k, v in rates.items()},
+        "median_answer_tokens_per_s": {k: round(v, 1) for k, v in med.items()},
+        "bf16_over_fp32": round(med["bf16"] / med["fp32"], 3),
+        "loss_per_step": {k: [round(x, 4) for x in v] for k, v in losses.items()},
+        "largest_loss_difference": round(max(abs(x - y) for x, y in zip(losses["fp32"], losses["bf16"])), 4),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
