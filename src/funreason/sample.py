@@ -437,8 +437,10 @@ def _cross_row(tool: ToolSpec, template: str, varied: list[Param], fixed: dict[s
 
 def _paired_row(tool: ToolSpec, template: str, varied: list[Param], fixed: dict[str, Any], r: random.Random):
     """Two or three requests to one function that differ in one or two values, the second and third
-    said without the words they share with the first ("Book a hotel in Oslo for 3 nights, and in
-    Lima for 5 nights."): a call for each."""
+    said without the words they share with the first ("Book a hotel in Oslo for 3 nights and in Lima
+    for 5 nights."): a call for each. Two are joined by a bare "and", as BFCL's paired requests are
+    ("Taylor Swift for 20 minutes and Maroon 5 for 15 minutes"), so that what tells them from a
+    crossed request ("the Lakers and the Bulls in 2018 and 2020") is where the values stand, not a comma."""
     k = r.choice([2, 2, 3])
     columns = [_distinct(p, k, list(fixed.values()), r) for p in varied]
     if min(map(len, columns)) < k:
@@ -452,7 +454,7 @@ def _paired_row(tool: ToolSpec, template: str, varied: list[Param], fixed: dict[
     while all(len(w) > shared + 1 and w[shared] == words[0][shared] for w in words):
         shared += 1
     parts = [" ".join(words[0])] + [" ".join(w[shared:]) for w in words[1:]]
-    query = ", ".join(parts[:-1]) + ", and " + parts[-1] + end
+    query = (" and ".join(parts) if k == 2 else ", ".join(parts[:-1]) + ", and " + parts[-1]) + end
     calls = [Call(tool.name, {p.name: g.get(p.name, fixed.get(p.name)) for p in tool.params if p.name in fixed or p.name in g})
              for g in groups]
     why = (f"The user asks {k} times, with other values of {' and '.join(p.name for p in varied)} each time, "
