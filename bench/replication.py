@@ -120,8 +120,9 @@ class ReplicationConfig:
     optional_rows: int = 0
     # the same lesson on 18 other tools, the value asked for in passing ("including seasonality")
     asked_rows: int = 0
-    # bf16 products with fp32 weights (`funreason train --bf16`): about 1.5 times the steps an hour on
-    # a CPU with avx512_bf16; off by default, since every earlier run here trained in fp32
+    # bf16 products with fp32 weights (`funreason train --bf16`; the self-refinement round trains in
+    # fp32 still): faster on long batches on a CPU with avx512_bf16; off by default, since every earlier
+    # run here trained in fp32
     bf16: bool = False
     # evaluation under schema-guided decoding (`funreason.guided`): the models are the same, so a run with
     # it reuses the models another run trained in the same --out and scores them into eval_guided/
@@ -391,7 +392,7 @@ def main() -> None:
                     help="LoRA on the last N decoder layers only (0: all 30). More layers learn more and cost more "
                          "time a step: the backward pass goes further down.")
     ap.add_argument("--bf16", action="store_true",
-                    help="Train with bf16 products and fp32 weights (funreason train --bf16): faster on a CPU with avx512_bf16 or AMX.")
+                    help="Train with bf16 products and fp32 weights (funreason train --bf16): faster on long batches on a CPU with avx512_bf16 or AMX.")
     ap.add_argument("--guided", action="store_true",
                     help="Evaluate under schema-guided decoding (a call list keeps to the entry's functions, parameters "
                          "and types); the models trained in the same --out are reused, the scores go to eval_guided/.")

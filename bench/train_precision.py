@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/train_precision.py --model runs/smollm2
 
-The same model, rows, seed and steps, once per precision, alternating (fp32, bf16, fp32, bf16, …):
+The same model, rows (`--data`, the bundled sample by default), seed and steps, once per precision, alternating (fp32, bf16, fp32, bf16, …):
 answer tokens per second of training (model loading left out) and, so that speed is not bought
 with a different run, the loss at every step of the two. Prints JSON.
 """
@@ -36,10 +36,10 @@ class Clock(TrainerCallback):
         self.end = time.perf_counter()
 
 
-def run(model: str, out: Path, steps: int, bf16: bool) -> tuple[float, list[float]]:
+def run(model: str, data: str, out: Path, steps: int, bf16: bool) -> tuple[float, list[float]]:
     """(answer tokens per second, loss at each step) of one training run."""
     clock = Clock()
-    cfg = TrainConfig(model=model, data=str(sample_path()), out=str(out), loss="sft", lora=0, learning_rate=1e-4,
+    cfg = TrainConfig(model=model, data=data, out=str(out), loss="sft", lora=0, learning_rate=1e-4,
                       batch_size=4, max_length=1024, max_steps=steps, seed=0, logging_steps=1, save_steps=10**6,
                       report_to="none", bf16=bf16)
     train(cfg, log=lambda *_: None, callbacks=[clock])
@@ -52,20 +52,22 @@ def run(model: str, out: Path, steps: int, bf16: bool) -> tuple[float, list[floa
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="A checkpoint folder (funreason model get smollm2-135m-instruct --out DIR).")
+    ap.add_argument("--data", default=None, help="Training rows (default: the bundled sample).")
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--repeats", type=int, default=2)
     a = ap.parse_args()
     rates: dict[str, list[float]] = {"fp32": [], "bf16": []}
     losses: dict[str, list[float]] = {}
+    data = a.data or str(sample_path())
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(a.repeats):
             for name in rates:
-                rate, loss = run(a.model, Path(tmp) / f"{name}-{i}", a.steps, bf16=name == "bf16")
+                rate, loss = run(a.model, data, Path(tmp) / f"{name}-{i}", a.steps, bf16=name == "bf16")
                 rates[name].append(rate)
                 losses[name] = loss
     med = {k: statistics.median(v) for k, v in rates.items()}
     print(json.dumps({
-        "model": a.model, "steps": a.steps, "batch_size": 4, "threads": torch.get_num_threads(),
+        "model": a.model, "data": data, "steps": a.steps, "batch_size": 4, "threads": torch.get_num_threads(),
         "cpu_bf16": torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported(),
         "answer_tokens_per_s": {k: [round(x, 1) for x in v] for k, v in rates.items()},
         "median_answer_tokens_per_s": {k: round(v, 1) for k, v in med.items()},

@@ -42,7 +42,7 @@ class TrainConfig:
     save_total_limit: int | None = 3
     gradient_checkpointing: bool = field(default=False, metadata=cli("Recompute activations in the backward pass (less memory, more time)."))
     group_by_length: bool = True
-    bf16: bool | None = field(default=None, metadata=cli("bf16 precision (default: on a GPU that has it; on a CPU, fp32 weights with bf16 products, about twice as fast where the CPU has avx512_bf16 or AMX)."))
+    bf16: bool | None = field(default=None, metadata=cli("bf16 precision (default: on a GPU that has it; on a CPU, fp32 weights with bf16 products: faster on long batches where the CPU has avx512_bf16 or AMX)."))
     loss_impl: str = field(default="auto", metadata=cli("auto, chunked (memory-efficient head) or logits."))
     chunk_size: int = 1024
     resume: bool = field(default=False, metadata=cli("Continue from the newest checkpoint in --out."))
