@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/train_precision.py --model runs/smollm2
 
-The same model, rows (`--data`, the bundled sample by default), seed and steps, once per precision, alternating (fp32, bf16, fp32, bf16, …):
-answer tokens per second of training (model loading left out) and, so that speed is not bought
-with a different run, the loss at every step of the two. Prints JSON.
+The same model, rows (`--data`, the bundled sample by default), seed and steps, once per precision,
+alternating (fp32, bf16, fp32, bf16, …): answer tokens per second of training (model loading left
+out) and, so that speed is not bought with a different run, the loss at every step of the two.
+Prints JSON.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import torch
 from transformers import TrainerCallback
 
 from funreason.sample import sample_path
+from funreason.train.plot import read_metrics
 from funreason.train.trainer import TrainConfig, train
 
 
 class Clock(TrainerCallback):
-    """Seconds from the first step's start to the last step's end, and the answer tokens trained on."""
+    """When training starts and ends (after the model is loaded and the rows are read)."""
 
     def __init__(self) -> None:
         self.start = self.end = 0.0
@@ -43,8 +45,7 @@ def run(model: str, data: str, out: Path, steps: int, bf16: bool) -> tuple[float
                       batch_size=4, max_length=1024, max_steps=steps, seed=0, logging_steps=1, save_steps=10**6,
                       report_to="none", bf16=bf16)
     train(cfg, log=lambda *_: None, callbacks=[clock])
-    logs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    steps_logged = [m for m in logs if "loss" in m and "step" in m]
+    steps_logged = read_metrics(out / "metrics.jsonl")
     tokens = sum(m["result_tokens"] + m["think_tokens"] for m in steps_logged)
     return tokens / (clock.end - clock.start), [m["loss"] for m in steps_logged]
 
