@@ -160,14 +160,16 @@ class HeldoutConfig:
     batch: int = field(default=16, metadata=cli("Prompts generated together."))
     chat_template: str | None = field(default=None, metadata=cli("A Jinja chat template file used in place of the model's own."))
     guided: bool = field(default=False, metadata=cli("Schema-guided decoding: a call list the model starts keeps to the row's functions, parameters and types."))
+    beams: int = field(default=1, metadata=cli("Beam search over the call list: keep the N likeliest continuations once an answer opens its "
+                                               "call list, answer with the likeliest; each row takes N rows of the batch."))
 
     def validate(self) -> "HeldoutConfig":
         if not self.data or not self.out or not self.model:
             raise ValueError("give the split, --model and --out: funreason eval heldout DATA --model M --out DIR")
         if not Path(self.data).is_file():
             raise ValueError(f"{self.data}: no such file")
-        if self.batch < 1 or self.max_tokens < 1 or (self.limit is not None and self.limit < 1):
-            raise ValueError("--batch, --max-tokens and --limit must be 1 or more")
+        if self.batch < 1 or self.max_tokens < 1 or self.beams < 1 or (self.limit is not None and self.limit < 1):
+            raise ValueError("--batch, --max-tokens, --beams and --limit must be 1 or more")
         from funreason.models import check_model_ref
 
         check_model_ref(self.model)
@@ -183,12 +185,12 @@ def eval_heldout(cfg: HeldoutConfig, progress: Progress = quiet) -> HeldoutScore
     out = Path(cfg.out)
     claim(out, {"verb": "eval heldout", **model_identity(cfg.model), "data_sha256": file_sha256(cfg.data), "limit": cfg.limit,
                 "max_tokens": cfg.max_tokens, "chat_template": file_sha256(cfg.chat_template) if cfg.chat_template else None,
-                **({"guided": True} if cfg.guided else {})},
+                **({"guided": True} if cfg.guided else {}), **({"beams": cfg.beams} if cfg.beams > 1 else {})},
           [out / RESULTS, out / "heldout.json"])
     out.mkdir(parents=True, exist_ok=True)
     exs, reader = heldout_examples(cfg.data, cfg.limit, out / "rejected.jsonl")
     with open_engine(BackendConfig(local=cfg.model, concurrency=cfg.batch, chat_template=cfg.chat_template)) as engine:
-        pending = submit(engine, exs, SamplingParams(max_tokens=cfg.max_tokens), guided=cfg.guided)
+        pending = submit(engine, exs, SamplingParams(max_tokens=cfg.max_tokens, beams=cfg.beams), guided=cfg.guided)
         with progress("held-out split", "rows", len(exs)) as advance:
             score = score_heldout(exs, pending, out, reader.rejected_count, advance)
     write_text_atomic(out / "heldout.json", json.dumps({"model": cfg.model, "data": cfg.data, **score.to_dict()}, indent=2))

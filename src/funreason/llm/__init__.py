@@ -35,6 +35,10 @@ class SamplingParams:
     seed: int | None = None
     # a Lark grammar the answer must follow (`guided.call_grammar`); local engine only
     grammar: str | None = None
+    # beam search over a call list (local engine, greedy only): the answer is greedy until it opens
+    # a call list, then the `beams` likeliest continuations are kept and the likeliest finished one
+    # is the answer (`llm.local`)
+    beams: int = 1
 
 
 @dataclass

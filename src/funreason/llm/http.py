@@ -192,6 +192,8 @@ def _arguments(raw: Any) -> dict[str, Any]:
 def _sampling_body(params: SamplingParams) -> dict[str, Any]:
     if params.grammar is not None:  # endpoints spell structured output each their own way: not sent silently wrong
         raise BackendError("guided decoding (a grammar) runs on a local model only, not through an endpoint")
+    if params.beams > 1:  # OpenAI-style endpoints have no beam search setting
+        raise BackendError("beam search runs on a local model only, not through an endpoint")
     body: dict[str, Any] = {"max_tokens": params.max_tokens, "temperature": params.temperature, "top_p": params.top_p}
     if params.stop:
         body["stop"] = params.stop

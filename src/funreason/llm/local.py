@@ -12,6 +12,13 @@ leaves its batch at the next decode step, and a batch whose rows are all done or
 there, so an abandoned request holds nobody up. `health()` says whether the worker is alive and
 how long it has gone without a decode step while it has work; `close(abort=True)` fails what is
 in flight at the next step instead of finishing it.
+
+A request with `beams` > 1 is decoded greedily until its answer opens a call list (`[`, after a
+think block if there is one); from there its `beams` likeliest continuations (summed log
+probabilities, under its grammar when it has one) are kept, each in a row of the batch with its
+own cache, and the answer is the likeliest finished one. A search ends once a finished continuation is at least as
+likely as every live one (a continuation only loses probability as it grows). Prose answers are
+untouched: they are the greedy ones.
 """
 
 from __future__ import annotations
@@ -95,6 +102,7 @@ class LocalEngine:
                cancel: threading.Event | None = None) -> Future:
         """Queue one prompt (text, rendered already, or token ids). The future gives a Generation,
         or raises RequestCancelled once `cancel` is set."""
+        check_beams(params, streamed=on_text is not None)
         ids = prompt if isinstance(prompt, list) else self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         req = _Request(list(ids), params, on_text, cancel=cancel)
         self._queue.put(req)
@@ -176,6 +184,17 @@ class LocalEngine:
 
     @torch.no_grad()
     def _generate_batch(self, batch: list[_Request]) -> list[Generation | BaseException]:
+        beam = [r.params.beams > 1 for r in batch]
+        if any(beam):  # beam searches decode apart from the rest of a mixed batch
+            out: dict[int, Generation | BaseException] = {}
+            for part in ([i for i in range(len(batch)) if beam[i]], [i for i in range(len(batch)) if not beam[i]]):
+                if part:
+                    run = self._beam_batch if beam[part[0]] else self._greedy_batch
+                    out.update(zip(part, run([batch[i] for i in part])))
+            return [out[i] for i in range(len(batch))]
+        return self._greedy_batch(batch)
+
+    def _greedy_batch(self, batch: list[_Request]) -> list[Generation | BaseException]:
         n = len(batch)
         rows = [_Row(r, self.tokenizer) for r in batch]
         gens: list[torch.Generator | None] = []
@@ -236,6 +255,60 @@ class LocalEngine:
             out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
             cache, logits = out.cache, out.logits[:, -1, :]
         return [row.error or row.result() for row in rows]
+
+    def _beam_batch(self, batch: list[_Request]) -> list[Generation | BaseException]:
+        """Beam search for every request of `batch` (see the module docstring). Each request holds
+        one row of the batch tensors per live hypothesis (one while it is greedy), its rows
+        together; finished requests leave at once."""
+        groups = [_Beams(r) for r in batch]
+        for g in groups:  # a grammar that does not compile fails its own request
+            if g.req.params.grammar is not None:
+                try:
+                    g.live[0].matcher = self._guide().matcher(g.req.params.grammar)
+                except Exception as e:
+                    g.fail(e)
+        cache, logits, mask, pos = self._prefill(batch)
+        base = {i: i for i in range(len(groups))}  # each request's first row in the batch tensors
+        for _ in range(max(r.params.max_tokens for r in batch)):
+            self._busy_since = time.monotonic()
+            for g in groups:
+                gone = None if g.done else self._leaving(g.req)
+                if gone is not None:
+                    g.fail(gone)
+            guided = [(h.matcher, base[i] + k) for i in base if not groups[i].done
+                      for k, h in enumerate(groups[i].live) if h.matcher is not None]
+            if guided:
+                self._guide().mask(guided, logits)
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            rows: list[int] = []  # the row each next hypothesis continues
+            tokens: list[int] = []
+            moved: dict[int, int] = {}
+            for i, first in base.items():
+                g = groups[i]
+                if g.done:
+                    continue
+                try:
+                    moves = g.step(logp[first : first + len(g.live)], self.eos_ids, self.tokenizer)
+                except Exception as e:  # a grammar fault ends this request only
+                    g.fail(e)
+                    continue
+                if moves:
+                    moved[i] = len(rows)
+                    rows += [first + parent for parent, _ in moves]
+                    tokens += [token for _, token in moves]
+            if not rows:
+                break
+            base = moved
+            if rows != list(range(logits.shape[0])):  # hypotheses moved, multiplied or left: their caches follow
+                idx = torch.tensor(rows, dtype=torch.long, device=self.device)
+                cache.batch_select_indices(idx)
+                mask, pos = mask[idx], pos[idx]
+            mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype, device=self.device)], dim=1)
+            pos = pos[:, -1:] + 1
+            nxt = torch.tensor(tokens, dtype=torch.long, device=self.device)[:, None]
+            out = self.model(input_ids=nxt, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
+            cache, logits = out.cache, out.logits[:, -1, :]
+        return [g.result(self.tokenizer) for g in groups]
 
     def _guide(self) -> Any:
         """The grammar matchers' tokenizer, built on the first guided request (`guided.Guide`)."""
@@ -298,6 +371,96 @@ def _follow(matcher: Any, token: int, row: "_Row") -> None:
         raise BackendError(f"the grammar refused token {token}: {matcher.get_error()}")
     if matcher.is_stopped() and not row.done:
         row.stop()
+
+
+def check_beams(params: SamplingParams, *, streamed: bool = False) -> None:
+    """ValueError when `params` ask for a beam search this engine cannot run: it is greedy, with
+    no stop strings and no stream (the answer is known only when the search ends)."""
+    if params.beams < 1:
+        raise ValueError(f"beams must be 1 or more, not {params.beams}")
+    if params.beams > 1 and (params.temperature > 0 or params.stop or streamed):
+        raise ValueError("beam search is greedy and unstreamed: temperature 0, no stop strings, no stream")
+
+
+@dataclass
+class _Hypothesis:
+    tokens: list[int]
+    score: float  # summed log probabilities since the call list opened
+    matcher: Any = None  # its grammar's state, when guided
+
+
+class _Beams:
+    """One request's beam search: its live hypotheses, the finished ones, and whether its answer
+    opened a call list yet (before that it keeps one hypothesis: greedy decoding)."""
+
+    def __init__(self, req: _Request):
+        self.req = req
+        self.live = [_Hypothesis([], 0.0)]
+        self.finished: list[tuple[float, list[int], str]] = []  # (score, tokens, finish reason)
+        self.opened = False
+        self.done = False
+        self.error: BaseException | None = None
+
+    def fail(self, error: BaseException) -> None:
+        self.error, self.done = error, True
+
+    def step(self, logp: torch.Tensor, eos_ids: set[int], tokenizer: Any) -> list[tuple[int, int]]:
+        """Extend the live hypotheses by one token from their (masked) log probabilities, one
+        row each. Returns, per new live hypothesis in slot order, (the slot of its parent, its
+        token); marks the search done when it ends here."""
+        width = self.req.params.beams if self.opened else 1
+        scores = torch.tensor([h.score for h in self.live], device=logp.device)[:, None] + logp
+        top = scores.view(-1).topk(min(2 * width, scores.numel()))
+        vocab = logp.shape[1]
+        new: list[tuple[_Hypothesis, int]] = []
+        for score, flat in zip(top.values.tolist(), top.indices.tolist()):
+            if score == float("-inf"):
+                break
+            slot, token = divmod(flat, vocab)
+            parent = self.live[slot]
+            if token in eos_ids:
+                self.finished.append((score, parent.tokens, "stop"))
+                continue
+            matcher = parent.matcher
+            if matcher is not None:
+                matcher = matcher.deep_copy() if width > 1 else matcher
+                if not matcher.consume_token(token):
+                    raise BackendError(f"the grammar refused token {token}: {matcher.get_error()}")
+            child = _Hypothesis(parent.tokens + [token], score, matcher)
+            if matcher is not None and matcher.is_stopped():
+                self.finished.append((score, child.tokens, "stop"))
+            elif len(child.tokens) >= self.req.params.max_tokens:
+                self.finished.append((score, child.tokens, "length"))
+            else:
+                new.append((child, slot))
+                if len(new) == width:
+                    break
+        if not new and not self.finished:
+            raise BackendError("no token is allowed here (the grammar is at a dead end)")
+        best_finished = max((f[0] for f in self.finished), default=float("-inf"))
+        if not new or best_finished >= new[0][0].score:
+            self.done = True
+            return []
+        if not self.opened and _opens_calls(tokenizer.decode(new[0][0].tokens, skip_special_tokens=True)):
+            self.opened = True  # the search starts here: scores count from the opening on
+            new[0][0].score = 0.0
+        self.live = [h for h, _ in new]
+        return [(slot, h.tokens[-1]) for h, slot in new]
+
+    def result(self, tokenizer: Any) -> Generation | BaseException:
+        if self.error is not None:
+            return self.error
+        if not self.finished:
+            return BackendError("the beam search ended with no finished answer")
+        _, tokens, reason = max(self.finished, key=lambda f: f[0])
+        return Generation(tokenizer.decode(tokens, skip_special_tokens=True), reason, len(self.req.prompt_ids), len(tokens))
+
+
+def _opens_calls(text: str) -> bool:
+    """Whether an answer so far has opened a call list (after its think block, if any)."""
+    from funreason.calls import split_think
+
+    return split_think(text)[1].startswith("[")
 
 
 def _choose(logits: torch.Tensor, p: SamplingParams, gen: torch.Generator) -> int:

@@ -31,6 +31,8 @@ class VLLMChat:
     async def chat(self, messages: list[dict[str, Any]], params: SamplingParams, tools: list[dict] | None = None) -> Generation:
         if tools:
             raise ValueError("the in-process vLLM backend takes no tools; put them in the prompt")
+        if params.grammar is not None or params.beams > 1:  # not passed on, so refused rather than ignored
+            raise ValueError("guided decoding and beam search run on the local transformers engine, not in-process vLLM")
         fut: Future = Future()
         self._queue.put((messages, params, fut))
         return await asyncio.wrap_future(fut)
