@@ -16,9 +16,9 @@ in flight at the next step instead of finishing it.
 A request with `beams` > 1 is decoded greedily until its answer opens a call list (`[`, after a
 think block if there is one); from there its `beams` likeliest continuations (summed log
 probabilities, under its grammar when it has one) are kept, each in a row of the batch with its
-own cache, and the answer is the likeliest finished one. A search ends once a finished continuation is at least as
-likely as every live one (a continuation only loses probability as it grows). Prose answers are
-untouched: they are the greedy ones.
+own cache, and the answer is the likeliest finished one. A search ends once a finished
+continuation is at least as likely as every live one (a continuation only loses probability as it
+grows). Prose answers are untouched: they are the greedy ones.
 """
 
 from __future__ import annotations
