@@ -250,10 +250,7 @@ class LocalEngine:
                 cache.batch_select_indices(idx)
                 self.left_early += len(live) - len(keep)
                 mask, pos, nxt, live = mask[idx], pos[idx], nxt[idx], [live[j] for j in keep]
-            mask = torch.cat([mask, torch.ones((len(live), 1), dtype=mask.dtype, device=self.device)], dim=1)
-            pos = pos[:, -1:] + 1
-            out = self.model(input_ids=nxt[:, None], attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
-            cache, logits = out.cache, out.logits[:, -1, :]
+            cache, logits, mask, pos = self._decode(cache, nxt, mask, pos)
         return [row.error or row.result() for row in rows]
 
     def _beam_batch(self, batch: list[_Request]) -> list[Generation | BaseException]:
@@ -303,12 +300,19 @@ class LocalEngine:
                 idx = torch.tensor(rows, dtype=torch.long, device=self.device)
                 cache.batch_select_indices(idx)
                 mask, pos = mask[idx], pos[idx]
-            mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=mask.dtype, device=self.device)], dim=1)
-            pos = pos[:, -1:] + 1
-            nxt = torch.tensor(tokens, dtype=torch.long, device=self.device)[:, None]
-            out = self.model(input_ids=nxt, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
-            cache, logits = out.cache, out.logits[:, -1, :]
+            nxt = torch.tensor(tokens, dtype=torch.long, device=self.device)
+            cache, logits, mask, pos = self._decode(cache, nxt, mask, pos)
         return [g.result(self.tokenizer) for g in groups]
+
+    def _decode(self, cache: Any, tokens: torch.Tensor, mask: torch.Tensor,
+                pos: torch.Tensor) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One decode step: each row's next token (`tokens`, one per row) run on its cache, its
+        attention mask grown by that token and its position one on. Returns the cache, the next
+        logits, the mask and the positions."""
+        mask = torch.cat([mask, torch.ones((len(tokens), 1), dtype=mask.dtype, device=self.device)], dim=1)
+        pos = pos[:, -1:] + 1
+        out = self.model(input_ids=tokens[:, None], attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
+        return out.cache, out.logits[:, -1, :], mask, pos
 
     def _guide(self) -> Any:
         """The grammar matchers' tokenizer, built on the first guided request (`guided.Guide`)."""
