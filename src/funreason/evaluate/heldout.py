@@ -4,7 +4,10 @@ Invariant: a held-out row counts as correct only when the calls the model writes
 reference calls as a multiset (parallel calls in any order; FCDR's `same_calls`), or, for a row
 whose reference answers in words, when the model writes no call. Unreadable rows of the split are
 counted and reported, never silently left out. Every prompt, BFCL's and the split's, is queued on
-the engine at once, so its batches stay full across categories.
+the engine at once, so its batches stay full across categories. Each answer is appended to
+`heldout_results.jsonl` as it comes, keyed by the row's place in the split, so an interrupted run
+resumes with the rows it finished (the folder's claim makes sure they are this model's, on this
+split, with these settings); a finished run rewrites the file in the split's order.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from funreason.calls import parse_output
 from funreason.config import cli
 from funreason.fit import same_calls
 from funreason.formats import Reader
-from funreason.formats.jsonl import write_jsonl_atomic, write_text_atomic
+from funreason.formats.jsonl import AppendLog, read_finished_rows, write_jsonl_atomic, write_text_atomic
 from funreason.llm import Engine, Generation, SamplingParams
 from funreason.progress import Progress, quiet
 from funreason.schema import Example
@@ -46,13 +49,15 @@ class HeldoutScore:
         return cls(d["total"], d["correct"], d.get("unreadable_rows", 0))
 
 
-def heldout_examples(path: str | Path, limit: int | None, rejected: Path) -> tuple[list[Example], Reader]:
-    """The split's (first `limit`) rows with a reference answer, shortest prompt first, and the
-    reader: rows it cannot read go to `rejected` with the reason, and its `rejected_count` says how many."""
+def heldout_examples(path: str | Path, limit: int | None, rejected: Path) -> tuple[list[tuple[int, Example]], Reader]:
+    """The split's (first `limit`) rows with a reference answer, each with its place among them (the
+    key a resumed run finds its finished rows by), shortest prompt first, and the reader: rows it
+    cannot read go to `rejected` with the reason, and its `rejected_count` says how many."""
     from funreason.evaluate.bfcl_run import prompt_size
 
     reader = Reader(path, skip_invalid=True, rejected=rejected)
-    return sorted([ex for ex in reader if ex.answer is not None][:limit], key=prompt_size), reader
+    rows = list(enumerate([ex for ex in reader if ex.answer is not None][:limit]))
+    return sorted(rows, key=lambda row: prompt_size(row[1])), reader
 
 
 def is_correct(text: str, ex: Example) -> bool:
@@ -60,16 +65,40 @@ def is_correct(text: str, ex: Example) -> bool:
     return same_calls(got.calls, ex.calls) if ex.calls else not got.calls
 
 
-def score_heldout(exs: list[Example], pending: list["concurrent.futures.Future[Generation]"], out: Path, unreadable: int,
-                  advance: Any = lambda n=1: None) -> HeldoutScore:
-    """Wait for each row's generation, score it, write `out/heldout_results.jsonl` (one line per row)."""
-    rows = []
-    for ex, future in zip(exs, pending):
-        text = future.result().text
-        rows.append({"id": ex.id, "correct": is_correct(text, ex), "output": text})
-        advance(1)
-    write_jsonl_atomic(out / RESULTS, rows)
-    return HeldoutScore(len(rows), sum(r["correct"] for r in rows), unreadable)
+class HeldoutRun:
+    """One split's answers into `out/heldout_results.jsonl`: the rows an earlier run of the same
+    claim finished are kept (and scored again), the others queued on `engine` at once, when the run
+    is made, so they can share batches with other work queued after them (`evaluate_model`'s BFCL
+    entries). `guided`: each decoded under the call grammar of the row's tools."""
+
+    def __init__(self, engine: Engine, rows: list[tuple[int, Example]], params: SamplingParams, out: Path, *,
+                 guided: bool = False):
+        self.rows, self.path = rows, out / RESULTS
+        # a row without its place is from a version that wrote the file only when it finished: done again
+        self.done = {r["row"]: r["output"] for r in read_finished_rows(self.path)
+                     if isinstance(r, dict) and isinstance(r.get("row"), int) and isinstance(r.get("output"), str)}
+        todo = [(i, ex) for i, ex in rows if i not in self.done]
+        self.pending = dict(zip([i for i, _ in todo], submit(engine, [ex for _, ex in todo], params, guided=guided)))
+
+    @property
+    def resumed(self) -> int:
+        """Rows of the split an earlier run had finished."""
+        return len(self.rows) - len(self.pending)
+
+    def score(self, unreadable: int, advance: Any = lambda n=1: None) -> HeldoutScore:
+        """Wait for each row still generating, append it, score every row; the results file is then
+        rewritten in the split's order, one line per row."""
+        with AppendLog(self.path) as log:
+            for i, ex in self.rows:
+                if i in self.pending:
+                    text = self.pending[i].result().text
+                    log.append({"row": i, "id": ex.id, "correct": is_correct(text, ex), "output": text})
+                    self.done[i] = text
+                advance(1)
+        results = [{"row": i, "id": ex.id, "correct": is_correct(self.done[i], ex), "output": self.done[i]}
+                   for i, ex in sorted(self.rows, key=lambda row: row[0])]
+        write_jsonl_atomic(self.path, results)
+        return HeldoutScore(len(results), sum(r["correct"] for r in results), unreadable)
 
 
 def submit(engine: Engine, exs: list[Example], params: SamplingParams, *,
@@ -131,14 +160,14 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     try:
         data = {c: load_category(c, limit) for c in categories}
         stream = local_stream(engine, params, data, out, guided=guided)
-        exs, reader = heldout_examples(eval_data, None, out / "heldout_rejected.jsonl") if eval_data else ([], None)
-        pending = submit(engine, exs, params, guided=guided)
+        rows, reader = heldout_examples(eval_data, None, out / "heldout_rejected.jsonl") if eval_data else ([], None)
+        held = HeldoutRun(engine, rows, params, out, guided=guided) if reader is not None else None
         with progress(f"{label}: BFCL", "entries", sum(map(len, data.values()))) as advance:
             scores = run_categories(data, None, out, batch=batch, on_done=advance, stream=stream)
         heldout = None
-        if reader is not None:
-            with progress(f"{label}: held-out split", "rows", len(exs)) as advance:
-                heldout = score_heldout(exs, pending, out, reader.rejected_count, advance)
+        if held is not None:
+            with progress(f"{label}: held-out split", "rows", len(rows)) as advance:
+                heldout = held.score(reader.rejected_count, advance)
     finally:
         if own:
             engines.close()
@@ -188,10 +217,10 @@ def eval_heldout(cfg: HeldoutConfig, progress: Progress = quiet) -> HeldoutScore
                 **({"guided": True} if cfg.guided else {}), **({"beams": cfg.beams} if cfg.beams > 1 else {})},
           [out / RESULTS, out / "heldout.json"])
     out.mkdir(parents=True, exist_ok=True)
-    exs, reader = heldout_examples(cfg.data, cfg.limit, out / "rejected.jsonl")
+    rows, reader = heldout_examples(cfg.data, cfg.limit, out / "rejected.jsonl")
     with open_engine(BackendConfig(local=cfg.model, concurrency=cfg.batch, chat_template=cfg.chat_template)) as engine:
-        pending = submit(engine, exs, SamplingParams(max_tokens=cfg.max_tokens, beams=cfg.beams), guided=cfg.guided)
-        with progress("held-out split", "rows", len(exs)) as advance:
-            score = score_heldout(exs, pending, out, reader.rejected_count, advance)
+        held = HeldoutRun(engine, rows, SamplingParams(max_tokens=cfg.max_tokens, beams=cfg.beams), out, guided=cfg.guided)
+        with progress("held-out split" + (f" ({held.resumed} rows finished before)" if held.resumed else ""), "rows", len(rows)) as advance:
+            score = held.score(reader.rejected_count, advance)
     write_text_atomic(out / "heldout.json", json.dumps({"model": cfg.model, "data": cfg.data, **score.to_dict()}, indent=2))
     return score
