@@ -21,17 +21,22 @@ QUESTIONS = [PARIS, JOKE, [{"role": "user", "content": "Weather in Oslo and in R
 
 
 @torch.no_grad()
-def plain_beam_search(model, tok, prompt: str, grammar: str | None, width: int, max_tokens: int) -> str:
+def plain_beam_search(model, tok, prompt: str, grammar: str | None, width: int, max_tokens: int, alpha: float = 0.0) -> str:
     """The search the engine runs, for one prompt: greedy until the answer opens a call list, then the
     `width` likeliest continuations (summed masked log probabilities from the opening on) of the top
-    2 x width candidates, until a finished one is at least as likely as every live one."""
+    2 x width candidates, until a finished one is at least as likely as every live one. With a length
+    penalty `alpha` a finished one ranks by its sum / its tokens since the opening ** alpha, and the
+    search goes on while a live one's sum over the most tokens it may reach ** alpha ranks higher."""
     guide = Guide(tok, model.get_output_embeddings().weight.shape[0])
     eos = {tok.eos_token_id, *([model.generation_config.eos_token_id] if isinstance(model.generation_config.eos_token_id, int)
                                else model.generation_config.eos_token_id or [])}
     ids = tok(prompt, add_special_tokens=False)["input_ids"]
     live = [([], 0.0, guide.matcher(grammar) if grammar else None)]
-    finished: list[tuple[float, list[int]]] = []
-    opened = False
+    finished: list[tuple[float, list[int], bool]] = []  # (rank, tokens, ended before the budget)
+    opened, at = False, 0
+
+    def rank(score: float, n: int) -> float:  # n: tokens since the opening, the end of turn counted
+        return score / max(n, 1) ** alpha if opened and alpha else score
     while True:
         w = width if opened else 1
         cands = []
@@ -45,21 +50,23 @@ def plain_beam_search(model, tok, prompt: str, grammar: str | None, width: int, 
         for score, h, t in sorted(cands, key=lambda c: -c[0])[: 2 * w]:
             toks, _, m = live[h]
             if t in eos:
-                finished.append((score, toks))
+                finished.append((rank(score, len(toks) + 1 - at), toks, True))
                 continue
             if m is not None:
                 m = m.deep_copy()
                 assert m.consume_token(t)
             if (m is not None and m.is_stopped()) or len(toks) + 1 >= max_tokens:
-                finished.append((score, toks + [t]))
+                finished.append((rank(score, len(toks) + 1 - at), toks + [t], m is not None and m.is_stopped()))
                 continue
             new.append((toks + [t], score, m))
             if len(new) == w:
                 break
-        if not new or max((f[0] for f in finished), default=float("-inf")) >= new[0][1]:
-            return tok.decode(max(finished, key=lambda f: f[0])[1], skip_special_tokens=True)
+        # under a penalty a list cut by the budget comes after every ended one
+        order = (lambda f: (f[2] or not alpha, f[0]))
+        if not new or max((f[0] for f in finished if order(f)[0]), default=float("-inf")) >= rank(new[0][1], max_tokens - at):
+            return tok.decode(max(finished, key=order)[1], skip_special_tokens=True)
         if not opened and split_think(tok.decode(new[0][0], skip_special_tokens=True))[1].startswith("["):
-            opened, new[0] = True, (new[0][0], 0.0, new[0][2])
+            opened, at, new[0] = True, len(new[0][0]), (new[0][0], 0.0, new[0][2])
         live = new
 
 
@@ -117,6 +124,26 @@ def test_on_a_random_model_the_searches_find_answers_greedy_decoding_does_not(ti
     assert any(g.text != t for g, t in zip(searched, greedy)), greedy
 
 
+def test_a_length_penalty_ranks_by_the_mean_and_finds_what_a_plain_search_finds(tiny_model_dir):
+    loaded = LocalEngine.from_pretrained(str(tiny_model_dir), max_batch=1)
+    loaded.close()
+    tok, model = loaded.tokenizer, loaded.model
+    engine = LocalEngine(model, tok, max_batch=9, batch_wait_s=1.0)
+    city = Tool("get_weather", "Weather of a city.", {"type": "dict", "required": ["city"], "properties": {
+        "city": {"type": "string"}, "days": {"type": "integer"}}})
+    grammar = call_grammar([city], prose=False, think=False)
+    asks = [(p, a) for p in ("Oslo and Rome", "Use Kelvin.", "weather?") for a in (0.0, 1.0, 2.0)]
+    try:
+        got = [f.result(timeout=300).text for f in
+               [engine.submit(p, SamplingParams(max_tokens=24, grammar=grammar, beams=3, length_penalty=a)) for p, a in asks]]
+    finally:
+        engine.close()
+    assert engine.batches == 1  # searches with and without the penalty share a batch
+    assert got == [plain_beam_search(model, tok, p, grammar, 3, 24, a) for p, a in asks]
+    # the penalty is not a no-op: ranked by the mean, some search ends with a longer call list
+    assert any(len(b) > len(a) and b.endswith(")]") for a, b in zip(got[0::3], got[2::3])), got
+
+
 def test_beam_search_is_refused_where_it_cannot_run(tmp_path, tiny_model_dir):
     from funreason.errors import BackendError
     from funreason.llm.http import HTTPBackend
@@ -125,6 +152,9 @@ def test_beam_search_is_refused_where_it_cannot_run(tmp_path, tiny_model_dir):
     try:
         for bad in (SamplingParams(beams=2, temperature=0.7), SamplingParams(beams=2, stop=["\n"]), SamplingParams(beams=0)):
             with pytest.raises(ValueError, match="beam"):
+                engine.submit("Hello", bad)
+        for bad in (SamplingParams(length_penalty=1.0), SamplingParams(beams=2, length_penalty=-1.0)):
+            with pytest.raises(ValueError, match="length_penalty ranks a beam search's answers"):
                 engine.submit("Hello", bad)
         with pytest.raises(ValueError, match="beam search is greedy and unstreamed"):
             engine.submit("Hello", SamplingParams(beams=2), on_text=print)
@@ -140,6 +170,8 @@ def test_beam_search_is_refused_where_it_cannot_run(tmp_path, tiny_model_dir):
     proc = funreason("eval", "bfcl", "--endpoint", "http://127.0.0.1:9/v1", "--served-model", "m", "--out", tmp_path / "o",
                      "--beams", "4", check=False)
     assert proc.returncode != 0 and "--beams must be 1 or more, and more than 1 only with a local --model" in proc.stderr + proc.stdout
+    proc = funreason("eval", "bfcl", "--model", tiny_model_dir, "--out", tmp_path / "o", "--length-penalty", "1", check=False)
+    assert proc.returncode != 0 and "--length-penalty ranks a beam search's answers" in proc.stderr + proc.stdout
 
 
 def test_an_evaluation_folder_made_with_other_beams_is_refused(tmp_path, tiny_model_dir):

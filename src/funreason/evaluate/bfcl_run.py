@@ -64,6 +64,8 @@ class EvalBfclConfig(ModelChoice):
     guided: bool = field(default=False, metadata=cli("Schema-guided decoding (local model): a call list the model starts keeps to the entry's functions, parameters and types."))
     beams: int = field(default=1, metadata=cli("Beam search over the call list (local model): keep the N likeliest continuations once an answer "
                                                "opens its call list, answer with the likeliest; each entry takes N rows of the batch."))
+    length_penalty: float = field(default=0.0, metadata=cli("With --beams: rank finished call lists by summed log probability / tokens ** this; 0 ranks by "
+                                                            "the sum, which favours fewer calls, 1 by the mean per token (searches longer)."))
 
     def validate(self) -> "EvalBfclConfig":
         if not self.out:
@@ -85,6 +87,8 @@ class EvalBfclConfig(ModelChoice):
             raise ValueError("--guided runs on a local --model; an endpoint has its own structured-output settings")
         if self.beams < 1 or (self.beams > 1 and not self.model):
             raise ValueError(f"--beams must be 1 or more, and more than 1 only with a local --model (got {self.beams})")
+        if self.length_penalty < 0 or (self.length_penalty and self.beams == 1):
+            raise ValueError(f"--length-penalty ranks a beam search's answers: 0 or more, and only with --beams 2 or more (got {self.length_penalty})")
         self.engine().validate()
         return self
 
@@ -119,9 +123,9 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
         raise ValueError(f"--skip {cfg.skip} leaves no entries of {', '.join(empty)}")
     template = file_sha256(cfg.chat_template) if cfg.chat_template else None
     claim(out, {"verb": "eval bfcl", **cfg.identity(), "mode": cfg.mode, "max_tokens": cfg.max_tokens, **({"chat_template": template} if template else {}),
-                "data_dir": cfg.data_dir, **({"guided": True} if cfg.guided else {}), **({"beams": cfg.beams} if cfg.beams > 1 else {})},
+                "data_dir": cfg.data_dir, **({"guided": True} if cfg.guided else {}), **({"beams": cfg.beams} if cfg.beams > 1 else {}), **({"length_penalty": cfg.length_penalty} if cfg.length_penalty else {})},
           [result_path(out, c) for c in SUPPORTED])
-    params = SamplingParams(max_tokens=cfg.max_tokens, beams=cfg.beams)
+    params = SamplingParams(max_tokens=cfg.max_tokens, beams=cfg.beams, length_penalty=cfg.length_penalty)
     generated, t0 = 0, time.perf_counter()
     with contextlib.ExitStack() as stack:
         if cfg.model:
@@ -140,7 +144,7 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
             scores = run_categories(data, None, out, batch=cfg.batch, on_done=done, stream=stream)
     run = BfclRun(scores, aggregate(scores), generated, time.perf_counter() - t0)
     write_report(out, scores, {"model": cfg.model or f"{cfg.served_model} @ {cfg.endpoint}", "mode": cfg.mode, "limit": cfg.limit, **({"skip": cfg.skip} if cfg.skip else {}), "guided": cfg.guided,
-                               **({"beams": cfg.beams} if cfg.beams > 1 else {}),
+                               **({"beams": cfg.beams} if cfg.beams > 1 else {}), **({"length_penalty": cfg.length_penalty} if cfg.length_penalty else {}),
                                "seconds": round(run.seconds, 1), "generated": generated, "entries_per_second": run.entries_per_second})
     return run
 

@@ -191,6 +191,8 @@ class HeldoutConfig:
     guided: bool = field(default=False, metadata=cli("Schema-guided decoding: a call list the model starts keeps to the row's functions, parameters and types."))
     beams: int = field(default=1, metadata=cli("Beam search over the call list: keep the N likeliest continuations once an answer opens its "
                                                "call list, answer with the likeliest; each row takes N rows of the batch."))
+    length_penalty: float = field(default=0.0, metadata=cli("With --beams: rank finished call lists by summed log probability / tokens ** this; 0 ranks by "
+                                                            "the sum, which favours fewer calls, 1 by the mean per token (searches longer)."))
 
     def validate(self) -> "HeldoutConfig":
         if not self.data or not self.out or not self.model:
@@ -199,6 +201,8 @@ class HeldoutConfig:
             raise ValueError(f"{self.data}: no such file")
         if self.batch < 1 or self.max_tokens < 1 or self.beams < 1 or (self.limit is not None and self.limit < 1):
             raise ValueError("--batch, --max-tokens, --beams and --limit must be 1 or more")
+        if self.length_penalty < 0 or (self.length_penalty and self.beams == 1):
+            raise ValueError(f"--length-penalty ranks a beam search's answers: 0 or more, and only with --beams 2 or more (got {self.length_penalty})")
         from funreason.models import check_model_ref
 
         check_model_ref(self.model)
@@ -214,12 +218,12 @@ def eval_heldout(cfg: HeldoutConfig, progress: Progress = quiet) -> HeldoutScore
     out = Path(cfg.out)
     claim(out, {"verb": "eval heldout", **model_identity(cfg.model), "data_sha256": file_sha256(cfg.data), "limit": cfg.limit,
                 "max_tokens": cfg.max_tokens, "chat_template": file_sha256(cfg.chat_template) if cfg.chat_template else None,
-                **({"guided": True} if cfg.guided else {}), **({"beams": cfg.beams} if cfg.beams > 1 else {})},
+                **({"guided": True} if cfg.guided else {}), **({"beams": cfg.beams} if cfg.beams > 1 else {}), **({"length_penalty": cfg.length_penalty} if cfg.length_penalty else {})},
           [out / RESULTS, out / "heldout.json"])
     out.mkdir(parents=True, exist_ok=True)
     rows, reader = heldout_examples(cfg.data, cfg.limit, out / "rejected.jsonl")
     with open_engine(BackendConfig(local=cfg.model, concurrency=cfg.batch, chat_template=cfg.chat_template)) as engine:
-        held = HeldoutRun(engine, rows, SamplingParams(max_tokens=cfg.max_tokens, beams=cfg.beams), out, guided=cfg.guided)
+        held = HeldoutRun(engine, rows, SamplingParams(max_tokens=cfg.max_tokens, beams=cfg.beams, length_penalty=cfg.length_penalty), out, guided=cfg.guided)
         with progress("held-out split" + (f" ({held.resumed} rows finished before)" if held.resumed else ""), "rows", len(rows)) as advance:
             score = held.score(reader.rejected_count, advance)
     write_text_atomic(out / "heldout.json", json.dumps({"model": cfg.model, "data": cfg.data, **score.to_dict()}, indent=2))

@@ -39,6 +39,10 @@ class SamplingParams:
     # a call list, then the `beams` likeliest continuations are kept and the likeliest finished one
     # is the answer (`llm.local`)
     beams: int = 1
+    # how a beam search ranks finished call lists of different lengths: summed log probabilities
+    # divided by (tokens since the opening) ** length_penalty; 0 ranks by the sum, which favours
+    # the shorter list (each more call costs probability); 1 by the mean per token
+    length_penalty: float = 0.0
 
 
 @dataclass

@@ -18,7 +18,12 @@ think block if there is one); from there its `beams` likeliest continuations (su
 probabilities, under its grammar when it has one) are kept, each in a row of the batch with its
 own cache, and the answer is the likeliest finished one. A search ends once a finished
 continuation is at least as likely as every live one (a continuation only loses probability as it
-grows). Prose answers are untouched: they are the greedy ones.
+grows). Prose answers are untouched: they are the greedy ones. With a `length_penalty` α > 0 a
+finished continuation of n tokens (since the opening) ranks by its summed log probability / n^α,
+and the search ends once that beats the best a live one could still reach: its sum now over the
+most tokens it may still grow to (a sum only falls, but a longer one is divided by more), so the
+answer is still the best-ranked one the kept beams reach, at the price of searching longer; a
+list cut by the token budget is then the answer only when none ended.
 """
 
 from __future__ import annotations
@@ -384,6 +389,8 @@ def check_beams(params: SamplingParams, *, streamed: bool = False) -> None:
         raise ValueError(f"beams must be 1 or more, not {params.beams}")
     if params.beams > 1 and (params.temperature > 0 or params.stop or streamed):
         raise ValueError("beam search is greedy and unstreamed: temperature 0, no stop strings, no stream")
+    if params.length_penalty < 0 or (params.length_penalty and params.beams == 1):
+        raise ValueError(f"length_penalty ranks a beam search's answers: 0 or more, and only with beams > 1 (got {params.length_penalty})")
 
 
 @dataclass
@@ -400,8 +407,9 @@ class _Beams:
     def __init__(self, req: _Request):
         self.req = req
         self.live = [_Hypothesis([], 0.0)]
-        self.finished: list[tuple[float, list[int], str]] = []  # (score, tokens, finish reason)
+        self.finished: list[tuple[float, list[int], str]] = []  # (rank, tokens, finish reason)
         self.opened = False
+        self.opened_at = 0  # tokens up to and with the call list's opening: the scores count after it
         self.done = False
         self.error: BaseException | None = None
 
@@ -422,8 +430,8 @@ class _Beams:
                 break
             slot, token = divmod(flat, vocab)
             parent = self.live[slot]
-            if token in eos_ids:
-                self.finished.append((score, parent.tokens, "stop"))
+            if token in eos_ids:  # the end of turn is scored, so counted
+                self.finished.append((self._rank(score, len(parent.tokens) + 1), parent.tokens, "stop"))
                 continue
             matcher = parent.matcher
             if matcher is not None:
@@ -432,31 +440,50 @@ class _Beams:
                     raise BackendError(f"the grammar refused token {token}: {matcher.get_error()}")
             child = _Hypothesis(parent.tokens + [token], score, matcher)
             if matcher is not None and matcher.is_stopped():
-                self.finished.append((score, child.tokens, "stop"))
+                self.finished.append((self._rank(score, len(child.tokens)), child.tokens, "stop"))
             elif len(child.tokens) >= self.req.params.max_tokens:
-                self.finished.append((score, child.tokens, "length"))
+                self.finished.append((self._rank(score, len(child.tokens)), child.tokens, "length"))
             else:
                 new.append((child, slot))
                 if len(new) == width:
                     break
         if not new and not self.finished:
             raise BackendError("no token is allowed here (the grammar is at a dead end)")
-        best_finished = max((f[0] for f in self.finished), default=float("-inf"))
-        if not new or best_finished >= new[0][0].score:
+        best_finished = max((self._order(f)[1] for f in self.finished if self._order(f)[0]), default=float("-inf"))
+        if not new or best_finished >= self._reachable(new[0][0].score):
             self.done = True
             return []
         if not self.opened and _opens_calls(tokenizer.decode(new[0][0].tokens, skip_special_tokens=True)):
             self.opened = True  # the search starts here: scores count from the opening on
+            self.opened_at = len(new[0][0].tokens)
             new[0][0].score = 0.0
         self.live = [h for h, _ in new]
         return [(slot, h.tokens[-1]) for h, slot in new]
+
+    def _rank(self, score: float, length: int) -> float:
+        """A finished continuation's rank: its score, or under a length penalty its score over its
+        tokens since the opening ** α (before the opening the search is greedy: the score)."""
+        alpha = self.req.params.length_penalty
+        return score / max(length - self.opened_at, 1) ** alpha if alpha and self.opened else score
+
+    def _reachable(self, score: float) -> float:
+        """The best rank a live continuation scoring `score` can still finish with: its score
+        (it only falls), over the most tokens it may still grow to ** α under a length penalty."""
+        alpha = self.req.params.length_penalty
+        return score / max(self.req.params.max_tokens - self.opened_at, 1) ** alpha if alpha and self.opened else score
+
+    def _order(self, finished: tuple[float, list[int], str]) -> tuple[bool, float]:
+        """How a finished continuation sorts: by its rank; under a length penalty a list cut by the
+        token budget after every ended one, as a cut list is unreadable and a long run of repeated
+        tokens can have the best mean."""
+        return (finished[2] == "stop" or not self.req.params.length_penalty, finished[0])
 
     def result(self, tokenizer: Any) -> Generation | BaseException:
         if self.error is not None:
             return self.error
         if not self.finished:
             return BackendError("the beam search ended with no finished answer")
-        _, tokens, reason = max(self.finished, key=lambda f: f[0])
+        _, tokens, reason = max(self.finished, key=self._order)
         return Generation(tokenizer.decode(tokens, skip_special_tokens=True), reason, len(self.req.prompt_ids), len(tokens))
 
 
