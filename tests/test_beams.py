@@ -134,11 +134,19 @@ def test_a_length_penalty_ranks_by_the_mean_and_finds_what_a_plain_search_finds(
     grammar = call_grammar([city], prose=False, think=False)
     asks = [(p, a) for p in ("Oslo and Rome", "Use Kelvin.", "weather?") for a in (0.0, 1.0, 2.0)]
     try:
-        got = [f.result(timeout=300).text for f in
-               [engine.submit(p, SamplingParams(max_tokens=24, grammar=grammar, beams=3, length_penalty=a)) for p, a in asks]]
+        gens = [f.result(timeout=300) for f in
+                [engine.submit(p, SamplingParams(max_tokens=24, grammar=grammar, beams=3, length_penalty=a)) for p, a in asks]]
+        greedy = engine.generate(["Oslo and Rome"], SamplingParams(max_tokens=24, grammar=grammar))[0]
     finally:
         engine.close()
-    assert engine.batches == 1  # searches with and without the penalty share a batch
+    got = [g.text for g in gens]
+    assert engine.batches == 2  # searches with and without the penalty share a batch
+    # each search names the lists it finished: its answer is the best of them by its own ranking
+    for g, (_, a) in zip(gens, asks):
+        ended = [c for c in g.candidates if c.finish_reason == "stop" or not a]
+        assert g.text == max(ended, key=lambda c: c.logprob / c.tokens ** a).text
+        assert all(c.tokens >= 1 and c.logprob <= 0 for c in g.candidates)
+    assert greedy.candidates is None
     assert got == [plain_beam_search(model, tok, p, grammar, 3, 24, a) for p, a in asks]
     # the penalty is not a no-op: ranked by the mean, some search ends with a longer call list
     assert any(len(b) > len(a) and b.endswith(")]") for a, b in zip(got[0::3], got[2::3])), got

@@ -46,6 +46,17 @@ class SamplingParams:
 
 
 @dataclass
+class Candidate:
+    """One answer a beam search finished: its text, its summed log probability and its tokens
+    since the call list opened (the end of turn counted), and why it ended."""
+
+    text: str
+    logprob: float
+    tokens: int
+    finish_reason: str  # "stop" (the list or the turn ended) or "length" (cut by the budget)
+
+
+@dataclass
 class Generation:
     text: str  # the content, as written
     finish_reason: str  # "stop" (end of turn or a stop string) or "length"
@@ -53,6 +64,9 @@ class Generation:
     completion_tokens: int
     reasoning: str | None = None  # an endpoint's separate reasoning field (reasoning_content)
     tool_calls: list[Call] | None = None  # an endpoint's native tool calls, names as the endpoint gave them
+    # a beam search's finished answers once its call list opened, `text` among them (local engine);
+    # None for greedy and sampled answers, and for searches whose answer never opened a call list
+    candidates: list[Candidate] | None = None
 
 
 class ChatBackend(Protocol):

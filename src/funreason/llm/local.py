@@ -39,7 +39,7 @@ from typing import Any, Callable
 import torch
 
 from funreason.errors import BackendError
-from funreason.llm import Generation, SamplingParams, next_batch
+from funreason.llm import Candidate, Generation, SamplingParams, next_batch
 
 
 @dataclass
@@ -394,6 +394,15 @@ def check_beams(params: SamplingParams, *, streamed: bool = False) -> None:
 
 
 @dataclass
+class _Finished:
+    rank: float  # what the search ranks by (the log probability, under a length penalty divided)
+    tokens: list[int]
+    reason: str
+    logprob: float  # summed since the opening
+    since: int | None  # tokens since the opening; None when the answer never opened a call list
+
+
+@dataclass
 class _Hypothesis:
     tokens: list[int]
     score: float  # summed log probabilities since the call list opened
@@ -407,7 +416,7 @@ class _Beams:
     def __init__(self, req: _Request):
         self.req = req
         self.live = [_Hypothesis([], 0.0)]
-        self.finished: list[tuple[float, list[int], str]] = []  # (rank, tokens, finish reason)
+        self.finished: list[_Finished] = []
         self.opened = False
         self.opened_at = 0  # tokens up to and with the call list's opening: the scores count after it
         self.done = False
@@ -431,7 +440,7 @@ class _Beams:
             slot, token = divmod(flat, vocab)
             parent = self.live[slot]
             if token in eos_ids:  # the end of turn is scored, so counted
-                self.finished.append((self._rank(score, len(parent.tokens) + 1), parent.tokens, "stop"))
+                self._finish(score, parent.tokens, len(parent.tokens) + 1, "stop")
                 continue
             matcher = parent.matcher
             if matcher is not None:
@@ -440,9 +449,9 @@ class _Beams:
                     raise BackendError(f"the grammar refused token {token}: {matcher.get_error()}")
             child = _Hypothesis(parent.tokens + [token], score, matcher)
             if matcher is not None and matcher.is_stopped():
-                self.finished.append((self._rank(score, len(child.tokens)), child.tokens, "stop"))
+                self._finish(score, child.tokens, len(child.tokens), "stop")
             elif len(child.tokens) >= self.req.params.max_tokens:
-                self.finished.append((self._rank(score, len(child.tokens)), child.tokens, "length"))
+                self._finish(score, child.tokens, len(child.tokens), "length")
             else:
                 new.append((child, slot))
                 if len(new) == width:
@@ -460,11 +469,13 @@ class _Beams:
         self.live = [h for h, _ in new]
         return [(slot, h.tokens[-1]) for h, slot in new]
 
-    def _rank(self, score: float, length: int) -> float:
-        """A finished continuation's rank: its score, or under a length penalty its score over its
-        tokens since the opening ** α (before the opening the search is greedy: the score)."""
-        alpha = self.req.params.length_penalty
-        return score / max(length - self.opened_at, 1) ** alpha if alpha and self.opened else score
+    def _finish(self, score: float, tokens: list[int], length: int, reason: str) -> None:
+        """Keep a finished continuation of `length` scored tokens (the end of turn counted) with its
+        rank: its score, or under a length penalty its score over its tokens since the opening ** α
+        (before the opening the search is greedy: the score)."""
+        alpha, since = self.req.params.length_penalty, max(length - self.opened_at, 1)
+        rank = score / since ** alpha if alpha and self.opened else score
+        self.finished.append(_Finished(rank, tokens, reason, score, since if self.opened else None))
 
     def _reachable(self, score: float) -> float:
         """The best rank a live continuation scoring `score` can still finish with: its score
@@ -472,19 +483,22 @@ class _Beams:
         alpha = self.req.params.length_penalty
         return score / max(self.req.params.max_tokens - self.opened_at, 1) ** alpha if alpha and self.opened else score
 
-    def _order(self, finished: tuple[float, list[int], str]) -> tuple[bool, float]:
+    def _order(self, finished: "_Finished") -> tuple[bool, float]:
         """How a finished continuation sorts: by its rank; under a length penalty a list cut by the
         token budget after every ended one, as a cut list is unreadable and a long run of repeated
         tokens can have the best mean."""
-        return (finished[2] == "stop" or not self.req.params.length_penalty, finished[0])
+        return (finished.reason == "stop" or not self.req.params.length_penalty, finished.rank)
 
     def result(self, tokenizer: Any) -> Generation | BaseException:
         if self.error is not None:
             return self.error
         if not self.finished:
             return BackendError("the beam search ended with no finished answer")
-        _, tokens, reason = max(self.finished, key=self._order)
-        return Generation(tokenizer.decode(tokens, skip_special_tokens=True), reason, len(self.req.prompt_ids), len(tokens))
+        best = max(self.finished, key=self._order)
+        text = tokenizer.decode(best.tokens, skip_special_tokens=True)
+        candidates = [Candidate(text if f is best else tokenizer.decode(f.tokens, skip_special_tokens=True), f.logprob, f.since, f.reason)
+                      for f in self.finished if f.since is not None] or None
+        return Generation(text, best.reason, len(self.req.prompt_ids), len(best.tokens), candidates=candidates)
 
 
 def _opens_calls(text: str) -> bool:
