@@ -70,11 +70,16 @@ def plain_beam_search(model, tok, prompt: str, grammar: str | None, width: int, 
         live = new
 
 
-def test_a_batch_of_beam_searches_finds_what_a_plain_beam_search_finds(trained_tiny_model_dir):
-    loaded = LocalEngine.from_pretrained(str(trained_tiny_model_dir), max_batch=1)
+def waiting_engine(model_dir, max_batch: int) -> tuple[LocalEngine, object, object]:
+    """An engine on the model of `model_dir` that waits long enough for all the requests a test
+    submits at once to make one batch, with its tokenizer and model."""
+    loaded = LocalEngine.from_pretrained(str(model_dir), max_batch=1)
     loaded.close()
-    tok, model = loaded.tokenizer, loaded.model
-    engine = LocalEngine(model, tok, max_batch=8, batch_wait_s=1.0)  # a long wait: all the requests make one batch
+    return LocalEngine(loaded.model, loaded.tokenizer, max_batch=max_batch, batch_wait_s=1.0), loaded.tokenizer, loaded.model
+
+
+def test_a_batch_of_beam_searches_finds_what_a_plain_beam_search_finds(trained_tiny_model_dir):
+    engine, tok, model = waiting_engine(trained_tiny_model_dir, 8)
     tools = [Tool.from_dict(TOOLS[0])]
     prompts = [render_prompt(Example.from_dict({"id": str(i), "tools": TOOLS, "messages": m}), tok) for i, m in enumerate(QUESTIONS)]
     guided = call_grammar(tools, think_tokens=think_tokens(tok))
@@ -106,10 +111,7 @@ def test_a_batch_of_beam_searches_finds_what_a_plain_beam_search_finds(trained_t
 
 
 def test_on_a_random_model_the_searches_find_answers_greedy_decoding_does_not(tiny_model_dir):
-    loaded = LocalEngine.from_pretrained(str(tiny_model_dir), max_batch=1)
-    loaded.close()
-    tok, model = loaded.tokenizer, loaded.model
-    engine = LocalEngine(model, tok, max_batch=4, batch_wait_s=1.0)
+    engine, tok, model = waiting_engine(tiny_model_dir, 4)
     unit = Tool("set_unit", "Set the unit.", {"type": "dict", "required": ["unit"], "properties": {
         "unit": {"type": "string", "enum": ["C", "F", "K"]}, "days": {"type": "integer"}, "exact": {"type": "boolean"}}})
     grammar = call_grammar([unit], prose=False, think=False)
@@ -125,10 +127,7 @@ def test_on_a_random_model_the_searches_find_answers_greedy_decoding_does_not(ti
 
 
 def test_a_length_penalty_ranks_by_the_mean_and_finds_what_a_plain_search_finds(tiny_model_dir):
-    loaded = LocalEngine.from_pretrained(str(tiny_model_dir), max_batch=1)
-    loaded.close()
-    tok, model = loaded.tokenizer, loaded.model
-    engine = LocalEngine(model, tok, max_batch=9, batch_wait_s=1.0)
+    engine, tok, model = waiting_engine(tiny_model_dir, 9)
     city = Tool("get_weather", "Weather of a city.", {"type": "dict", "required": ["city"], "properties": {
         "city": {"type": "string"}, "days": {"type": "integer"}}})
     grammar = call_grammar([city], prose=False, think=False)
