@@ -11,9 +11,9 @@ list answers and how long the search goes on. The search runs (guided, as `eval 
 --beams N --length-penalty P` runs it) under `--search-penalty`, which should be the largest
 penalty swept, as a larger penalty searches longer; each answer's finished lists
 (`Generation.candidates`: summed log probability, tokens since the opening) are ranked afresh for
-each penalty, a list cut by the token budget after every ended one when the penalty is above 0,
-and the picks are scored like `funreason eval score`. `search_pick_agrees` counts the entries where
-the search's own answer is the re-ranking's pick under its penalty; a smaller penalty's pick comes
+each penalty by the engine's rule (`llm.local.best_candidate`), and the picks are scored like
+`funreason eval score`. `search_pick_agrees` counts the entries where the search's own answer is
+the re-ranking's pick under its penalty; a smaller penalty's pick comes
 from the lists a search under it would have finished or more (it stops sooner), so its figure is
 close to, not exactly, what `eval bfcl` with that penalty scores.
 
@@ -52,13 +52,14 @@ def parse_args() -> argparse.Namespace:
 
 
 def pick(answer: dict, penalty: float) -> str:
-    """The answer a search ranking with `penalty` gives, from the lists `answer` recorded."""
-    lists = answer["candidates"]
-    if not lists:  # prose, or a search that never opened a call list: the greedy answer
+    """The answer a search ranking with `penalty` gives, from the lists `answer` recorded (the
+    engine's own rule, `llm.local.best_candidate`)."""
+    from funreason.llm import Candidate
+    from funreason.llm.local import best_candidate
+
+    if not answer["candidates"]:  # prose, or a search that never opened a call list: the greedy answer
         return answer["text"]
-    best = max(lists, key=lambda c: (c["finish_reason"] == "stop" or not penalty,
-                                     c["logprob"] / max(c["tokens"], 1) ** penalty))
-    return best["text"]
+    return best_candidate([Candidate(**c) for c in answer["candidates"]], penalty).text
 
 
 def search(engine, examples, args) -> list[dict]:

@@ -399,7 +399,7 @@ class _Finished:
     tokens: list[int]
     reason: str
     logprob: float  # summed since the opening
-    since: int | None  # tokens since the opening; None when the answer never opened a call list
+    since: int  # tokens since the opening (once the search opened; before, all the answer's)
 
 
 @dataclass
@@ -458,7 +458,8 @@ class _Beams:
                     break
         if not new and not self.finished:
             raise BackendError("no token is allowed here (the grammar is at a dead end)")
-        best_finished = max((self._order(f)[1] for f in self.finished if self._order(f)[0]), default=float("-inf"))
+        alpha = self.req.params.length_penalty  # under a penalty a list cut by the budget ranks after the ended ones
+        best_finished = max((f.rank for f in self.finished if f.reason == "stop" or not alpha), default=float("-inf"))
         if not new or best_finished >= self._reachable(new[0][0].score):
             self.done = True
             return []
@@ -475,7 +476,7 @@ class _Beams:
         (before the opening the search is greedy: the score)."""
         alpha, since = self.req.params.length_penalty, max(length - self.opened_at, 1)
         rank = score / since ** alpha if alpha and self.opened else score
-        self.finished.append(_Finished(rank, tokens, reason, score, since if self.opened else None))
+        self.finished.append(_Finished(rank, tokens, reason, score, since))
 
     def _reachable(self, score: float) -> float:
         """The best rank a live continuation scoring `score` can still finish with: its score
@@ -483,22 +484,27 @@ class _Beams:
         alpha = self.req.params.length_penalty
         return score / max(self.req.params.max_tokens - self.opened_at, 1) ** alpha if alpha and self.opened else score
 
-    def _order(self, finished: "_Finished") -> tuple[bool, float]:
-        """How a finished continuation sorts: by its rank; under a length penalty a list cut by the
-        token budget after every ended one, as a cut list is unreadable and a long run of repeated
-        tokens can have the best mean."""
-        return (finished.reason == "stop" or not self.req.params.length_penalty, finished.rank)
-
     def result(self, tokenizer: Any) -> Generation | BaseException:
         if self.error is not None:
             return self.error
         if not self.finished:
             return BackendError("the beam search ended with no finished answer")
-        best = max(self.finished, key=self._order)
-        text = tokenizer.decode(best.tokens, skip_special_tokens=True)
-        candidates = [Candidate(text if f is best else tokenizer.decode(f.tokens, skip_special_tokens=True), f.logprob, f.since, f.reason)
-                      for f in self.finished if f.since is not None] or None
-        return Generation(text, best.reason, len(self.req.prompt_ids), len(best.tokens), candidates=candidates)
+        if not self.opened:  # prose, or a list cut before it opened: the greedy answer, no search
+            best = max(self.finished, key=lambda f: f.rank)
+            return Generation(tokenizer.decode(best.tokens, skip_special_tokens=True), best.reason, len(self.req.prompt_ids), len(best.tokens))
+        candidates = [Candidate(tokenizer.decode(f.tokens, skip_special_tokens=True), f.logprob, f.since, f.reason) for f in self.finished]
+        answer = best_candidate(candidates, self.req.params.length_penalty)
+        tokens = next(f.tokens for f, c in zip(self.finished, candidates) if c is answer)
+        return Generation(answer.text, answer.finish_reason, len(self.req.prompt_ids), len(tokens), candidates=candidates)
+
+
+def best_candidate(candidates: list[Candidate], length_penalty: float = 0.0) -> Candidate:
+    """The answer a beam search ranking with `length_penalty` gives among the lists it finished:
+    the highest summed log probability over tokens ** penalty, the first of equals; under a
+    penalty a list cut by the token budget after every ended one, as a cut list is unreadable and
+    a long run of repeated tokens can have the best mean."""
+    return max(candidates, key=lambda c: (c.finish_reason == "stop" or not length_penalty,
+                                          c.logprob / c.tokens ** length_penalty if length_penalty else c.logprob))
 
 
 def _opens_calls(text: str) -> bool:
