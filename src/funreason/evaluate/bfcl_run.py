@@ -122,10 +122,10 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
     if empty := [c for c, exs in data.items() if not exs]:
         raise ValueError(f"--skip {cfg.skip} leaves no entries of {', '.join(empty)}")
     template = file_sha256(cfg.chat_template) if cfg.chat_template else None
-    claim(out, {"verb": "eval bfcl", **cfg.identity(), "mode": cfg.mode, "max_tokens": cfg.max_tokens, **({"chat_template": template} if template else {}),
-                "data_dir": cfg.data_dir, **({"guided": True} if cfg.guided else {}), **({"beams": cfg.beams} if cfg.beams > 1 else {}), **({"length_penalty": cfg.length_penalty} if cfg.length_penalty else {})},
-          [result_path(out, c) for c in SUPPORTED])
     params = SamplingParams(max_tokens=cfg.max_tokens, beams=cfg.beams, length_penalty=cfg.length_penalty)
+    claim(out, {"verb": "eval bfcl", **cfg.identity(), "mode": cfg.mode, "max_tokens": cfg.max_tokens, **({"chat_template": template} if template else {}),
+                "data_dir": cfg.data_dir, **({"guided": True} if cfg.guided else {}), **params.search_settings()},
+          [result_path(out, c) for c in SUPPORTED])
     generated, t0 = 0, time.perf_counter()
     with contextlib.ExitStack() as stack:
         if cfg.model:
@@ -144,7 +144,7 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
             scores = run_categories(data, None, out, batch=cfg.batch, on_done=done, stream=stream)
     run = BfclRun(scores, aggregate(scores), generated, time.perf_counter() - t0)
     write_report(out, scores, {"model": cfg.model or f"{cfg.served_model} @ {cfg.endpoint}", "mode": cfg.mode, "limit": cfg.limit, **({"skip": cfg.skip} if cfg.skip else {}), "guided": cfg.guided,
-                               **({"beams": cfg.beams} if cfg.beams > 1 else {}), **({"length_penalty": cfg.length_penalty} if cfg.length_penalty else {}),
+                               **params.search_settings(),
                                "seconds": round(run.seconds, 1), "generated": generated, "entries_per_second": run.entries_per_second})
     return run
 

@@ -216,14 +216,15 @@ def eval_heldout(cfg: HeldoutConfig, progress: Progress = quiet) -> HeldoutScore
     from funreason.runinfo import claim, file_sha256, model_identity
 
     out = Path(cfg.out)
+    params = SamplingParams(max_tokens=cfg.max_tokens, beams=cfg.beams, length_penalty=cfg.length_penalty)
     claim(out, {"verb": "eval heldout", **model_identity(cfg.model), "data_sha256": file_sha256(cfg.data), "limit": cfg.limit,
                 "max_tokens": cfg.max_tokens, "chat_template": file_sha256(cfg.chat_template) if cfg.chat_template else None,
-                **({"guided": True} if cfg.guided else {}), **({"beams": cfg.beams} if cfg.beams > 1 else {}), **({"length_penalty": cfg.length_penalty} if cfg.length_penalty else {})},
+                **({"guided": True} if cfg.guided else {}), **params.search_settings()},
           [out / RESULTS, out / "heldout.json"])
     out.mkdir(parents=True, exist_ok=True)
     rows, reader = heldout_examples(cfg.data, cfg.limit, out / "rejected.jsonl")
     with open_engine(BackendConfig(local=cfg.model, concurrency=cfg.batch, chat_template=cfg.chat_template)) as engine:
-        held = HeldoutRun(engine, rows, SamplingParams(max_tokens=cfg.max_tokens, beams=cfg.beams, length_penalty=cfg.length_penalty), out, guided=cfg.guided)
+        held = HeldoutRun(engine, rows, params, out, guided=cfg.guided)
         with progress("held-out split" + (f" ({held.resumed} rows finished before)" if held.resumed else ""), "rows", len(rows)) as advance:
             score = held.score(reader.rejected_count, advance)
     write_text_atomic(out / "heldout.json", json.dumps({"model": cfg.model, "data": cfg.data, **score.to_dict()}, indent=2))

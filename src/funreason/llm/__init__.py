@@ -44,6 +44,12 @@ class SamplingParams:
     # the shorter list (each more call costs probability); 1 by the mean per token
     length_penalty: float = 0.0
 
+    def search_settings(self) -> dict[str, Any]:
+        """The beam search settings a run folder records (none for plain decoding), so a run
+        resumed with another search is refused."""
+        return {**({"beams": self.beams} if self.beams > 1 else {}),
+                **({"length_penalty": self.length_penalty} if self.length_penalty else {})}
+
 
 @dataclass
 class Candidate:
