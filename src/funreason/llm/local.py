@@ -474,15 +474,15 @@ class _Beams:
         """Keep a finished continuation of `length` scored tokens (the end of turn counted) with its
         rank: its score, or under a length penalty its score over its tokens since the opening ** α
         (before the opening the search is greedy: the score)."""
-        alpha, since = self.req.params.length_penalty, max(length - self.opened_at, 1)
-        rank = score / since ** alpha if alpha and self.opened else score
+        since = max(length - self.opened_at, 1)
+        rank = penalised(score, since, self.req.params.length_penalty) if self.opened else score
         self.finished.append(_Finished(rank, tokens, reason, score, since))
 
     def _reachable(self, score: float) -> float:
         """The best rank a live continuation scoring `score` can still finish with: its score
         (it only falls), over the most tokens it may still grow to ** α under a length penalty."""
-        alpha = self.req.params.length_penalty
-        return score / max(self.req.params.max_tokens - self.opened_at, 1) ** alpha if alpha and self.opened else score
+        most = max(self.req.params.max_tokens - self.opened_at, 1)
+        return penalised(score, most, self.req.params.length_penalty) if self.opened else score
 
     def result(self, tokenizer: Any) -> Generation | BaseException:
         if self.error is not None:
@@ -504,7 +504,13 @@ def best_candidate(candidates: list[Candidate], length_penalty: float = 0.0) -> 
     penalty a list cut by the token budget after every ended one, as a cut list is unreadable and
     a long run of repeated tokens can have the best mean."""
     return max(candidates, key=lambda c: (c.finish_reason == "stop" or not length_penalty,
-                                          c.logprob / c.tokens ** length_penalty if length_penalty else c.logprob))
+                                          penalised(c.logprob, c.tokens, length_penalty)))
+
+
+def penalised(logprob: float, tokens: int, length_penalty: float) -> float:
+    """A finished list's rank: its summed log probability over its tokens ** the penalty (the sum
+    itself at 0, computed as it is so that ranks at 0 are the sums exactly)."""
+    return logprob / tokens ** length_penalty if length_penalty else logprob
 
 
 def _opens_calls(text: str) -> bool:
