@@ -66,14 +66,11 @@ def search(engine, examples, args) -> list[dict]:
     """Every entry's answer and finished lists, under `--search-penalty`."""
     from dataclasses import asdict
 
-    from funreason.evaluate.bfcl_run import messages_for, prompt_tools
-    from funreason.guided import guided_params
+    from funreason.evaluate.bfcl_run import submit_entry
     from funreason.llm import SamplingParams
 
-    tok = engine.tokenizer
     params = SamplingParams(max_tokens=args.max_tokens, beams=args.beams, length_penalty=args.search_penalty)
-    futures = [engine.submit(tok.apply_chat_template(messages_for(ex), tokenize=False, add_generation_prompt=True),
-                             guided_params(params, prompt_tools(ex), tok)) for ex in examples]
+    futures = [submit_entry(engine, ex, params, guided=True) for ex in examples]  # as eval bfcl --guided asks
     answers = []
     for ex, fut in zip(examples, futures):
         gen = fut.result()

@@ -377,6 +377,17 @@ def local_generator(engine: Any, params: Any) -> Callable[[list[Example]], list[
     return generate
 
 
+def submit_entry(engine: Any, ex: Example, params: SamplingParams, *, guided: bool = False) -> Any:
+    """Queue one entry on a local engine as prompting mode asks it (BFCL's system prompt in the
+    model's chat template; under `guided.call_grammar` of its functions when `guided`); returns
+    the engine's future."""
+    from funreason.guided import guided_params
+
+    tok = engine.tokenizer
+    return engine.submit(tok.apply_chat_template(messages_for(ex), tokenize=False, add_generation_prompt=True),
+                         guided_params(params, prompt_tools(ex), tok) if guided else params)
+
+
 def local_stream(engine: Any, params: Any, data: dict[str, list[Example]], out: Path, *,
                  guided: bool = False) -> Callable[[list[Example]], Iterator[tuple[Example, str]]]:
     """Prompting mode with a local engine, every category's unfinished entries queued at once,
@@ -384,14 +395,9 @@ def local_stream(engine: Any, params: Any, data: dict[str, list[Example]], out: 
     short at a category's end (on a CPU a batch's decode steps cost nearly the same at 10 rows as
     at 24). `guided`: each entry decoded under `guided.call_grammar` of its functions. Pass it as
     `run_categories(..., stream=...)`."""
-    from funreason.guided import guided_params
-
-    tok = engine.tokenizer
     done = {c: load_done(result_path(out, c)) for c in data}
     todo = sorted((ex for c, exs in data.items() for ex in exs if ex.id not in done[c]), key=prompt_size)
-    futures = {ex.id: engine.submit(tok.apply_chat_template(messages_for(ex), tokenize=False, add_generation_prompt=True),
-                                    guided_params(params, prompt_tools(ex), tok) if guided else params)
-               for ex in todo}
+    futures = {ex.id: submit_entry(engine, ex, params, guided=guided) for ex in todo}
 
     def stream(chunk: list[Example]) -> Iterator[tuple[Example, str]]:
         for ex in chunk:
