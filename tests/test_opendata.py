@@ -11,7 +11,7 @@ from funreason.calls import format_python_calls
 from funreason.fit import check_calls
 from funreason.formats import Reader
 from funreason.formats.mix import MixConfig, bfcl_index, bfcl_overlap, build_mix, group_of, split_groups
-from funreason.formats.opendata import python_name, read_source, source_folder
+from funreason.formats.opendata import Skip, python_name, read_callnavi, read_source, source_folder
 
 
 def read(fc_open, source):
@@ -62,6 +62,33 @@ def test_ste_queries_with_rapidapi_and_bmtools_definitions(fc_open):
     email = next(e for e in exs if e.id.startswith("ste-Global_Email_V4"))
     assert email.tools[0].name == "Global_Email_V4_Global_Email_V4" and email.tools[0].required == ["opt", "email"]
     assert python_name("3d render") == "f_3d_render"
+
+
+def test_callnavi_questions_keep_only_gold_answers_the_question_says(fc_open, tmp_path):
+    exs, rep = read(fc_open, "callnavi")
+    assert (rep.units, rep.examples) == (729, 382)
+    assert dict(rep.skipped) == {"masked": 315, "unsaid": 21, "unknown_tool": 5, "unreadable": 6}
+    assert rep.first_skips[0].where == "callnavi/Questions/aviation.json[0] (avi01)" and "$$$" in rep.first_skips[0].reason
+    skips = {s.where.split(" ")[-1]: s for s in read_callnavi(source_folder(fc_open, "callnavi")) if isinstance(s, Skip)}
+    assert skips["(avi07)"].reason == "calls ['getpassengerName'], not defined in APISchema/aviation.json"
+    # a value the gold answer made up is named: the question says "booking ID BNR321", the gold 9876
+    assert skips["(avi011)"].kind == "unsaid" and skips["(avi011)"].reason.endswith("'9876'")
+    assert skips["(sho005)"].reason == "the gold answer names 1 APIs but gives 0 argument sets"
+    kept = {e.id: e for e in exs}
+    # "a personal loan of 10,000 USD": digit groups are joined before looking, so 10000 is said
+    assert kept["callnavi-ban013"].calls[0].arguments["loanAmount"] == "10000"
+    two = kept["callnavi-avi042"]
+    assert format_python_calls(two.calls) == ("[getFlightDetails(flightNumber='5678'), "
+                                              "getBaggageAllowance(flightNumber='5678', ticketClass='business')]")
+    assert len(two.tools) == 5 and {"getFlightDetails", "getBaggageAllowance"} <= {t.name for t in two.tools}
+    assert "$schema" not in two.tool("getFlightDetails").parameters and two.meta["domain"] == "aviation"
+    assert sum(len(e.calls) > 1 for e in exs) == 80
+    # asked for by name, it is mixed like the others (the default mix leaves it out: its figures are documented)
+    summary = build_mix(MixConfig(fc_open=str(fc_open), out=str(tmp_path), sources=("callnavi",), irrelevance=0))
+    assert (summary.train["callnavi"], summary.heldout["callnavi"]) == (337, 25)
+    assert dict(summary.check_dropped["callnavi"]) == {"calls:type": 19, "calls:missing_required": 1}
+    assert "callnavi" not in MixConfig(fc_open=str(fc_open), out=str(tmp_path)).sources
+
 
 
 def test_mix_has_no_bfcl_a_held_out_split_per_source_and_is_reproducible(fc_open, tmp_path):

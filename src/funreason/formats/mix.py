@@ -42,7 +42,7 @@ from funreason.calls import format_python_calls
 from funreason.fit import check_calls
 from funreason.formats import bfcl
 from funreason.formats.jsonl import write_jsonl_atomic
-from funreason.formats.opendata import SOURCES, SourceReport, read_source, source_folder
+from funreason.formats.opendata import DEFAULT_SOURCES, SOURCES, SourceReport, read_source, source_folder
 from funreason.schema import Example, Message
 
 _SPACE = re.compile(r"\s+")
@@ -56,7 +56,8 @@ class MixConfig:
 
     fc_open: str = field(default="", metadata=cli("The fc-open folder (shared/data/fc-open).", required=True))
     out: str = field(default="", metadata=cli("Folder for train.jsonl, heldout.jsonl, mix.json, mix.md.", "--out", "-o", required=True))
-    sources: tuple[str, ...] = field(default=SOURCES, metadata=cli("Comma-separated sources.", csv=True))
+    sources: tuple[str, ...] = field(default=DEFAULT_SOURCES, metadata=cli(
+        f"Comma-separated sources, of {', '.join(SOURCES)}.", csv=True))
     heldout: int = field(default=25, metadata=cli("Records held out per source."))
     irrelevance: float = field(default=0.1, metadata=cli("Irrelevance rows added, as a share of the training rows."))
     reasoning: str = field(default="template", metadata=cli("template or none: what rows without their own reasoning get."))

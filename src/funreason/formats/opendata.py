@@ -11,6 +11,7 @@ kind, in a `SourceReport`.
 | toolrl | each row of rlla_sft.json: the tools from the instruction, the dialogue (user / assistant / tool turns), the reasoning, and the calls or the response |
 | glaive | each `function_call` turn of a glaive-function-calling-v2 dialogue (the calls), and each reply that follows a user turn (a statement: asking for a missing value, or declining what no tool does) |
 | ste | each test query, with the one API it needs (definition from API_descriptions.json) |
+| callnavi | each question with the APIs its gold answer calls (JSON-schema definitions from APISchema/) plus 3 APIs of the same domain as distractors; a gold answer with a masked value (`$$$`: another call's output, or left open) or with a value the question does not say (CallNavi's gold fills some parameters with made-up ids and methods) is skipped |
 
 Tool names that are not Python identifiers (`Search Managers`, `Global Email V4%%Global Email V4`)
 are rewritten with `_` for the non-identifier characters, in the tools and the calls alike, because
@@ -31,7 +32,8 @@ from typing import Any
 from funreason.errors import SchemaError
 from funreason.schema import Call, Example, Message, Tool
 
-SOURCES = ("seal-tools", "toolrl", "glaive", "ste")
+SOURCES = ("seal-tools", "toolrl", "glaive", "ste", "callnavi")
+DEFAULT_SOURCES = ("seal-tools", "toolrl", "glaive", "ste")  # the documented mix; callnavi is asked for by name
 _TYPES = {"str": "string", "string": "string", "int": "integer", "integer": "integer", "float": "number",
           "number": "number", "bool": "boolean", "boolean": "boolean", "list": "array", "array": "array",
           "dict": "object", "object": "object"}
@@ -69,7 +71,8 @@ class SourceReport:
 def read_source(source: str, root: Path) -> tuple[list[Example], SourceReport]:
     """All records of one source (its folder under fc-open), with the count of what was skipped and why."""
     readers: dict[str, Callable[[Path], Iterator[Example | Skip]]] = {
-        "seal-tools": read_seal_tools, "toolrl": read_toolrl, "glaive": read_glaive, "ste": read_ste}
+        "seal-tools": read_seal_tools, "toolrl": read_toolrl, "glaive": read_glaive, "ste": read_ste,
+        "callnavi": read_callnavi}
     if source not in readers:
         raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
     report, examples = SourceReport(source), []
@@ -320,3 +323,68 @@ def read_ste(root: Path) -> Iterator[Example | Skip]:
                 continue
             yield _example(where, f"ste-{python_name(api)}-{j}", [_ste_tool(api, specs[api])],
                            [Message("user", q["query"])], [Call(q.get("action") or api, args)])
+
+
+# --- CallNavi questions ---------------------------------------------------------------------------
+
+_DIGIT_GROUP = re.compile(r"(?<=\d),(?=\d{3}\b)")
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    """The scalar values inside an argument value (lists and objects walked)."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def _unsaid(arguments: list[dict[str, Any]], question: str) -> list[str]:
+    """The argument values (strings and numbers) that `question` does not contain, case folded and
+    with digit groups joined ("10,000" says 10000). Booleans are left out: a question says them in words."""
+    text = _DIGIT_GROUP.sub("", question).lower()
+    return [repr(v) for args in arguments for v in _leaves(args)
+            if v is not None and not isinstance(v, bool) and str(v).lower() not in text]
+
+
+def read_callnavi(root: Path) -> Iterator[Example | Skip]:
+    base = root / "Dataset"
+    for qfile in sorted((base / "Questions").glob("*.json")):
+        domain = qfile.stem
+        tools: dict[str, Tool] = {}
+        for t in json.loads((base / "APISchema" / qfile.name).read_text(encoding="utf-8")):
+            params = {k: v for k, v in (t.get("parameters") or {}).items() if k != "$schema"}
+            tools[t["name"]] = Tool(t["name"], t.get("description", ""), params or {"type": "object", "properties": {}})
+        for i, row in enumerate(json.loads(qfile.read_text(encoding="utf-8"))):
+            where = f"callnavi/Questions/{qfile.name}[{i}] ({row.get('id')})"
+            gold = row.get("ground_truth") or {}
+            names, arguments = gold.get("API") or [], gold.get("parameters") or []
+            turns = row.get("question") or []
+            if not names:
+                yield Skip(where, "no_call", "the gold answer calls no API")
+                continue
+            if len(names) != len(arguments):
+                yield Skip(where, "unreadable", f"the gold answer names {len(names)} APIs but gives {len(arguments)} argument sets")
+                continue
+            if any(n not in tools for n in names):
+                yield Skip(where, "unknown_tool", f"calls {sorted(set(names) - set(tools))}, not defined in APISchema/{qfile.name}")
+                continue
+            if "$$" in json.dumps(arguments):
+                yield Skip(where, "masked", "a gold value is masked ($$$): another call's output or left open, not a flat call list")
+                continue
+            question = " ".join(str(m.get("content") or "") for m in turns if m.get("role") == "user")
+            if unsaid := _unsaid(arguments, question):
+                yield Skip(where, "unsaid", f"gold values the question does not say: {', '.join(unsaid[:3])}")
+                continue
+            try:
+                messages = [Message.from_dict(m) for m in turns]
+            except SchemaError as e:
+                yield Skip(where, "unreadable", f"question: {e}")
+                continue
+            offered = list(dict.fromkeys(names)) + _pick(list(tools), 3, f"{domain}/{row.get('id')}", set(names))
+            offered = sorted(offered, key=lambda n: hashlib.sha1(f"{row.get('id')}:{n}".encode()).hexdigest())
+            yield _example(where, f"callnavi-{row.get('id') or f'{domain}-{i}'}", [tools[n] for n in offered], messages,
+                           [Call(n, a) for n, a in zip(names, arguments)], meta={"domain": domain})
