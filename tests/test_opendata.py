@@ -90,7 +90,6 @@ def test_callnavi_questions_keep_only_gold_answers_the_question_says(fc_open, tm
     assert "callnavi" not in MixConfig(fc_open=str(fc_open), out=str(tmp_path)).sources
 
 
-
 def test_mix_has_no_bfcl_a_held_out_split_per_source_and_is_reproducible(fc_open, tmp_path):
     summary = build_mix(MixConfig(fc_open=str(fc_open), out=str(tmp_path / "a")))
     build_mix(MixConfig(fc_open=str(fc_open), out=str(tmp_path / "b")))

@@ -32,7 +32,6 @@ from typing import Any
 from funreason.errors import SchemaError
 from funreason.schema import Call, Example, Message, Tool
 
-SOURCES = ("seal-tools", "toolrl", "glaive", "ste", "callnavi")
 DEFAULT_SOURCES = ("seal-tools", "toolrl", "glaive", "ste")  # the documented mix; callnavi is asked for by name
 _TYPES = {"str": "string", "string": "string", "int": "integer", "integer": "integer", "float": "number",
           "number": "number", "bool": "boolean", "boolean": "boolean", "list": "array", "array": "array",
@@ -70,13 +69,10 @@ class SourceReport:
 
 def read_source(source: str, root: Path) -> tuple[list[Example], SourceReport]:
     """All records of one source (its folder under fc-open), with the count of what was skipped and why."""
-    readers: dict[str, Callable[[Path], Iterator[Example | Skip]]] = {
-        "seal-tools": read_seal_tools, "toolrl": read_toolrl, "glaive": read_glaive, "ste": read_ste,
-        "callnavi": read_callnavi}
-    if source not in readers:
+    if source not in READERS:
         raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
     report, examples = SourceReport(source), []
-    for item in readers[source](Path(root)):
+    for item in READERS[source](Path(root)):
         if isinstance(item, Skip):
             report.skipped[item.kind] += 1
             if len(report.first_skips) < 5:
@@ -137,6 +133,14 @@ def _pick(pool: list[str], k: int, key: str, exclude: set[str]) -> list[str]:
     return ranked[:k]
 
 
+def _with_distractors(called: list[str], pool: list[str], pick_key: str, order_key: str) -> list[str]:
+    """The tools `called` (each once) and 3 others of `pool` picked by `pick_key`, in an order fixed by a
+    stable hash of `order_key`, so the called ones are not always first."""
+    offered = list(dict.fromkeys(called))
+    offered += _pick(pool, 3, pick_key, set(offered))
+    return sorted(offered, key=lambda n: hashlib.sha1(f"{order_key}:{n}".encode()).hexdigest())
+
+
 # --- Seal-Tools -----------------------------------------------------------------------------------
 
 
@@ -168,9 +172,7 @@ def read_seal_tools(root: Path) -> Iterator[Example | Skip]:
             if "API_call_" in json.dumps(args):
                 yield Skip(where, "nested", "an argument is another call's output (API_call_N): not a flat call list")
                 continue
-            offered = list(dict.fromkeys(names))
-            offered += _pick(by_field.get(field_of[names[0]], []), 3, row["id"], set(offered))
-            offered = sorted(offered, key=lambda n: hashlib.sha1(f"{row['id']}:{n}".encode()).hexdigest())
+            offered = _with_distractors(names, by_field.get(field_of[names[0]], []), row["id"], row["id"])
             yield _example(where, f"seal-{row['id']}", [tools[n] for n in offered], [Message("user", row["query"])],
                            [Call(c["api"], a) for c, a in zip(calling, args)])
 
@@ -384,7 +386,11 @@ def read_callnavi(root: Path) -> Iterator[Example | Skip]:
             except SchemaError as e:
                 yield Skip(where, "unreadable", f"question: {e}")
                 continue
-            offered = list(dict.fromkeys(names)) + _pick(list(tools), 3, f"{domain}/{row.get('id')}", set(names))
-            offered = sorted(offered, key=lambda n: hashlib.sha1(f"{row.get('id')}:{n}".encode()).hexdigest())
+            offered = _with_distractors(names, list(tools), f"{domain}/{row.get('id')}", str(row.get("id")))
             yield _example(where, f"callnavi-{row.get('id') or f'{domain}-{i}'}", [tools[n] for n in offered], messages,
                            [Call(n, a) for n, a in zip(names, arguments)], meta={"domain": domain})
+
+
+READERS: dict[str, Callable[[Path], Iterator[Example | Skip]]] = {
+    "seal-tools": read_seal_tools, "toolrl": read_toolrl, "glaive": read_glaive, "ste": read_ste, "callnavi": read_callnavi}
+SOURCES = tuple(READERS)  # every source a reader reads, in this order
