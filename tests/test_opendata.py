@@ -381,6 +381,35 @@ def test_multi_rows_call_once_for_every_pair_or_every_request_said_in_one_senten
     assert len({e.query for e in exs}) > 280
 
 
+def test_case_rows_call_once_for_every_case_told_one_after_another():
+    # Most of BFCL's parallel requests tell their cases one by one ("the first circle has a radius of
+    # 5, the second …", "Do the same calculation for …"), and a model trained on one-sentence lists
+    # answers them with one call. The test's own rule: one function, a call for every case the query
+    # counts (its last ordinal, or one more than its "same"/"again" follow-ups), distinct calls, and
+    # every argument said in the query as its tool says it.
+    from funreason.sample import PHRASED_TOOLS, RATE_TOOLS, TOOLS, case_rows, multi_rows, parallel_rows, sample_path
+
+    spec = {t.name: t for t in TOOLS + PHRASED_TOOLS + RATE_TOOLS}
+    exs = generated(case_rows, 300, "case", {e.id for e in Reader(sample_path())} | {r["id"] for r in parallel_rows(50) + multi_rows(50)})
+    told = counted = 0
+    for e in exs:
+        assert 2 <= len(e.calls) <= 4 and check_calls(e.calls, e.tools) is None, e.query
+        assert len({c.name for c in e.calls}) == 1 and len({json.dumps(c.arguments, sort_keys=True) for c in e.calls}) == len(e.calls)
+        params = {p.name: p for p in spec[e.calls[0].name].params}
+        for c in e.calls:
+            assert all(params[k].say(v) in e.query for k, v in c.arguments.items()), (e.query, c.arguments)
+        ordinals = [w for w in ("first", "second", "third", "fourth") if f"the {w} " in e.query]
+        if ordinals:
+            counted += 1
+            assert len(ordinals) == len(e.calls), e.query
+        else:
+            told += 1
+            follow_ups = sum(e.query.count(w) for w in ("Do the same for", "again with", "the same with", "Repeat that for"))
+            assert follow_ups + 1 == len(e.calls), e.query
+    assert told > 60 and counted > 150, (told, counted)
+    assert len({e.query for e in exs}) == len(exs)
+
+
 def generated(make, n: int, tag: str, others: set[str]) -> list:
     """`make(n)`'s rows as examples, after what every generated kind must hold: the same rows for the
     same seed and others for another, ids of their own (none of `others`), nothing of BFCL's."""

@@ -220,8 +220,9 @@ def sample(
                              "(an optional parameter passed when the request names its value, left out when not) or "
                              "asked (the same on 18 other tools, the value asked for in passing: 'a large mushroom', "
                              "'including seasonality'), rate (a rate said in percent, '4.5%', written as 0.045 or 4.5 as "
-                             "the description asks) or multi (a call for every pair of two listed values, or two or three "
-                             "requests said as one)."),
+                             "the description asks), multi (a call for every pair of two listed values, or two or three "
+                             "requests said as one) or case (two to four cases told one after another, 'the first …, "
+                             "the second …' or 'Do the same for …', a call each)."),
 ) -> None:
     """Generate synthetic xLAM-style function-calling rows (the bundled sample is n=300, seed=0, kind mixed)."""
     from funreason.sample import KINDS, write_sample

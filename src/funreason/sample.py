@@ -8,14 +8,14 @@ parallel-multiple, optional parameters used or left out, lists, dicts, negative 
 numbers, unicode, and irrelevant queries whose answer is a statement. A share of the rows carry a
 `reasoning` field written the way a teacher would explain the call.
 
-Six more shapes are generated apart from the sample, so that it stays as it is (`KINDS`,
+Seven more shapes are generated apart from the sample, so that it stays as it is (`KINDS`,
 `funreason sample --kind`): one sentence naming several values, one call each (`parallel_rows`); one
 offered function that cannot serve the request, answered without a call (`no_fit_rows`); values
 said in everyday words and written as the description asks (`phrased_rows`); an optional parameter
 passed when the request names its value and left out when not (`optional_rows`, and `asked_rows`
 on other tools); a rate said in percent written as a fraction or as said, as its description asks
 (`rate_rows`); several calls in one sentence, a call per pair of two listed values or per request
-(`multi_rows`). The worded kinds have tools of their own, under the same rule: no BFCL name.
+(`multi_rows`); two to four cases told one after another, a call per case (`case_rows`). The worded kinds have tools of their own, under the same rule: no BFCL name.
 
 `python -m funreason.sample --out FILE` regenerates `funreason/data/sample_xlam.jsonl`.
 """
@@ -1087,6 +1087,95 @@ def rate_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     return _worded_rows("rate", RATE_TOOLS, TOOLS + PHRASED_TOOLS + RATE_TOOLS, n, seed)
 
 
+# --- case rows: several cases of one request told one by one, a call per case
+
+ORDINALS = ["first", "second", "third", "fourth"]
+SPELLED = {2: "two", 3: "three", 4: "four"}
+
+
+def _scalar(p: Param) -> bool:
+    return p.xtype.split(",")[0] in ("str", "int", "float")
+
+
+def _clause(params: list[Param], values: dict[str, Any], of: bool) -> str:
+    """'radius of 5 and unit of cm' (or 'radius 5 and unit cm'): the values of `params` said with
+    their names, which is how a request tells cases apart when no sentence of a template fits."""
+    return _say_all([f"{p.name.replace('_', ' ')}{' of' if of else ''} {p.say(values[p.name])}" for p in params]) \
+        if len(params) > 1 else f"{params[0].name.replace('_', ' ')}{' of' if of else ''} {params[0].say(values[params[0].name])}"
+
+
+def _again_query(tool: ToolSpec, varied: list[Param], fixed: dict[str, Any], groups: list[dict[str, Any]], r: random.Random) -> str | None:
+    """The first case in one of the tool's own sentences, each further one as "Do the same for
+    radius of 10." (BFCL: "… Do the same calculation for an initial investment of $5000 …")."""
+    names = {p.name for p in varied} | set(fixed)
+    templates = [t for t in tool.templates if set(_PLACEHOLDER.findall(t)) == names]
+    if not templates:
+        return None
+    by_name = {p.name: p for p in tool.params}
+    first = r.choice(templates).format(**{n: by_name[n].say(v) for n, v in {**fixed, **groups[0]}.items()})
+    of = r.random() < 0.5
+    lead = r.choice(["Do the same for {}.", "Then do it again with {}.", "And the same with {}.", "Repeat that for {}."])
+    return " ".join([first] + [lead.format(_clause(varied, g, of)) for g in groups[1:]])
+
+
+def _ordinal_query(tool: ToolSpec, varied: list[Param], fixed: dict[str, Any], groups: list[dict[str, Any]], r: random.Random) -> str:
+    """The cases counted and told one by one ("I need to solve a quadratic for three cases: the first
+    with a of 2.0 and b of 5.0, the second …"), the values they share said once, sometimes asking
+    for a total, which still takes a call per case (BFCL: "the total area of three circles, where the
+    first circle has a radius of 5 meters, the second …")."""
+    k = len(groups)
+    of = r.random() < 0.5
+    lead = r.choice(["I need to {p} for {k} cases", "Please {p} {k} times", "There are {k} requests to {p}"])
+    cases = [f"the {ORDINALS[j]} {'with ' if of else 'has '}{_clause(varied, g, of)}" for j, g in enumerate(groups)]
+    said = lead.format(p=tool.purpose, k=SPELLED[k]) + ": " + ("; " if r.random() < 0.5 else ", ").join(cases) + "."
+    if fixed:
+        by_name = {p.name: p for p in tool.params}
+        said += " " + r.choice(["In every case, {}.", "Use {} for all of them.", "Each time with {}."]).format(
+            _clause([by_name[n] for n in fixed], fixed, True))
+    return said + r.choice(["", "", " Give me every result.", " What do they come to in total?"])
+
+
+def case_row(i: int, r: random.Random) -> dict[str, Any] | None:
+    """A request for two to four cases of one function, told one after another rather than listed in
+    one slot: the first case in a sentence of its own and the others as "Do the same for …"
+    (`_again_query`), or the cases counted and told in order, "the first …, the second …"
+    (`_ordinal_query`). These are most of BFCL's parallel requests, and a model trained on the
+    one-sentence rows answers them with one call. One or two values vary; the required values the
+    cases share are said once. None when the tool has no scalar required parameter to vary, a
+    required list (whose commas would blur the cases) or no purpose to name it by."""
+    tool = r.choice(TOOLS + PHRASED_TOOLS + RATE_TOOLS)
+    required = [p for p in tool.params if "optional" not in p.xtype]
+    scalars = [p for p in required if _scalar(p)]
+    if not scalars or len(scalars) < len(required) or not tool.purpose:
+        return None
+    k = r.choice([2, 2, 3, 3, 4])
+    varied = r.sample(scalars, min(len(scalars), r.choice([1, 1, 2])))
+    fixed = {p.name: p.sample(r) for p in required if p not in varied}
+    columns = [_distinct(p, k, list(fixed.values()), r) for p in varied]
+    if min(map(len, columns)) < k:
+        return None
+    groups = [{p.name: col[j] for p, col in zip(varied, columns)} for j in range(k)]
+    query = _again_query(tool, varied, fixed, groups, r) if r.random() < 0.4 else None
+    query = query or _ordinal_query(tool, varied, fixed, groups, r)
+    calls = [Call(tool.name, {p.name: g.get(p.name, fixed.get(p.name)) for p in required}) for g in groups]
+    tools = [tool, *r.sample([t for t in TOOLS + PHRASED_TOOLS + RATE_TOOLS if t is not tool], r.randint(0, 2))]
+    r.shuffle(tools)
+    reasoning = (f"The user tells {k} cases of one request, so I call `{tool.name}` once for each case: "
+                 + ", ".join(format_python_call(c) for c in calls) + ".")
+    return {"id": f"case-{i}", "query": query, "tools": json.dumps([t.xlam() for t in tools], ensure_ascii=False),
+            "answers": json.dumps([c.to_dict() for c in calls], ensure_ascii=False), "reasoning": reasoning}
+
+
+def case_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`n` case rows (`case_row`), generated apart from the bundled sample, which stays as it is."""
+    r = random.Random(f"case/{seed}")
+    rows: list[dict[str, Any]] = []
+    while len(rows) < n:
+        if (row := case_row(len(rows), r)) is not None:
+            rows.append(row)
+    return rows
+
+
 def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[dict[str, Any]]:
     r = random.Random(seed)
     return [make_row(i, r, r.random() < reasoning_share) for i in range(n)]
@@ -1096,7 +1185,7 @@ def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[
 # generated apart from it (each with ids of its own, so that files of two kinds can be joined)
 KINDS: dict[str, Callable[[int, int], list[dict[str, Any]]]] = {
     "mixed": generate, "parallel": parallel_rows, "no-fit": no_fit_rows, "phrased": phrased_rows, "optional": optional_rows,
-    "asked": asked_rows, "rate": rate_rows, "multi": multi_rows,
+    "asked": asked_rows, "rate": rate_rows, "multi": multi_rows, "case": case_rows,
 }
 
 
