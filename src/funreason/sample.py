@@ -15,7 +15,8 @@ said in everyday words and written as the description asks (`phrased_rows`); an 
 passed when the request names its value and left out when not (`optional_rows`, and `asked_rows`
 on other tools); a rate said in percent written as a fraction or as said, as its description asks
 (`rate_rows`); several calls in one sentence, a call per pair of two listed values or per request
-(`multi_rows`); two to four cases told one after another, a call per case (`case_rows`). The worded kinds have tools of their own, under the same rule: no BFCL name.
+(`multi_rows`); two to four cases told one after another, a call per case (`case_rows`). The
+worded kinds have tools of their own, under the same rule: no BFCL name.
 
 `python -m funreason.sample --out FILE` regenerates `funreason/data/sample_xlam.jsonl`.
 """
@@ -348,14 +349,19 @@ def make_row(i: int, r: random.Random, with_reasoning: bool) -> dict[str, Any]:
 
 
 def _say_all(values: list[str]) -> str:
-    return ", ".join(values[:-1]) + " and " + values[-1]
+    """'a', 'a and b', 'a, b and c'."""
+    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
+
+
+def _scalar(p: Param) -> bool:
+    return p.xtype.split(",")[0] in ("str", "int", "float")
 
 
 def _listable(template: str, param: Param) -> bool:
     """Whether `param`'s slot in `template` can carry "a and b" and still read as one slot: a scalar,
     not quoted, not glued to other text ("{a}x^2" reads as one term), not beside a comma ("Add {name},
     {phone}" reads as one more item of the list)."""
-    return (param.xtype.split(",")[0] in ("str", "int", "float")
+    return (_scalar(param)
             and not re.search(rf"(['\w^]|, )\{{{param.name}\}}|\{{{param.name}\}}['\w^,]", template))
 
 
@@ -382,7 +388,7 @@ def one_sentence_parallel_row(i: int, r: random.Random) -> dict[str, Any] | None
     tool = r.choice(TOOLS)
     template = r.choice(tool.templates)
     used = _PLACEHOLDER.findall(template)
-    scalars = [p for p in tool.params if p.name in used and p.xtype.split(",")[0] in ("str", "int", "float")]
+    scalars = [p for p in tool.params if p.name in used and _scalar(p)]
     if not scalars or " and " in template or "between" in template or "=" in template:
         return None
     varied = r.choice(scalars)
@@ -405,15 +411,19 @@ def one_sentence_parallel_row(i: int, r: random.Random) -> dict[str, Any] | None
             "answers": json.dumps([c.to_dict() for c in calls], ensure_ascii=False), "reasoning": reasoning}
 
 
+def _until(n: int, make: Callable[[int, random.Random], dict[str, Any] | None], r: random.Random) -> list[dict[str, Any]]:
+    """`n` rows of `make(i, r)`, drawing again where it declines (None)."""
+    rows: list[dict[str, Any]] = []
+    while len(rows) < n:
+        if (row := make(len(rows), r)) is not None:
+            rows.append(row)
+    return rows
+
+
 def parallel_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """`n` one-sentence parallel rows (`one_sentence_parallel_row`), generated apart from the bundled
     sample so that asking for them leaves the sample as it is."""
-    r = random.Random(f"parallel/{seed}")
-    rows: list[dict[str, Any]] = []
-    while len(rows) < n:
-        if (row := one_sentence_parallel_row(len(rows), r)) is not None:
-            rows.append(row)
-    return rows
+    return _until(n, one_sentence_parallel_row, random.Random(f"parallel/{seed}"))
 
 
 # --- multi rows: several calls asked in one sentence, two values varied at once
@@ -493,12 +503,7 @@ def multi_call_row(i: int, r: random.Random) -> dict[str, Any] | None:
 def multi_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """`n` multi-call rows (`multi_call_row`), half a call per pair of two listed values, half two or
     three requests said as one; generated apart from the bundled sample, which stays as it is."""
-    r = random.Random(f"multi/{seed}")
-    rows: list[dict[str, Any]] = []
-    while len(rows) < n:
-        if (row := multi_call_row(len(rows), r)) is not None:
-            rows.append(row)
-    return rows
+    return _until(n, multi_call_row, random.Random(f"multi/{seed}"))
 
 
 def one_function_no_fit_row(i: int, r: random.Random) -> dict[str, Any]:
@@ -1093,15 +1098,10 @@ ORDINALS = ["first", "second", "third", "fourth"]
 SPELLED = {2: "two", 3: "three", 4: "four"}
 
 
-def _scalar(p: Param) -> bool:
-    return p.xtype.split(",")[0] in ("str", "int", "float")
-
-
 def _clause(params: list[Param], values: dict[str, Any], of: bool) -> str:
     """'radius of 5 and unit of cm' (or 'radius 5 and unit cm'): the values of `params` said with
     their names, which is how a request tells cases apart when no sentence of a template fits."""
-    return _say_all([f"{p.name.replace('_', ' ')}{' of' if of else ''} {p.say(values[p.name])}" for p in params]) \
-        if len(params) > 1 else f"{params[0].name.replace('_', ' ')}{' of' if of else ''} {params[0].say(values[params[0].name])}"
+    return _say_all([f"{p.name.replace('_', ' ')}{' of' if of else ''} {p.say(values[p.name])}" for p in params])
 
 
 def _again_query(tool: ToolSpec, varied: list[Param], fixed: dict[str, Any], groups: list[dict[str, Any]], r: random.Random) -> str | None:
@@ -1143,7 +1143,8 @@ def case_row(i: int, r: random.Random) -> dict[str, Any] | None:
     one-sentence rows answers them with one call. One or two values vary; the required values the
     cases share are said once. None when the tool has no scalar required parameter to vary, a
     required list (whose commas would blur the cases) or no purpose to name it by."""
-    tool = r.choice(TOOLS + PHRASED_TOOLS + RATE_TOOLS)
+    pool = TOOLS + PHRASED_TOOLS + RATE_TOOLS
+    tool = r.choice(pool)
     required = [p for p in tool.params if "optional" not in p.xtype]
     scalars = [p for p in required if _scalar(p)]
     if not scalars or len(scalars) < len(required) or not tool.purpose:
@@ -1158,7 +1159,7 @@ def case_row(i: int, r: random.Random) -> dict[str, Any] | None:
     query = _again_query(tool, varied, fixed, groups, r) if r.random() < 0.4 else None
     query = query or _ordinal_query(tool, varied, fixed, groups, r)
     calls = [Call(tool.name, {p.name: g.get(p.name, fixed.get(p.name)) for p in required}) for g in groups]
-    tools = [tool, *r.sample([t for t in TOOLS + PHRASED_TOOLS + RATE_TOOLS if t is not tool], r.randint(0, 2))]
+    tools = [tool, *r.sample([t for t in pool if t is not tool], r.randint(0, 2))]
     r.shuffle(tools)
     reasoning = (f"The user tells {k} cases of one request, so I call `{tool.name}` once for each case: "
                  + ", ".join(format_python_call(c) for c in calls) + ".")
@@ -1168,12 +1169,7 @@ def case_row(i: int, r: random.Random) -> dict[str, Any] | None:
 
 def case_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     """`n` case rows (`case_row`), generated apart from the bundled sample, which stays as it is."""
-    r = random.Random(f"case/{seed}")
-    rows: list[dict[str, Any]] = []
-    while len(rows) < n:
-        if (row := case_row(len(rows), r)) is not None:
-            rows.append(row)
-    return rows
+    return _until(n, case_row, random.Random(f"case/{seed}"))
 
 
 def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[dict[str, Any]]:
