@@ -410,6 +410,23 @@ def test_case_rows_call_once_for_every_case_told_one_after_another():
     assert len({e.query for e in exs}) == len(exs)
 
 
+def test_joint_rows_call_once_with_every_value_said_together():
+    # The counterpart of the case rows: values of several parameters said in one run of "and"s
+    # ("the other two sides as 4 and 5") ask for one call, not one per value. The test's own rule:
+    # one call, every required parameter passed, every value said as its tool says it, joined by "and".
+    from funreason.sample import PHRASED_TOOLS, RATE_TOOLS, TOOLS, case_rows, joint_rows, sample_path
+
+    spec = {t.name: t for t in TOOLS + PHRASED_TOOLS + RATE_TOOLS}
+    exs = generated(joint_rows, 300, "joint", {e.id for e in Reader(sample_path())} | {r["id"] for r in case_rows(50)})
+    for e in exs:
+        assert len(e.calls) == 1 and check_calls(e.calls, e.tools) is None, e.query
+        params = {p.name: p for p in spec[e.calls[0].name].params}
+        assert set(e.calls[0].arguments) == {n for n, p in params.items() if "optional" not in p.xtype}, e.query
+        assert all(params[k].say(v) in e.query for k, v in e.calls[0].arguments.items()), (e.query, e.calls[0].arguments)
+        assert " and " in e.query
+    assert len({e.calls[0].name for e in exs}) > 30 and len({e.query for e in exs}) == len(exs)
+
+
 def generated(make, n: int, tag: str, others: set[str]) -> list:
     """`make(n)`'s rows as examples, after what every generated kind must hold: the same rows for the
     same seed and others for another, ids of their own (none of `others`), nothing of BFCL's."""

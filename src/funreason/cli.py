@@ -221,8 +221,9 @@ def sample(
                              "asked (the same on 18 other tools, the value asked for in passing: 'a large mushroom', "
                              "'including seasonality'), rate (a rate said in percent, '4.5%', written as 0.045 or 4.5 as "
                              "the description asks), multi (a call for every pair of two listed values, or two or three "
-                             "requests said as one) or case (two to four cases told one after another, 'the first …, "
-                             "the second …' or 'Do the same for …', a call each)."),
+                             "requests said as one), case (two to four cases told one after another, 'the first …, "
+                             "the second …' or 'Do the same for …', a call each) or joint (values of several "
+                             "parameters said together, 'a and b as 12 and 18', one call)."),
 ) -> None:
     """Generate synthetic xLAM-style function-calling rows (the bundled sample is n=300, seed=0, kind mixed)."""
     from funreason.sample import KINDS, write_sample

@@ -1172,6 +1172,43 @@ def case_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
     return _until(n, case_row, random.Random(f"case/{seed}"))
 
 
+# --- joint rows: one call whose values are said together, "x and y as 4 and 5"
+
+def joint_row(i: int, r: random.Random) -> dict[str, Any] | None:
+    """One request whose required values are said in one run of "and"s, answered with one call: the
+    parameters and their values each joined ("with a and b as 12 and 18"), or every value said with
+    its parameter's name ("with amount of 12.5, from currency of EUR and to currency of USD"). Two
+    values of one parameter ask for two calls (the parallel and case rows); values of two parameters
+    ask for one, and a model trained on the case rows alone splits BFCL's "the lengths of the other
+    two sides as 4 and 5" in two. None when the tool has fewer than two required parameters, a
+    required one that is not a scalar, or no purpose to name it by."""
+    pool = TOOLS + PHRASED_TOOLS + RATE_TOOLS
+    tool = r.choice(pool)
+    required = [p for p in tool.params if "optional" not in p.xtype]
+    if len(required) < 2 or not all(map(_scalar, required)) or not tool.purpose:
+        return None
+    values = {p.name: p.sample(r) for p in required}
+    if r.random() < 0.5:
+        said = (_say_all([p.name.replace("_", " ") for p in required]) + r.choice([" as ", " of ", " set to "])
+                + _say_all([p.say(values[p.name]) for p in required]))
+    else:
+        said = _clause(required, values, r.random() < 0.5)
+    lead = r.choice(["I need to {p} with {s}.", "Please {p} given {s}.", "Can you {p} for {s}?", "{P}, with {s}."])
+    query = lead.format(p=tool.purpose, P=tool.purpose[0].upper() + tool.purpose[1:], s=said)
+    call = Call(tool.name, values)
+    tools = [tool, *r.sample([t for t in pool if t is not tool], r.randint(0, 2))]
+    r.shuffle(tools)
+    reasoning = (f"The values said together belong to different parameters of one request, so I call "
+                 f"`{tool.name}` once: {format_python_call(call)}.")
+    return {"id": f"joint-{i}", "query": query, "tools": json.dumps([t.xlam() for t in tools], ensure_ascii=False),
+            "answers": json.dumps([call.to_dict()], ensure_ascii=False), "reasoning": reasoning}
+
+
+def joint_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """`n` joint rows (`joint_row`), generated apart from the bundled sample, which stays as it is."""
+    return _until(n, joint_row, random.Random(f"joint/{seed}"))
+
+
 def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[dict[str, Any]]:
     r = random.Random(seed)
     return [make_row(i, r, r.random() < reasoning_share) for i in range(n)]
@@ -1181,7 +1218,7 @@ def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[
 # generated apart from it (each with ids of its own, so that files of two kinds can be joined)
 KINDS: dict[str, Callable[[int, int], list[dict[str, Any]]]] = {
     "mixed": generate, "parallel": parallel_rows, "no-fit": no_fit_rows, "phrased": phrased_rows, "optional": optional_rows,
-    "asked": asked_rows, "rate": rate_rows, "multi": multi_rows, "case": case_rows,
+    "asked": asked_rows, "rate": rate_rows, "multi": multi_rows, "case": case_rows, "joint": joint_rows,
 }
 
 
