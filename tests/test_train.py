@@ -16,7 +16,7 @@ from conftest import funreason
 from funreason.errors import SchemaError
 from funreason.formats import bfcl, read_examples, write_examples
 from funreason.sample import sample_path
-from funreason.train.trainer import TrainConfig, train
+from funreason.train.trainer import TrainConfig, cpu_bf16_warning, train
 
 
 cli = funreason
@@ -103,10 +103,23 @@ class ProductDtypes(TrainerCallback):
         self.weights |= {p.dtype for p in model.parameters()}
 
 
+def test_a_cpu_without_bf16_instructions_is_warned_of():
+    x86 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f {}\nbugs\t\t: spectre_v1\n"
+    assert "slower than fp32" in cpu_bf16_warning(x86.format(""))
+    assert cpu_bf16_warning(x86.format("avx512_bf16")) is None
+    assert cpu_bf16_warning(x86.format("amx_bf16 amx_tile")) is None
+    assert cpu_bf16_warning("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n") is None  # Arm (Graviton 3, Apple M2)
+    assert "slower" in cpu_bf16_warning("processor\t: 0\nFeatures\t: fp asimd\n")
+    assert cpu_bf16_warning("") is None  # no flags to read: nothing is claimed
+
+
 @pytest.mark.parametrize("bf16", [True, False])
 def test_bf16_on_a_cpu_keeps_fp32_weights_and_runs_the_products_in_bf16(tmp_path, tiny_model_dir, bf16):
-    seen = ProductDtypes()
-    train(_cfg(tiny_model_dir, tmp_path / "run", max_steps=4, bf16=bf16, alpha_mode="fixed"), log=lambda *_: None, callbacks=[seen])
+    seen, lines = ProductDtypes(), []
+    train(_cfg(tiny_model_dir, tmp_path / "run", max_steps=4, bf16=bf16, alpha_mode="fixed"), log=lines.append, callbacks=[seen])
+    # said where this CPU has no bf16 instructions, and only when bf16 was asked for
+    warning = cpu_bf16_warning()
+    assert (warning in lines) == (bf16 and warning is not None)
     # fp32 weights: a full fine-tuning's small updates are not rounded away to bf16's 8-bit mantissa
     assert seen.weights == {torch.float32}
     assert seen.outputs == ({torch.bfloat16} if bf16 else {torch.float32})
