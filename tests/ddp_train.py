@@ -14,7 +14,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from funreason.train.trainer import TrainConfig, train
+from funreason.train.trainer import TrainConfig, end_process_group, train
 
 
 class Record(TrainerCallback):
@@ -44,7 +44,10 @@ def main() -> None:
             return super().__call__(rows)
 
     trainer_module.SegmentCollator = Seen
-    train(cfg, log=lambda *_: None, callbacks=[record])
+    try:
+        train(cfg, log=lambda *_: None, callbacks=[record])
+    finally:
+        end_process_group()  # as `funreason train` does at its end
 
 
 if __name__ == "__main__":

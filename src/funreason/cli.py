@@ -241,13 +241,15 @@ def sample(
 @verb(app, "train", TrainConfig)
 def train(cfg: TrainConfig, full: bool = typer.Option(False, "--full", help="Full fine-tuning (no LoRA): --lora 0.")) -> None:
     """Fine-tune with the SRML loss (α·L_think + (1−α)·L_result) or plain SFT."""
-    from funreason.train.trainer import train as run_train
+    from funreason.train.trainer import end_process_group, train as run_train
 
     cfg.lora = 0 if full else cfg.lora
     try:
         summary = run_train(cfg, log=stdout.print)
     except (SchemaError, ValueError, OSError) as e:
         _fail(str(e))
+    finally:
+        end_process_group()  # under torchrun / accelerate launch: before the interpreter's exit, not during it
     stdout.print(f"{summary.line()} · metrics: {cfg.out}/metrics.jsonl")
 
 

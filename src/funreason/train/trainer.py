@@ -217,6 +217,18 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def end_process_group() -> None:
+    """Destroy this process's default process group, if a torchrun / accelerate job made one.
+
+    For the end of a process that trained under torchrun: left to the interpreter's exit, gloo's
+    worker threads can be torn down while still joinable, and the process aborts ("terminate called
+    without an active exception", SIGABRT) after the run has finished and saved; torchrun then reports
+    the whole job as failed. Seen here once in `tests/test_distributed.py` under a loaded CPU.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def claim_run(cfg: TrainConfig) -> None:
     """Record in `out/run.json` what the run trains (the model, the data's SHA-256, every setting
     but `_RESUMABLE`), or refuse a folder that holds another run's checkpoints, metrics or model:
