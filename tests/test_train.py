@@ -108,7 +108,7 @@ def test_a_cpu_without_bf16_instructions_is_warned_of():
     assert "slower than fp32" in cpu_bf16_warning(x86.format(""))
     assert cpu_bf16_warning(x86.format("avx512_bf16")) is None
     assert cpu_bf16_warning(x86.format("amx_bf16 amx_tile")) is None
-    assert cpu_bf16_warning("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n") is None  # Arm (Graviton 3, Apple M2)
+    assert cpu_bf16_warning("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n") is None  # Arm Linux (Graviton 3)
     assert "slower" in cpu_bf16_warning("processor\t: 0\nFeatures\t: fp asimd\n")
     assert cpu_bf16_warning("") is None  # no flags to read: nothing is claimed
 
