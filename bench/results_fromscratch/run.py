@@ -1,0 +1,34 @@
+"""The twenty-fifth try: the fifteenth (fp32) and seventeenth (--bf16) try's recipe (bench/replication.py sft_raw, seed 0, 480 steps,
+full fine-tuning) from the base model, with 300 case and 300 joint rows (reasoning left out, as
+in sft_raw) added to its training rows. Run from the checkout root with .venv/bin/python."""
+import json, subprocess, sys
+from pathlib import Path
+
+sys.path.insert(0, "bench")
+from replication import ReplicationConfig, log, prepare  # noqa: E402
+
+from funreason.train.trainer import TrainConfig, train  # noqa: E402
+
+cfg = ReplicationConfig(fc_open="../shared/data/fc-open", out="runs/e25", results="runs/e25/results", seeds=[0], steps=480,
+                        bfcl_limit=100, check_calls=True, sample_rows=300, parallel_rows=300, no_fit_rows=300,
+                        phrased_rows=300, optional_rows=300, asked_rows=300, lora_layers=0, lora=0, learning_rate=1e-4,
+                        guided=True)
+model, _cot, raw, heldout = prepare(cfg)
+D = Path("runs/e25")
+rows = raw.read_text(encoding="utf-8").splitlines()
+for kind in ("case", "joint"):
+    out = D / f"{kind}300_s0.jsonl"
+    if not out.exists():
+        subprocess.run([".venv/bin/funreason", "sample", "--kind", kind, "-n", "300", "--seed", "0", "--out", str(out)], check=True)
+    for line in out.read_text(encoding="utf-8").splitlines():
+        d = json.loads(line)
+        d["reasoning"] = None
+        rows.append(json.dumps(d, ensure_ascii=False))
+data = D / "train_raw+case300+joint300.jsonl"
+if not data.exists():
+    data.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+log(f"{len(rows)} training rows in {data}")
+tc = TrainConfig(model=model, data=str(data), out=str(D / "run32"), loss="sft", alpha_mode="fixed", max_steps=480, batch_size=4,
+                 learning_rate=1e-4, lora=0, lora_layers=0, max_length=1024, seed=0, logging_steps=10, save_steps=25,
+                 save_total_limit=1, report_to="none", warmup_ratio=0.05, resume=True, bf16=None)
+log(f"trained: {train(tc, log=log).final}")
