@@ -1,7 +1,11 @@
 """The twenty-fifth try: the fifteenth (fp32) and seventeenth (--bf16) try's recipe (bench/replication.py sft_raw, seed 0, 480 steps,
 full fine-tuning) from the base model, with 300 case and 300 joint rows (reasoning left out, as
-in sft_raw) added to its training rows. Run from the checkout root with .venv/bin/python."""
-import json, subprocess, sys
+in sft_raw) added to its training rows. Run from the checkout root with .venv/bin/python.
+
+With no arguments it is the twenty-fifth try; `--case N --joint N --out DIR` change the counts of
+generated rows and the run folder (the twenty-seventh try: `--case 900 --out runs/e27`). The mix is
+prepared under runs/e25 either way, so tries share it."""
+import argparse, json, subprocess, sys
 from pathlib import Path
 
 sys.path.insert(0, "bench")
@@ -13,18 +17,24 @@ cfg = ReplicationConfig(fc_open="../shared/data/fc-open", out="runs/e25", result
                         bfcl_limit=100, check_calls=True, sample_rows=300, parallel_rows=300, no_fit_rows=300,
                         phrased_rows=300, optional_rows=300, asked_rows=300, lora_layers=0, lora=0, learning_rate=1e-4,
                         guided=True)
+ap = argparse.ArgumentParser()
+ap.add_argument("--case", type=int, default=300)
+ap.add_argument("--joint", type=int, default=300)
+ap.add_argument("--out", default="runs/e25")
+args = ap.parse_args()
 model, _cot, raw, heldout = prepare(cfg)
-D = Path("runs/e25")
+D = Path(args.out)
+D.mkdir(parents=True, exist_ok=True)
 rows = raw.read_text(encoding="utf-8").splitlines()
-for kind in ("case", "joint"):
-    out = D / f"{kind}300_s0.jsonl"
+for kind, n in (("case", args.case), ("joint", args.joint)):
+    out = D / f"{kind}{n}_s0.jsonl"
     if not out.exists():
-        subprocess.run([".venv/bin/funreason", "sample", "--kind", kind, "-n", "300", "--seed", "0", "--out", str(out)], check=True)
+        subprocess.run([".venv/bin/funreason", "sample", "--kind", kind, "-n", str(n), "--seed", "0", "--out", str(out)], check=True)
     for line in out.read_text(encoding="utf-8").splitlines():
         d = json.loads(line)
         d["reasoning"] = None
         rows.append(json.dumps(d, ensure_ascii=False))
-data = D / "train_raw+case300+joint300.jsonl"
+data = D / f"train_raw+case{args.case}+joint{args.joint}.jsonl"
 if not data.exists():
     data.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
 log(f"{len(rows)} training rows in {data}")
