@@ -34,9 +34,10 @@ for kind, n in (("case", args.case), ("joint", args.joint)):
         d = json.loads(line)
         d["reasoning"] = None
         rows.append(json.dumps(d, ensure_ascii=False))
+# Written every time (the same bytes for the same counts): a file left half-written by a stopped
+# run is never trained on, and train's resume checks the data's sha256 against its checkpoint.
 data = D / f"train_raw+case{args.case}+joint{args.joint}.jsonl"
-if not data.exists():
-    data.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
+data.write_text("".join(r + "\n" for r in rows), encoding="utf-8")
 log(f"{len(rows)} training rows in {data}")
 tc = TrainConfig(model=model, data=str(data), out=str(D / "run32"), loss="sft", alpha_mode="fixed", max_steps=480, batch_size=4,
                  learning_rate=1e-4, lora=0, lora_layers=0, max_length=1024, seed=0, logging_steps=10, save_steps=25,
