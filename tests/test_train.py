@@ -267,3 +267,20 @@ def test_time_left_is_measured_past_the_first_logged_steps():
         progress.on_log(None, state, None, logs={"loss": 1.0})
     assert [ln.split(" · ")[-2:] for ln in lines] == [
         ["20.0 s/step", "about 30 min left"], ["5.0 s/step", "about 7 min left"], ["5.0 s/step", "about 6 min left"]]
+
+
+def test_every_checkpoint_is_saved_with_the_template_final_is_served_with(tmp_path, tiny_model_dir):
+    """A checkpoint-N folder is the same kind of model folder as final: its chat template renders
+    `tools` as training did, so it can be served, or averaged with final (a run's tail mean)."""
+    from transformers import AutoTokenizer
+
+    from funreason.chat import carry_tools_prompt
+    from funreason.models import AverageConfig, average_models
+
+    run = tmp_path / "run"
+    train(_cfg(tiny_model_dir, run, max_steps=6, save_steps=3, alpha_mode="fixed"), log=lambda *_: None)
+    base = AutoTokenizer.from_pretrained(tiny_model_dir).chat_template
+    for folder in (run / "checkpoint-3", run / "checkpoint-6", run / "final"):
+        assert AutoTokenizer.from_pretrained(folder).chat_template == carry_tools_prompt(base), folder
+    done = average_models(AverageConfig(models=[str(run / "checkpoint-3"), str(run / "final")], out=str(tmp_path / "tail")))
+    assert not done.reused and (tmp_path / "tail" / "config.json").exists()

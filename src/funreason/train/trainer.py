@@ -9,7 +9,8 @@ full logits (`loss_impl=logits`) there.
 
 Logs L_think, L_result, α and tokens/s every `logging_steps` to `OUT/metrics.jsonl` and TensorBoard
 (`OUT/runs`). Checkpoints (`OUT/checkpoint-N`) carry the self-adjusted α, so a resumed run continues
-the same loss curve.
+the same loss curve, and the chat template `OUT/final` is saved with (`served_tokenizer`), so every
+saved folder renders `tools` as training did.
 """
 
 from __future__ import annotations
@@ -416,7 +417,9 @@ def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> TrainSu
         args=training_arguments(cfg),
         train_dataset=dataset,
         data_collator=SegmentCollator(tokenizer.pad_token_id),
-        processing_class=tokenizer,
+        # saved into every checkpoint-N as into final: each is a model folder served, averaged or
+        # trained further with the template it was trained with (the data is rendered above)
+        processing_class=served_tokenizer(tokenizer, cfg),
         srml=srml,
         loss_impl=cfg.loss_impl,
         callbacks=[MetricsCallback(out, srml), ProgressLog(log), *(callbacks or [])],
@@ -427,12 +430,25 @@ def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> TrainSu
     seconds = time.perf_counter() - t0
     final = out / "final"
     if trainer.state.global_step >= trainer.state.max_steps:
-        _save_final(trainer, tokenizer, final, cfg)
+        _save_final(trainer, final, cfg)
     return TrainSummary(trainer.state.global_step, result.training_loss, seconds, float(srml.alpha) if cfg.loss == "srml" else None,
                         str(final), report)
 
 
-def _save_final(trainer: Trainer, tokenizer, final: Path, cfg: TrainConfig) -> None:
+def served_tokenizer(tokenizer: Any, cfg: TrainConfig) -> Any:
+    """A copy of `tokenizer` whose chat template renders `tools` as training rendered them
+    (`carry_tools_prompt`), for engines that take `tools`; the copy is what every saved folder holds."""
+    import copy
+
+    from funreason.chat import carry_tools_prompt
+
+    system = Path(cfg.system_prompt).read_text(encoding="utf-8") if cfg.system_prompt else None
+    served = copy.deepcopy(tokenizer)
+    served.chat_template = carry_tools_prompt(tokenizer.chat_template, system)
+    return served
+
+
+def _save_final(trainer: Trainer, final: Path, cfg: TrainConfig) -> None:
     model = trainer.accelerator.unwrap_model(trainer.model)
     if not trainer.is_world_process_zero():
         return
@@ -440,12 +456,7 @@ def _save_final(trainer: Trainer, tokenizer, final: Path, cfg: TrainConfig) -> N
         model.save_pretrained(final.parent / "adapter")
         model = model.merge_and_unload()
     model.save_pretrained(final)
-    from funreason.chat import carry_tools_prompt
-
-    # the saved template renders `tools` as training rendered them, for engines that take `tools`
-    system = Path(cfg.system_prompt).read_text(encoding="utf-8") if cfg.system_prompt else None
-    tokenizer.chat_template = carry_tools_prompt(tokenizer.chat_template, system)
-    tokenizer.save_pretrained(final)
+    trainer.processing_class.save_pretrained(final)  # `served_tokenizer`, as in each checkpoint
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
