@@ -121,6 +121,34 @@ def test_average_is_the_mean_of_the_weights_loads_and_a_second_run_is_a_no_op(ti
     assert (tmp_path / "soup" / "model.safetensors").stat().st_mtime_ns == before
 
 
+
+def test_a_weighted_average_weighs_each_input_and_is_its_own_average(tiny_model_dir, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from funreason.models import AVERAGE_MARKER
+
+    a, b = _fine_tune(tiny_model_dir, tmp_path / "a", 0.01), _fine_tune(tiny_model_dir, tmp_path / "b", 0.02)
+    proc = run("model", "average", a, b, "--weights", "3,1", "--out", tmp_path / "w")
+    assert proc.returncode == 0, proc.stderr
+    w, pa, pb = (load_file(str(m / "model.safetensors")) for m in (tmp_path / "w", a, b))
+    for k in w:
+        assert torch.allclose(w[k], 0.75 * pa[k] + 0.25 * pb[k], atol=1e-6), k
+    record = json.loads((tmp_path / "w" / AVERAGE_MARKER).read_text())
+    assert [m["weight"] for m in record["models"]] == [0.75, 0.25]
+    assert "weight 0.75" in (tmp_path / "w" / "PROVENANCE.md").read_text()
+    # the same inputs with the weights swapped are another average, not this one
+    swapped = run("model", "average", a, b, "--weights", "1,3", "--out", tmp_path / "w")
+    assert swapped.returncode == 2 and "holds another average" in swapped.stderr
+    again = average_models(AverageConfig(models=[str(b), str(a)], weights=[1.0, 3.0], out=str(tmp_path / "w")))
+    assert again.reused
+    # equal weights are the uniform mean, recorded as one
+    uniform = average_models(AverageConfig(models=[str(a), str(b)], weights=[2.0, 2.0], out=str(tmp_path / "u")))
+    assert not uniform.reused and "weight" not in json.loads((tmp_path / "u" / AVERAGE_MARKER).read_text())["models"][0]
+    for weights, reason in (([1.0], "2 checkpoints; give one per"), ([1.0, 0.0], "positive number"), ([1.0, float("nan")], "positive number")):
+        with pytest.raises(ValueError, match=reason):
+            AverageConfig(models=[str(a), str(b)], weights=weights, out=str(tmp_path / "x")).validate()
+
 def test_average_refuses_what_cannot_be_averaged_with_one_line_and_writes_nothing(tiny_model_dir, tmp_path):
     a, b = _fine_tune(tiny_model_dir, tmp_path / "a", 0.01), _fine_tune(tiny_model_dir, tmp_path / "b", 0.02)
     wider = _fine_tune(tiny_model_dir, tmp_path / "wider", 0.03)

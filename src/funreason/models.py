@@ -10,13 +10,14 @@ complete or absent (built under a temporary name, renamed at the end), so an int
 leaves a valid-looking checkpoint; the converted checkpoint is cached, so a second get (to any
 `--out`) is a file copy, and a folder that already holds this model is left as it is.
 
-`average_models(cfg)` writes the uniform mean of several fine-tunes of one base model (a "model
-soup", Wortsman et al. 2022: e.g. one recipe trained with two seeds) as another such folder; the
-averaging itself is mergekit's linear merge. Invariants: the inputs share one architecture (their
+`average_models(cfg)` writes the mean of several fine-tunes of one base model (a "model soup",
+Wortsman et al. 2022: e.g. one recipe trained with two seeds), uniform or with a weight per input,
+as another such folder; the averaging itself is mergekit's linear merge (weights divided by their
+sum). Invariants: the inputs share one architecture (their
 `config.json` equal but for bookkeeping keys) and one tokenizer (its files byte-equal), and no two
 hold the same weights, or nothing is written; the folder appears whole or not at all, and records
-the SHA-256 of every input's weights, so averaging the same inputs again into it is a no-op and a
-folder holding anything else is refused.
+the SHA-256 of every input's weights (with its weight, when not uniform), so averaging the same
+inputs with the same weights again into it is a no-op and a folder holding anything else is refused.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import contextlib
 import filecmp
 import hashlib
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -302,12 +304,18 @@ class AverageConfig:
         "Checkpoint folders to average: two or more full fine-tunes of one base model (e.g. `funreason train` OUT/final of two seeds).",
         argument=True, required=True))
     out: str = field(default="", metadata=cli("Folder for the averaged checkpoint.", "--out", "-o", required=True))
+    weights: list[float] = field(default_factory=list, metadata=cli(
+        "Comma-separated weights, one per checkpoint in the order given, divided by their sum (default: equal).", csv=True))
 
     def validate(self) -> "AverageConfig":
         if len(self.models) < 2:
             raise ValueError("give two or more checkpoint folders to average")
         if not self.out:
             raise ValueError("--out is required")
+        if self.weights and len(self.weights) != len(self.models):
+            raise ValueError(f"--weights gives {len(self.weights)} weights for {len(self.models)} checkpoints; give one per checkpoint")
+        if any(not (w > 0 and math.isfinite(w)) for w in self.weights):
+            raise ValueError(f"--weights {','.join(map(str, self.weights))}: each weight must be a positive number")
         return self
 
 
@@ -372,7 +380,13 @@ def average_models(cfg: AverageConfig, log: Callable[[str], None] = lambda _m: N
     out = Path(cfg.out)
     log(f"checking {len(models)} checkpoints")
     records = _check_inputs(models)
+    weights = [w / sum(cfg.weights) for w in cfg.weights] if len(set(cfg.weights)) > 1 else []
     identity = {"method": "uniform mean (mergekit linear merge)", "inputs": sorted(r["weights_sha256"] for r in records)}
+    if weights:  # each input's share, by the SHA-256 of its weights (the order given is not the identity)
+        for r, w in zip(records, weights):
+            r["weight"] = round(w, 6)
+        identity = {"method": "weighted mean (mergekit linear merge)",
+                    "inputs": sorted([r["weights_sha256"], r["weight"]] for r in records)}
     try:
         held = json.loads((out / AVERAGE_MARKER).read_text())
     except (OSError, ValueError):
@@ -393,7 +407,8 @@ def average_models(cfg: AverageConfig, log: Callable[[str], None] = lambda _m: N
         "merge_method": "linear", "dtype": dtype if dtype in ("float32", "bfloat16", "float16") else "float32",
         # each path as a structured reference: given as a string, mergekit reads "a+b" as a model with
         # a LoRA and "a@b" as a revision, so a folder such as runs/soup+asked would not be found
-        "models": [{"model": {"model": {"path": str(m)}}, "parameters": {"weight": 1.0}} for m in models]})
+        "models": [{"model": {"model": {"path": str(m)}}, "parameters": {"weight": r.get("weight", 1.0)}}
+                   for m, r in zip(models, records)]})
     with atomic_folder(out) as tmp:  # `out` is absent or empty, checked above
         log(f"averaging {len(models)} checkpoints with mergekit")
         try:
@@ -408,10 +423,12 @@ def average_models(cfg: AverageConfig, log: Callable[[str], None] = lambda _m: N
 
 
 def _average_provenance(records: list[dict]) -> str:
-    lines = "".join(f"- `{r['path']}` (weights SHA-256 `{r['weights_sha256']}`)\n" for r in records)
+    lines = "".join(f"- `{r['path']}` (weights SHA-256 `{r['weights_sha256']}`" + (f", weight {r['weight']}" if "weight" in r else "") + ")\n"
+                    for r in records)
+    mean = "mean, with the weight shown for each," if any("weight" in r for r in records) else "uniform mean"
     return (
         "# Averaged checkpoint\n\n"
-        f"Made by `funreason model average`: the uniform mean of the weights of {len(records)} checkpoints\n"
+        f"Made by `funreason model average`: the {mean} of the weights of {len(records)} checkpoints\n"
         "(mergekit's linear merge); tokenizer, chat template and config are the first input's, which all share.\n\n"
         f"{lines}"
     )
