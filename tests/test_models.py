@@ -130,7 +130,7 @@ def test_a_weighted_average_weighs_each_input_and_is_its_own_average(tiny_model_
 
     a, b = _fine_tune(tiny_model_dir, tmp_path / "a", 0.01), _fine_tune(tiny_model_dir, tmp_path / "b", 0.02)
     proc = run("model", "average", a, b, "--weights", "3,1", "--out", tmp_path / "w")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0 and "weighted mean of 2 checkpoints" in proc.stdout, proc.stderr
     w, pa, pb = (load_file(str(m / "model.safetensors")) for m in (tmp_path / "w", a, b))
     for k in w:
         assert torch.allclose(w[k], 0.75 * pa[k] + 0.25 * pb[k], atol=1e-6), k
