@@ -121,7 +121,6 @@ def test_average_is_the_mean_of_the_weights_loads_and_a_second_run_is_a_no_op(ti
     assert (tmp_path / "soup" / "model.safetensors").stat().st_mtime_ns == before
 
 
-
 def test_a_weighted_average_weighs_each_input_and_is_its_own_average(tiny_model_dir, tmp_path):
     import torch
     from safetensors.torch import load_file
@@ -148,6 +147,7 @@ def test_a_weighted_average_weighs_each_input_and_is_its_own_average(tiny_model_
     for weights, reason in (([1.0], "2 checkpoints; give one per"), ([1.0, 0.0], "positive number"), ([1.0, float("nan")], "positive number")):
         with pytest.raises(ValueError, match=reason):
             AverageConfig(models=[str(a), str(b)], weights=weights, out=str(tmp_path / "x")).validate()
+
 
 def test_average_refuses_what_cannot_be_averaged_with_one_line_and_writes_nothing(tiny_model_dir, tmp_path):
     a, b = _fine_tune(tiny_model_dir, tmp_path / "a", 0.01), _fine_tune(tiny_model_dir, tmp_path / "b", 0.02)

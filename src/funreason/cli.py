@@ -178,7 +178,7 @@ def model_average(cfg: AverageConfig) -> None:
         done = average_models(cfg, log=lambda m: stderr.print(m, soft_wrap=True))
     except (ModelAverageError, OSError) as e:
         _fail(str(e))
-    mean = ("weighted " if len(set(cfg.weights)) > 1 else "") + f"mean of {len(done.models)} checkpoints"
+    mean = ("weighted " if cfg.shares else "") + f"mean of {len(done.models)} checkpoints"
     stdout.print(f"{done.out} ({done.seconds:.1f}s, {'already there' if done.reused else mean}); "
                  f"every verb takes it as --model {done.out}")
 

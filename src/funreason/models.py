@@ -318,6 +318,12 @@ class AverageConfig:
             raise ValueError(f"--weights {','.join(map(str, self.weights))}: each weight must be a positive number")
         return self
 
+    @property
+    def shares(self) -> list[float]:
+        """Each input's share of the mean, in the order given; empty for the uniform mean (no
+        weights, or all equal: recorded as the uniform mean it is)."""
+        return [w / sum(self.weights) for w in self.weights] if len(set(self.weights)) > 1 else []
+
 
 @dataclass(frozen=True)
 class Averaged:
@@ -380,10 +386,9 @@ def average_models(cfg: AverageConfig, log: Callable[[str], None] = lambda _m: N
     out = Path(cfg.out)
     log(f"checking {len(models)} checkpoints")
     records = _check_inputs(models)
-    weights = [w / sum(cfg.weights) for w in cfg.weights] if len(set(cfg.weights)) > 1 else []
     identity = {"method": "uniform mean (mergekit linear merge)", "inputs": sorted(r["weights_sha256"] for r in records)}
-    if weights:  # each input's share, by the SHA-256 of its weights (the order given is not the identity)
-        for r, w in zip(records, weights):
+    if cfg.shares:  # each input's share, by the SHA-256 of its weights (the order given is not the identity)
+        for r, w in zip(records, cfg.shares):
             r["weight"] = round(w, 6)
         identity = {"method": "weighted mean (mergekit linear merge)",
                     "inputs": sorted([r["weights_sha256"], r["weight"]] for r in records)}
