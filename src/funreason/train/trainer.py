@@ -113,6 +113,15 @@ class SRMLTrainer(Trainer):
             m.clear()
         super().log(logs, start_time)
 
+    def _issue_warnings_after_load(self, load_result: Any) -> None:
+        # A checkpoint stores a tied head once, as the input embeddings; loading copies into that one
+        # tensor in place, so the head's key is missing by design and nothing is lost. Trainer warns
+        # of it all the same (SmolLM2's `lm_head.weight`); only keys of tensors of their own are news.
+        params = dict(self.model.named_parameters(remove_duplicate=False))
+        stored = {id(p) for k, p in params.items() if k not in load_result.missing_keys}
+        missing = [k for k in load_result.missing_keys if not (k in params and id(params[k]) in stored)]
+        super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
+
 
 def _zero_stage(accelerator) -> int | None:
     plugin = getattr(accelerator.state, "deepspeed_plugin", None)
