@@ -387,8 +387,9 @@ def average_models(cfg: AverageConfig, log: Callable[[str], None] = lambda _m: N
     log(f"checking {len(models)} checkpoints")
     records = _check_inputs(models)
     identity = {"method": "uniform mean (mergekit linear merge)", "inputs": sorted(r["weights_sha256"] for r in records)}
-    if cfg.shares:  # each input's share, by the SHA-256 of its weights (the order given is not the identity)
-        for r, w in zip(records, cfg.shares):
+    shares = cfg.shares
+    if shares:  # each input's share, by the SHA-256 of its weights (the order given is not the identity)
+        for r, w in zip(records, shares):
             r["weight"] = round(w, 6)
         identity = {"method": "weighted mean (mergekit linear merge)",
                     "inputs": sorted([r["weights_sha256"], r["weight"]] for r in records)}
