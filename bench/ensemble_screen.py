@@ -7,7 +7,8 @@ mean probability (`--mode prob`) or their mean log probability (`--mode logp`, a
 experts). Decoding is FunReason's own local engine with schema-guided decoding, greedy, exactly as
 `funreason eval bfcl --guided --skip 100 --limit 100 --max-tokens 192 --batch 24` runs it for
 one model; the answers are scored by the same checker. Prints JSON; writes the BFCL result file
-and the scores under `--out` (resumable, as `eval bfcl` is).
+and the scores under `--out` (resumable, as `eval bfcl` is: a folder holding another ensemble's
+answers is refused).
 
     python bench/ensemble_screen.py --models runs/e28/run32/final,runs/e27/run32/final --mode prob \
         --out bench/results_ensemble/prob-25+27
@@ -26,9 +27,10 @@ from typing import Any
 import torch
 
 from funreason.chat import load_tokenizer
-from funreason.evaluate.bfcl_run import load_category, local_stream, run_categories
+from funreason.evaluate.bfcl_run import load_category, local_stream, result_path, run_categories
 from funreason.llm import SamplingParams
 from funreason.llm.local import LocalEngine
+from funreason.runinfo import RunMismatch, claim, model_identity
 
 
 class Caches:
@@ -80,18 +82,31 @@ def main() -> None:
     for m in models[1:]:  # the members must share the prompt rendering the engine uses
         if load_tokenizer(m, None).chat_template != tok.chat_template:
             raise SystemExit(f"{m}: its chat template differs from {models[0]}'s; an ensemble needs one rendering")
-    engine = LocalEngine(Ensemble([AutoModelForCausalLM.from_pretrained(m, dtype="float32") for m in models], args.mode), tok, max_batch=24)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    params = SamplingParams(max_tokens=192)
+    # the answers kept under --out must be this ensemble's, on these entries, decoded this way
+    try:
+        claim(out, {"verb": "ensemble_screen", "members": [model_identity(m) for m in models], "mode": args.mode,
+                    "skip": args.skip, "limit": args.limit, "max_tokens": params.max_tokens, "guided": True},
+              [result_path(out, "simple_python")])
+    except RunMismatch as e:
+        raise SystemExit(f"error: {e}") from None
     data = {"simple_python": load_category("simple_python", args.limit, None, args.skip)}
+    engine = LocalEngine(Ensemble([AutoModelForCausalLM.from_pretrained(m, dtype="float32") for m in models], args.mode), tok, max_batch=24)
+    generated = 0  # answers written by this invocation (a resumed one skips those already there)
+
+    def done(n: int) -> None:
+        nonlocal generated
+        generated += n
+
     t0 = time.perf_counter()
     try:
-        scores = run_categories(data, None, out, batch=24, stream=local_stream(engine, SamplingParams(max_tokens=192), data, out, guided=True))
+        scores = run_categories(data, None, out, batch=24, on_done=done, stream=local_stream(engine, params, data, out, guided=True))
     finally:
         engine.close()
     s = scores["simple_python"]
     result = {"models": models, "mode": args.mode, "entries": f"simple_python {args.skip + 1}-{args.skip + args.limit}",
-              "correct": s["correct"], "total": s["total"], "seconds": round(time.perf_counter() - t0, 1)}
+              "correct": s["correct"], "total": s["total"], "generated": generated, "seconds": round(time.perf_counter() - t0, 1)}
     (out / "screen.json").write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result))
 
