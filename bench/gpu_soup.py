@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -49,6 +48,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from funreason.evaluate.bfcl_run import EvalBfclConfig, eval_bfcl
+from funreason.formats.jsonl import atomic_folder, write_text_atomic
 from funreason.models import get_model
 from funreason.train.trainer import TrainConfig, train
 
@@ -64,12 +64,15 @@ class Member:
     data: str  # "25" or "27"
     seed: int
     batch: int
+    screened: bool = False  # screened alone too, not only in its means
+
+
 
 
 # (members trained in this step, means formed after it: name -> members)
 PLAN: list[tuple[list[Member], dict[str, list[str]]]] = [
     ([Member("m25s0", "25", 0, 4), Member("m27s0", "27", 0, 4)], {"mean-25s0+27s0": ["m25s0", "m27s0"]}),
-    ([Member("m25b16", "25", 0, 16), Member("m27b16", "27", 0, 16)], {"mean-25b16+27b16": ["m25b16", "m27b16"]}),
+    ([Member("m25b16", "25", 0, 16, screened=True), Member("m27b16", "27", 0, 16, screened=True)], {"mean-25b16+27b16": ["m25b16", "m27b16"]}),
     ([Member("m25s1", "25", 1, 4), Member("m27s1", "27", 1, 4)],
      {"mean-25s1+27s1": ["m25s1", "m27s1"], "mean-batch4x4": ["m25s0", "m27s0", "m25s1", "m27s1"]}),
     ([], {"mean-all6": ["m25s0", "m27s0", "m25b16", "m27b16", "m25s1", "m27s1"]}),
@@ -80,14 +83,6 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def write_json(path: Path, obj: dict) -> None:
-    """Whole or not at all: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def train_member(m: Member, args: argparse.Namespace, out: Path) -> dict:
     folder = out / m.name
     final = folder / "final"
@@ -96,31 +91,33 @@ def train_member(m: Member, args: argparse.Namespace, out: Path) -> dict:
     data = args.data25 if m.data == "25" else args.data27
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     t0 = time.time()
-    summary = train(TrainConfig(model=args.base, data=data, out=str(folder), loss="sft", alpha_mode="fixed", max_steps=args.steps,
+    try:
+        summary = train(TrainConfig(model=args.base, data=data, out=str(folder), loss="sft", alpha_mode="fixed", max_steps=args.steps,
                                 batch_size=m.batch, learning_rate=1e-4, lora=0, lora_layers=0, max_length=1024, seed=m.seed,
                                 logging_steps=40, save_steps=args.save_steps or args.steps, save_total_limit=1, report_to="none", warmup_ratio=0.05,
-                                resume=True, bf16=False, gradient_checkpointing=args.gradient_checkpointing), log=log)
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+                                    resume=True, bf16=False, gradient_checkpointing=args.gradient_checkpointing), log=log)
+    finally:  # decoding stays exact fp32, as on the CPU
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     return {"model": summary.final, "steps": summary.steps, "train_loss": round(summary.train_loss, 4),
             "seconds": round(time.time() - t0, 1), "recipe": asdict(m)}
 
 
 def mean_of(names: list[str], out: Path, dest: Path) -> Path:
-    """The uniform mean of the members' weights, with the first member's config and tokenizer."""
+    """The uniform mean of the members' weights, with the first member's config and tokenizer.
+    Not `funreason.models.average_models`: its mergekit (and mergekit's pydantic) is not on the GPU
+    machine's image, and two members' plain mean equals its output tensor for tensor."""
     final = dest / "final"
     if final.exists():
         return final
     folders = [out / n / "final" for n in names]
-    tmp = dest / "final.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(folders[0], tmp, ignore=shutil.ignore_patterns("*.safetensors"))
-    total = load_file(folders[0] / "model.safetensors")
-    for f in folders[1:]:
-        for k, v in load_file(f / "model.safetensors").items():
-            total[k] += v
-    save_file({k: v / len(folders) for k, v in total.items()}, tmp / "model.safetensors", metadata={"format": "pt"})
-    (tmp / "members.json").write_text(json.dumps([str(f) for f in folders]) + "\n", encoding="utf-8")
-    os.replace(tmp, final)
+    with atomic_folder(final) as tmp:
+        shutil.copytree(folders[0], tmp, ignore=shutil.ignore_patterns("*.safetensors"), dirs_exist_ok=True)
+        total = load_file(folders[0] / "model.safetensors")
+        for f in folders[1:]:
+            for k, v in load_file(f / "model.safetensors").items():
+                total[k] += v
+        save_file({k: v / len(folders) for k, v in total.items()}, tmp / "model.safetensors", metadata={"format": "pt"})
+        (tmp / "members.json").write_text(json.dumps([str(f) for f in folders]) + "\n", encoding="utf-8")
     return final
 
 
@@ -164,7 +161,8 @@ def main() -> None:
 
     def save() -> None:
         state["elapsed_s"] = round(time.time() - t_start, 1)
-        write_json(results, state)
+        results.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(results, json.dumps(state, indent=1) + "\n")
 
     if not Path(args.base).exists():
         if not args.wheel:
@@ -182,7 +180,7 @@ def main() -> None:
             means = {k: v for k, v in means.items() if k in only}
             if not members and not means:
                 continue
-        n_screens = len(means) + sum(m.batch == 16 for m in members)  # an upper bound
+        n_screens = len(means) + sum(m.screened for m in members)  # an upper bound
         need = sum(per_row * args.steps * m.batch for m in members) + per_screen * n_screens
         reserve = max(args.final_reserve_s, 5 * per_screen)
         if state["screen"] and left() - need < reserve:
@@ -197,7 +195,7 @@ def main() -> None:
             if "seconds" in state["members"][m.name]:
                 per_row = max(per_row, state["members"][m.name]["seconds"] / (args.steps * m.batch))
             save()
-        candidates = {m.name: out / m.name / "final" for m in members if m.batch == 16}
+        candidates = {m.name: out / m.name / "final" for m in members if m.screened}
         for name, names in means.items():
             if all((out / n / "final").exists() for n in names):
                 candidates[name] = mean_of(names, out, out / name)
