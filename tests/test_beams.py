@@ -12,7 +12,7 @@ from conftest import JOKE, PARIS, TOOLS, funreason
 
 from funreason.calls import split_think
 from funreason.chat import render_prompt
-from funreason.guided import Guide, call_grammar, think_tokens
+from funreason.llm.guided import Guide, call_grammar, think_tokens
 from funreason.llm import SamplingParams
 from funreason.llm.local import LocalEngine
 from funreason.schema import Example, Tool

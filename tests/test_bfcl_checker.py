@@ -153,7 +153,7 @@ def test_javascript_verdicts():
 
 
 def test_java_and_javascript_prompts_carry_the_official_hints():
-    from funreason.evaluate.bfcl_run import prompt_tools
+    from funreason.evaluate.runner import prompt_tools
 
     java = prompt_tools(ENTRIES["simple_java"]["simple_java_1"])[0]
     assert java.description.endswith("Note that the provided function is in Java 8 SDK syntax.")

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 
-from conftest import file_size_limit, funreason
+import pytest
+from conftest import SAMPLE, file_size_limit, funreason
 
-from funreason.sample import generate, sample_path, write_sample
+from funreason.data.synth.kinds import write_sample
 
 
 run = funreason
 
 
+@pytest.mark.integration  # builds a model inline
 def test_tiny_model_loads_with_auto_classes(tmp_path):
     run("tiny-model", "--out", tmp_path / "m", "--layers", "1", "--hidden-size", "32")
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -26,19 +29,6 @@ def test_tiny_model_loads_with_auto_classes(tmp_path):
         assert len(tok.tokenize(tag)) == 1
     assert tok.decode(tok("<think>a</think>")["input_ids"]) == "<think>a</think>"
     assert tok.eos_token == "<|im_end|>" and tok.chat_template
-
-
-def test_stats_json_on_the_bundled_sample(tiny_model_dir):
-    st = json.loads(run("stats", "--tokenizer", tiny_model_dir, "--json").stdout)
-    rows = generate(300, seed=0)
-    assert st["rows"] == 300 and st["rejected"] == 0
-    assert st["no_reasoning"] == sum("reasoning" not in r for r in rows)
-    assert st["no_call"] == sum(not r["answers"].startswith("[") or r["answers"] == "[]" for r in rows)
-    assert st["think"]["count"] == 300 - st["no_reasoning"] and st["result"]["count"] == 300
-    assert st["think"]["mean"] > st["result"]["mean"] > 0
-    assert st["think"]["median"] <= st["think"]["p90"] <= st["think"]["max"]
-    table = run("stats", sample_path(), "--tokenizer", tiny_model_dir).stdout
-    assert "think" in table and "result" in table and "could not be parsed 0" in table
 
 
 def test_stats_and_convert_report_bad_rows(tmp_path, tiny_model_dir):
@@ -67,16 +57,6 @@ def test_stats_and_convert_report_bad_rows(tmp_path, tiny_model_dir):
     assert folder.returncode == 2 and "is a folder" in folder.stderr and "Traceback" not in folder.stderr
 
 
-def test_sample_generator_reproduces_the_bundled_file_and_writes_each_kind(tmp_path):
-    from funreason.sample import phrased_rows
-
-    run("sample", "--out", tmp_path / "s.jsonl")
-    assert (tmp_path / "s.jsonl").read_bytes() == sample_path().read_bytes()
-    run("sample", "--out", tmp_path / "p.jsonl", "--kind", "phrased", "-n", "40", "--seed", "3")
-    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert rows == phrased_rows(40, 3) and rows[0]["id"] == "phrased-0"
-
-
 def test_demo_on_the_real_model_writes_a_before_after_report(tmp_path, smollm2_dir):
     """The demo's every stage on SmolLM2-135M-Instruct, at a scale the suite affords (`make demo`
     runs the defaults; its figures are in the README)."""
@@ -85,7 +65,8 @@ def test_demo_on_the_real_model_writes_a_before_after_report(tmp_path, smollm2_d
     from funreason.demo import DemoConfig, run_demo
 
     d = tmp_path / "demo"
-    cfg = DemoConfig(out=str(d), model=str(smollm2_dir), xlam_rows=24, open_rows=16, irrelevance_rows=4, train_steps=2, batch_size=1,
+    cfg = DemoConfig(out=str(d), model=str(smollm2_dir), xlam_rows=24, open_rows=16, irrelevance_rows=4,
+                     train=dataclasses.replace(DemoConfig().train, max_steps=2, batch_size=1),
                      bfcl_categories=("simple_python", "irrelevance"),
                      bfcl_limit=2, heldout_limit=2, max_tokens=24, self_refine=True, refine_queries=3, refine_samples=1, refine_steps=1)
     console = Console(record=True, width=120)
@@ -131,7 +112,7 @@ def test_a_mistyped_model_folder_is_one_line_not_a_hub_download(tmp_path):
     empty.mkdir()
     for args in (["eval", "bfcl", "--model", missing, "--out", str(tmp_path / "e"), "--limit", "1"],
                  ["eval", "humaneval", "--model", missing, "--out", str(tmp_path / "h"), "--limit", "1"],
-                 ["train", "--model", "runs/srml/fnial", "--data", str(sample_path()), "--out", str(tmp_path / "t")],
+                 ["train", "--model", "runs/srml/fnial", "--data", str(SAMPLE), "--out", str(tmp_path / "t")],
                  ["serve", "--model", missing],
                  ["eval", "bfcl", "--model", str(empty), "--out", str(tmp_path / "e2"), "--limit", "1"]):
         proc = run(*args, check=False)
@@ -207,7 +188,7 @@ def test_a_verb_reads_its_settings_from_yaml_nested_sections_included(tmp_path):
     """refine's YAML holds its teacher as a section; the command line overrides the file; an unknown
     key, even in a section, is one error line naming the file and the key, before anything runs."""
     from funreason.config import load_config
-    from funreason.refine.runner import RefineConfig
+    from funreason.fcdr.runner import RefineConfig
 
     good = tmp_path / "refine.yaml"
     good.write_text("out: refined\nconcurrency: 128\nshard: [1, 4]\n"

@@ -69,7 +69,7 @@ def test_skip_scores_the_entries_after_the_first_n_and_refuses_what_leaves_none(
 
 def test_endpoint_prompting_and_native_modes(tmp_path, trained_tiny_model_dir):
     from funreason.llm.local import LocalEngine
-    from funreason.serve import BackgroundServer, ServeConfig, create_app
+    from funreason.serve.app import BackgroundServer, ServeConfig, create_app
 
     engine = LocalEngine.from_pretrained(str(trained_tiny_model_dir))
     srv = BackgroundServer(create_app(engine, ServeConfig("tiny", max_tokens_cap=64, api_key="s3cret")))  # a hosted endpoint's key

@@ -8,8 +8,9 @@ import pytest
 
 from funreason.errors import SchemaError
 from funreason.formats import Reader, bfcl, read_examples, write_examples, xlam
-from funreason.sample import generate, sample_path
+from funreason.data.synth.kinds import generate
 from funreason.schema import Call, Example, Message, Tool
+from conftest import SAMPLE
 
 XLAM_ROW = {
     "id": 0,
@@ -61,8 +62,8 @@ def test_xlam_round_trip_is_lossless():
 
 def test_xlam_file_round_trip_through_writer(tmp_path):
     out = tmp_path / "back.jsonl"
-    write_examples(read_examples(sample_path()), out, "xlam")
-    original = [json.loads(line) for line in sample_path().read_text(encoding="utf-8").splitlines()]
+    write_examples(read_examples(SAMPLE), out, "xlam")
+    original = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
     back = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(back) == len(original) == 300
     assert all(_same_xlam(a, b) for a, b in zip(back, original))
@@ -115,7 +116,7 @@ def test_bfcl_write_and_read_back(tmp_path):
     back = read_examples(out)
     assert [(e.id, e.tools, e.messages, e.possible_answer) for e in back] == [(e.id, e.tools, e.messages, e.possible_answer) for e in exs]
     # our own rows written as BFCL get a one-value-per-parameter ground truth
-    ours = read_examples(sample_path())[:5]
+    ours = read_examples(SAMPLE)[:5]
     write_examples(ours, tmp_path / "ours.json", "bfcl")
     truth = [json.loads(l) for l in (tmp_path / "possible_answer" / "ours.json").read_text().splitlines()]
     assert truth[0]["ground_truth"] == [{c.name: {k: [v] for k, v in c.arguments.items()}} for c in ours[0].calls]
@@ -152,7 +153,7 @@ def test_openai_both_directions(tmp_path):
     assert back["messages"] == OPENAI_ROW["messages"]
     assert back["tools"] == OPENAI_ROW["tools"]
     # xLAM → OpenAI → record keeps the calls and reasoning
-    sample = [e for e in read_examples(sample_path()) if e.reasoning and e.calls][:10]
+    sample = [e for e in read_examples(SAMPLE) if e.reasoning and e.calls][:10]
     write_examples(sample, tmp_path / "s.jsonl", "openai")
     again = read_examples(tmp_path / "s.jsonl")
     assert [(e.answer, e.reasoning, e.query) for e in again] == [(e.answer, e.reasoning, e.query) for e in sample]
@@ -172,7 +173,7 @@ def test_openai_prompting_style_content_becomes_calls_and_prose_a_statement(tmp_
 
 
 def test_native_round_trip_and_datasets_parquet(tmp_path):
-    exs = read_examples(sample_path())[:30]
+    exs = read_examples(SAMPLE)[:30]
     native = tmp_path / "n.jsonl"
     write_examples(exs, native, "native")
     assert read_examples(native) == exs
@@ -185,7 +186,7 @@ def test_native_round_trip_and_datasets_parquet(tmp_path):
 
 
 def _mixed_file(tmp_path):
-    good = json.loads(sample_path().read_text(encoding="utf-8").splitlines()[0])
+    good = json.loads(SAMPLE.read_text(encoding="utf-8").splitlines()[0])
     unknown_fn = {**XLAM_ROW, "id": 99, "answers": json.dumps([{"name": "no_such_tool", "arguments": {}}])}
     lines = [
         json.dumps(good).encode(),                                   # 1 valid

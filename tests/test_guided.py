@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from funreason.calls import format_python_calls, parse_output
-from funreason.guided import Guide, call_grammar, think_tokens
+from funreason.llm.guided import Guide, call_grammar, think_tokens
 from funreason.llm import SamplingParams
 from funreason.llm.local import LocalEngine
 from funreason.schema import Call, Tool
@@ -66,7 +66,7 @@ def test_every_bfcl_reference_answer_written_in_declared_order_is_allowed(tokeni
     # references whose value is not of its declared type (a variable's name for an array, strings
     # in a list of integers), which the checker takes and the grammar, keeping to the types, does not
     from funreason.evaluate.bfcl_checker import score_entry
-    from funreason.evaluate.bfcl_run import load_category, prompt_tools
+    from funreason.evaluate.runner import load_category, prompt_tools
 
     guide = Guide(tokenizer, len(tokenizer))
     refused, off_type, checked = [], [], 0

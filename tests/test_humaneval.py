@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-
+import pytest
 from conftest import funreason
 
 from funreason.evaluate.humaneval import load_problems, program_from_chat, run_humaneval
@@ -30,8 +30,8 @@ HOSTILE = {
     "10 GB": "    x = bytearray(10 * 1024 ** 3)\n    return x\n",
     "delete files": "    import os\n    for name in os.listdir('.'):\n        os.remove(name)\n    return None\n",
     "read secrets": "    import os\n    return os.environ['FUNREASON_CANARY']\n",
-    "escape": "    open('{canary}', 'w').write('pwned')\n    return None\n",
 }
+ESCAPE = "    open('{canary}', 'w').write('pwned')\n    return None\n"
 
 
 def test_hostile_completions_fail_with_a_reason_and_the_host_is_unharmed(tmp_path, monkeypatch):
@@ -51,10 +51,21 @@ def test_hostile_completions_fail_with_a_reason_and_the_host_is_unharmed(tmp_pat
     assert rows[problems[list(HOSTILE).index("loop")]["task_id"]]["kind"] == "timeout"
     assert reasons["delete files"].startswith("failed")
     assert "KeyError" in reasons["read secrets"]
-    assert "PermissionError" in reasons["escape"] or os.geteuid() != 0
     assert canary.read_text() == "intact" and (out / "humaneval_samples.jsonl").exists()
     procs = subprocess.run(["ps", "-u", "nobody", "-o", "stat="], capture_output=True, text=True).stdout.split()
     assert not [s for s in procs if not s.startswith("Z")], "nothing left running"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox runs programs as `nobody` only when started as root (as CI is)")
+def test_a_program_cannot_write_the_hosts_files_when_run_as_nobody(tmp_path):
+    canary = tmp_path / "canary.txt"
+    canary.write_text("intact")
+    os.chmod(tmp_path, 0o700)  # the host's files: out of the sandbox's reach
+    out = tmp_path / "run"
+    run_humaneval(PROBLEMS[:1], lambda chunk: [ESCAPE.replace("{canary}", str(canary))], out, chat=False, limits=Limits(timeout_s=3))
+    row = json.loads((out / "humaneval_samples.jsonl").read_text())
+    assert not row["passed"] and "PermissionError" in row["reason"], row
+    assert canary.read_text() == "intact"
 
 
 def test_chat_replies_give_back_the_function():
@@ -82,7 +93,7 @@ def test_an_interrupted_run_resumes(tmp_path):
 
 def test_cli_with_the_tiny_model_and_with_an_endpoint(tmp_path, tiny_model_dir):
     from funreason.llm.local import LocalEngine
-    from funreason.serve import BackgroundServer, ServeConfig, create_app
+    from funreason.serve.app import BackgroundServer, ServeConfig, create_app
 
     def cli(*args):
         funreason("eval", "humaneval", *args)

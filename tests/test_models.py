@@ -8,7 +8,8 @@ import pytest
 
 from conftest import funreason
 
-from funreason.models import MARKER, MODELS, AverageConfig, ModelAverageError, ModelGetError, average_models, get_model
+from funreason.models.average import AverageConfig, ModelAverageError, average_models
+from funreason.models.get import MARKER, MODELS, ModelGetError, get_model
 
 
 def run(*args, env=None):
@@ -95,7 +96,7 @@ def test_average_is_the_mean_of_the_weights_loads_and_a_second_run_is_a_no_op(ti
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
-    from funreason.models import AVERAGE_MARKER
+    from funreason.models.average import AVERAGE_MARKER
 
     # folder names that mergekit's string form would read as "model+lora" and "model@revision"
     a, b, c = (_fine_tune(tiny_model_dir, tmp_path / n, s) for n, s in (("a", 0.01), ("soup+b", 0.02), ("c@2", 0.03)))
@@ -125,7 +126,7 @@ def test_a_weighted_average_weighs_each_input_and_is_its_own_average(tiny_model_
     import torch
     from safetensors.torch import load_file
 
-    from funreason.models import AVERAGE_MARKER
+    from funreason.models.average import AVERAGE_MARKER
 
     a, b = _fine_tune(tiny_model_dir, tmp_path / "a", 0.01), _fine_tune(tiny_model_dir, tmp_path / "b", 0.02)
     proc = run("model", "average", a, b, "--weights", "3,1", "--out", tmp_path / "w")

@@ -16,10 +16,10 @@ from conftest import funreason, file_size_limit
 from teachers import TeacherServer
 
 from funreason.llm.http import HTTPBackend
-from funreason.refine.report import summarise, write_report
+from funreason.fcdr.report import summarise, write_report
 from funreason.llm.factory import BackendConfig
-from funreason.refine.runner import OUTCOMES, RefineConfig, outcome_key, run_refine
-from funreason.sample import generate
+from funreason.fcdr.runner import OUTCOMES, RefineConfig, outcome_key, run_refine
+from funreason.data.synth.kinds import generate
 
 ROOT = Path(__file__).parent
 
@@ -83,7 +83,7 @@ def keys_of(out: Path) -> Counter:
 
 def input_keys(inp: Path) -> list[str]:
     from funreason.formats.jsonl import iter_json_rows
-    from funreason.refine.runner import row_key
+    from funreason.fcdr.runner import row_key
 
     seen: Counter = Counter()
     return [row_key(raw, seen) for _, raw in iter_json_rows(inp)]
@@ -256,7 +256,7 @@ def test_rows_are_keyed_by_content_not_by_place(tmp_path):
 
 def test_refine_against_the_tiny_model_served_over_http(tmp_path, tiny_model_dir):
     from funreason.llm.local import LocalEngine
-    from funreason.serve import BackgroundServer, ServeConfig, create_app
+    from funreason.serve.app import BackgroundServer, ServeConfig, create_app
 
     inp, out = tmp_path / "in.jsonl", tmp_path / "out"
     n = write_input(inp, generate(8, seed=2))
@@ -306,13 +306,13 @@ def test_rule_teacher_refines_open_data_over_http(tmp_path):
     import asyncio
     import json
 
-    from funreason.demo import data_file
+    from funreason.data import bundled
     from funreason.llm.http import HTTPBackend
-    from funreason.refine.rule_teacher import rule_teacher_app
-    from funreason.refine.runner import RefineConfig, run_refine
-    from funreason.serve import BackgroundServer
+    from funreason.fcdr.rule_teacher import rule_teacher_app
+    from funreason.fcdr.runner import RefineConfig, run_refine
+    from funreason.serve.app import BackgroundServer
 
-    rows = data_file("open_demo_train.jsonl").read_text().splitlines()[:30]
+    rows = bundled("open_demo_train.jsonl").read_text().splitlines()[:30]
     bad = json.loads(next(r for r in rows if '"answer": [' in r
                           and all(isinstance(v, str) for c in json.loads(r)["answer"] for v in c["arguments"].values())))
     bad["id"] = "invented"
@@ -373,7 +373,7 @@ def test_a_run_that_could_refine_nothing_exits_non_zero_naming_the_cause(tmp_pat
 
 def test_the_teacher_sees_the_functions_as_the_student_does(sample_examples):
     """FunReason's `x-…` round-trip annotations (e.g. `x-xlam-type`) never reach a teacher or judge prompt."""
-    from funreason.refine.runner import functions_json
+    from funreason.fcdr.runner import functions_json
 
     annotated = [ex for ex in sample_examples if "x-xlam-type" in json.dumps([t.to_dict() for t in ex.tools])]
     assert annotated, "the sample has rows with xLAM type strings kept for the round trip"

@@ -12,7 +12,7 @@ from conftest import JOKE, PARIS, TOOLS
 from teachers import TeacherServer
 
 from funreason.schema import Call, Example
-from funreason.refine.judge import check_sample, parse_score
+from funreason.fcdr.judge import check_sample, parse_score
 
 
 def rows():
@@ -127,7 +127,7 @@ def test_a_round_cut_short_by_judge_errors_resumes_with_only_the_missing_queries
     from funreason.errors import BackendError
     from funreason.llm.local import LocalEngine
     from funreason.selfrefine import SelfRefineConfig, round_training, run_self_refine
-    from funreason.serve import BackgroundServer, ServeConfig, create_app
+    from funreason.serve.app import BackgroundServer, ServeConfig, create_app
 
     data = tmp_path / "raw.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows()[:3]))  # paris, joke, rome
@@ -199,8 +199,8 @@ def test_judges_ask_again_until_a_verdict_reads_and_a_majority_passes():
     from funreason.formats import example_from_row
     from funreason.llm import SamplingParams
     from funreason.llm.factory import BackendConfig, open_chat
-    from funreason.refine.judge import Judges
-    from funreason.refine.prompts import functions_json
+    from funreason.fcdr.judge import Judges
+    from funreason.fcdr.prompts import functions_json
 
     row = example_from_row(rows()[0], "raw.jsonl:1", "auto")
     replies = {"a": ["I think it is fine.", "SCORE: 8\nVERDICT: PASS"], "b": ["SCORE: 2\nVERDICT: FAIL"], "c": ["SCORE: 6\nVERDICT: PASS"]}

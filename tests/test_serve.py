@@ -11,7 +11,7 @@ import pytest
 from conftest import JOKE, PARIS, TOOLS
 
 from funreason.llm.local import LocalEngine
-from funreason.serve import BackgroundServer, ServeConfig, create_app
+from funreason.serve.app import BackgroundServer, ServeConfig, create_app
 
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from funreason.llm.local import LocalEngine
-from funreason.serve import BackgroundServer, ServeConfig, create_app
+from funreason.serve.app import BackgroundServer, ServeConfig, create_app
 
 HI = [{"role": "user", "content": "hi"}]
 

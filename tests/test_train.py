@@ -13,11 +13,10 @@ import torch
 from transformers import AutoModelForCausalLM, TrainerCallback
 from transformers.testing_utils import CaptureLogger
 
-from conftest import funreason
+from conftest import SAMPLE, funreason
 
 from funreason.errors import SchemaError
 from funreason.formats import bfcl, read_examples, write_examples
-from funreason.sample import sample_path
 from funreason.train.trainer import TrainConfig, cpu_bf16_warning, train
 
 
@@ -39,7 +38,7 @@ def metrics(run):
 )
 def test_train_cli_runs_twenty_steps(tmp_path, tiny_model_dir, loss_args, lora_args):
     run = tmp_path / "run"
-    proc = cli("train", "--model", tiny_model_dir, "--data", sample_path(), "--out", run, "--max-steps", 20,
+    proc = cli("train", "--model", tiny_model_dir, "--data", SAMPLE, "--out", run, "--max-steps", 20,
                "--batch-size", 2, "--lr", "1e-3", "--logging-steps", 5, "--save-steps", 100, *loss_args, *lora_args)
     assert "trained 20 steps" in proc.stdout
     # M10: readable in a log file: one line per logging step, no raw dicts, bars or FutureWarnings
@@ -71,7 +70,7 @@ class StopAt(TrainerCallback):
 
 
 def _cfg(model, out, **kw):
-    settings = dict(model=str(model), data=str(sample_path()), out=str(out), max_steps=20, batch_size=2,
+    settings = dict(model=str(model), data=str(SAMPLE), out=str(out), max_steps=20, batch_size=2,
                     learning_rate=1e-3, logging_steps=2, save_steps=5, alpha_mode="self", report_to="none")
     return TrainConfig(**{**settings, **kw})
 
@@ -136,7 +135,7 @@ def test_bf16_on_a_cpu_keeps_fp32_weights_and_runs_the_products_in_bf16(tmp_path
 
 
 def test_bad_rows_are_counted_and_benchmark_rows_refused(tmp_path, tiny_model_dir):
-    exs = read_examples(sample_path())[:40]
+    exs = read_examples(SAMPLE)[:40]
     exs[0].answer, exs[0].reasoning = None, None  # nothing to learn
     data = tmp_path / "d.jsonl"
     write_examples(exs, data)
@@ -177,7 +176,7 @@ def test_accelerate_configs_validate():
 
 def test_yaml_config_with_gradient_accumulation_and_checkpointing(tmp_path, tiny_model_dir):
     cfg = tmp_path / "train.yaml"
-    cfg.write_text(f"model: {tiny_model_dir}\ndata: {sample_path()}\nloss: srml\nalpha: 0.7\nmax_steps: 4\n"
+    cfg.write_text(f"model: {tiny_model_dir}\ndata: {SAMPLE}\nloss: srml\nalpha: 0.7\nmax_steps: 4\n"
                    "batch_size: 2\ngrad_accum: 2\ngradient_checkpointing: true\nlogging_steps: 2\nreport_to: none\n")
     run = tmp_path / "run"
     proc = cli("train", "--config", cfg, "--out", run, "--lr", "1e-3")  # the command line overrides the file
@@ -194,7 +193,7 @@ def test_yaml_config_with_gradient_accumulation_and_checkpointing(tmp_path, tiny
 def test_yaml_numbers_read_as_the_command_line_reads_them(tmp_path, tiny_model_dir):
     # YAML 1.1 reads `2e-5` as a string; it used to reach the optimizer and crash with a TypeError
     cfg = tmp_path / "train.yaml"
-    cfg.write_text(f"model: {tiny_model_dir}\ndata: {sample_path()}\nlearning_rate: 2e-5\nmax_steps: '2'\n"
+    cfg.write_text(f"model: {tiny_model_dir}\ndata: {SAMPLE}\nlearning_rate: 2e-5\nmax_steps: '2'\n"
                    "batch_size: 2\nlogging_steps: 1\nreport_to: none\nbf16: false\n")
     run = tmp_path / "run"
     proc = cli("train", "--config", cfg, "--out", run)
@@ -213,7 +212,7 @@ def test_yaml_numbers_read_as_the_command_line_reads_them(tmp_path, tiny_model_d
                            ("alpha: 2.0", "--alpha must lie in [0, 1], not 2.0"),
                            ("bf16: maybe", "bf16: expected true or false")):
         bad = tmp_path / "bad.yaml"
-        bad.write_text(f"model: /no/such/model\ndata: {sample_path()}\nout: {tmp_path / 'x'}\n{line}\n")
+        bad.write_text(f"model: /no/such/model\ndata: {SAMPLE}\nout: {tmp_path / 'x'}\n{line}\n")
         result = CliRunner().invoke(app, ["train", "--config", str(bad)])  # in this process: no start-up cost
         assert result.exit_code == 2 and expected in result.stdout + result.stderr, (line, result.stdout, result.stderr)
         assert isinstance(result.exception, (SystemExit, type(None))) and not (tmp_path / "x").exists(), result.exception
@@ -224,7 +223,7 @@ def test_an_out_folder_of_another_run_is_refused_not_resumed(tmp_path, tiny_mode
     run = tmp_path / "run"
     train(_cfg(tiny_model_dir, run, max_steps=5), log=lambda *_: None)
     other = tmp_path / "other.jsonl"
-    write_examples(read_examples(sample_path())[:10], other)
+    write_examples(read_examples(SAMPLE)[:10], other)
     for resume in (False, True):
         args = ["train", "--model", tiny_model_dir, "--data", other, "--out", run, "--max-steps", 4, *(["--resume"] if resume else [])]
         proc = subprocess.run([sys.executable, "-m", "funreason.cli", *map(str, args)], capture_output=True, text=True, timeout=600)
@@ -282,7 +281,7 @@ def test_every_checkpoint_is_saved_with_the_template_final_is_served_with(tmp_pa
     from transformers import AutoTokenizer
 
     from funreason.chat import carry_tools_prompt
-    from funreason.models import AverageConfig, average_models
+    from funreason.models.average import AverageConfig, average_models
 
     run = tmp_path / "run"
     train(_cfg(tiny_model_dir, run, max_steps=6, save_steps=3, alpha_mode="fixed"), log=lambda *_: None)

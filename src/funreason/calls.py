@@ -69,16 +69,16 @@ def split_think_partial(text: str) -> tuple[str | None, str | None]:
     """`split_think` of an output still being generated (streaming): (reasoning so far, answer so
     far), None where it cannot be known yet. Text that could be the start of a tag is held back."""
     s = text.lstrip()
-    if not s or ("<think>".startswith(s)):
+    if not s or (THINK_OPEN.startswith(s)):
         return None, None
-    if not s.startswith("<think>"):
+    if not s.startswith(THINK_OPEN):
         return None, s
-    body = s[len("<think>"):]
-    end = body.find("</think>")
+    body = s[len(THINK_OPEN):]
+    end = body.find(THINK_CLOSE)
     if end >= 0:
-        return body[:end].strip(), body[end + len("</think>"):].lstrip()
-    for k in range(len("</think>") - 1, 0, -1):  # hold back a partial closing tag
-        if body.endswith("</think>"[:k]):
+        return body[:end].strip(), body[end + len(THINK_CLOSE):].lstrip()
+    for k in range(len(THINK_CLOSE) - 1, 0, -1):  # hold back a partial closing tag
+        if body.endswith(THINK_CLOSE[:k]):
             return body[:-k].lstrip(), None
     return body.lstrip(), None
 

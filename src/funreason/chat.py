@@ -29,9 +29,10 @@ added token (Qwen3) it is wholly think.
 
 from __future__ import annotations
 
+import itertools
 import json
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -47,8 +48,10 @@ SEGMENT_NAMES = ("prompt", "think", "result")
 
 
 @lru_cache(maxsize=None)
-def prompt_template(name: str = "bfcl_system") -> str:
-    return resources.files("funreason").joinpath(f"prompts/{name}.txt").read_text(encoding="utf-8")
+def prompt_template(name: str = "bfcl_system", folder: str = "prompts") -> str:
+    """The text of the installed prompt `funreason/{folder}/{name}.txt`: the one loader of every prompt
+    file (BFCL's system prompt here; FCDR's stage prompts in `fcdr/prompts`)."""
+    return resources.files("funreason").joinpath(folder, f"{name}.txt").read_text(encoding="utf-8")
 
 
 def system_prompt(tools: Sequence[Tool], template: str | None = None) -> str:
@@ -229,3 +232,18 @@ def load_tokenizer(model: str, chat_template: str | None = None) -> Any:
     if template is not None:
         tokenizer.chat_template = template
     return tokenizer
+
+
+def render_stream(examples: Iterable[Example], tokenizer: Any, *, system: str | None = None, batch_size: int = 256,
+                  on_batch: Callable[[int], None] | None = None) -> Iterator[tuple[Example, Rendered]]:
+    """Each example with its rendering, tokenized `batch_size` at a time (a fast tokenizer's batch
+    call), reading `examples` lazily so a large file is never held whole; `on_batch(n)` after each batch."""
+    batch: list[Example] = []
+    for ex in itertools.chain(examples, [None]):
+        if ex is not None:
+            batch.append(ex)
+        if batch and (ex is None or len(batch) >= batch_size):
+            yield from zip(batch, render_many(batch, tokenizer, system=system))
+            if on_batch:
+                on_batch(len(batch))
+            batch = []

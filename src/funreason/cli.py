@@ -21,17 +21,18 @@ from rich.table import Table
 
 # each verb's settings: the options of its command are built from these dataclasses' fields
 from funreason.errors import BackendError, SchemaError
+from funreason.data.synth import KINDS, kinds_help, write_sample
 from funreason.evaluate.bfcl_run import EvalBfclConfig
 from funreason.evaluate.heldout import HeldoutConfig
 from funreason.evaluate.humaneval import HumanEvalConfig
-from funreason.formats.mix import MixConfig
+from funreason.data.mix import MixConfig
 from funreason.markdown import pct
-from funreason.models import AverageConfig
+from funreason.models.average import AverageConfig
 from funreason.progress import bar
-from funreason.refine.runner import RefineConfig
+from funreason.fcdr.runner import RefineConfig
 from funreason.selfrefine import SelfRefineConfig
-from funreason.serve_config import ServerConfig
-from funreason.stats import StatsConfig, file_stats
+from funreason.serve.config import ServerConfig
+from funreason.data.stats import StatsConfig, file_stats
 from funreason.train.config import TrainConfig
 
 app = typer.Typer(
@@ -172,7 +173,7 @@ def model_get(
 @verb(model_app, "average", AverageConfig)
 def model_average(cfg: AverageConfig) -> None:
     """Average the weights of fine-tunes of one base model (a model soup, e.g. two seeds) into one checkpoint."""
-    from funreason.models import ModelAverageError, average_models
+    from funreason.models.average import ModelAverageError, average_models
 
     try:
         done = average_models(cfg, log=lambda m: stderr.print(m, soft_wrap=True))
@@ -192,14 +193,14 @@ def model_list() -> None:
         stdout.print(f"{spec.name}\t{spec.requirement}\t{spec.license}\t{spec.upstream}")
 
 
-data_app = typer.Typer(help="Open function-calling data: the training mix of the fc-open sources.", no_args_is_help=True)
+data_app = typer.Typer(help="Open function-calling data: the training mix of the carried open sources.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
 
 @verb(data_app, "mix", MixConfig)
 def data_mix(cfg: MixConfig) -> None:
     """Read the open sources (each reporting what converted and why the rest did not), drop BFCL overlap, split, write."""
-    from funreason.formats.mix import build_mix
+    from funreason.data.mix import build_mix
 
     try:
         summary = build_mix(cfg)
@@ -215,20 +216,9 @@ def sample(
     output: Path = typer.Option(..., "--out", "-o", help="File to write (xLAM JSONL)."),
     n: int = typer.Option(300, "-n", help="Number of rows."),
     seed: int = typer.Option(0),
-    kind: str = typer.Option("mixed", help="mixed (the bundled sample's shapes), parallel (several values in one "
-                             "sentence, one call each), no-fit (one function that cannot serve the request; no call) "
-                             "phrased (values said in everyday words, written as the description asks), optional "
-                             "(an optional parameter passed when the request names its value, left out when not) or "
-                             "asked (the same on 18 other tools, the value asked for in passing: 'a large mushroom', "
-                             "'including seasonality'), rate (a rate said in percent, '4.5%', written as 0.045 or 4.5 as "
-                             "the description asks), multi (a call for every pair of two listed values, or two or three "
-                             "requests said as one), case (two to four cases told one after another, 'the first …, "
-                             "the second …' or 'Do the same for …', a call each) or joint (values of several "
-                             "parameters said together, 'a and b as 12 and 18', one call)."),
+    kind: str = typer.Option("mixed", help=kinds_help()),
 ) -> None:
     """Generate synthetic xLAM-style function-calling rows (the bundled sample is n=300, seed=0, kind mixed)."""
-    from funreason.sample import KINDS, write_sample
-
     if n < 1:
         _fail(f"-n must be 1 or more, not {n}")
     if kind not in KINDS:
@@ -260,8 +250,8 @@ def refine_merge(
     output: Path = typer.Option(..., "--out", "-o", help="A new folder for the joined run and its report."),
 ) -> None:
     """Join the shard folders of one FCDR run into one folder with one report."""
-    from funreason.refine.report import summarise, write_report
-    from funreason.refine.runner import merge_shards
+    from funreason.fcdr.report import summarise, write_report
+    from funreason.fcdr.runner import merge_shards
 
     try:
         report = merge_shards(shards, output)
@@ -298,8 +288,8 @@ def refine(cfg: RefineConfig) -> None:
     """FCDR: the teacher writes reasoning and judges each row in five stages; resumable."""
     import asyncio
 
-    from funreason.refine.report import summarise, write_report
-    from funreason.refine.runner import refine as run_refine
+    from funreason.fcdr.report import summarise, write_report
+    from funreason.fcdr.runner import refine as run_refine
 
     try:
         report, usage = asyncio.run(run_refine(cfg, progress_bar))
@@ -321,7 +311,7 @@ def _print_refine(summary: Any, name: str, output: Path) -> None:
     run = summary.this_run
     stdout.print(f"{files} · this run {run.processed} rows in {run.seconds}s · report: {output / 'report.md'}")
     if summary.files["errors"]:  # the run is not finished: say so in the exit status too
-        from funreason.refine.runner import first_error
+        from funreason.fcdr.runner import first_error
 
         _fail(f"{summary.files['errors']} rows hit backend errors and are in errors.jsonl (first: {first_error(output)}); "
               "run the same command again to retry them", code=1)
@@ -439,7 +429,7 @@ def self_refine(cfg: SelfRefineConfig) -> None:
 @verb(app, "serve", ServerConfig)
 def serve(cfg: ServerConfig) -> None:
     """Serve a model behind an OpenAI-compatible /v1/chat/completions with tool calls."""
-    from funreason.serve import serve as run_server
+    from funreason.serve.app import serve as run_server
 
     if not cfg.local and not cfg.api_key:
         stderr.print(f"[yellow]warning:[/yellow] binding {cfg.host} without --api-key: anyone who can reach it can use it")

@@ -23,12 +23,12 @@ import json
 import shutil
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from funreason.data import bundled
 from funreason.evaluate import DEMO_CATEGORIES
 from funreason.evaluate.heldout import EvalMetrics, evaluate_model
 from funreason.formats import Reader
@@ -36,13 +36,13 @@ from funreason.markdown import pct, table as md_table
 from funreason.plots import figure
 from funreason.progress import Progress, quiet
 from funreason.selfrefine import RoundResult
-from funreason.stats import compute_stats
+from funreason.data.stats import compute_stats
 from funreason.train.plot import plot_metrics, read_metrics
 from funreason.train.trainer import TrainConfig, TrainSummary, train
 
 MARKER = ".funreason-demo"
 STAND_IN = (
-    "The FCDR teacher and the self-refinement judge are a rule program (funreason.refine.rule_teacher), not an LLM: "
+    "The FCDR teacher and the self-refinement judge are a rule program (funreason.fcdr.rule_teacher), not an LLM: "
     "it writes templated reasoning and judges by rules (values found in the query, functions named in the reasoning). "
     "The student model, the data, FCDR's pipeline and checks, SRML, rollouts and the scoring are real. For a real "
     "teacher: `funreason refine RAW --out DIR --endpoint http://HOST:8000/v1 --teacher-model Qwen/QwQ-32B`."
@@ -58,12 +58,11 @@ class DemoConfig:
     xlam_rows: int = 200  # raw xLAM-style rows of the bundled sample (no reasoning: FCDR's teacher writes it)
     open_rows: int = 60  # rows of the bundled open data (Seal-Tools, glaive, STE)
     irrelevance_rows: int = 30  # sample queries offered tools that cannot answer them: the answer is that none fits
-    # 40 until two fresh-clone runs on a slow day took 14 min 41 s and 15 min 3 s (12.4 s a step): 35 keeps a minute spare
-    train_steps: int = 35
-    batch_size: int = 4
-    learning_rate: float = 2e-3
-    lora: int = 16
-    lora_layers: int = 15  # LoRA on the last layers only: a CPU's backward pass stops there
+    # the student's SRML training (model, data and out are the demo's own): 35 steps of 4 rows keep the
+    # whole demo inside 15 minutes on 2 cores; LoRA on the last layers only, where a CPU's backward pass stops
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        max_steps=35, batch_size=4, learning_rate=2e-3, lora=16, lora_layers=15, max_length=1024, warmup_ratio=0.05,
+        save_steps=10**6, report_to="none"))
     bfcl_categories: tuple[str, ...] = DEMO_CATEGORIES
     bfcl_limit: int = 10
     heldout_limit: int = 6  # held-out rows from each of the two sources
@@ -73,10 +72,6 @@ class DemoConfig:
     refine_queries: int = 8  # self-refinement round: queries, samples each, training steps
     refine_samples: int = 2
     refine_steps: int = 6
-
-
-def data_file(name: str) -> Path:
-    return Path(str(resources.files("funreason").joinpath(f"data/{name}")))
 
 
 def prepare_out(out: Path) -> None:
@@ -121,12 +116,11 @@ def demo_data(cfg: DemoConfig, folder: Path) -> tuple[Path, Path, dict[str, str]
     of a row that shares none (the answer: no function fits) and the first `open_rows` of the bundled open
     data. Held-out: `heldout_limit` rows of each that training never sees (the sample's last rows,
     the open data's held-out file)."""
-    from funreason.formats.mix import irrelevance_rows, template_reasoning
-    from funreason.sample import sample_path
+    from funreason.data.mix import irrelevance_rows, template_reasoning
 
-    xlam = list(Reader(sample_path()))
-    opened = list(Reader(data_file("open_demo_train.jsonl")))
-    held_open = list(Reader(data_file("open_demo_heldout.jsonl")))
+    xlam = list(Reader(bundled("sample_xlam.jsonl")))
+    opened = list(Reader(bundled("open_demo_train.jsonl")))
+    held_open = list(Reader(bundled("open_demo_heldout.jsonl")))
     if cfg.xlam_rows + cfg.heldout_limit > len(xlam):
         raise ValueError(f"the sample has {len(xlam)} rows: xlam_rows + heldout_limit must not exceed it")
     irrelevant = irrelevance_rows([ex for ex in xlam[: cfg.xlam_rows] if ex.calls], cfg.irrelevance_rows, seed=0)
@@ -211,8 +205,8 @@ class _Run:
 
 
 def run_demo(cfg: DemoConfig, console: Console, progress: Progress = quiet) -> Path:
-    from funreason.refine.rule_teacher import rule_teacher_app
-    from funreason.serve import BackgroundServer
+    from funreason.fcdr.rule_teacher import rule_teacher_app
+    from funreason.serve.app import BackgroundServer
 
     run = _Run(cfg, console, progress, Path(cfg.out))
     prepare_out(run.out)
@@ -226,7 +220,7 @@ def run_demo(cfg: DemoConfig, console: Console, progress: Progress = quiet) -> P
     try:
         run.stage(3, "FCDR", f"FCDR of {run.stats.rows} rows: the rule teacher writes reasoning and judges, served on 127.0.0.1")
         _fcdr(run, teacher.url)
-        run.stage(4, "SRML training", f"SRML training of the student on FCDR's kept rows (LoRA r{cfg.lora}, last {cfg.lora_layers} layers, {cfg.train_steps} steps)")
+        run.stage(4, "SRML training", f"SRML training of the student on FCDR's kept rows (LoRA r{cfg.train.lora}, last {cfg.train.lora_layers} layers, {cfg.train.max_steps} steps)")
         _train(run)
         run.stage(5, "evaluation of the trained model", "the SRML-trained student, on the same entries")
         # written where self-refine keeps its round-0 evaluation, so the round reuses it
@@ -259,8 +253,8 @@ def _model_and_data(run: _Run) -> None:
 
 def _fcdr(run: _Run, teacher_url: str) -> None:
     from funreason.llm.factory import BackendConfig
-    from funreason.refine.report import summarise, write_report
-    from funreason.refine.runner import RefineConfig, refine
+    from funreason.fcdr.report import summarise, write_report
+    from funreason.fcdr.runner import RefineConfig, refine
 
     run.console.print(f"[yellow]{STAND_IN}[/yellow]")
     teacher = BackendConfig(endpoints=[teacher_url], served_model="rule-teacher", concurrency=16)
@@ -281,10 +275,8 @@ def _fcdr(run: _Run, teacher_url: str) -> None:
 def _train(run: _Run) -> None:
     cfg = run.cfg
     run_dir = run.out / "train"
-    run.tsum = train(TrainConfig(model=run.model, data=str(run.fcdr / "kept.jsonl"), out=str(run_dir), max_steps=cfg.train_steps,
-                                 batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, logging_steps=max(1, min(5, cfg.train_steps // 2)),
-                                 save_steps=10**6, report_to="none", max_length=1024, warmup_ratio=0.05, lora=cfg.lora,
-                                 lora_layers=cfg.lora_layers), log=run.console.print)
+    run.tsum = train(dataclasses.replace(cfg.train, model=run.model, data=str(run.fcdr / "kept.jsonl"), out=str(run_dir),
+                                         logging_steps=max(1, min(5, cfg.train.max_steps // 2))), log=run.console.print)
     run.curves = plot_metrics(run_dir / "metrics.jsonl", run.out / "curves.png")
 
 
@@ -299,8 +291,9 @@ def _self_refine(run: _Run, teacher_url: str) -> None:
             base_data=[str(run.fcdr / "kept.jsonl")], limit=cfg.refine_queries, temperature=0.8, max_tokens=cfg.max_tokens,
             batch=16, eval_categories=list(cfg.bfcl_categories), eval_limit=cfg.bfcl_limit, eval_data=str(run.heldout),
             eval_max_tokens=cfg.max_tokens,
-            train=dataclasses.replace(round_training(), max_steps=cfg.refine_steps, learning_rate=cfg.learning_rate / 2, batch_size=cfg.batch_size,
-                                      lora=cfg.lora, lora_layers=cfg.lora_layers, max_length=1024, logging_steps=5, seed=1),
+            train=dataclasses.replace(round_training(), max_steps=cfg.refine_steps, learning_rate=cfg.train.learning_rate / 2,
+                                      batch_size=cfg.train.batch_size, lora=cfg.train.lora, lora_layers=cfg.train.lora_layers,
+                                      max_length=cfg.train.max_length, logging_steps=5, seed=1),
         ),
         log=run.console.print, progress=run.progress,
     )

@@ -15,7 +15,8 @@ from typing import Any
 
 from funreason.schema import Call, Tool
 
-_JSON_TYPES = {
+# a type name (JSON Schema or Python-flavoured) → the Python types a JSON value of it decodes to
+_PYTHON_TYPES_OF = {
     "string": (str,), "str": (str,),
     "integer": (int,), "int": (int,),
     "number": (int, float), "float": (int, float),
@@ -79,8 +80,8 @@ def _type_problem(value: Any, schema: Any) -> Verdict | None:
     if isinstance(enum, list) and enum and value not in enum:
         return Verdict(NOT_IN_ENUM, f"{value!r} is not one of {enum}")
     t = schema.get("type")
-    if isinstance(t, str) and t in _JSON_TYPES:
-        ok = isinstance(value, _JSON_TYPES[t]) and not (isinstance(value, bool) and t not in ("boolean", "bool"))
+    if isinstance(t, str) and t in _PYTHON_TYPES_OF:
+        ok = isinstance(value, _PYTHON_TYPES_OF[t]) and not (isinstance(value, bool) and t not in ("boolean", "bool"))
         if not ok and value is not None:
             return Verdict(WRONG_TYPE, f"{value!r} is a {type(value).__name__}, the schema says {t}")
     return None

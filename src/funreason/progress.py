@@ -9,6 +9,7 @@ only the lines the stage prints), tests and libraries get `quiet`.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
@@ -43,3 +44,17 @@ def bar(console):
             yield advance
 
     return counting
+
+
+@contextlib.contextmanager
+def no_tqdm() -> Iterator[None]:
+    """Silence libraries' own tqdm bars (TQDM_DISABLE=1) for the block: in a log they are a wall of carriage returns."""
+    old = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = old

@@ -26,7 +26,7 @@ def model_identity(model: str) -> dict[str, str]:
     """The model as results record it: a hub id or endpoint name as given; a local folder by its
     resolved path and a fingerprint of its weights and configs (size, first and last MiB of each).
     A reference that names a local folder which is not there is refused here (FileNotFoundError)."""
-    from funreason.models import check_model_ref
+    from funreason.models.ref import check_model_ref
 
     check_model_ref(model)
     path = Path(model)

@@ -248,7 +248,7 @@ class Example:
 # --- JSON Schema helpers ------------------------------------------------------------------------
 
 # BFCL and Python-flavoured type names → JSON Schema types (for native tool-call APIs).
-_JSON_TYPES = {
+_TO_JSON_SCHEMA_TYPE = {
     "dict": "object",
     "float": "number",
     "tuple": "array",
@@ -274,7 +274,7 @@ def json_schema(schema: Any) -> Any:
         if k == "type" and isinstance(v, str):
             if v == "any":
                 continue
-            out[k] = _JSON_TYPES.get(v, v)
+            out[k] = _TO_JSON_SCHEMA_TYPE.get(v, v)
         elif k == "properties" and isinstance(v, dict):
             out[k] = {name: json_schema(p) for name, p in v.items()}
         elif k in ("items", "additionalProperties", "anyOf", "oneOf", "allOf"):

@@ -48,9 +48,9 @@ from funreason.evaluate import ROUND_CATEGORIES
 from funreason.evaluate.heldout import EvalMetrics, evaluate_model
 from funreason.llm.factory import BackendConfig, open_chat
 from funreason.plots import figure
-from funreason.refine.judge import Judges, check_sample
+from funreason.fcdr.judge import Judges, check_sample
 from funreason.formats.jsonl import AppendLog, atomic_open, write_jsonl_atomic, write_text_atomic
-from funreason.refine.prompts import functions_json
+from funreason.fcdr.prompts import functions_json
 from funreason.schema import Example
 from funreason.train.config import TrainConfig
 

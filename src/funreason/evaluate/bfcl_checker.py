@@ -25,6 +25,7 @@ import re
 from typing import Any
 
 from funreason.calls import split_think
+from funreason.schema import Example
 from funreason.evaluate.bfcl_langs import (JAVA_TYPES, JS_TYPES, NESTED_CONVERSION, LanguageDecodeError, decode_java,
                                            decode_js, java_convert, js_convert)
 
@@ -416,3 +417,15 @@ def _list_dict_check(p, value, options) -> dict[str, Any]:
         if ok:
             return _ok()
     return result
+
+
+def score_category(category: str, examples: list[Example], results: dict[str, str]) -> dict[str, Any]:
+    """Every answered entry of `examples` judged: the category's accuracy and each entry's verdict (unanswered ones are not counted)."""
+    entries = []
+    for ex in examples:
+        if ex.id not in results:
+            continue
+        v = score_entry(category, results[ex.id], [t.to_dict() for t in ex.tools], ex.possible_answer)
+        entries.append({"id": ex.id, "valid": v["valid"], "error_type": v.get("error_type")})
+    correct = sum(e["valid"] for e in entries)
+    return {"total": len(entries), "correct": correct, "accuracy": correct / len(entries) if entries else 0.0, "entries": entries}

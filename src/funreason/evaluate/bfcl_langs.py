@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import warnings
 from functools import lru_cache
+from collections.abc import Iterable
 from typing import Any
 
 JAVA_TYPES = {"byte": int, "short": int, "integer": int, "float": float, "double": float, "long": int,
@@ -33,6 +34,22 @@ NESTED_CONVERSION = ("Array", "ArrayList", "array")
 
 class LanguageDecodeError(ValueError):
     pass
+
+
+EXTRA_HINT = "BFCL's Java and JavaScript categories need the optional extra: pip install 'funreason[bfcl-langs]'"
+
+
+def require_grammars(categories: Iterable[str]) -> None:
+    """Raise ValueError in one line, before any work, when `categories` hold Java or JavaScript ones
+    and the tree-sitter grammars (the optional extra `bfcl-langs`) are not installed."""
+    if not any(c.endswith(("_java", "_javascript")) for c in categories):
+        return
+    try:
+        import tree_sitter  # noqa: F401
+        import tree_sitter_java  # noqa: F401
+        import tree_sitter_javascript  # noqa: F401
+    except ImportError:
+        raise ValueError(EXTRA_HINT) from None
 
 
 @lru_cache(maxsize=None)

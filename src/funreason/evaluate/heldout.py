@@ -53,7 +53,7 @@ def heldout_examples(path: str | Path, limit: int | None, rejected: Path) -> tup
     """The split's (first `limit`) rows with a reference answer, each with its place among them (the
     key a resumed run finds its finished rows by), shortest prompt first, and the reader: rows it
     cannot read go to `rejected` with the reason, and its `rejected_count` says how many."""
-    from funreason.evaluate.bfcl_run import prompt_size
+    from funreason.evaluate.runner import prompt_size
 
     reader = Reader(path, skip_invalid=True, rejected=rejected)
     rows = list(enumerate([ex for ex in reader if ex.answer is not None][:limit]))
@@ -106,7 +106,7 @@ def submit(engine: Engine, exs: list[Example], params: SamplingParams, *,
     """Every row's prompt, rendered with the model's own template, queued on `engine`; `guided`:
     each decoded under the call grammar of the row's tools."""
     from funreason.chat import render_prompt
-    from funreason.guided import guided_params
+    from funreason.llm.guided import guided_params
 
     return [engine.submit(render_prompt(ex, engine.tokenizer), guided_params(params, ex.tools, engine.tokenizer) if guided else params) for ex in exs]
 
@@ -141,7 +141,7 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     The model runs on `engines` (`llm.launch.ModelEngines`, left open for the caller, e.g. for the
     next round's rollouts on the same model), or on a local engine of its own, closed at the end.
     `guided`: every answer decoded under its functions' call grammar (`guided`)."""
-    from funreason.evaluate.bfcl_run import load_category, local_stream, result_path, run_categories
+    from funreason.evaluate.runner import load_category, local_stream, result_path, run_categories
     from funreason.llm.launch import ModelEngines
     from funreason.runinfo import claim, model_identity
 
@@ -203,7 +203,7 @@ class HeldoutConfig:
             raise ValueError("--batch, --max-tokens, --beams and --limit must be 1 or more")
         if self.length_penalty < 0 or (self.length_penalty and self.beams == 1):
             raise ValueError(f"--length-penalty ranks a beam search's answers: 0 or more, and only with --beams 2 or more (got {self.length_penalty})")
-        from funreason.models import check_model_ref
+        from funreason.models.ref import check_model_ref
 
         check_model_ref(self.model)
         return self

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -89,6 +91,19 @@ class Engine(Protocol):
     def generate(self, prompts: list[str], params: SamplingParams) -> list[Generation]: ...
 
     def close(self) -> None: ...
+
+
+class ServingEngine(Protocol):
+    """What `funreason serve` needs of an engine (`LocalEngine` is one): token-id prompts, a text
+    callback for streaming, a cancel event per request, and a health report for `/health`."""
+
+    tokenizer: Any
+    model: Any
+
+    def submit(self, prompt: str | list[int], params: SamplingParams, on_text: Callable[[str], None] | None = None,
+               cancel: threading.Event | None = None) -> concurrent.futures.Future[Generation]: ...
+
+    def health(self) -> dict[str, Any]: ...
 
 
 def next_batch(q: "queue.Queue[Any]", max_batch: int, wait_s: float) -> list[Any] | None:

@@ -79,7 +79,7 @@ class TrainConfig:
             raise ValueError(f"--epochs must be greater than 0, not {self.epochs!r}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"warmup_ratio must lie in [0, 1), not {self.warmup_ratio!r}")
-        from funreason.models import check_model_ref
+        from funreason.models.ref import check_model_ref
 
         if self.chat_template and not Path(self.chat_template).is_file():
             raise ValueError(f"--chat-template {self.chat_template}: no such file")

@@ -7,13 +7,13 @@ is dropped and counted, as is a row with no answer tokens. BFCL rows (held out) 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 
-from funreason.chat import PROMPT, RESULT, THINK, render_many
+from funreason.chat import PROMPT, RESULT, THINK, render_stream
 from funreason.errors import SchemaError
 from funreason.schema import Example
 
@@ -55,39 +55,33 @@ def build_features(
     """Render and tokenize examples for training. Returns (features, report)."""
     report = DataReport()
     features: list[dict[str, list[int]]] = []
-    batch: list[Example] = []
     too_long: Counter[str] = Counter()
 
-    def flush() -> None:
-        for ex, r in zip(batch, render_many(batch, tokenizer, system=system)):
-            ids, seg = r.input_ids, r.segments
-            answer = [i for i, s in enumerate(seg) if s != PROMPT]
-            if not answer:
-                report.no_answer_tokens += 1
-                continue
-            end = answer[-1] + 1  # trailing template text after the answer carries no loss
-            if end > max_length:
-                report.too_long += 1
-                too_long[str(ex.meta.get("source") or "no source")] += 1
-                continue
-            ids, seg = ids[: min(len(ids), max_length)], seg[: min(len(seg), max_length)]
-            report.kept += 1
-            report.think_tokens += sum(1 for s in seg if s == THINK)
-            report.result_tokens += sum(1 for s in seg if s == RESULT)
-            features.append({"input_ids": ids, "segments": seg})
-        batch.clear()
+    def checked(examples: Iterable[Example]) -> Iterator[Example]:
+        for ex in examples:
+            if ex.heldout:
+                raise SchemaError(
+                    f"example {ex.id} comes from {ex.meta.get('source')}, a held-out benchmark: never train on it"
+                )
+            report.rows += 1
+            yield ex
 
-    for ex in examples:
-        if ex.heldout:
-            raise SchemaError(
-                f"example {ex.id} comes from {ex.meta.get('source')}, a held-out benchmark: never train on it"
-            )
-        report.rows += 1
-        batch.append(ex)
-        if len(batch) >= batch_size:
-            flush()
-    if batch:
-        flush()
+    for ex, r in render_stream(checked(examples), tokenizer, system=system, batch_size=batch_size):
+        ids, seg = r.input_ids, r.segments
+        answer = [i for i, s in enumerate(seg) if s != PROMPT]
+        if not answer:
+            report.no_answer_tokens += 1
+            continue
+        end = answer[-1] + 1  # trailing template text after the answer carries no loss
+        if end > max_length:
+            report.too_long += 1
+            too_long[str(ex.meta.get("source") or "no source")] += 1
+            continue
+        ids, seg = ids[: min(len(ids), max_length)], seg[: min(len(seg), max_length)]
+        report.kept += 1
+        report.think_tokens += sum(1 for s in seg if s == THINK)
+        report.result_tokens += sum(1 for s in seg if s == RESULT)
+        features.append({"input_ids": ids, "segments": seg})
     report.too_long_by_source = dict(too_long)
     return features, report
 

@@ -44,9 +44,9 @@ def default_corpus() -> Iterator[str]:
     from funreason.calls import format_answer
     from funreason.chat import system_prompt
     from funreason.formats import Reader
-    from funreason.sample import sample_path
+    from funreason.data import bundled
 
-    for ex in Reader(sample_path()):
+    for ex in Reader(bundled("sample_xlam.jsonl")):
         yield system_prompt(ex.tools)
         yield ex.query
         yield format_answer(ex.reasoning, ex.answer)

@@ -1,0 +1,396 @@
+"""Readers for the open function-calling sources (the copy carried in `data/open/`, `funreason.data.open_dir()`), into FunReason's record.
+
+Each source ships its own layout, so each has one reader that takes the source's folder and yields,
+per unit of the source (row, dialogue turn, test query), either an `Example` or a `Skip` with a
+machine-readable kind and a sentence. Nothing is dropped silently: `read_source` counts both, by
+kind, in a `SourceReport`.
+
+| source | what becomes a record |
+|---|---|
+| seal-tools | each query with the tools it calls (definitions from tool.jsonl) plus 3 tools of the same domain as distractors; nested rows (an argument is another call's output) are skipped |
+| toolrl | each row of rlla_sft.json: the tools from the instruction, the dialogue (user / assistant / tool turns), the reasoning, and the calls or the response |
+| glaive | each `function_call` turn of a glaive-function-calling-v2 dialogue (the calls), and each reply that follows a user turn (a statement: asking for a missing value, or declining what no tool does) |
+| ste | each test query, with the one API it needs (definition from API_descriptions.json) |
+| callnavi | each question with the APIs its gold answer calls (JSON-schema definitions from APISchema/) plus 3 APIs of the same domain as distractors; a gold answer with a masked value (`$$$`: another call's output, or left open) or with a value the question does not say (CallNavi's gold fills some parameters with made-up ids and methods) is skipped |
+
+Tool names that are not Python identifiers (`Search Managers`, `Global Email V4%%Global Email V4`)
+are rewritten with `_` for the non-identifier characters, in the tools and the calls alike, because
+FunReason's answer format is a Python call list; the original name is kept in `meta.renamed`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from funreason.errors import SchemaError
+from funreason.schema import Call, Example, Message, Tool
+
+DEFAULT_SOURCES = ("seal-tools", "toolrl", "glaive", "ste")  # the documented mix; callnavi is asked for by name
+_TYPES = {"str": "string", "string": "string", "int": "integer", "integer": "integer", "float": "number",
+          "number": "number", "bool": "boolean", "boolean": "boolean", "list": "array", "array": "array",
+          "dict": "object", "object": "object"}
+_NOT_IDENT = re.compile(r"[^0-9A-Za-z_.]+")
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A unit of a source that did not become a record: `kind` for counting, `reason` for people."""
+
+    where: str
+    kind: str
+    reason: str
+
+
+@dataclass
+class SourceReport:
+    """What one reader made of its source."""
+
+    source: str
+    examples: int = 0
+    skipped: Counter = field(default_factory=Counter)  # kind -> count
+    first_skips: list[Skip] = field(default_factory=list)
+
+    @property
+    def units(self) -> int:
+        return self.examples + sum(self.skipped.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "units": self.units, "examples": self.examples, "skipped": dict(self.skipped),
+                "first_skips": [f"{s.where}: {s.reason}" for s in self.first_skips]}
+
+
+
+def read_source(source: str, root: Path) -> tuple[list[Example], SourceReport]:
+    """All records of one source (its folder under fc-open), with the count of what was skipped and why."""
+    if source not in READERS:
+        raise ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCES)}")
+    report, examples = SourceReport(source), []
+    for item in READERS[source](Path(root)):
+        if isinstance(item, Skip):
+            report.skipped[item.kind] += 1
+            if len(report.first_skips) < 5:
+                report.first_skips.append(item)
+            continue
+        item.meta["source"] = source
+        examples.append(item)
+        report.examples += 1
+    return examples, report
+
+
+def source_folder(fc_open: Path, source: str) -> Path:
+    """The folder of `source` inside an fc-open tree."""
+    return Path(fc_open) / {"glaive": "llamafactory-glaive-demo"}.get(source, source)
+
+
+# --- shared helpers -------------------------------------------------------------------------------
+
+
+def python_name(name: str) -> str:
+    """`name` as a Python-call name: non-identifier characters become `_` (dots kept for `pkg.f`)."""
+    out = _NOT_IDENT.sub("_", name.strip()).strip("_") or "f"
+    return f"f_{out}" if out[0].isdigit() else out
+
+
+def _schema(properties: dict[str, dict], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": [r for r in required if r in properties]}
+
+
+def _prop(type_name: Any, description: Any = "", default: Any = None) -> dict[str, Any]:
+    base = str(type_name or "string").split(",")[0].strip().lower()
+    prop: dict[str, Any] = {"type": _TYPES.get(base, "string"), "description": str(description or "")}
+    if default not in (None, ""):
+        prop["default"] = default
+    return prop
+
+
+def _example(where: str, ex_id: str, tools: list[Tool], messages: list[Message], answer: list[Call] | str,
+             reasoning: str | None = None, meta: dict | None = None) -> Example | Skip:
+    """A validated record with tool names made Python-callable, or a Skip saying why not."""
+    renamed = {t.name: python_name(t.name) for t in tools if python_name(t.name) != t.name}
+    if renamed:
+        tools = [Tool(renamed.get(t.name, t.name), t.description, t.parameters) for t in tools]
+        if isinstance(answer, list):
+            answer = [Call(renamed.get(c.name, c.name), c.arguments) for c in answer]
+        messages = [Message(m.role, m.content, [Call(renamed.get(c.name, c.name), c.arguments) for c in m.tool_calls],
+                            m.tool_call_id, m.name) if m.tool_calls else m for m in messages]
+    try:
+        return Example(id=ex_id, tools=tools, messages=messages, reasoning=reasoning, answer=answer,
+                       meta={**(meta or {}), **({"renamed": renamed} if renamed else {})}).validate()
+    except SchemaError as e:
+        return Skip(where, "invalid", str(e))
+
+
+def _pick(pool: list[str], k: int, key: str, exclude: set[str]) -> list[str]:
+    """`k` items of `pool` chosen by a stable hash of `key` (the same on every machine and run)."""
+    ranked = sorted((p for p in pool if p not in exclude), key=lambda p: hashlib.sha1(f"{key}/{p}".encode()).hexdigest())
+    return ranked[:k]
+
+
+def _with_distractors(called: list[str], pool: list[str], pick_key: str, order_key: str) -> list[str]:
+    """The tools `called` (each once) and 3 others of `pool` picked by `pick_key`, in an order fixed by a
+    stable hash of `order_key`, so the called ones are not always first."""
+    offered = list(dict.fromkeys(called))
+    offered += _pick(pool, 3, pick_key, set(offered))
+    return sorted(offered, key=lambda n: hashlib.sha1(f"{order_key}:{n}".encode()).hexdigest())
+
+
+# --- Seal-Tools -----------------------------------------------------------------------------------
+
+
+def read_seal_tools(root: Path) -> Iterator[Example | Skip]:
+    base = root / "Seal-Tools_Dataset"
+    tools: dict[str, Tool] = {}
+    field_of: dict[str, str] = {}
+    for line in (base / "tool.jsonl").read_text(encoding="utf-8").splitlines():
+        t = json.loads(line)
+        props = {p: _prop(s.get("type"), s.get("description")) for p, s in (t.get("parameters") or {}).items()}
+        tools[t["api_name"]] = Tool(t["api_name"], t.get("api_description", ""), _schema(props, t.get("required") or []))
+        field_of[t["api_name"]] = (t.get("field") or "").split("/")[0]  # the domain: sub-fields hold 1–12 tools
+    by_field: dict[str, list[str]] = {}
+    for name, f in field_of.items():
+        by_field.setdefault(f, []).append(name)
+    for split in ("dev", "test_in_domain", "test_out_domain"):
+        for n, line in enumerate((base / f"{split}.jsonl").read_text(encoding="utf-8").splitlines(), 1):
+            where = f"seal-tools/{split}.jsonl:{n}"
+            row = json.loads(line)
+            calling = row.get("calling") or []
+            names = [c.get("api") for c in calling]
+            if not calling:
+                yield Skip(where, "no_call", "the row calls no API")
+                continue
+            if any(name not in tools for name in names):
+                yield Skip(where, "unknown_tool", f"calls {sorted(set(names) - set(tools))}, not defined in tool.jsonl")
+                continue
+            args = [c.get("parameters") or {} for c in calling]
+            if "API_call_" in json.dumps(args):
+                yield Skip(where, "nested", "an argument is another call's output (API_call_N): not a flat call list")
+                continue
+            offered = _with_distractors(names, by_field.get(field_of[names[0]], []), row["id"], row["id"])
+            yield _example(where, f"seal-{row['id']}", [tools[n] for n in offered], [Message("user", row["query"])],
+                           [Call(c["api"], a) for c, a in zip(calling, args)])
+
+
+# --- ToolRL (rlla_sft.json) -----------------------------------------------------------------------
+
+_TOOL_ENTRY = re.compile(r"^\d+\. Name: (.+?)\nDescription: (.*?)\nParameters: (.*?)$", re.M | re.S)
+_TURN = re.compile(r"<(user|think|tool_call|obs|response)>(.*?)</\1>", re.S)
+
+
+def _toolrl_tools(instruction: str) -> list[Tool]:
+    block = instruction.split("**Available Tools**", 1)[-1].split("**Steps for Each Turn**", 1)[0]
+    tools = []
+    for name, desc, params in _TOOL_ENTRY.findall(block):
+        spec = json.loads(params.strip())
+        props = {p: _prop(s.get("type"), s.get("description"), s.get("default")) for p, s in spec.items()}
+        required = [p for p, s in spec.items() if s.get("default") in (None, "") and "optional" not in str(s.get("type"))]
+        tools.append(Tool(name.strip(), desc.strip(), _schema(props, required)))
+    return tools
+
+
+def _toolrl_calls(text: str) -> list[Call]:
+    calls = []
+    for line in text.strip().splitlines():
+        if line.strip():
+            d = json.loads(line)
+            calls.append(Call(d["name"], d.get("parameters") or d.get("arguments") or {}))
+    return calls
+
+
+def read_toolrl(root: Path) -> Iterator[Example | Skip]:
+    rows = json.loads((root / "dataset" / "rlla_4k_raw" / "rlla_sft.json").read_text(encoding="utf-8"))
+    for i, row in enumerate(rows):
+        where = f"toolrl/rlla_sft.json[{i}]"
+        try:
+            tools = _toolrl_tools(row["instruction"])
+            messages: list[Message] = []
+            for tag, body in _TURN.findall(row["input"]):
+                body = body.strip()
+                if tag == "user":
+                    messages.append(Message("user", body))
+                elif tag == "response":
+                    messages.append(Message("assistant", body))
+                elif tag == "tool_call":
+                    messages.append(Message("assistant", "", tool_calls=_toolrl_calls(body)))
+                elif tag == "obs":
+                    messages.append(Message("tool", body))
+            out = {tag: body.strip() for tag, body in _TURN.findall(row["output"])}
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            yield Skip(where, "unreadable", f"{type(e).__name__}: {e}")
+            continue
+        if "tool_call" in out:
+            try:
+                answer: list[Call] | str = _toolrl_calls(out["tool_call"])
+            except (ValueError, KeyError, TypeError) as e:
+                yield Skip(where, "unreadable", f"tool_call is not JSON lines: {e}")
+                continue
+            meta = {"dropped_response": out["response"]} if "response" in out else {}
+        elif "response" in out:
+            answer, meta = out["response"], {}
+        else:
+            yield Skip(where, "no_answer", "the output has neither <tool_call> nor <response>")
+            continue
+        yield _example(where, f"toolrl-{i}", tools, messages, answer, out.get("think"), meta)
+
+
+# --- glaive-function-calling-v2 (LLaMA-Factory's demo) -------------------------------------------
+
+
+def read_glaive(root: Path) -> Iterator[Example | Skip]:
+    rows = json.loads((root / "data" / "glaive_toolcall_en_demo.json").read_text(encoding="utf-8"))
+    for i, row in enumerate(rows):
+        where = f"glaive/glaive_toolcall_en_demo.json[{i}]"
+        try:
+            tools = [Tool.from_dict(t) for t in json.loads(row.get("tools") or "[]")]
+        except (ValueError, SchemaError) as e:
+            yield Skip(where, "unreadable", f"tools: {e}")
+            continue
+        if not tools:
+            yield Skip(where, "no_tools", "the dialogue offers no tools")
+            continue
+        history: list[Message] = []
+        made = 0
+        for t, turn in enumerate(row.get("conversations") or []):
+            role, value = turn.get("from"), turn.get("value") or ""
+            if role == "human":
+                history.append(Message("user", value))
+            elif role == "function_call":
+                try:
+                    d = json.loads(value)
+                    call = Call(d["name"], d.get("arguments") or {})
+                except (ValueError, KeyError, TypeError) as e:
+                    yield Skip(f"{where}.{t}", "unreadable", f"function_call is not a JSON call: {e}")
+                    break
+                yield _example(f"{where}.{t}", f"glaive-{i}-{t}", tools, list(history), [call])
+                made += 1
+                history.append(Message("assistant", "", tool_calls=[call]))
+            elif role == "observation":
+                history.append(Message("tool", value))
+            elif role == "gpt":
+                if history and history[-1].role == "user":  # a reply to the user, not a summary of a result
+                    yield _example(f"{where}.{t}", f"glaive-{i}-{t}", tools, list(history), value)
+                    made += 1
+                history.append(Message("assistant", value))
+        if not made:
+            yield Skip(where, "no_target", "no function_call turn and no reply that follows a user turn")
+
+
+# --- STE (simulated trial and error) test queries -------------------------------------------------
+
+_ARGS_SCHEMA = re.compile(r'"(\w+)"\s*:\s*(\w+)')
+
+
+def _ste_tool(name: str, spec_text: str) -> Tool:
+    try:
+        spec = json.loads(spec_text)
+    except ValueError:
+        spec = None
+    if isinstance(spec, dict):  # RapidAPI: required / optional parameter lists
+        props, required = {}, []
+        for group in ("required_parameters", "optional_parameters"):
+            for p in spec.get(group) or []:
+                props[p["name"]] = _prop(p.get("type"), p.get("description"), p.get("default"))
+                if group == "required_parameters":
+                    required.append(p["name"])
+        desc = spec.get("description") or spec.get("parent_tool_description") or ""
+        return Tool(name, desc, _schema(props, required))
+    # BMTools: the argument types are written into the description
+    desc, _, schema = spec_text.partition("Your input should be a json (args json schema):")
+    props = {p: _prop(t) for p, t in _ARGS_SCHEMA.findall(schema.split("}}")[0])}
+    return Tool(name, desc.strip().rstrip("."), _schema(props, list(props)))
+
+
+def read_ste(root: Path) -> Iterator[Example | Skip]:
+    specs = json.loads((root / "STE" / "tool_metadata" / "API_descriptions.json").read_text(encoding="utf-8"))
+    tests = json.loads((root / "llama-recipes" / "ft_datasets" / "tool_test.json").read_text(encoding="utf-8"))
+    for api, queries in tests.items():
+        for j, q in enumerate(queries):
+            where = f"ste/tool_test.json[{api!r}][{j}]"
+            if api not in specs:
+                yield Skip(where, "unknown_tool", f"{api!r} has no entry in API_descriptions.json")
+                continue
+            try:
+                args = json.loads(q.get("action_input") or "{}")
+            except ValueError as e:
+                yield Skip(where, "unreadable", f"action_input is not JSON: {e}")
+                continue
+            if not isinstance(args, dict):
+                yield Skip(where, "unreadable", "action_input is not a JSON object")
+                continue
+            yield _example(where, f"ste-{python_name(api)}-{j}", [_ste_tool(api, specs[api])],
+                           [Message("user", q["query"])], [Call(q.get("action") or api, args)])
+
+
+# --- CallNavi questions ---------------------------------------------------------------------------
+
+_DIGIT_GROUP = re.compile(r"(?<=\d),(?=\d{3}\b)")
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    """The scalar values inside an argument value (lists and objects walked)."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def _unsaid(arguments: list[dict[str, Any]], question: str) -> list[str]:
+    """The argument values (strings and numbers) that `question` does not contain, case folded and
+    with digit groups joined ("10,000" says 10000). Booleans are left out: a question says them in words."""
+    text = _DIGIT_GROUP.sub("", question).lower()
+    return [repr(v) for args in arguments for v in _leaves(args)
+            if v is not None and not isinstance(v, bool) and str(v).lower() not in text]
+
+
+def read_callnavi(root: Path) -> Iterator[Example | Skip]:
+    base = root / "Dataset"
+    for qfile in sorted((base / "Questions").glob("*.json")):
+        domain = qfile.stem
+        tools: dict[str, Tool] = {}
+        for t in json.loads((base / "APISchema" / qfile.name).read_text(encoding="utf-8")):
+            params = {k: v for k, v in (t.get("parameters") or {}).items() if k != "$schema"}
+            tools[t["name"]] = Tool(t["name"], t.get("description", ""), params or {"type": "object", "properties": {}})
+        for i, row in enumerate(json.loads(qfile.read_text(encoding="utf-8"))):
+            where = f"callnavi/Questions/{qfile.name}[{i}] ({row.get('id')})"
+            gold = row.get("ground_truth") or {}
+            names, arguments = gold.get("API") or [], gold.get("parameters") or []
+            turns = row.get("question") or []
+            if not names:
+                yield Skip(where, "no_call", "the gold answer calls no API")
+                continue
+            if len(names) != len(arguments):
+                yield Skip(where, "unreadable", f"the gold answer names {len(names)} APIs but gives {len(arguments)} argument sets")
+                continue
+            if any(n not in tools for n in names):
+                yield Skip(where, "unknown_tool", f"calls {sorted(set(names) - set(tools))}, not defined in APISchema/{qfile.name}")
+                continue
+            if "$$" in json.dumps(arguments):
+                yield Skip(where, "masked", "a gold value is masked ($$$): another call's output or left open, not a flat call list")
+                continue
+            question = " ".join(str(m.get("content") or "") for m in turns if m.get("role") == "user")
+            if unsaid := _unsaid(arguments, question):
+                yield Skip(where, "unsaid", f"gold values the question does not say: {', '.join(unsaid[:3])}")
+                continue
+            try:
+                messages = [Message.from_dict(m) for m in turns]
+            except SchemaError as e:
+                yield Skip(where, "unreadable", f"question: {e}")
+                continue
+            offered = _with_distractors(names, list(tools), f"{domain}/{row.get('id')}", str(row.get("id")))
+            yield _example(where, f"callnavi-{row.get('id') or f'{domain}-{i}'}", [tools[n] for n in offered], messages,
+                           [Call(n, a) for n, a in zip(names, arguments)], meta={"domain": domain})
+
+
+READERS: dict[str, Callable[[Path], Iterator[Example | Skip]]] = {
+    "seal-tools": read_seal_tools, "toolrl": read_toolrl, "glaive": read_glaive, "ste": read_ste, "callnavi": read_callnavi}
+SOURCES = tuple(READERS)  # every source a reader reads, in this order

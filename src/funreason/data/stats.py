@@ -1,0 +1,135 @@
+"""Token statistics of think and result segments: the paper's Table 1 for any dataset.
+
+The paper (Table 1, xLAM refined by QwQ-32B) measured reasoning 350.74 tokens mean (248 median)
+against 31.07 (27) for the function call: plain SFT spends ~92% of its signal on the reasoning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from funreason.chat import RESULT, THINK, render_stream
+from funreason.config import cli
+from funreason.markdown import table
+from funreason.schema import Example
+
+
+@dataclass
+class Summary:
+    count: int = 0
+    mean: float = 0.0
+    median: float = 0.0
+    p90: float = 0.0
+    max: int = 0
+
+    @classmethod
+    def of(cls, values: list[int]) -> "Summary":
+        if not values:
+            return cls()
+        import numpy as np
+
+        a = np.asarray(values)
+        return cls(len(values), float(a.mean()), float(np.median(a)), float(np.percentile(a, 90)), int(a.max()))
+
+
+@dataclass
+class Stats:
+    rows: int = 0
+    rejected: int = 0
+    no_reasoning: int = 0
+    no_call: int = 0  # statements, or no answer at all
+    think: Summary = field(default_factory=Summary)
+    result: Summary = field(default_factory=Summary)
+    think_result_ratio: float = 0.0  # mean think tokens / mean result tokens
+    think_share: float = 0.0  # think tokens / (think + result) tokens: SFT's share on reasoning
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def segment_rows(self) -> list[tuple[str, str, str, str, str, str]]:
+        """(segment, rows, mean, median, p90, max) for think and result, as tables show them."""
+        return [(name, str(s.count), f"{s.mean:.2f}", f"{s.median:.0f}", f"{s.p90:.0f}", str(s.max))
+                for name, s in (("think", self.think), ("result", self.result))]
+
+    def markdown(self) -> list[str]:
+        return table(("segment", "rows", "mean", "median", "p90", "max"), self.segment_rows())
+
+    def line(self) -> str:
+        return (f"rows {self.rows} · think:result ratio {self.think_result_ratio:.2f} · think share of answer tokens "
+                f"{self.think_share:.1%} · no reasoning {self.no_reasoning} · no call {self.no_call} · could not be parsed {self.rejected}")
+
+
+def compute_stats(
+    examples: Iterable[Example],
+    tokenizer: Any,
+    *,
+    batch_size: int = 256,
+    on_batch: Callable[[int], None] | None = None,
+) -> Stats:
+    """Render every example with `tokenizer`'s chat template and count segment tokens."""
+    think: list[int] = []
+    result: list[int] = []
+    st = Stats()
+    for ex, r in render_stream(examples, tokenizer, batch_size=batch_size, on_batch=on_batch):
+        st.rows += 1
+        st.no_reasoning += ex.reasoning is None
+        st.no_call += not ex.calls
+        if ex.reasoning is not None:
+            think.append(r.count(THINK))
+        if ex.answer is not None:
+            result.append(r.count(RESULT))
+    st.think, st.result = Summary.of(think), Summary.of(result)
+    if st.result.mean:
+        st.think_result_ratio = st.think.mean / st.result.mean
+    total = sum(think) + sum(result)
+    st.think_share = sum(think) / total if total else 0.0
+    return st
+
+
+@dataclass
+class StatsConfig:
+    """`funreason stats`'s settings."""
+
+    data: str = field(default="", metadata=cli("Dataset file (default: the bundled sample).", argument=True))
+    tokenizer: str = field(default="", metadata=cli("Tokenizer directory or hub id.", "--tokenizer", "-t", required=True))
+    format: str = field(default="auto", metadata=cli("Input format: auto, native, xlam, openai, bfcl.", "--format", "-f"))
+    skip_invalid: bool = field(default=False, metadata=cli("Count bad rows and go on (each written to --rejected with its reason)."))
+    rejected: str | None = field(default=None, metadata=cli("Where bad rows go with --skip-invalid (default: DATA.rejected.jsonl)."))
+    max_line_mb: float = field(default=1.0, metadata=cli("Reject JSONL lines longer than this."))
+    chat_template: str | None = field(default=None, metadata=cli("A Jinja chat template file used in place of the model's own."))
+
+    def validate(self) -> "StatsConfig":
+        from pathlib import Path
+
+        from funreason.data import bundled
+
+        self.data = self.data or str(bundled("sample_xlam.jsonl"))
+        path = Path(self.data)
+        if not path.exists() and (path.is_absolute() or path.suffix in (".json", ".jsonl", ".parquet")):
+            raise ValueError(f"{path}: no such file")
+        if not self.tokenizer:
+            raise ValueError("--tokenizer is required")
+        self.rejected = self.rejected or str(path.with_name(path.name + ".rejected.jsonl"))
+        return self
+
+
+def file_stats(cfg: StatsConfig, progress: Any = None) -> tuple[Stats, list[str]]:
+    """`funreason stats`: the statistics of `cfg.data` and the first reasons rows were rejected.
+    A bad row is a `SchemaError` naming it (the run stops), or with `skip_invalid` counted in
+    `Stats.rejected` and written to `cfg.rejected`."""
+    from funreason.chat import load_tokenizer
+    from funreason.formats import Reader
+    from funreason.progress import quiet
+
+    try:
+        tok = load_tokenizer(cfg.tokenizer, cfg.chat_template)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot load tokenizer {cfg.tokenizer!r}: {e}") from None
+    reader = Reader(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, rejected=cfg.rejected if cfg.skip_invalid else None,
+                    max_line_bytes=int(cfg.max_line_mb * (1 << 20)))
+    with (progress or quiet)("rendering", "rows") as advance:
+        st = compute_stats(reader, tok, on_batch=advance)
+    st.rejected = reader.rejected_count
+    return st, reader.first_errors[:5]
