@@ -1,6 +1,7 @@
-"""Writes the demo's bundled open data (src/funreason/data/open_demo_*.jsonl) from shared/data/fc-open.
+"""Writes the demo's bundled open data (src/funreason/data/bundled/open_demo_*.jsonl) from the carried open sources.
 
-    python scripts/make_demo_data.py ../shared/data/fc-open
+    .venv/bin/python scripts/make_demo_data.py            # the copy in src/funreason/data/open
+    .venv/bin/python scripts/make_demo_data.py OTHER_DIR  # another folder laid out the same way
 
 The open mix (`funreason data mix`) without templated reasoning for calls (the demo's FCDR teacher
 writes it), statements with theirs; only rows whose prompt is short (a CPU trains on them in
@@ -14,11 +15,11 @@ import tempfile
 from pathlib import Path
 
 from funreason.formats import Reader
-from funreason.formats.mix import MixConfig, build_mix, template_reasoning
+from funreason.data.mix import MixConfig, build_mix, template_reasoning
 
 MAX_CHARS = 1800
 TRAIN_ROWS, STATEMENTS, HELDOUT_PER_SOURCE = 240, 36, 10
-HERE = Path(__file__).resolve().parent.parent / "src" / "funreason" / "data"
+HERE = Path(__file__).resolve().parent.parent / "src" / "funreason" / "data" / "bundled"
 
 
 def size(ex) -> int:
@@ -53,4 +54,4 @@ def main(fc_open: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1] if len(sys.argv) > 1 else "")
