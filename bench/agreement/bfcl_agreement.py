@@ -4,17 +4,22 @@ Generates many model outputs for every entry of the 13 single-turn categories, J
 answers, every alternative acceptable value, wrong names, missing / extra / wrong parameters, type
 changes, shuffled / dropped / repeated calls, reasoning prefixes, prose, code fences, positional
 arguments, bare names, arithmetic, nested calls...), scores them with `funreason.evaluate` and with
-the official bfcl-eval code (in its own environment: bench/bfcl_reference/make_env.sh), and
-compares entry by entry. Prints JSON; lists the first disagreements.
+the official bfcl-eval code (in its own environment: bench/agreement/bfcl_reference/make_env.sh), and
+compares entry by entry. Prints JSON and writes it to `--out` (bench/results/bfcl_agreement.json);
+lists the first disagreements.
 
-    bench/bfcl_reference/make_env.sh /tmp/bfcl-ref
-    python bench/bfcl_agreement.py --ref-python /tmp/bfcl-ref/bin/python
+    python bench/agreement/bfcl_agreement.py                 # every entry (87,681 outputs, the committed figure)
+    python bench/agreement/bfcl_agreement.py --quick         # 10 entries per category: the small run
+
+Without `--ref-python` the reference environment is $FUNREASON_CACHE/bfcl-ref (default
+~/.cache/funreason/bfcl-ref), made by make_env.sh on first use (pip needs the network then).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import time
@@ -247,13 +252,30 @@ def score_official(ref_python: str, entries: list[dict]) -> tuple[list[dict], fl
     return [json.loads(line) for line in lines[:-1]], json.loads(lines[-1])["seconds"]
 
 
+ROOT = Path(__file__).resolve().parents[2]  # the repository: bench/agreement/bfcl_agreement.py -> ../..
+
+
+def reference_python() -> str:
+    """The default reference environment's python, made with make_env.sh when missing."""
+    env = Path(os.environ.get("FUNREASON_CACHE") or Path.home() / ".cache" / "funreason") / "bfcl-ref"
+    if not (env / "bin" / "python").exists():
+        subprocess.run([str(Path(__file__).parent / "bfcl_reference" / "make_env.sh"), str(env)], check=True)
+    return str(env / "bin" / "python")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--ref-python", required=True, help="python of the reference environment (make_env.sh)")
+    p.add_argument("--ref-python", help="python of the reference environment (default: made by make_env.sh in the cache)")
     p.add_argument("--limit", type=int, help="entries per category")
+    p.add_argument("--quick", action="store_true", help="10 entries per category (the small run)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, help="write all disagreements here (JSONL)")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "bfcl_agreement.json",
+                   help="write the JSON here (default: bench/results/bfcl_agreement.json)")
+    p.add_argument("--disagreements", type=Path, help="write all disagreements here (JSONL)")
     a = p.parse_args()
+    if a.quick:
+        a.limit = a.limit or 10
+    a.ref_python = a.ref_python or reference_python()
     entries = build(a.limit, a.seed)
     ours, our_seconds = score_ours(entries)
     official, official_seconds = score_official(a.ref_python, entries)
@@ -269,10 +291,10 @@ def main() -> None:
         {**e, "ours": o, "official": t} for e, o, t in zip(entries, ours, official)
         if o["valid"] != t["valid"] or (not o["valid"] and o.get("error_type") != t.get("error_type"))
     ]
-    if a.out:
-        a.out.write_text("".join(json.dumps(d, default=str) + "\n" for d in disagree))
-    print(json.dumps({
-        "entries": len(entries),
+    if a.disagreements:
+        a.disagreements.write_text("".join(json.dumps(d, default=str) + "\n" for d in disagree))
+    report = json.dumps({
+        "entries": len(entries), "limit_per_category": a.limit,
         "categories": sorted(SUPPORTED),
         "valid_official": sum(t["valid"] for t in official),
         "agree_valid": sum(o["valid"] == t["valid"] for o, t in zip(ours, official)),
@@ -284,7 +306,10 @@ def main() -> None:
         "one_result_per_entry": {"entries": len(first), "ours_seconds": round(first_ours, 3),
                                  "official_seconds": round(first_official, 3), "speedup": round(first_official / first_ours, 2)},
         "first_disagreements": [{k: d[k] for k in ("id", "category", "result", "ours", "official")} for d in disagree[:8]],
-    }, indent=2, default=str))
+    }, indent=2, default=str)
+    print(report)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(report + "\n")
 
 
 if __name__ == "__main__":

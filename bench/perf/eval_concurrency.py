@@ -6,7 +6,10 @@ A local OpenAI-compatible endpoint on 127.0.0.1 answers every chat request after
 request rate the endpoint saw (requests from the first arrival to the last answer) as a share of
 the ideal (N / delay), and the most requests in flight at once. The API key is passed and checked, as a hosted endpoint would.
 
-    .venv/bin/python bench/eval_concurrency.py --entries 512 --concurrency 64
+    .venv/bin/python bench/perf/eval_concurrency.py --entries 512 --concurrency 64
+
+The defaults (those above) are already the small run that `make bench` runs; the JSON also goes to
+`--out` (bench/results/eval_concurrency.json).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import threading
 from typing import Any
 
 from aiohttp import web
+
+from common import add_out, write_result
 
 KEY = "bench-key"
 
@@ -74,6 +79,7 @@ def main() -> None:
     ap.add_argument("--entries", type=int, default=512)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--delay", type=float, default=0.1)
+    add_out(ap, __file__)
     args = ap.parse_args()
     url, seen, stop = slow_endpoint(args.delay)
     per = args.entries // 2  # simple_python has 400 entries, live_multiple 1,053: half from each
@@ -94,11 +100,11 @@ def main() -> None:
     span = seen["last"] - seen["first"]
     rate = seen["requests"] / span
     ideal = args.concurrency / args.delay
-    print(json.dumps({"entries": seen["requests"], "concurrency": args.concurrency, "delay_s": args.delay,
+    write_result({"entries": seen["requests"], "concurrency": args.concurrency, "delay_s": args.delay,
                       "requests_span_s": round(span, 3), "rate_per_s": round(rate, 1), "ideal_per_s": ideal,
                       "cli_report_entries_per_s": report["entries_per_second"],
                       "share_of_ideal": round(rate / ideal, 3), "max_in_flight": seen["max_in_flight"],
-                      "unauthorised": seen["unauthorised"], "cli_wall_s": round(wall, 1)}, indent=2))
+                      "unauthorised": seen["unauthorised"], "cli_wall_s": round(wall, 1)}, args.out)
 
 
 if __name__ == "__main__":

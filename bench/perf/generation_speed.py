@@ -1,6 +1,7 @@
 """`funreason eval bfcl`'s local generation against a plain `model.generate` loop, side by side.
 
-    .venv/bin/python bench/generation_speed.py --model DIR [--entries 32] [--batch 8] [--max-tokens 96]
+    .venv/bin/python bench/perf/generation_speed.py --model DIR [--entries 32] [--batch 8] [--max-tokens 96]
+    .venv/bin/python bench/perf/generation_speed.py       # small run: untrained tiny model, 8 entries, batch 4, 32 tokens
 
 The same BFCL entries (the first N of simple_python and multiple, alternating), the same prompts
 (BFCL's prompting system prompt through the model's chat template), the same batch size, greedy
@@ -8,32 +9,35 @@ decoding and the same budget of new tokens. The plain loop takes the entries in 
 each batch and calls `model.generate`; ours is `run_categories` with the local engine, exactly as
 `funreason eval bfcl --model DIR` runs it (result files written, then scored), run twice: as it is,
 and with the engine's shared-prefix prefill turned off (`LocalEngine(share_prefix=False)`), to
-measure what running the prompts' common beginning once saves. Prints JSON: entries/s of each,
-their ratios, and how many answers are the same text.
+measure what running the prompts' common beginning once saves. Prints JSON and writes it to
+`--out` (bench/results/generation_speed.json): entries/s of each, their ratios, and how many
+answers are the same text.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from speed_common import parse_args, result_texts, speed_entries
+from common import parse_args, result_texts, speed_entries, tiny_model, write_result
 
 
 def main() -> None:
-    args = parse_args(__doc__)
+    args = parse_args(__doc__, __file__)
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from funreason.evaluate.bfcl_run import local_generator, messages_for, run_categories
+    from funreason.evaluate.runner import local_generator, messages_for, run_categories
     from funreason.llm import SamplingParams
     from funreason.llm.local import LocalEngine, shared_prefix
 
     data = speed_entries(args.entries)
+    tiny = tempfile.TemporaryDirectory()
+    label = args.model or "tiny (untrained, funreason.train.tiny)"
+    if args.model is None:
+        args.model = tiny_model(Path(tiny.name) / "tiny")
     entries = [ex for pair in zip(data["simple_python"], data["multiple"]) for ex in pair]
     tok = AutoTokenizer.from_pretrained(args.model)
     model = AutoModelForCausalLM.from_pretrained(args.model).eval()
@@ -73,8 +77,9 @@ def main() -> None:
     def same(a: dict[str, str], b: dict[str, str]) -> int:
         return sum(a[k].strip() == b.get(k, "").strip() for k in a)
 
-    json.dump({
-        "model": args.model, "entries": n, "batch": args.batch, "max_new_tokens": args.max_tokens,
+    tiny.cleanup()
+    write_result({
+        "model": label, "entries": n, "batch": args.batch, "max_new_tokens": args.max_tokens,
         "prompt_tokens_mean": round(sum(prompt_tokens) / n, 1), "prompt_tokens_max": max(prompt_tokens),
         "shared_prefix_tokens": shared_prefix([tok(p, add_special_tokens=False)["input_ids"] for p in prompts]),
         "torch_threads": torch.get_num_threads(),
@@ -85,8 +90,7 @@ def main() -> None:
         "speedup_of_prefix_sharing": round(unshared_s / ours_s, 3),
         "same_text": same(plain, answers),
         "same_text_without_sharing": same(unshared, answers),
-    }, sys.stdout, indent=2)
-    print()
+    }, args.out)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,10 @@
 """Parse throughput: 100k generated calls in each syntax, and hostile input. Prints JSON.
 
+    .venv/bin/python bench/perf/parse_throughput.py               # 100,000 calls (the committed figure)
+    .venv/bin/python bench/perf/parse_throughput.py --quick       # 10,000 calls, hostile sweep of 10 sizes
+
+The JSON also goes to `--out` (bench/results/parse_throughput.json).
+
 "hostile" times each family of adversarial text that tests/test_calls.py feeds the parsers (at the
 largest size it draws) beside honest call lists of the same length, parsed in the same run: the
 ratio says how much longer a refusal takes than an answer of equal size.
@@ -7,9 +12,13 @@ ratio says how much longer a refusal takes than an answer of equal size.
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import time
+from pathlib import Path
+
+from common import add_out, write_result
 
 from funreason.calls import MAX_CHARS, format_json_calls, format_python_calls, format_tool_call_tags, parse_calls, parse_output
 from funreason.errors import ParseError
@@ -89,7 +98,7 @@ def hostile(steps: int = 40) -> dict:
     return out
 
 
-def main(n_calls: int = 100_000) -> dict:
+def main(n_calls: int = 100_000, steps: int = 40, out: Path | None = None) -> dict:
     groups = generated_outputs(n_calls)
     result = {"calls": n_calls, "outputs": len(groups)}
     for name, fmt in (("python", format_python_calls), ("json", format_json_calls), ("tool_call_tags", format_tool_call_tags)):
@@ -99,11 +108,19 @@ def main(n_calls: int = 100_000) -> dict:
         seconds = time.perf_counter() - start
         assert parsed == n_calls
         result[name] = {"seconds": round(seconds, 3), "calls_per_s": round(n_calls / seconds)}
-    result["hostile"] = hostile()
+    result["hostile"] = hostile(steps)
     result["hostile_worst_seconds"] = max(v["seconds"] for v in result["hostile"].values())
-    print(json.dumps(result, indent=2))
+    if out is None:
+        print(json.dumps(result, indent=2))
+    else:
+        write_result(result, out)
     return result
 
 
 if __name__ == "__main__":
-    main()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=100_000)
+    ap.add_argument("--quick", action="store_true", help="10,000 calls and a hostile sweep of 10 sizes (the small run)")
+    add_out(ap, __file__)
+    a = ap.parse_args()
+    main(10_000 if a.quick else a.calls, 10 if a.quick else 40, a.out)

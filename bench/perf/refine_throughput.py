@@ -3,7 +3,10 @@
 With concurrency 64 the ideal is 64 / 0.1 s = 640 requests/s. Reports the achieved share of that,
 and the pipeline's own overhead per row: CPU time of the refine process (parsing, checks, prompt
 building, HTTP client, bookkeeping; everything but waiting) divided by rows. The endpoint runs in
-a separate process (raw asyncio) so its CPU is not counted. Prints JSON.
+a separate process (raw asyncio) so its CPU is not counted. Prints JSON and writes it to `--out`
+(bench/results/refine_throughput.json). The defaults are already the small run that `make bench` runs.
+
+    .venv/bin/python bench/perf/refine_throughput.py [--rows 2000] [--concurrency 64] [--latency 0.1]
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import add_out, write_result
+
+from funreason.data.synth import generate
+from funreason.fcdr.runner import RefineConfig, run_refine
 from funreason.llm.http import HTTPBackend
-from funreason.refine.runner import RefineConfig, run_refine
-from funreason.sample import generate
 
 REPLY = json.dumps({"id": "x", "object": "chat.completion", "choices": [{"index": 0, "finish_reason": "stop",
                     "message": {"role": "assistant", "content": "Checked.\nVERDICT: PASS"}}],
@@ -53,6 +58,7 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--latency", type=float, default=0.1)
+    add_out(p, __file__)
     a = p.parse_args()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,11 +82,11 @@ def main() -> None:
     server.terminate()
     ideal = a.concurrency / a.latency
     rate = usage.requests / wall
-    print(json.dumps({
+    write_result({
         "rows": report.rows, "kept": report.outcomes["kept"], "requests": usage.requests, "seconds": round(wall, 2),
         "requests_per_s": round(rate, 1), "ideal_requests_per_s": ideal, "share_of_ideal": round(rate / ideal, 3),
         "overhead_ms_per_row": round(1000 * cpu / report.rows, 3), "overhead_ms_per_request": round(1000 * cpu / usage.requests, 3),
-    }, indent=2))
+    }, a.out)
 
 
 if __name__ == "__main__":

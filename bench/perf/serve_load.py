@@ -8,6 +8,11 @@
    every abandoned one be cancelled by the server, and the good requests' p99 stay within 2x of
    the clean soak's (`p99_ratio`).
 Every good request carries tools and asks for 32 new tokens, greedy.
+
+    .venv/bin/python bench/perf/serve_load.py            # 20 s per speed-up run, 60 s per soak (the committed figure)
+    .venv/bin/python bench/perf/serve_load.py --quick    # 5 s and 15 s: the small run `make bench` runs
+
+The JSON also goes to `--out` (bench/results/serve_load.json).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from common import add_out
 
 from funreason.llm.local import LocalEngine
 from funreason.serve import BackgroundServer, ServeConfig, create_app
@@ -94,8 +101,11 @@ def main() -> None:
     p.add_argument("--speedup-seconds", type=float, default=20)
     p.add_argument("--soak-seconds", type=float, default=60)
     p.add_argument("--max-batch", type=int, default=32)
-    p.add_argument("--out", default=None, help="Also write the JSON here.")
+    p.add_argument("--quick", action="store_true", help="5 s speed-up runs and 15 s soaks (the small run)")
+    add_out(p, __file__)
     a = p.parse_args()
+    if a.quick:
+        a.speedup_seconds, a.soak_seconds = 5, 15
     with tempfile.TemporaryDirectory() as tmp:
         engine = LocalEngine.from_pretrained(str(build_tiny_model(Path(tmp) / "tiny")), max_batch=a.max_batch)
         server = BackgroundServer(create_app(engine, ServeConfig("tiny")))
@@ -118,8 +128,8 @@ def main() -> None:
                       "p99_ratio": round(poisoned["p99_s"] / soak["p99_s"], 2),
                       "poisoned_soak_holds": ok and poisoned["p99_s"] <= 2 * soak["p99_s"]}, indent=2)
     print(result)
-    if a.out:
-        Path(a.out).write_text(result + "\n")
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(result + "\n")
 
 
 if __name__ == "__main__":

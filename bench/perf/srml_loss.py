@@ -2,10 +2,12 @@
 
 Default size: Qwen2.5-1.5B's head (hidden 1536, vocab 151,936), 8,192 answer tokens, CPU fp32.
 Each path runs in its own subprocess so peak memory (ru_maxrss on CPU, max_memory_allocated on
-GPU) is measured cleanly above the inputs; gradients are compared in the parent. Prints JSON.
+GPU) is measured cleanly above the inputs; gradients are compared in the parent. Prints JSON and
+writes it to `--out` (bench/results/srml_loss.json).
 
-    python bench/srml_loss.py                                    # CPU, Qwen2.5-1.5B head
-    python bench/srml_loss.py --device cuda --dtype bf16 --hidden 3584 --vocab 152064 --liger
+    python bench/perf/srml_loss.py                               # CPU, Qwen2.5-1.5B head (about 4 min, 20 GB)
+    python bench/perf/srml_loss.py --quick                       # 1,024 tokens, hidden 256, vocab 32,000: the small run
+    python bench/perf/srml_loss.py --device cuda --dtype bf16 --hidden 3584 --vocab 152064 --liger
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import tempfile
 import time
 
 import torch
+
+from common import add_out, write_result
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -95,11 +99,15 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--chunk", type=int, default=1024)
     p.add_argument("--liger", action="store_true", help="also run liger-kernel's fused linear cross-entropy (GPU)")
+    p.add_argument("--quick", action="store_true", help="1,024 tokens, hidden 256, vocab 32,000, chunk 256 (the small run)")
+    add_out(p, __file__)
     p.add_argument("--path", help=argparse.SUPPRESS)
     p.add_argument("--save", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.path:
         return run_one(a)
+    if a.quick:
+        a.tokens, a.hidden, a.vocab, a.chunk = 1024, 256, 32000, 256
     paths = ["plain", "chunked"] + (["liger"] if a.liger else [])
     results, grads = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,7 +123,7 @@ def main() -> None:
             results[path] = json.loads(proc.stdout.strip().splitlines()[-1])
             grads[path] = torch.load(save)
     report = {
-        "config": {k: v for k, v in vars(a).items() if k not in ("path", "save")},
+        "config": {k: v for k, v in vars(a).items() if k not in ("path", "save", "out")},
         "paths": results,
     }
     if "plain" in grads:
@@ -131,7 +139,7 @@ def main() -> None:
                 "grad_h_rel_err": rel_err(grads[path]["grad_h"], ref["grad_h"]),
                 "grad_w_rel_err": rel_err(grads[path]["grad_w"], ref["grad_w"]),
             }
-    print(json.dumps(report, indent=2))
+    write_result(report, a.out)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,17 @@
 """Full fine-tuning on a CPU in fp32 against bf16 products with fp32 weights (`funreason train --bf16`).
 
-    .venv/bin/python bench/train_precision.py --model runs/smollm2
+    .venv/bin/python bench/perf/train_precision.py --model runs/smollm2   # the committed figure (SmolLM2-135M-Instruct)
+    .venv/bin/python bench/perf/train_precision.py                        # small run: an untrained tiny model
 
 The same model, rows (`--data`, the bundled sample by default), seed and steps, once per precision,
 alternating (fp32, bf16, fp32, bf16, …): answer tokens per second of training (model loading left
 out) and, so that speed is not bought with a different run, the loss at every step of the two.
-Prints JSON.
+Prints JSON and writes it to `--out` (bench/results/train_precision.json).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -20,7 +20,9 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from funreason.sample import sample_path
+from common import add_out, tiny_model, write_result
+
+from funreason.data import bundled
 from funreason.train.plot import read_metrics
 from funreason.train.trainer import TrainConfig, train
 
@@ -52,30 +54,34 @@ def run(model: str, data: str, out: Path, steps: int, bf16: bool) -> tuple[float
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True, help="A checkpoint folder (funreason model get smollm2-135m-instruct --out DIR).")
+    ap.add_argument("--model", default=None, help="A checkpoint folder (funreason model get smollm2-135m-instruct --out DIR; "
+                                                  "default: an untrained tiny model, the small run).")
     ap.add_argument("--data", default=None, help="Training rows (default: the bundled sample).")
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--repeats", type=int, default=2)
+    add_out(ap, __file__)
     a = ap.parse_args()
     rates: dict[str, list[float]] = {"fp32": [], "bf16": []}
     losses: dict[str, list[float]] = {}
-    data = a.data or str(sample_path())
+    data = a.data or str(bundled("sample_xlam.jsonl"))
+    label = a.model or "tiny (untrained, funreason.train.tiny)"
     with tempfile.TemporaryDirectory() as tmp:
+        model = a.model or tiny_model(Path(tmp) / "tiny")
         for i in range(a.repeats):
             for name in rates:
-                rate, loss = run(a.model, data, Path(tmp) / f"{name}-{i}", a.steps, bf16=name == "bf16")
+                rate, loss = run(model, data, Path(tmp) / f"{name}-{i}", a.steps, bf16=name == "bf16")
                 rates[name].append(rate)
                 losses[name] = loss
     med = {k: statistics.median(v) for k, v in rates.items()}
-    print(json.dumps({
-        "model": a.model, "data": data, "steps": a.steps, "batch_size": 4, "threads": torch.get_num_threads(),
+    write_result({
+        "model": label, "data": a.data or "funreason.data.bundled('sample_xlam.jsonl')", "steps": a.steps, "batch_size": 4, "threads": torch.get_num_threads(),
         "cpu_bf16": torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported(),
         "answer_tokens_per_s": {k: [round(x, 1) for x in v] for k, v in rates.items()},
         "median_answer_tokens_per_s": {k: round(v, 1) for k, v in med.items()},
         "bf16_over_fp32": round(med["bf16"] / med["fp32"], 3),
         "loss_per_step": {k: [round(x, 4) for x in v] for k, v in losses.items()},
         "largest_loss_difference": round(max(abs(x - y) for x, y in zip(losses["fp32"], losses["bf16"])), 4),
-    }, indent=2))
+    }, a.out)
 
 
 if __name__ == "__main__":

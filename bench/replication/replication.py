@@ -1,6 +1,7 @@
 """The paper's Tables 4 and 5 in miniature, on a real model: SmolLM2-135M-Instruct, open data, a CPU.
 
-    .venv/bin/python bench/replication.py --fc-open ../shared/data/fc-open --out runs/replication
+    .venv/bin/python bench/replication/replication.py --out runs/replication     # hours: the committed table
+    .venv/bin/python bench/replication/replication.py --quick                    # minutes: the small run (see --quick)
 
 Settings, each trained on the same rows (the open mix, `funreason data mix`) for the same steps:
 - `sft_raw`   plain SFT on the raw data: the reasoning removed, the call alone is the answer;
@@ -16,7 +17,7 @@ Non-Live AST = mean of the four Python categories), exact calls on the mix's hel
 HumanEval pass@1 on the first `--humaneval-limit` problems (greedy, sandboxed).
 
 `--joined SHARE` adds the mix's joined rows (two training requests asked as one and answered with
-both calls; `formats.mix.joined_rows`), the only rows that show BFCL's parallel kinds; off by default.
+both calls; `data.mix.joined_rows`), the only rows that show BFCL's parallel kinds; off by default.
 `--irrelevance SHARE` sets the mix's share of irrelevance rows (0.1). `--check-calls` drops the mix's
 records whose reference calls do not fit their own tools (FCDR's call check, on in `funreason data
 mix`, off here by default since the replication table was made before it). All are settings of the
@@ -24,19 +25,19 @@ mix, recorded with the results. `--sample-rows N` adds the first N rows of FunRe
 synthetic sample (`funreason sample`: xLAM-style, written by this project, no BFCL question and no
 BFCL function name) to every setting's training rows; none by default. `--parallel-rows N` and
 `--no-fit-rows N` add rows from the same generator in two of BFCL's shapes that neither the open data
-nor the sample has: several values in one sentence, one call each (`sample.parallel_rows`), and one
-offered function that does not fit a short request, answered without a call (`sample.no_fit_rows`).
+nor the sample has: several values in one sentence, one call each (`data.synth.kinds.parallel_rows`), and one
+offered function that does not fit a short request, answered without a call (`data.synth.kinds.no_fit_rows`).
 `--phrased-rows N` adds rows whose values are said as people say them and must be written as the
 function's description asks ("2.5 million", "40%", "5 ft 10 in", "Denver" for "City and state",
-"avoiding highways" for a flag; `sample.phrased_rows`), BFCL simple's phrasing. `--optional-rows N`
+"avoiding highways" for a flag; `data.synth.kinds.phrased_rows`), BFCL simple's phrasing. `--optional-rows N`
 adds rows that pass an optional parameter when the request names its value ("using the newton
-method", "in Spanish") and leave it out when not (`sample.optional_rows`); `--asked-rows N` the same
+method", "in Spanish") and leave it out when not (`data.synth.kinds.optional_rows`); `--asked-rows N` the same
 on 18 other tools, the value asked for in passing ("a large mushroom", "including seasonality";
-`sample.asked_rows`).
+`data.synth.kinds.asked_rows`).
 `--soup` also averages, for each trained setting, the models of all `--seeds` into one (`funreason
 model average`: the uniform mean of their weights, a "model soup") and evaluates it as one more model,
 `soup-<setting>-s0+s1`, in its own row; its seeds' models must be on disk under `--out`.
-`--guided` evaluates under schema-guided decoding (`funreason.guided`) the models another run trained
+`--guided` evaluates under schema-guided decoding (`funreason.llm.guided`) the models another run trained
 in the same `--out`, into `eval_guided/`; give it its own `--results`.
 `--lora-layers N` puts the LoRA adapters on the last N of the model's 30 layers (12 by default, the
 replication table's setting; 0: all of them, which learns much more here and costs about 1.6 times
@@ -45,7 +46,7 @@ the time a step). `--lora 0` trains all the weights instead (full fine-tuning; t
 
 Training rows: the mix's `train.jsonl` less the rows with a call that takes no arguments (they
 teach a small model to write `f()`; BFCL's calls all take values). Reasoning: ToolRL rows keep their own (written by the dataset's authors' teacher); every other row
-gets the mix's templated reasoning (`formats.mix.template_reasoning`); the self-refinement judge is
+gets the mix's templated reasoning (`data.mix.template_reasoning`); the self-refinement judge is
 the rule teacher. No strong teacher LLM runs here, and the results say so.
 
 Resumable: every finished step leaves its files under `--out` (`mix/`, `runs/<setting>-s<seed>/`,
@@ -56,6 +57,12 @@ a new machine too. The settings are recorded in `--results`/config.json: a run w
 over the same results is refused, and so is a mix other than the one the results were made on
 (recorded by its digest). `results.json`, `results.md` and `results.png` are rewritten
 after every model, so a partial run shows what it has.
+
+`--fc-open` defaults to the open data bundled with the package (`funreason.data.open_dir()`),
+`--out` to runs/replication and `--results` to bench/results/replication/ (committed), all in this
+checkout. `--quick` is a smoke run of the whole path in minutes: the base model and `sft_raw`, seed 0,
+3 steps, 2 BFCL entries per category, 2 held-out rows per source, 2 HumanEval problems, into
+runs/replication-quick with its results in runs/replication-quick/results (never over the committed ones).
 """
 
 from __future__ import annotations
@@ -73,8 +80,9 @@ from pathlib import Path
 from typing import Any
 
 from funreason.evaluate import NON_LIVE_PYTHON
-from funreason.models import AverageConfig, average_models
 from funreason.runinfo import file_sha256
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository: bench/replication/replication.py -> ../..
 
 NON_LIVE = list(NON_LIVE_PYTHON)
 CATEGORIES = [*NON_LIVE, "irrelevance"]
@@ -85,7 +93,7 @@ SETTINGS = ["sft_raw", "sft_cot", "srml_fixed", "srml_self", "srml_sr"]
 class ReplicationConfig:
     fc_open: str
     out: str  # models, checkpoints, result files (large; not committed)
-    results: str = "bench/results_replication"  # models.json, results.* (small; committed, so a new machine resumes)
+    results: str = str(ROOT / "bench" / "results" / "replication")  # models.json, results.* (small; committed, so a new machine resumes)
     model: str = "smollm2-135m-instruct"
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     # sized so that the base and the ten trained models fit 6 hours of the 2-core machine:
@@ -124,7 +132,7 @@ class ReplicationConfig:
     # fp32 still): faster on long batches on a CPU with avx512_bf16; off by default, since every earlier
     # run here trained in fp32
     bf16: bool = False
-    # evaluation under schema-guided decoding (`funreason.guided`): the models are the same, so a run with
+    # evaluation under schema-guided decoding (`funreason.llm.guided`): the models are the same, so a run with
     # it reuses the models another run trained in the same --out and scores them into eval_guided/
     guided: bool = False
     # one more model per trained setting: the mean of its seeds' weights (`funreason model average`)
@@ -152,7 +160,7 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
     """(model dir, train with reasoning, train without, held-out) — made once."""
     from funreason.formats import Reader
     from funreason.formats.jsonl import write_text_atomic
-    from funreason.formats.mix import MixConfig, build_mix
+    from funreason.data.mix import MixConfig, build_mix
     from funreason.models import MODELS, get_model
 
     out = Path(cfg.out)
@@ -176,10 +184,10 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
     if not raw.exists():
         records = list(Reader(mix / "train.jsonl"))
         if cfg.sample_rows:
-            from funreason.formats.mix import template_reasoning
-            from funreason.sample import sample_path
+            from funreason.data import bundled
+            from funreason.data.mix import template_reasoning
 
-            sample = list(Reader(sample_path()))
+            sample = list(Reader(bundled("sample_xlam.jsonl")))
             if not 0 < cfg.sample_rows <= len(sample):
                 sys.exit(f"error: --sample-rows {cfg.sample_rows}: the bundled sample has {len(sample)} rows")
             for ex in sample[: cfg.sample_rows]:
@@ -188,7 +196,7 @@ def prepare(cfg: ReplicationConfig) -> tuple[str, Path, Path, Path]:
                 ex.reasoning = ex.reasoning or template_reasoning(ex)
                 records.append(ex)
         from funreason.formats import example_from_row
-        from funreason.sample import asked_rows, no_fit_rows, optional_rows, parallel_rows, phrased_rows
+        from funreason.data.synth.kinds import asked_rows, no_fit_rows, optional_rows, parallel_rows, phrased_rows
 
         for flag, count, make, source in (("--parallel-rows", cfg.parallel_rows, parallel_rows, "sample-parallel"),
                                           ("--no-fit-rows", cfg.no_fit_rows, no_fit_rows, "sample-no-fit"),
@@ -242,7 +250,7 @@ def train_setting(cfg: ReplicationConfig, setting: str, seed: int, model: str, d
 
 
 def self_refine(cfg: ReplicationConfig, seed: int, start: str, data: Path, heldout: Path) -> str:
-    from funreason.refine.rule_teacher import rule_teacher_app
+    from funreason.fcdr.rule_teacher import rule_teacher_app
     from funreason.selfrefine import SelfRefineConfig, round_training, run_self_refine
     from funreason.serve import BackgroundServer
 
@@ -352,9 +360,9 @@ def summarise(cfg: ReplicationConfig, results: dict[str, dict[str, Any]]) -> Non
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--fc-open", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--results", default="bench/results_replication")
+    ap.add_argument("--fc-open", default=None, help="The open data (default: the copy bundled with the package, funreason.data.open_dir()).")
+    ap.add_argument("--out", default=None, help="Models, checkpoints, result files (default: runs/replication in this checkout).")
+    ap.add_argument("--results", default=None, help="Figures, committed (default: bench/results/replication).")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--steps", type=int, default=ReplicationConfig.steps)
     ap.add_argument("--bfcl-limit", type=int, default=ReplicationConfig.bfcl_limit)
@@ -399,10 +407,26 @@ def main() -> None:
     ap.add_argument("--soup", action="store_true",
                     help="Also average each trained setting's seeds into one model (funreason model average) and evaluate it.")
     ap.add_argument("--only", nargs="*", default=None, help="Only these settings (base, sft_raw, …) this time.")
+    ap.add_argument("--quick", action="store_true",
+                    help="A smoke run in minutes: base and sft_raw, seed 0, 3 steps, 2 BFCL entries per category, 2 held-out "
+                         "rows per source, 2 HumanEval problems, in runs/replication-quick (results beside it, not committed).")
     args = ap.parse_args()
-    # every option but --only is a field of the config under the same name, so a new option cannot be
-    # parsed and then left out of the run (and of the recorded settings)
-    cfg = ReplicationConfig(**{k: v for k, v in vars(args).items() if k != "only"})
+    if args.fc_open is None:
+        from funreason.data import open_dir
+
+        args.fc_open = str(open_dir())
+    if args.quick:
+        args.out = args.out or str(ROOT / "runs" / "replication-quick")
+        args.results = args.results or str(Path(args.out) / "results")
+        args.seeds, args.steps, args.bfcl_limit, args.humaneval_limit = [0], 3, 2, 2
+        args.only = args.only or ["base", "sft_raw"]
+    args.out = args.out or str(ROOT / "runs" / "replication")
+    args.results = args.results or ReplicationConfig.results
+    # every option but --only and --quick is a field of the config under the same name, so a new option
+    # cannot be parsed and then left out of the run (and of the recorded settings)
+    cfg = ReplicationConfig(**{k: v for k, v in vars(args).items() if k not in ("only", "quick")})
+    if args.quick:
+        cfg.heldout_per_source = 2
     res = Path(cfg.results)
     res.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
@@ -458,6 +482,8 @@ def main() -> None:
             log(f"no {name}: its seeds' models are not under --out ({', '.join(missing)}); train them here first")
             continue
         log(f"averaging {len(models)} seeds of {setting} into {folder}")
+        from funreason.models.average import AverageConfig, average_models  # mergekit: the optional extra funreason[soup]
+
         average_models(AverageConfig(models=[str(m) for m in models], out=str(folder)), log=log)
         done(name, str(folder), soup_of=[str(m) for m in models])
     summarise(cfg, results)

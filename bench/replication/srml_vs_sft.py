@@ -10,10 +10,12 @@ is trained from scratch on identical data, steps and seeds for: SFT, SRML fixed 
 - call accuracy given the gold reasoning: greedy decoding of the call after the gold think;
 - call accuracy end to end: greedy decoding of reasoning and call from the prompt;
   accuracy = the parsed calls equal the gold calls (AST match, order-free);
-mean ± std across seeds, and training time. Prints JSON and a Markdown table.
+mean ± std across seeds, and training time. Prints JSON and a Markdown table, and writes the JSON
+to `--out` (bench/results/srml_vs_sft.json).
 
-    python bench/srml_vs_sft.py                 # 3 seeds, defaults below
-    python bench/srml_vs_sft.py --seeds 1 --steps 50 --eval 20   # a quick look
+    python bench/replication/srml_vs_sft.py                 # 3 seeds, defaults below (the committed figure)
+    python bench/replication/srml_vs_sft.py --quick         # 1 seed, 30 steps, 10 held-out rows: the small run
+    python bench/replication/srml_vs_sft.py --seeds 1 --steps 50 --eval 20   # a quick look
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from funreason.calls import format_answer, format_python_call, parse_output
 from funreason.chat import RESULT, render_many, render_prompt
 from funreason.fit import same_calls
-from funreason.sample import TOOLS, instantiate
+from funreason.data.synth import TOOLS, instantiate
 from funreason.schema import Example, Message, Tool
 from funreason.train.data import FeatureDataset, SegmentCollator, build_features
 from funreason.train.srml import SRMLLoss
@@ -155,8 +157,12 @@ def main() -> None:
     p.add_argument("--eval", type=int, default=60)
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--out", type=Path, help="also write the JSON here")
+    p.add_argument("--quick", action="store_true", help="1 seed, 30 steps, 400 training rows, 10 held-out rows (the small run)")
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[2] / "bench" / "results" / "srml_vs_sft.json",
+                   help="write the JSON here (default: bench/results/srml_vs_sft.json)")
     a = p.parse_args()
+    if a.quick:
+        a.seeds, a.steps, a.train, a.eval = 1, 30, 400, 10
     train_rows, a.held = make_task(a.train, 1), make_task(a.eval, 2)
     results: dict[str, list[dict]] = {name: [] for name, _, _ in CONFIGS}
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,8 +187,8 @@ def main() -> None:
            "train_rows": len(features), "summary": summary}
     print(json.dumps(doc, indent=2))
     print(markdown(doc))
-    if a.out:
-        a.out.write_text(json.dumps(doc, indent=2))
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(doc, indent=2))
 
 
 def markdown(doc) -> str:

@@ -1,4 +1,4 @@
-"""Runs INSIDE the reference environment (bench/bfcl_reference/make_env.sh): official bfcl-eval
+"""Runs INSIDE the reference environment (bench/agreement/bfcl_reference/make_env.sh): official bfcl-eval
 verdicts for JSONL entries {category, result, function, ground_truth} on stdin → JSONL on stdout.
 
 The glue mirrors bfcl-eval's eval_runner (`_evaluate_single_relevance_entry`,
