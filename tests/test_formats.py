@@ -239,11 +239,11 @@ def test_record_validation_errors():
         Message.from_dict({"role": "robot", "content": "x"})
 
 
-def test_the_readme_example_line_is_a_valid_record():
+def test_the_documented_example_line_is_a_valid_record():
     from pathlib import Path
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    line = readme.split("```json\n", 1)[1].split("\n```", 1)[0]
+    page = (Path(__file__).parent.parent / "docs" / "data.md").read_text(encoding="utf-8")
+    line = page.split("```json\n", 1)[1].split("\n```", 1)[0]
     ex = Example.from_dict(json.loads(line))
     assert ex.calls == [Call("get_weather", {"city": "Paris"})] and ex.tools[0].required == ["city"]
 

@@ -1,38 +1,47 @@
-"""Every command in the README, dry-run: `funreason …` and `accelerate launch … -m funreason.cli …`
-lines are parsed by the real command-line parser (the verb exists, every option exists, values
-parse, required options are given, and a verb's config takes the values given: right types, known
-keys) without running; accelerate config files must exist. Other programs (vllm, make, and the
-jq / shuf / cat / head lines that prepare a data file) are listed explicitly, so a new kind of
-command cannot slip through."""
+"""Every command in the README and in docs/*.md, dry-run: `funreason …` and `accelerate launch … -m
+funreason.cli …` lines are parsed by the real command-line parser (the verb exists, every option
+exists, values parse, required options are given, and a verb's config takes the values given: right
+types, known keys) without running; accelerate config files must exist; benchmark scripts must exist
+and take the options given; vLLM's parser plugins must be modules of the package. Other programs
+(vllm, make, and the jq / shuf / cat / head lines that prepare a data file) are listed explicitly,
+so a new kind of command cannot slip through. The documentation site builds with
+`mkdocs build --strict`."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import typer.main
+import yaml
 
 from funreason.cli import app
 from funreason.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTERNAL = {"vllm", "make"}  # make demo / make test run in CI; vLLM is the user's server
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+EXTERNAL = {"vllm", "make"}  # make targets run in CI or by hand; vLLM is the user's server
+MAKE_TARGETS = {"demo", "test", "test-fast", "docs", "bench", "install"}
 # standard tools that only cut, join or select rows of data files between two funreason commands
 PLUMBING = {"jq", "shuf", "cat", "head"}
 
 
-def readme_commands() -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    commands = []
+def commands(path: Path) -> list[str]:
+    """The commands of a Markdown file's ```bash blocks, continuation lines joined, comments cut."""
+    text = path.read_text(encoding="utf-8")
+    found = []
     for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         joined = re.sub(r"\\\n\s*", " ", block)
         for line in joined.splitlines():
             line = line.split(" # ")[0].strip() if not line.lstrip().startswith("#") else ""
             if line:
-                commands.append(line)
-    return commands
+                found.append(line)
+    return found
 
 
 def dry_run(args: list[str]) -> str:
@@ -56,34 +65,66 @@ def dry_run(args: list[str]) -> str:
     return " ".join(path)
 
 
-COMMANDS = readme_commands()
+README = commands(ROOT / "README.md")
+COMMANDS = [(f"{path.relative_to(ROOT)}:{i}", line) for path in DOCUMENTS for i, line in enumerate(commands(path), 1)]
 
 
 def test_the_readme_has_the_two_setup_commands_and_a_walkthrough():
-    assert COMMANDS[:2] == ["make demo", "make test"]
-    verbs = {c.split()[1] for c in COMMANDS if c.startswith("funreason ")}
+    assert README[:2] == ["make demo", "make test"]
+    verbs = {c.split()[1] for c in README if c.startswith("funreason ")}
     assert {"refine", "self-refine", "eval", "serve", "stats", "plot"} <= verbs
-    assert sum(c.startswith("accelerate launch") for c in COMMANDS) >= 2
+    assert sum(c.startswith("accelerate launch") for c in README) >= 2
 
 
-@pytest.mark.parametrize("line", COMMANDS)
-def test_readme_command_parses(line):
+def test_the_readme_stays_a_users_document():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 300
+    assert not re.search(r"\b[a-z-]+(th|st|nd|rd) try\b", text, re.I), "a numbered try belongs in experiments/"
+    assert not re.search(r"\bruns/", text), "a runs/ folder exists only on the machine that made it"
+
+
+def check_bench(argv: list[str], line: str) -> None:
+    """A benchmark script: it is in the checkout and takes the options given."""
+    script = ROOT / argv[1]
+    assert script.is_file(), (
+        f"{argv[1]} is not in this checkout ({line!r}): the maintained benchmarks live in "
+        "bench/perf/, bench/agreement/ and bench/replication/; fix the path in the document"
+    )
+    text = script.read_text(encoding="utf-8")
+    for option in (a for a in argv[2:] if a.startswith("--")):
+        assert f'"{option}"' in text, f"{argv[1]} has no option {option}"
+
+
+def check_vllm(argv: list[str], line: str) -> None:
+    """`vllm serve`: the parser plugins it names are modules of this package."""
+    assert argv[:2] == ["vllm", "serve"], line
+    for flag in ("--reasoning-parser-plugin", "--tool-parser-plugin"):
+        if flag in argv:
+            module = argv[argv.index(flag) + 1]
+            assert module.startswith("funreason."), line
+            file = ROOT / "src" / (module.replace(".", "/") + ".py")
+            assert file.is_file(), f"{flag} {module}: there is no {file.relative_to(ROOT)} in this checkout"
+
+
+@pytest.mark.parametrize("line", [c for _, c in COMMANDS], ids=[where for where, _ in COMMANDS])
+def test_documented_command_parses(line):
     argv = shlex.split(line)
-    if argv[0] in EXTERNAL:
-        assert argv[:2] in (["make", "demo"], ["make", "test"]) or argv[:2] == ["vllm", "serve"], line
+    if argv[0] == "make":
+        assert len(argv) == 2 and argv[1] in MAKE_TARGETS, line
+        return
+    if argv[0] == "vllm":
+        check_vllm(argv, line)
         return
     if argv[0] == "funreason":
         assert dry_run(argv[1:])
         return
-    if argv[0] == ".venv/bin/python" and argv[1].startswith("bench/"):  # a benchmark: it exists, takes these options
-        script = (ROOT / argv[1]).read_text(encoding="utf-8")
-        for option in (a for a in argv[2:] if a.startswith("--")):
-            assert f'"{option}"' in script, f"{argv[1]} has no option {option}"
+    if argv[0] == ".venv/bin/python" and argv[1].startswith("bench/"):
+        check_bench(argv, line)
         return
     if argv[0] in PLUMBING:  # one tool, its output to a file: no verb hides behind && or ;
         assert not {"&&", ";", "|", "funreason"} & set(argv) and argv[-2] == ">", line
         return
-    assert argv[:2] == ["accelerate", "launch"], f"a README command this test does not know: {line}"
+    assert argv[:2] == ["accelerate", "launch"], f"a documented command this test does not know: {line}"
     config = argv[argv.index("--config_file") + 1]
     assert (ROOT / config).exists(), config
     i = argv.index("-m")
@@ -95,3 +136,23 @@ def test_dry_run_catches_wrong_commands():
     for bad in (["trian"], ["train", "--no-such-option", "1"], ["eval", "bfcl", "--limit", "many"], ["self-refine", "--data", "x"]):
         with pytest.raises(Exception):
             dry_run(bad)
+
+
+def test_every_docs_page_is_in_the_site_navigation():
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    pages = {page for entry in config["nav"] for page in entry.values()}
+    assert pages == {path.name for path in DOCUMENTS[1:]}
+
+
+def test_the_documentation_builds_in_strict_mode(tmp_path):
+    try:
+        import mkdocs  # noqa: F401
+    except ImportError:
+        pytest.fail("mkdocs is not installed: install the docs extra (pip install -e '.[docs]')")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", "mkdocs.yml", "-d", str(tmp_path / "site")],
+        cwd=ROOT, capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "site" / "api" / "index.html").read_text(encoding="utf-8").count("SRMLLoss") > 0
