@@ -30,7 +30,7 @@ import httpx
 from common import add_out
 
 from funreason.llm.local import LocalEngine
-from funreason.serve import BackgroundServer, ServeConfig, create_app
+from funreason.serve.app import BackgroundServer, ServeConfig, create_app
 from funreason.train.tiny import build_tiny_model
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city.",

@@ -252,7 +252,7 @@ def train_setting(cfg: ReplicationConfig, setting: str, seed: int, model: str, d
 def self_refine(cfg: ReplicationConfig, seed: int, start: str, data: Path, heldout: Path) -> str:
     from funreason.fcdr.rule_teacher import rule_teacher_app
     from funreason.selfrefine import SelfRefineConfig, round_training, run_self_refine
-    from funreason.serve import BackgroundServer
+    from funreason.serve.app import BackgroundServer
 
     out = Path(cfg.out) / "runs" / f"srml_sr-s{seed}"
     final = trained_model(cfg, "srml_sr", seed)

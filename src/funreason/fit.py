@@ -1,6 +1,6 @@
 """Whether calls fit their tools, and whether two call lists are the same: pure, on the record alone.
 
-Below every layer that judges calls (the mix's call check in `formats.mix`, FCDR's stages 2 and 4
+Below every layer that judges calls (the mix's call check in `data.mix`, FCDR's stages 2 and 4
 in `refine`, the held-out score in `evaluate`), so none of them reaches into another for it. A
 failure is a `Verdict`: a stable machine-readable `kind` (`check:reason`, as BFCL's checker writes
 `simple_function_checker:missing_required`) and a human sentence. Summaries count kinds; rewording

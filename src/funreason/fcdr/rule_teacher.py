@@ -2,7 +2,7 @@
 
 It speaks the chat protocol (`async chat(messages, params) -> Generation`) and answers FCDR's stage
 prompts (`refine/prompts/*.txt`) by rules over the sections those prompts carry:
-- write_cot / regenerate: a templated reasoning (`formats.mix.template_reasoning`) and the reference answer;
+- write_cot / regenerate: a templated reasoning (`data.mix.template_reasoning`) and the reference answer;
 - query & tool: FAIL when a string argument shares no word with the query (a value not derivable from it);
 - CoT and score: FAIL when the reasoning does not name every function the answer calls; the score
   grows with the share of argument values the reasoning mentions;
