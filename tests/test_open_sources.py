@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+import pytest
+
 from funreason.calls import format_python_calls
 from funreason.fit import check_calls
 from funreason.formats import Reader
@@ -100,7 +102,7 @@ def test_mix_has_no_bfcl_a_held_out_split_per_source_and_is_reproducible(fc_open
     train, held = list(Reader(tmp_path / "a" / "train.jsonl")), list(Reader(tmp_path / "a" / "heldout.jsonl"))
     assert not {c.name for e in train + held for c in e.calls} & names
     assert sum(summary.bfcl_dropped["glaive"].values()) > 0 and summary.bfcl_dropped["ste"]["bfcl_query"] == 1
-    assert dict(summary.heldout) == {"seal-tools": 25, "toolrl": 25, "glaive": 26, "ste": 25}  # whole groups
+    assert dict(summary.heldout) == {"seal-tools": 25, "toolrl": 25, "glaive": 27, "ste": 25}  # whole groups
     assert not {group_of(e) for e in held} & {group_of(e) for e in train}
     # glaive's demo repeats dialogues: a copy of a held-out prompt (tools and turns) is held out with it
     prompt = lambda e: json.dumps([e.to_dict()["tools"], e.to_dict()["messages"]], sort_keys=True)  # noqa: E731
@@ -174,3 +176,29 @@ def test_joined_rows_ask_two_training_requests_as_one_with_both_calls(fc_open, t
         assert {t.name for t in e.tools} == {t.name for t in a.tools + b.tools}
         assert e.reasoning.startswith("The request needs 2 calls.")
     assert not set(used) & {e.id for e in held}
+
+
+def test_no_held_out_row_shares_its_user_turns_with_a_training_row(fc_open, tmp_path):
+    """issue 55 M9: glaive repeats dialogues, some with one tool more; copies held out apart from
+    their twins were trained on word for word (9 of 26 glaive held-out rows)."""
+    build_mix(MixConfig(fc_open=str(fc_open), out=str(tmp_path / "m"), sources=("glaive",)))
+    def turns(path: str) -> list[str]:
+        rows = map(json.loads, (tmp_path / "m" / path).read_text().splitlines())
+        return [json.dumps([m["content"] for m in r["messages"] if m["role"] == "user"]) for r in rows]
+
+    held, trained = turns("heldout.jsonl"), turns("train.jsonl")
+    assert len(held) >= 25 and len(trained) > 100 and not set(held) & set(trained)
+
+
+def test_data_mix_never_writes_over_files_it_did_not_make(fc_open, tmp_path):
+    """issue 55 M8: a folder holding the user's own train.jsonl was written over with rc 0."""
+    mine = tmp_path / "myout"
+    mine.mkdir()
+    (mine / "train.jsonl").write_text("precious\n")
+    with pytest.raises(ValueError, match="holds files that are not an earlier mix's; choose another --out"):
+        build_mix(MixConfig(out=str(mine), sources=("ste",)))
+    assert (mine / "train.jsonl").read_text() == "precious\n"
+    again = tmp_path / "mix"
+    build_mix(MixConfig(out=str(again), sources=("ste",)))  # the carried sources, no --fc-open
+    build_mix(MixConfig(out=str(again), sources=("ste",)))  # an earlier mix's folder is replaced
+    assert (again / "mix.json").exists()

@@ -210,12 +210,26 @@ def test_yaml_numbers_read_as_the_command_line_reads_them(tmp_path, tiny_model_d
                            ("learning_rate: -1e-3", "--learning-rate must be greater than 0"),
                            ("grad_accum: 0", "--grad-accum must be greater than 0"),  # M3: once a ZeroDivisionError
                            ("alpha: 2.0", "--alpha must lie in [0, 1], not 2.0"),
-                           ("bf16: maybe", "bf16: expected true or false")):
+                           ("bf16: maybe", "bf16: expected true or false"),
+                           ("learning_rate: .inf", "learning_rate: expected a finite number, got inf"),  # issue 55 M11
+                           ("learning_rate: 1e400", "learning_rate: expected a finite number, got '1e400'"),
+                           ("alpha: .nan", "alpha: expected a finite number, got nan")):
         bad = tmp_path / "bad.yaml"
         bad.write_text(f"model: /no/such/model\ndata: {SAMPLE}\nout: {tmp_path / 'x'}\n{line}\n")
         result = CliRunner().invoke(app, ["train", "--config", str(bad)])  # in this process: no start-up cost
         assert result.exit_code == 2 and expected in result.stdout + result.stderr, (line, result.stdout, result.stderr)
         assert isinstance(result.exception, (SystemExit, type(None))) and not (tmp_path / "x").exists(), result.exception
+
+
+def test_a_run_that_diverges_stops_with_one_line_and_writes_no_final_model(tmp_path, tiny_model_dir):
+    """issue 55 M11: a learning rate so large that the weights overflow gave rc 0 and a final/ of NaNs."""
+    out = tmp_path / "diverged"
+    proc = funreason("train", "--model", tiny_model_dir, "--data", SAMPLE, "--out", out, "--max-steps", 4, "--lr", "1e30",
+                     "--logging-steps", 1, "--batch-size", 2, "--save-steps", 1000, "--lora", 0, check=False)
+    assert proc.returncode == 2 and "the run diverged (try a lower --lr); no final model was written" in proc.stderr, proc.stderr[-2000:]
+    assert not (out / "final").exists() and "Traceback" not in proc.stderr
+    refused = funreason("train", "--model", tiny_model_dir, "--data", SAMPLE, "--out", tmp_path / "x", "--lr", "inf", check=False)
+    assert refused.returncode == 2 and "expected a finite number" in refused.stderr and not (tmp_path / "x").exists()
 
 
 def test_an_out_folder_of_another_run_is_refused_not_resumed(tmp_path, tiny_model_dir):

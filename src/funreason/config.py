@@ -12,7 +12,9 @@ any model or data is loaded.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import fields
@@ -61,14 +63,17 @@ def _coerce(kind: Any, value: Any, source: str = "") -> Any:
         raise ValueError(f"expected true or false, got {value!r}")
     if kind in _NUMBERS:
         # an int is a valid float, a float is not a valid int; a bool is neither
+        number = None
         if isinstance(value, (float, int)) and not isinstance(value, bool) and (kind is float or isinstance(value, int)):
-            return kind(value)
-        if isinstance(value, str):
-            try:
-                return kind(value.strip())
-            except ValueError:
-                pass
-        raise ValueError(f"expected {_NUMBERS[kind]}, got {value!r}")
+            number = kind(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = kind(value.strip())
+        if number is None:
+            raise ValueError(f"expected {_NUMBERS[kind]}, got {value!r}")
+        if not math.isfinite(number):  # `--lr inf` would train a model of NaNs and exit 0
+            raise ValueError(f"expected a finite number, got {value!r}")
+        return number
     if kind is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)

@@ -183,9 +183,10 @@ def group_of(ex: Example) -> str:
 
 def split_groups(examples: list[Example]) -> dict[str, str]:
     """Each record's group for the held-out split: its dialogue (`group_of`), merged with every
-    dialogue that shows a record of the same prompt (tools and turns). glaive's demo repeats
-    dialogues; split apart, a held-out row would be trained on word for word. A group is named by
-    the least of its dialogues' names, so records without a copy keep the group `group_of` gives them."""
+    dialogue that shows a record of the same user turns (whatever tools it offers). glaive's demo
+    repeats dialogues, sometimes with one tool more; split apart, a held-out row would be trained on
+    word for word. A group is named by the least of its dialogues' names, so records without a copy
+    keep the group `group_of` gives them."""
     parent: dict[str, str] = {}
 
     def root(x: str) -> str:
@@ -195,8 +196,8 @@ def split_groups(examples: list[Example]) -> dict[str, str]:
         return x
 
     for ex in examples:
-        d = ex.to_dict()
-        prompt = "\uffff" + json.dumps([d["tools"], d["messages"]], sort_keys=True, ensure_ascii=False)  # sorts after names
+        turns = [m.content for m in ex.messages if m.role == "user"]
+        prompt = "\uffff" + json.dumps(turns, ensure_ascii=False)  # sorts after names
         a, b = root(group_of(ex)), root(prompt)
         parent[max(a, b)] = min(a, b)
     return {ex.id: root(group_of(ex)) for ex in examples}

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
+from funreason.errors import FunReasonError
 from funreason.train.config import TrainConfig
 from funreason.train.data import DataReport, FeatureDataset, SegmentCollator, build_features
 from funreason.train.srml import SRMLLoss
@@ -164,6 +165,21 @@ class MetricsCallback(TrainerCallback):
             ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if ckpt.is_dir():
                 (ckpt / SRML_STATE).write_text(json.dumps({"alpha": float(self.srml.alpha)}))
+
+
+class TrainingDiverged(FunReasonError, ValueError):
+    """The loss or the weights stopped being finite numbers: nothing more is learned, and no `final/` is written."""
+
+
+class StopOnNonFinite(TrainerCallback):
+    """Stops a run at the first logged loss that is not a finite number (a diverged run goes on to
+    print a loss and write a model of NaNs otherwise)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            raise TrainingDiverged(f"step {state.global_step}: the loss is {loss}; the run diverged (try a lower --lr); "
+                                   f"no final model was written")
 
 
 class ProgressLog(TrainerCallback):
@@ -431,7 +447,7 @@ def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> TrainSu
         processing_class=served_tokenizer(tokenizer, cfg),
         srml=srml,
         loss_impl=cfg.loss_impl,
-        callbacks=[MetricsCallback(out, srml), ProgressLog(log), *(callbacks or [])],
+        callbacks=[MetricsCallback(out, srml), StopOnNonFinite(), ProgressLog(log), *(callbacks or [])],
     )
     trainer.remove_callback(PrinterCallback)  # it prints each log as a raw dict
     t0 = time.perf_counter()
@@ -439,6 +455,8 @@ def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> TrainSu
     seconds = time.perf_counter() - t0
     final = out / "final"
     if trainer.state.global_step >= trainer.state.max_steps:
+        if not math.isfinite(result.training_loss):
+            raise TrainingDiverged(f"the mean training loss is {result.training_loss}; the run diverged (try a lower --lr); no final model was written")
         _save_final(trainer, final, cfg)
     return TrainSummary(trainer.state.global_step, result.training_loss, seconds, float(srml.alpha) if cfg.loss == "srml" else None,
                         str(final), report)
@@ -461,6 +479,10 @@ def _save_final(trainer: Trainer, final: Path, cfg: TrainConfig) -> None:
     model = trainer.accelerator.unwrap_model(trainer.model)
     if not trainer.is_world_process_zero():
         return
+    broken = [name for name, p in model.named_parameters() if p.requires_grad and not torch.isfinite(p).all()]
+    if broken:  # the last update diverged after the last logged loss: a model of NaNs is no model
+        raise TrainingDiverged(f"{len(broken)} trained tensors are not finite (e.g. {broken[0]}); the run diverged "
+                               f"(try a lower --lr); no final model was written")
     if cfg.lora:
         model.save_pretrained(final.parent / "adapter")
         model = model.merge_and_unload()
