@@ -236,7 +236,7 @@ def test_resume_belongs_to_the_run_that_made_the_folder(tmp_path):
         for path in (inp, other):
             write_input(path, edited)
             proc = subprocess.run(_cli(path, out, t.url), capture_output=True, text=True, timeout=300)
-            assert proc.returncode == 2 and "holds results of another run (input_sha256:" in proc.stdout + proc.stderr, proc.stderr
+            assert proc.returncode == 2 and "holds results of another run of refine (input_sha256:" in proc.stdout + proc.stderr, proc.stderr
         # other settings are refused the same way
         write_input(inp, rows)
         proc = subprocess.run(_cli(inp, out, t.url, "--max-regenerations", "1"), capture_output=True, text=True, timeout=300)

@@ -80,3 +80,21 @@ def test_a_second_writer_of_a_run_folder_is_refused_while_the_first_runs(tmp_pat
         held.kill()
         held.wait()
     claim(out, {"verb": "refine", "input_sha256": "x"}, [])  # the lock went with its process
+
+
+def test_a_verb_called_from_python_gives_its_folder_back_when_it_returns(tmp_path):
+    from funreason.runinfo import releases_folders
+
+    out = tmp_path / "refined"
+
+    @releases_folders
+    def verb() -> None:
+        claim(out, {"verb": "refine", "input_sha256": "x"}, [])
+
+    verb()
+    # another process (the CLI after a notebook's run) may now write the folder: the lock left with the call
+    other = subprocess.run([sys.executable, "-c", (
+        "from pathlib import Path; from funreason.runinfo import claim\n"
+        f"claim(Path({str(out)!r}), {{'verb': 'refine', 'input_sha256': 'x'}}, []); print('claimed')")],
+        capture_output=True, text=True, timeout=120)
+    assert other.stdout.strip() == "claimed", other.stderr

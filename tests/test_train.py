@@ -242,7 +242,7 @@ def test_an_out_folder_of_another_run_is_refused_not_resumed(tmp_path, tiny_mode
         args = ["train", "--model", tiny_model_dir, "--data", other, "--out", run, "--max-steps", 4, *(["--resume"] if resume else [])]
         proc = subprocess.run([sys.executable, "-m", "funreason.cli", *map(str, args)], capture_output=True, text=True, timeout=600)
         said = proc.stdout + proc.stderr
-        assert proc.returncode == 2 and "holds results of another run (" in said and "data_sha256:" in said and "choose another --out" in said, said[-2000:]
+        assert proc.returncode == 2 and "holds results of another run of train (" in said and "data_sha256:" in said and "choose another --out" in said, said[-2000:]
         assert "Traceback" not in said and "Loading weights" not in said
     # the same run without --resume: told to add it, nothing overwritten
     with pytest.raises(FileExistsError, match="add --resume"):

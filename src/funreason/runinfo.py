@@ -11,10 +11,14 @@ one line that says what differs and the way out.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 RUN_FILE = "run.json"
 MODEL_FILES = (".safetensors", ".bin", ".json", ".jinja", ".model", ".txt")  # weights, configs, tokenizer, template
@@ -78,8 +82,8 @@ def claim(out: Path, run: dict[str, Any], results: list[Path], write: bool = Tru
     """Make `out` the folder of `run` (for its verb), or raise RunMismatch when its results belong to
     another run. The evaluation verbs (`eval …`) may share one folder, each with its own record, so
     `eval compare` reads a model's BFCL and HumanEval results from one place; any other verb needs
-    the folder to itself. The writing process also takes the folder's lock for as long as it lives:
-    a second writer at the same time is refused. `write=False` checks without recording or locking
+    the folder to itself. The writing process also takes the folder's lock until the verb that
+    claimed it returns (`releases_folders`): a second writer at the same time is refused. `write=False` checks without recording or locking
     (the other ranks of a multi-process run)."""
     from funreason.formats.jsonl import write_text_atomic
 
@@ -137,8 +141,9 @@ _LOCKS: dict[Path, Any] = {}  # run folders this process holds, with their open 
 
 
 def lock(out: Path) -> None:
-    """Hold `out`'s lock (an exclusive `flock` on `OUT/.lock`) until this process ends, or raise
-    RunMismatch when another process holds it: two writers would interleave their results."""
+    """Hold `out`'s lock (an exclusive `flock` on `OUT/.lock`) until the verb returns (or this process
+    ends), or raise RunMismatch when another process holds it: two writers would interleave their
+    results."""
     import fcntl
     import os
 
@@ -159,3 +164,32 @@ def lock(out: Path) -> None:
     handle.write(f"pid {os.getpid()}\n")
     handle.flush()
     _LOCKS[key] = handle
+
+
+def releases_folders(verb: F) -> F:
+    """Release, when `verb` returns or raises, the folder locks taken during the call: a verb called
+    from Python (a notebook, a test, `self-refine` calling `train`) must not keep its folder from
+    the next process. Locks held before the call stay held (nested verbs release only their own)."""
+
+    def release_new(before: set[Path]) -> None:
+        for key in [k for k in _LOCKS if k not in before]:
+            _LOCKS.pop(key).close()  # closing the file drops its flock
+
+    if inspect.iscoroutinefunction(verb):
+        @functools.wraps(verb)
+        async def awaited(*args: Any, **kwargs: Any) -> Any:
+            before = set(_LOCKS)
+            try:
+                return await verb(*args, **kwargs)
+            finally:
+                release_new(before)
+        return awaited  # type: ignore[return-value]
+
+    @functools.wraps(verb)
+    def called(*args: Any, **kwargs: Any) -> Any:
+        before = set(_LOCKS)
+        try:
+            return verb(*args, **kwargs)
+        finally:
+            release_new(before)
+    return called  # type: ignore[return-value]

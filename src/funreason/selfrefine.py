@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from funreason.runinfo import releases_folders
 from funreason.errors import BackendError, SchemaError
 from funreason.formats import example_from_row
 from funreason.formats.jsonl import BadLine, iter_json_rows, read_finished_rows
@@ -409,6 +410,7 @@ class _Loop:
         return summarise_samples(rnd.dir / "samples.jsonl", rnd.dir, [q.key for q in self.queries], len(errors))
 
 
+@releases_folders
 def run_self_refine(cfg: SelfRefineConfig, log: Callable[[str], None] = print, progress: Progress = quiet) -> list[RoundResult]:
     """Run (or resume) every round; returns the rounds as written to `rounds.json`."""
     cfg.validate()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from funreason.runinfo import releases_folders
 from funreason.config import cli
 from funreason.evaluate import LIVE_AST, NON_LIVE_OTHER, NON_LIVE_SIMPLE
 from funreason.evaluate.bfcl_langs import require_grammars
@@ -33,7 +34,7 @@ from funreason.formats import bfcl, read_examples
 from funreason.llm import SamplingParams
 from funreason.llm.factory import BackendConfig, ModelChoice, open_blocking_chat, open_engine
 from funreason.progress import Progress, quiet
-from funreason.runinfo import file_sha256
+from funreason.runinfo import file_sha256, releases_folders
 
 DEFAULT_CATEGORIES = sorted(SUPPORTED)
 
@@ -106,6 +107,7 @@ class BfclRun:
         return round(self.generated / self.seconds, 2) if self.generated and self.seconds else None
 
 
+@releases_folders
 def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
     """Generate (resuming) and score every category of `cfg`, write `report.json/.md/.png`."""
     import time

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from funreason.runinfo import releases_folders
 from funreason.calls import parse_output
 from funreason.config import cli
 from funreason.fit import same_calls
@@ -133,6 +134,7 @@ class EvalMetrics:
         return cls(d["model"], d["bfcl"], HeldoutScore.from_dict(d["heldout"]) if d.get("heldout") else None, d.get("seconds", 0.0))
 
 
+@releases_folders
 def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int | None, eval_data: str | None,
                    max_tokens: int, batch: int = 16, progress: Progress = quiet, label: str = "eval",
                    engines: Any = None, guided: bool = False) -> EvalMetrics:
@@ -209,6 +211,7 @@ class HeldoutConfig:
         return self
 
 
+@releases_folders
 def eval_heldout(cfg: HeldoutConfig, progress: Progress = quiet) -> HeldoutScore:
     """`funreason eval heldout`: exact-call accuracy of `cfg.model` on a held-out split, into
     `cfg.out` (`heldout_results.jsonl`, `heldout.json`). Refuses a folder made for another model or split."""

@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from funreason.runinfo import releases_folders
 from funreason.config import cli
 from funreason.evaluate.sandbox import FAILED, Limits, Verdict, run_python
 from funreason.formats.jsonl import AppendLog, write_text_atomic
@@ -165,6 +166,7 @@ class HumanEvalConfig(ModelChoice):
         return self.backend(self.concurrency if self.endpoint else 16)
 
 
+@releases_folders
 def eval_humaneval(cfg: HumanEvalConfig, progress: Progress = quiet) -> HumanEvalSummary:
     """Greedy pass@1 of `cfg`'s model on (the first `limit`) HumanEval problems, resumable in `cfg.out`."""
     from funreason.runinfo import claim

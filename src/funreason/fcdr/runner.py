@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from funreason.runinfo import releases_folders
 from funreason.calls import format_answer, format_python_calls
 from funreason.config import cli
 from funreason.errors import BackendError, SchemaError
@@ -347,6 +348,7 @@ async def refine(cfg: RefineConfig, progress: Progress = quiet) -> tuple[RefineR
     return report, getattr(llm, "usage", None)
 
 
+@releases_folders
 async def run_refine(cfg: RefineConfig, backend: ChatBackend, on_row: Callable[[str], None] | None = None) -> RefineReport:
     """Refine `cfg.input` into `cfg.out` with an open `backend`."""
     out = Path(cfg.out)

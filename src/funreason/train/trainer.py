@@ -29,6 +29,7 @@ from typing import Any
 import torch
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
+from funreason.runinfo import releases_folders
 from funreason.errors import FunReasonError
 from funreason.train.config import TrainConfig
 from funreason.train.data import DataReport, FeatureDataset, SegmentCollator, build_features
@@ -408,6 +409,7 @@ def training_arguments(cfg: TrainConfig, **overrides: Any) -> TrainingArguments:
     return TrainingArguments(**args)
 
 
+@releases_folders
 def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> TrainSummary:
     """Run training; returns a summary. `callbacks` are extra TrainerCallbacks (tests use one)."""
     cfg.validate()
