@@ -7,8 +7,11 @@ model's vocabulary (tests/vocabularies.py), and SmolLM2-135M-Instruct's own temp
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
+from funreason.calls import format_python_calls
 from funreason.chat import PROMPT, RESULT, THINK, render_many, render_prompt
 from funreason.schema import Call, Example, Message, Tool
 
@@ -123,3 +126,50 @@ def test_the_carried_template_equals_render_prompt_on_real_templates(pair, sampl
         tools = [{"type": "function", "function": public_schema(t)} for t in ex.tools]
         got = tok.apply_chat_template([m.to_dict() for m in ex.messages], tools=tools, tokenize=False, add_generation_prompt=True)
         assert got == render_prompt(ex, tok), ex.id
+
+
+def _history_rows() -> list[Example]:
+    """Every bundled open-data row whose history holds an assistant turn with calls (glaive's among
+    them), and a made-up one whose arguments need each literal form."""
+    from funreason.data import bundled
+    from funreason.formats import example_from_row
+    from funreason.formats.jsonl import iter_json_rows
+
+    rows = []
+    for name in ("open_demo_train.jsonl", "open_demo_heldout.jsonl"):
+        for where, raw in iter_json_rows(bundled(name)):
+            ex = example_from_row(raw, where, "auto")
+            if any(m.tool_calls for m in ex.messages):
+                rows.append(ex)
+    odd = {"s": "it's \"quoted\"\\ \n\t", "q": "it's", "n": None, "b": False, "i": -3, "f": 2.5e-07, "l": [1, "a", [True]],
+           "d": {"k'": {"x": None}}}
+    rows.append(Example("odd", [TOOL], [Message("user", "Go."), Message("assistant", "Calling.", tool_calls=[Call("get_weather", odd), *CALL]),
+                                        Message("tool", "done"), Message("user", "Again.")], None, CALL))
+    return rows
+
+
+def test_the_carried_template_renders_earlier_calls_as_training_does(tok):
+    """The checkpoint's template, given a history with `tool_calls` in FunReason's shape and in
+    OpenAI's, renders exactly `render_prompt`'s prompt: an engine shows the model the calls it made."""
+    from funreason.chat import carry_tools_prompt, public_schema
+
+    tok = copy.copy(tok)
+    tok.chat_template = carry_tools_prompt(tok.chat_template)
+    rows = _history_rows()
+    assert len(rows) > 1 and any(ex.id.startswith("glaive") for ex in rows)
+    for ex in rows:
+        tools = [{"type": "function", "function": public_schema(t)} for t in ex.tools]
+        ours = [m.to_dict() for m in ex.messages]
+        openai = [{**m, "tool_calls": [{"id": f"c{i}", "type": "function", "function": c} for i, c in enumerate(m["tool_calls"])]}
+                  if m.get("tool_calls") else m for m in ours]
+        want = render_prompt(ex, tok)
+        # the calls of the history are in the prompt, written as the model writes them
+        assert all(format_python_calls(m.tool_calls) in want for m in ex.messages if m.tool_calls), ex.id
+        for shape in (ours, openai):
+            assert tok.apply_chat_template(shape, tools=tools, tokenize=False, add_generation_prompt=True) == want, ex.id
+    # OpenAI's arguments as a JSON string: the template says how to pass them instead of dropping them
+    msgs = [{"role": "user", "content": "Go."}, {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "content": "21"}]
+    with pytest.raises(Exception, match="arguments must be an object"):
+        tok.apply_chat_template(msgs, tools=[{"type": "function", "function": public_schema(TOOL)}], tokenize=False, add_generation_prompt=True)

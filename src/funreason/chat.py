@@ -187,6 +187,43 @@ _TOOLS_BEGIN = "{#- funreason: tools rendered as FunReason trains (chat.carry_to
 _TOOLS_END = "{#- funreason: the model's own template follows -#}\n"
 
 
+# Jinja that rewrites `messages` as `prompt_messages` does: an assistant turn's calls appended to
+# its content as `format_python_calls` writes them (repr-exact for values made of None, booleans,
+# numbers, printable strings, lists and objects), each message reduced to its role and content.
+_HISTORY_CALLS = (
+    "{%- macro fr_str(s) -%}"
+    "{%- set e = s | replace('\\\\', '\\\\\\\\') | replace('\\n', '\\\\n') | replace('\\r', '\\\\r') | replace('\\t', '\\\\t') | replace('\\x0b', '\\\\x0b') | replace('\\x0c', '\\\\x0c') -%}"
+    "{%- if \"'\" in s and '\"' not in s -%}\"{{ e }}\"{%- else -%}'{{ e | replace(\"'\", \"\\\\'\") }}'{%- endif -%}"
+    "{%- endmacro -%}"
+    "{%- macro fr_lit(v) -%}"
+    "{%- if v is none -%}None{%- elif v is boolean -%}{{ 'True' if v else 'False' }}"
+    "{%- elif v is string -%}{{ fr_str(v) }}{%- elif v is number -%}{{ v | tojson }}"
+    "{%- elif v is mapping -%}{{ '{' }}{%- for k, x in v.items() -%}{{ fr_lit(k) }}: {{ fr_lit(x) }}{{ ', ' if not loop.last }}{%- endfor -%}{{ '}' }}"
+    "{%- else -%}[{%- for x in v -%}{{ fr_lit(x) }}{{ ', ' if not loop.last }}{%- endfor -%}]{%- endif -%}"
+    "{%- endmacro -%}"
+    "{%- macro fr_call(f) -%}"
+    "{%- if f.arguments is string -%}{{ raise_exception('tool call arguments must be an object, not a JSON string: "
+    "parse them first (vLLM does before rendering)') }}{%- endif -%}"
+    "{{ f.name }}({%- for k, x in (f.arguments or {}).items() -%}{{ k }}={{ fr_lit(x) }}{{ ', ' if not loop.last }}{%- endfor -%})"
+    "{%- endmacro -%}"
+    "{%- if messages is defined -%}"
+    "{%- set hist = namespace(msgs=[]) -%}"
+    "{%- for m in messages -%}"
+    "{%- set text = m.content if m.content is string else '' -%}"
+    "{%- if m.role == 'assistant' and m.tool_calls is defined and m.tool_calls -%}"
+    "{%- set calls = namespace(text='') -%}"
+    "{%- for tc in m.tool_calls -%}{%- set f = tc.function if tc.function is defined else tc -%}"
+    "{%- set calls.text = calls.text ~ (', ' if not loop.first else '') ~ fr_call(f) -%}"
+    "{%- endfor -%}"
+    "{%- set text = (text ~ '\\n\\n' if text else '') ~ '[' ~ calls.text ~ ']' -%}"
+    "{%- endif -%}"
+    "{%- set hist.msgs = hist.msgs + [{'role': m.role, 'content': text}] -%}"
+    "{%- endfor -%}"
+    "{%- set messages = hist.msgs -%}"
+    "{%- endif -%}"
+)
+
+
 def carry_tools_prompt(template: str, system: str | None = None) -> str:
     """`template` extended so that `apply_chat_template(messages, tools=…)` renders the prompt
     FunReason trains with (`render_prompt`): BFCL's system prompt (or the `system` template) with
@@ -194,12 +231,18 @@ def carry_tools_prompt(template: str, system: str | None = None) -> str:
     itself (which would render them its own way, e.g. Qwen2.5's `<tool_call>` block). Without tools
     it renders as `template` does. Training saves it with the model, so any engine that reads the
     checkpoint's template (vLLM, TGI, `funreason serve`) prompts the model as it was trained.
-    Idempotent: a template extended before is extended once."""
+    Earlier assistant turns' `tool_calls` (FunReason's `{name, arguments}` or OpenAI's
+    `{type, function: {name, arguments}}`) are written into their content as `prompt_messages`
+    writes them (`[f(a=1)]`, Python literals), and every message keeps only its role and content, so
+    the template cannot drop the calls of a history or render them its own way. Arguments must be
+    an object, as chat templates take them (vLLM parses OpenAI's JSON strings before rendering; a
+    string left as it is stops the template with that message). Idempotent: a template extended
+    before is extended once."""
     if template.startswith(_TOOLS_BEGIN):
         template = template.split(_TOOLS_END, 1)[1]
     head, tail = (system or prompt_template()).split("{functions}", 1)
     lit = json.dumps  # a JSON string is a Jinja string literal (ASCII, backslash escapes)
-    wrapper = (
+    wrapper = _HISTORY_CALLS + (
         "{%- if tools -%}"
         "{%- set ns = namespace(fns=[]) -%}"
         "{%- for t in tools -%}{%- set f = t.function if t.function is defined else t -%}"
