@@ -74,13 +74,25 @@ def _public(value: Any) -> Any:
     return value
 
 
+# What becomes of an earlier assistant turn's reasoning in the history a later turn is asked with:
+# dropped, in training, evaluation, self-refinement and `serve` alike, and by the template a trained
+# checkpoint carries. Chat clients do not send reasoning back (OpenAI's API, vLLM's reasoning
+# parsers), and Qwen3's and DeepSeek-R1's templates drop it too, so a model trained to see it would
+# meet histories unlike its training. Each assistant turn is then learned in a row of its own
+# (`assistant_turns`), asked with the history as it will be shown.
+HISTORY_REASONING = "dropped"
+
+
 def prompt_messages(ex: Example, system: str | None = None) -> list[dict[str, str]]:
     """The chat messages the model sees before its answer. `system` is a system prompt template
-    (`{functions}` becomes the tool list); default: BFCL's."""
+    (`{functions}` becomes the tool list); default: BFCL's. Earlier assistant turns show their text
+    and calls, never their reasoning (`HISTORY_REASONING`)."""
     sys_text = system_prompt(ex.tools, system)
     msgs: list[dict[str, str]] = []
     for m in ex.messages:
         content = m.content
+        if m.role == "assistant" and THINK_CLOSE in content:
+            content = content.split(THINK_CLOSE)[-1].lstrip()  # earlier reasoning is never shown back (HISTORY_REASONING)
         if m.tool_calls:
             content = (content + "\n\n" if content else "") + format_python_calls(m.tool_calls)
         msgs.append({"role": m.role, "content": content})
@@ -89,6 +101,47 @@ def prompt_messages(ex: Example, system: str | None = None) -> list[dict[str, st
     else:
         msgs.insert(0, {"role": "system", "content": sys_text})
     return msgs
+
+
+@dataclass
+class Turns:
+    """The assistant turns of one record to learn, each as an `Example` of its own (the conversation
+    before it, then its reasoning and answer), and the turns left out with the reason."""
+
+    examples: list[Example]
+    left_out: list[str]
+
+
+def assistant_turns(ex: Example, last_only: bool = False) -> Turns:
+    """Every assistant turn of `ex` as a record to learn: an earlier turn `k` becomes
+    `Example("{id}#turn{k}", tools, messages before it, its reasoning, its calls or its text)`,
+    and the record's own answer is the last turn (its id unchanged). With `last_only`, only that.
+    A turn with both text and calls is left out (its answer has no one form to learn), as is an
+    empty one; `left_out` says which and why, so nothing is dropped silently."""
+    turns: list[Example] = []
+    left_out: list[str] = []
+    if not last_only:
+        k = 0
+        for i, m in enumerate(ex.messages):
+            if m.role != "assistant":
+                continue
+            k += 1
+            where = f"{ex.id} assistant turn {k}"
+            if m.tool_calls and m.content.strip():
+                left_out.append(f"{where}: text and calls in one turn")
+                continue
+            answer: list[Any] | str | None = list(m.tool_calls) if m.tool_calls else (m.content or None)
+            if answer is None and m.reasoning is None:
+                left_out.append(f"{where}: empty")
+                continue
+            if not any(x.role == "user" for x in ex.messages[:i]):
+                left_out.append(f"{where}: no user turn before it")
+                continue
+            turns.append(Example(f"{ex.id}#turn{k}", ex.tools, ex.messages[:i], m.reasoning, answer,
+                                 meta={**ex.meta, "turn": k}))
+    if ex.answer is not None or ex.reasoning is not None or not turns:
+        turns.append(ex)
+    return Turns(turns, left_out)
 
 
 @dataclass
@@ -210,6 +263,7 @@ _HISTORY_CALLS = (
     "{%- set hist = namespace(msgs=[]) -%}"
     "{%- for m in messages -%}"
     "{%- set text = m.content if m.content is string else '' -%}"
+    "{%- if m.role == 'assistant' and '</think>' in text -%}{%- set text = text.split('</think>')[-1].lstrip() -%}{%- endif -%}"
     "{%- if m.role == 'assistant' and m.tool_calls is defined and m.tool_calls -%}"
     "{%- set calls = namespace(text='') -%}"
     "{%- for tc in m.tool_calls -%}{%- set f = tc.function if tc.function is defined else tc -%}"

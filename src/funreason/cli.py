@@ -85,6 +85,10 @@ def stats(cfg: StatsConfig, as_json: bool = typer.Option(False, "--json", help="
     if as_json:
         return stdout.print_json(json.dumps({"data": cfg.data, "tokenizer": cfg.tokenizer, **st.to_dict(), "seconds": round(seconds, 3)}))
     _table(f"Segment tokens — {Path(cfg.data).name} ({cfg.tokenizer})", ("segment", "rows", "mean", "median", "p90", "max"), st.segment_rows())
+    if len(st.per_turn) > 1:
+        _table("Segments per assistant turn", ("turn", "turns", "think segments", "result segments", "think tokens", "result tokens"),
+               [(str(k), str(c.turns), str(c.think_segments), str(c.result_segments), str(c.think_tokens), str(c.result_tokens))
+                for k, c in sorted(st.per_turn.items())])
     stdout.print(f"{st.line()} · {seconds:.2f}s")
     for err in first_errors:
         stdout.print(f"  [yellow]rejected[/yellow] {err}")

@@ -96,16 +96,21 @@ class Call:
 
 @dataclass
 class Message:
-    """One conversation turn. Assistant turns may carry `tool_calls`; tool turns a `tool_call_id`."""
+    """One conversation turn. Assistant turns may carry `tool_calls` and the `reasoning` that led to
+    them (OpenAI's `reasoning_content`; learned in training, never shown back to the model in a
+    later turn's history); tool turns a `tool_call_id`."""
 
     role: str
     content: str = ""
     tool_calls: list[Call] | None = None
     tool_call_id: str | None = None
     name: str | None = None
+    reasoning: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.reasoning is not None:
+            d["reasoning"] = self.reasoning
         if self.tool_calls is not None:
             d["tool_calls"] = [c.to_dict() for c in self.tool_calls]
         if self.tool_call_id is not None:
@@ -127,12 +132,16 @@ class Message:
         if not isinstance(content, str):
             raise SchemaError(f"{role} message content must be a string")
         calls = d.get("tool_calls")
+        reasoning = d.get("reasoning", d.get("reasoning_content"))
+        if reasoning is not None and (role != "assistant" or not isinstance(reasoning, str)):
+            raise SchemaError(f"only an assistant message carries reasoning, as a string (a {role} message has {type(reasoning).__name__})")
         return cls(
             role=role,
             content=content,
             tool_calls=None if calls is None else [Call.from_dict(c) for c in calls],
             tool_call_id=d.get("tool_call_id"),
             name=d.get("name"),
+            reasoning=reasoning,
         )
 
 

@@ -2,6 +2,10 @@
 
 The paper (Table 1, xLAM refined by QwQ-32B) measured reasoning 350.74 tokens mean (248 median)
 against 31.07 (27) for the function call: plain SFT spends ~92% of its signal on the reasoning.
+
+Every assistant turn of a conversation counts, as training learns it (`chat.assistant_turns`): the
+summaries run over turns, and `per_turn` gives the think and result segments by the turn's place in
+its conversation (1 = the first assistant turn), so a multi-turn file shows what each turn carries.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from funreason.chat import RESULT, THINK, render_stream
+from funreason.chat import RESULT, THINK, assistant_turns, render_stream
 from funreason.config import cli
 from funreason.markdown import table
 from funreason.schema import Example
@@ -35,8 +39,22 @@ class Summary:
 
 
 @dataclass
+class TurnCount:
+    """The segments of the assistant turns at one place in their conversations."""
+
+    turns: int = 0
+    think_segments: int = 0
+    result_segments: int = 0
+    think_tokens: int = 0
+    result_tokens: int = 0
+
+
+@dataclass
 class Stats:
     rows: int = 0
+    turns: int = 0  # assistant turns counted (one per row for single-turn data)
+    turns_left_out: int = 0  # turns training cannot learn (text and calls in one turn, empty)
+    per_turn: dict[int, TurnCount] = field(default_factory=dict)
     rejected: int = 0
     no_reasoning: int = 0
     no_call: int = 0  # statements, or no answer at all
@@ -54,10 +72,17 @@ class Stats:
                 for name, s in (("think", self.think), ("result", self.result))]
 
     def markdown(self) -> list[str]:
-        return table(("segment", "rows", "mean", "median", "p90", "max"), self.segment_rows())
+        lines = table(("segment", "rows", "mean", "median", "p90", "max"), self.segment_rows())
+        if len(self.per_turn) > 1:  # a multi-turn file: what each turn carries
+            lines += [""] + table(("assistant turn", "turns", "think segments", "result segments", "think tokens", "result tokens"),
+                                  [(str(k), str(c.turns), str(c.think_segments), str(c.result_segments), str(c.think_tokens),
+                                    str(c.result_tokens)) for k, c in sorted(self.per_turn.items())])
+        return lines
 
     def line(self) -> str:
-        return (f"rows {self.rows} · think:result ratio {self.think_result_ratio:.2f} · think share of answer tokens "
+        turns = f" · {self.turns} assistant turns" + (f" ({self.turns_left_out} not learnable)" if self.turns_left_out else "") \
+            if self.turns != self.rows or self.turns_left_out else ""
+        return (f"rows {self.rows}{turns} · think:result ratio {self.think_result_ratio:.2f} · think share of answer tokens "
                 f"{self.think_share:.1%} · no reasoning {self.no_reasoning} · no call {self.no_call} · could not be parsed {self.rejected}")
 
 
@@ -72,14 +97,29 @@ def compute_stats(
     think: list[int] = []
     result: list[int] = []
     st = Stats()
-    for ex, r in render_stream(examples, tokenizer, batch_size=batch_size, on_batch=on_batch):
-        st.rows += 1
+
+    def turns() -> Iterable[Example]:
+        for ex in examples:
+            st.rows += 1
+            found = assistant_turns(ex)
+            st.turns_left_out += len(found.left_out)
+            yield from found.examples
+
+    for ex, r in render_stream(turns(), tokenizer, batch_size=batch_size, on_batch=on_batch):
+        st.turns += 1
+        place = ex.meta.get("turn") or 1 + sum(m.role == "assistant" for m in ex.messages)
+        count = st.per_turn.setdefault(int(place), TurnCount())
+        count.turns += 1
         st.no_reasoning += ex.reasoning is None
         st.no_call += not ex.calls
         if ex.reasoning is not None:
             think.append(r.count(THINK))
+            count.think_segments += 1
+            count.think_tokens += think[-1]
         if ex.answer is not None:
             result.append(r.count(RESULT))
+            count.result_segments += 1
+            count.result_tokens += result[-1]
     st.think, st.result = Summary.of(think), Summary.of(result)
     if st.result.mean:
         st.think_result_ratio = st.think.mean / st.result.mean

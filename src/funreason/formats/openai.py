@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from funreason.calls import parse_output, split_think
+from funreason.calls import THINK_OPEN, parse_output, split_think
 from funreason.errors import SchemaError
 from funreason.schema import Call, Example, Message, Tool
 
@@ -71,14 +71,21 @@ def to_row(ex: Example) -> dict[str, Any]:
 
 
 def message_from_openai(m: Any) -> Message:
-    """One OpenAI chat message (with or without tool_calls) as a record turn."""
+    """One OpenAI chat message (with or without tool_calls) as a record turn. An assistant turn's
+    reasoning comes from `reasoning_content` / `reasoning` or a leading `<think>…</think>` of its
+    content, as the final turn's does: every assistant turn is learned with its own."""
     if isinstance(m, dict) and isinstance(m.get("tool_calls"), list):
-        return Message(
+        msg = Message(
             role=m.get("role", "assistant"),
             content=m.get("content") or "",
             tool_calls=[_call_in(c) for c in m["tool_calls"]],
+            reasoning=Message.from_dict({k: v for k, v in m.items() if k != "tool_calls"}).reasoning,
         )
-    return Message.from_dict(m)
+    else:
+        msg = Message.from_dict(m)
+    if msg.role == "assistant" and msg.reasoning is None and msg.content.lstrip().startswith(THINK_OPEN):
+        msg.reasoning, msg.content = split_think(msg.content)
+    return msg
 
 
 def _answer(m: dict, tool_names: set[str]) -> tuple[str | None, list[Call] | str, str | None]:
@@ -128,6 +135,8 @@ def _tool_calls_out(calls: list[Call]) -> list[dict[str, Any]]:
 
 def _message_out(m: Message) -> dict[str, Any]:
     d: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.reasoning is not None:
+        d["reasoning_content"] = m.reasoning
     if m.tool_calls is not None:
         d["tool_calls"] = _tool_calls_out(m.tool_calls)
         d["content"] = m.content or None

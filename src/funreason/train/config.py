@@ -33,6 +33,8 @@ class TrainConfig:
     batch_size: int = field(default=4, metadata=cli("Per-device batch size."))
     grad_accum: int = field(default=1, metadata=cli("Gradient accumulation steps."))
     max_length: int = field(default=4096, metadata=cli("Longest sequence; longer rows are dropped and counted."))
+    last_turn_only: bool = field(default=False, metadata=cli(
+        "Learn only each record's last assistant turn (default: every assistant turn, each asked with the history before it)."))
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
     lr_scheduler: str = "cosine"

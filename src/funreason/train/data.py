@@ -1,7 +1,10 @@
 """Training data: records → token ids with segment labels, and the padding collator.
 
-Rows are never cut inside their answer: a row whose result segment would not fit `max_length`
-is dropped and counted, as is a row with no answer tokens. BFCL rows (held out) are refused.
+Every assistant turn of a conversation is learned, each in a row of its own asked with the history
+before it (`chat.assistant_turns`; `last_turn_only` keeps the old one-row-per-record shape), so the
+think and result token means of SRML run over all turns' segments. Rows are never cut inside their
+answer: a row whose result segment would not fit `max_length` is dropped and counted, as is a row
+with no answer tokens, and so is a turn that cannot be learned. BFCL rows (held out) are refused.
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ from typing import Any
 
 import torch
 
-from funreason.chat import PROMPT, RESULT, THINK, render_stream
+from funreason.chat import PROMPT, RESULT, THINK, assistant_turns, render_stream
 from funreason.errors import SchemaError
 from funreason.schema import Example
 
 
 @dataclass
 class DataReport:
-    rows: int = 0
+    rows: int = 0  # records read
+    turns: int = 0  # assistant turns to learn (one training row each)
+    turns_left_out: int = 0  # assistant turns that cannot be learned (text and calls in one turn, empty)
+    left_out_examples: list[str] = field(default_factory=list)  # the first few, with the reason
     kept: int = 0
     no_answer_tokens: int = 0  # rendering has neither think nor result tokens
     too_long: int = 0  # the answer would be cut by max_length
@@ -38,8 +44,10 @@ class DataReport:
         if self.too_long_by_source:
             by = sorted(self.too_long_by_source.items(), key=lambda kv: (-kv[1], kv[0]))
             long += " (" + ", ".join(f"{k} {n}" for k, n in by) + "; a larger max_length keeps them)"
+        turns = (f"{self.turns} assistant turns from {self.rows} records"
+                 + (f" ({self.turns_left_out} turns left out, e.g. {self.left_out_examples[0]})" if self.turns_left_out else "") + " · ")
         return (
-            f"{self.kept}/{self.rows} rows kept · {self.no_answer_tokens} without answer tokens · "
+            turns + f"{self.kept}/{self.turns} rows kept · {self.no_answer_tokens} without answer tokens · "
             f"{long} · {self.think_tokens} think / {self.result_tokens} result tokens"
         )
 
@@ -51,8 +59,10 @@ def build_features(
     *,
     system: str | None = None,
     batch_size: int = 256,
+    last_turn_only: bool = False,
 ) -> tuple[list[dict[str, list[int]]], DataReport]:
-    """Render and tokenize examples for training. Returns (features, report)."""
+    """Render and tokenize examples for training, one row per assistant turn (only the last with
+    `last_turn_only`). Returns (features, report)."""
     report = DataReport()
     features: list[dict[str, list[int]]] = []
     too_long: Counter[str] = Counter()
@@ -64,7 +74,11 @@ def build_features(
                     f"example {ex.id} comes from {ex.meta.get('source')}, a held-out benchmark: never train on it"
                 )
             report.rows += 1
-            yield ex
+            turns = assistant_turns(ex, last_only=last_turn_only)
+            report.turns += len(turns.examples)
+            report.turns_left_out += len(turns.left_out)
+            report.left_out_examples += turns.left_out[: max(0, 5 - len(report.left_out_examples))]
+            yield from turns.examples
 
     for ex, r in render_stream(checked(examples), tokenizer, system=system, batch_size=batch_size):
         ids, seg = r.input_ids, r.segments

@@ -368,7 +368,7 @@ def prepare_data(cfg: TrainConfig, tokenizer) -> tuple[FeatureDataset, DataRepor
     out = Path(cfg.out)
     reader = Reader(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, rejected=out / "rejected.jsonl")
     system = Path(cfg.system_prompt).read_text(encoding="utf-8") if cfg.system_prompt else None
-    features, report = build_features(reader, tokenizer, cfg.max_length, system=system)
+    features, report = build_features(reader, tokenizer, cfg.max_length, system=system, last_turn_only=cfg.last_turn_only)
     if not features:
         raise ValueError(f"{cfg.data}: no trainable rows ({report.summary()})")
     return FeatureDataset(features), report, reader

@@ -1,0 +1,157 @@
+"""Every assistant turn of a conversation is learned (issue 53): each in a row of its own, asked with
+the history before it as every engine shows it (earlier reasoning dropped, earlier calls written as
+the model writes them), think and result segments on that turn only, no loss on user or tool text.
+
+Templates: tests/data/chat-templates (Qwen2.5, Qwen3, Llama 3.1, DeepSeek-R1-Distill) on their real
+vocabularies, and SmolLM2-135M-Instruct's own.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from funreason.calls import format_answer
+from funreason.chat import PROMPT, RESULT, THINK, assistant_turns, carry_tools_prompt, public_schema, render_prompt
+from funreason.data.stats import compute_stats
+from funreason.schema import Call, Example, Message, Tool
+from funreason.train.data import build_features
+from vocabularies import tokenizer as real_tokenizer
+
+PAIRS = [("qwen2.5", "qwen25.jinja"), ("qwen3", "qwen3.jinja"), ("llama3.1", "llama31.jinja"), ("qwen2.5", "r1distill.jinja")]
+NAMES = [t.split(".")[0] for _, t in PAIRS] + ["smollm2"]
+
+WEATHER = Tool("get_weather", "Weather for a city.", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+USER_TEXT = "What is the weather in Pariss, and should I take an umbrella?"
+TOOL_ERROR = '{"error": "unknown city: Pariss"}'
+TOOL_RESULT = '{"temperature": 14, "rain": "likely"}'
+# three assistant turns: reasoning and calls; calls after a tool error; a final statement
+CONVERSATION = Example("trip", [WEATHER], [
+    Message("user", USER_TEXT),
+    Message("assistant", "", tool_calls=[Call("get_weather", {"city": "Pariss"})], reasoning="The user names a city; look it up."),
+    Message("tool", TOOL_ERROR),
+    Message("assistant", "", tool_calls=[Call("get_weather", {"city": "Paris"})], reasoning="The tool did not know Pariss: Paris was meant."),
+    Message("tool", TOOL_RESULT),
+], "Rain is likely at 14 degrees.", "Take an umbrella: rain is likely in Paris (14 °C).")
+TURNS = [("The user names a city; look it up.", "[get_weather(city='Pariss')]"),
+         ("The tool did not know Pariss: Paris was meant.", "[get_weather(city='Paris')]"),
+         ("Rain is likely at 14 degrees.", "Take an umbrella: rain is likely in Paris (14 °C).")]
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def tok(request):
+    if request.param == "smollm2":
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(request.getfixturevalue("smollm2_dir"))
+    vocab, template = PAIRS[NAMES.index(request.param)]
+    return real_tokenizer(vocab, template)
+
+
+def _labelled(tok, feature, segment) -> str:
+    return tok.decode([i for i, s in zip(feature["input_ids"], feature["segments"]) if s == segment])
+
+
+def test_three_assistant_turns_make_three_rows_each_learning_its_own_turn(tok):
+    features, report = build_features([CONVERSATION], tok, 4096)
+    assert report.rows == 1 and report.turns == 3 and report.kept == 3 and report.turns_left_out == 0
+    turns = assistant_turns(CONVERSATION).examples
+    for feature, ex, (reasoning, answer) in zip(features, turns, TURNS):
+        prompt = tok(render_prompt(ex, tok), add_special_tokens=False)["input_ids"]
+        # the prefix property: the prompt an engine asks this turn with is where the row starts, all of it without loss
+        assert feature["input_ids"][: len(prompt)] == prompt and set(feature["segments"][: len(prompt)]) == {PROMPT}
+        think, result = _labelled(tok, feature, THINK), _labelled(tok, feature, RESULT)
+        assert reasoning in think and answer in result, (think, result)
+        # no loss on what the user or the tools said, nor on another turn's reasoning
+        learned = think + result
+        assert USER_TEXT not in learned and TOOL_ERROR not in learned and TOOL_RESULT not in learned
+        assert all(r not in learned for r, _ in TURNS if r != reasoning)
+    # earlier reasoning is never shown back; earlier calls are, as the model wrote them
+    last_prompt = render_prompt(turns[2], tok)
+    assert TURNS[0][0] not in last_prompt and TURNS[1][0] not in last_prompt
+    assert TURNS[0][1] in last_prompt and TURNS[1][1] in last_prompt
+    # with last_turn_only, the old shape: one row, the last turn
+    only, report = build_features([CONVERSATION], tok, 4096, last_turn_only=True)
+    assert report.turns == 1 and len(only) == 1 and only[0] == features[2]
+
+
+def test_every_template_asks_each_turn_of_the_open_data_with_a_prefix_of_its_row(tok):
+    """All multi-turn rows of the bundled open data: every turn's prompt is a token prefix of its row,
+    and the checkpoint's template, given the history in OpenAI's shape, renders that prompt."""
+    from funreason.data import bundled
+    from funreason.formats import example_from_row
+    from funreason.formats.jsonl import iter_json_rows
+
+    rows = [example_from_row(raw, where, "auto") for name in ("open_demo_train.jsonl", "open_demo_heldout.jsonl")
+            for where, raw in iter_json_rows(bundled(name))]
+    multi = [ex for ex in rows if any(m.role == "assistant" for m in ex.messages)] + [CONVERSATION]
+    assert len(multi) > 10
+    carried = carry_tools_prompt(tok.chat_template)
+    for ex in multi:
+        turns = assistant_turns(ex).examples
+        features, _ = build_features([ex], tok, 1 << 16)
+        assert len(features) == len(turns) > 1, ex.id
+        for turn, feature in zip(turns, features):
+            prompt = render_prompt(turn, tok)
+            ids = tok(prompt, add_special_tokens=False)["input_ids"]
+            assert feature["input_ids"][: len(ids)] == ids, turn.id
+            openai = [{"role": m.role, "content": m.content,
+                       **({"tool_calls": [{"type": "function", "function": c.to_dict()} for c in m.tool_calls]} if m.tool_calls else {}),
+                       **({"reasoning_content": m.reasoning} if m.reasoning else {})} for m in turn.messages]
+            tools = [{"type": "function", "function": public_schema(t)} for t in turn.tools]
+            assert tok.apply_chat_template(openai, tools=tools, chat_template=carried, tokenize=False,
+                                           add_generation_prompt=True) == prompt, turn.id
+
+
+def test_stats_count_the_segments_of_each_turn(tokenizer):
+    st = compute_stats([CONVERSATION], tokenizer)
+    assert st.rows == 1 and st.turns == 3
+    assert {k: (c.turns, c.think_segments, c.result_segments) for k, c in st.per_turn.items()} == {1: (1, 1, 1), 2: (1, 1, 1), 3: (1, 1, 1)}
+    assert all(c.think_tokens > 0 and c.result_tokens > 0 for c in st.per_turn.values())
+
+
+def test_a_turn_with_text_and_calls_is_reported_not_dropped_silently():
+    ex = Example("mixed", [WEATHER], [Message("user", "Weather?"), Message("assistant", "Let me look.", tool_calls=[Call("get_weather", {"city": "Rome"})]),
+                                      Message("tool", "{}")], None, "Sunny.")
+    turns = assistant_turns(ex)
+    assert [t.id for t in turns.examples] == ["mixed"] and turns.left_out == ["mixed assistant turn 1: text and calls in one turn"]
+
+
+def test_reasoning_reads_from_openai_messages_and_never_shows_in_a_later_prompt(tokenizer):
+    from funreason.formats.openai import from_row
+
+    ex = from_row({"id": "o", "tools": [{"type": "function", "function": WEATHER.to_dict()}], "messages": [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "reasoning_content": "Look it up.", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}]},
+        {"role": "tool", "content": "{}", "tool_call_id": "c1"},
+        {"role": "assistant", "content": "<think>Nothing came back.</think>\n\nI could not find it."},
+        {"role": "user", "content": "Try Milan."},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c2", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Milan"}'}}]},
+    ]}, "rows.jsonl:1")
+    assert [m.reasoning for m in ex.messages if m.role == "assistant"] == ["Look it up.", "Nothing came back."]
+    prompt = render_prompt(ex, tokenizer)
+    assert "Look it up." not in prompt and "Nothing came back." not in prompt and "I could not find it." in prompt
+    first, second, last = assistant_turns(ex).examples
+    assert format_answer(first.reasoning, first.answer) == "<think>Look it up.</think>\n\n[get_weather(city='Rome')]"
+    assert format_answer(second.reasoning, second.answer) == "<think>Nothing came back.</think>\n\nI could not find it."
+    assert last is ex
+    # a native record whose history keeps a think block in its content shows only what follows it
+    native = Example("n", [WEATHER], [Message("user", "Weather?"), Message("assistant", "<think>Hmm.</think>\n\nWhich city?"),
+                                      Message("user", "Rome.")], None, [Call("get_weather", {"city": "Rome"})])
+    shown = render_prompt(native, tokenizer)
+    assert "Hmm." not in shown and "Which city?" in shown
+
+
+@pytest.mark.integration
+def test_train_learns_every_turn_of_a_conversation(tmp_path, tiny_model_dir):
+    data = tmp_path / "trip.jsonl"
+    data.write_text(json.dumps(CONVERSATION.to_dict()) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "train", "--model", str(tiny_model_dir), "--data", str(data),
+                           "--out", str(tmp_path / "run"), "--max-steps", "1", "--batch-size", "3", "--report-to", "none"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "3 assistant turns from 1 records" in proc.stdout + proc.stderr
