@@ -317,14 +317,14 @@ def _print_refine(summary: Any, name: str, output: Path) -> None:
               "run the same command again to retry them", code=1)
 
 
-eval_app = typer.Typer(help="Evaluate: BFCL scoring (13 single-turn categories, verdicts as the official checker's) and the HumanEval forgetting check.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate: BFCL scoring (13 single-turn and 4 multi-turn categories, verdicts as the official checker's) and the HumanEval forgetting check.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
 
 @eval_app.command("score")
 def eval_score(
-    category: str = typer.Option(..., help="BFCL category, e.g. simple_python, live_multiple, irrelevance."),
-    results: Path = typer.Option(..., help="JSONL of {\"id\": ..., \"result\": \"<raw model output>\"} (any subset)."),
+    category: str = typer.Option(..., help="BFCL category, e.g. simple_python, live_multiple, irrelevance, multi_turn_base."),
+    results: Path = typer.Option(..., help="JSONL of {\"id\": ..., \"result\": \"<raw model output>\"} (any subset); multi-turn: \"result\" is a list of turns, each a list of step outputs."),
     data_dir: Optional[Path] = typer.Option(None, help="BFCL data folder (default: the bfcl-eval package's)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:

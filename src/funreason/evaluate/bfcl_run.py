@@ -28,7 +28,9 @@ from funreason.runinfo import releases_folders
 from funreason.config import cli
 from funreason.evaluate import LIVE_AST, NON_LIVE_OTHER, NON_LIVE_SIMPLE
 from funreason.evaluate.bfcl_langs import require_grammars
+from funreason.evaluate import multi_turn
 from funreason.evaluate.bfcl_checker import SUPPORTED, score_entry
+from funreason.evaluate.multi_turn import CATEGORIES as MULTI_TURN
 from funreason.evaluate.runner import endpoint_stream, load_category, local_stream, result_path, run_categories
 from funreason.formats import bfcl, read_examples
 from funreason.llm import SamplingParams
@@ -148,12 +150,15 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
 
 def score_results_file(category: str, results: Path, data_dir: str | None = None) -> dict[str, Any]:
     """`funreason eval score`: a BFCL result file (any subset of a category, one `{"id", "result"}`
-    per line) scored like the official checker; ValueError naming the line of a bad, unknown or
-    repeated entry (counted twice it would weigh twice in the accuracy)."""
+    per line) scored like the official checker (multi-turn categories: `multi_turn.score_file`);
+    ValueError naming the line of a bad, unknown or repeated entry (counted twice it would weigh
+    twice in the accuracy)."""
     from funreason.formats.jsonl import BadLine, iter_json_rows
 
+    if category in MULTI_TURN:
+        return multi_turn.score_file(category, results, data_dir)
     if category not in SUPPORTED:
-        raise ValueError(f"category {category!r} is not scored yet; supported: {', '.join(sorted(SUPPORTED))}")
+        raise ValueError(f"category {category!r} is not scored yet; supported: {', '.join(sorted(SUPPORTED) + list(MULTI_TURN))}")
     require_grammars([category])
     entries = {ex.id: ex for ex in read_examples(bfcl.question_file(category, data_dir))}
     if not results.is_file():
