@@ -85,7 +85,8 @@ def score_folder(result_dir: Path, score_dir: Path, model: str, categories: list
     table = {}
     for c in categories:
         path = result_dir / model / "multi_turn" / f"BFCL_v4_{c}_result.json"
-        table = eval_runner.evaluate_task(c, result_dir, score_dir, load_file(path, sort_by_id=True), model, PromptingHandler(), table)
+        table = eval_runner.evaluate_task(c, result_dir, score_dir, load_file(path, sort_by_id=True), model, PromptingHandler(), table,
+                                          allow_missing=True)  # `bfcl evaluate --partial-eval`: a subset may be scored
     return {c: table[model][c] for c in categories}
 
 
