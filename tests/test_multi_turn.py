@@ -70,6 +70,16 @@ def test_eval_score_cli_gives_per_entry_verdicts(tmp_path):
     assert kinds == [(ids[0], True, None), (ids[1], False, "multi_turn:empty_turn_model_response"),
                      (ids[2], False, "multi_turn:force_terminated")]
     assert report["entries"][1]["error"].startswith("Model response list is empty for turn ")
+    # a result folder in BFCL's layout: several categories in one process
+    other = tmp_path / "model" / "multi_turn" / "BFCL_v4_multi_turn_miss_param_result.json"
+    other.parent.mkdir(parents=True)
+    q2, a2 = load_category("multi_turn_miss_param")
+    first = sorted(q2)[0]
+    other.write_text(json.dumps({"id": first, "result": dict(agreement.mutations(q2[first], a2[first], random.Random(0)))["ground_truth"]}) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "score", "--category", "multi_turn_base,multi_turn_miss_param",
+                           "--results", str(tmp_path), "--json"], capture_output=True, text=True, check=True)
+    both = json.loads(proc.stdout)["categories"]
+    assert [(r["category"], r["total"], r["correct"]) for r in both] == [("multi_turn_base", 3, 1), ("multi_turn_miss_param", 1, 1)]
     res.write_text(json.dumps({"id": "multi_turn_base_9999", "result": []}) + "\n")
     bad = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "score", "--category", "multi_turn_base", "--results", str(res)],
                          capture_output=True, text=True)
