@@ -37,7 +37,8 @@ docs: $(STAMP)
 # (the agreement scripts build their references on first use: bfcl-eval's own checker, vLLM's parser classes)
 BENCH := perf/parse_throughput.py --quick | perf/refine_throughput.py | perf/eval_concurrency.py | perf/serve_load.py --quick \
 	| perf/generation_speed.py | perf/guided_speed.py | perf/srml_loss.py --quick | perf/train_throughput.py \
-	| perf/train_precision.py | agreement/bfcl_agreement.py --quick | agreement/vllm_parsers_check.py
+	| perf/train_precision.py | perf/multi_turn_scoring.py --quick | agreement/bfcl_agreement.py --quick \
+	| agreement/multi_turn_agreement.py --quick | agreement/vllm_parsers_check.py
 bench: $(STAMP)
 	@echo '$(BENCH)' | tr '|' '\n' | while read -r script args; do \
 		echo "== bench/$$script $$args"; $(PY) bench/$$script $$args || exit 1; done

@@ -105,7 +105,7 @@ def test_eval_score_cli(tmp_path):
     part = score(one)
     assert part.returncode == 0 and "1/1 = 100.00% (results for 1 of the category's 400 entries)" in " ".join(part.stdout.split())
     for lines, path, said in (((), res, "no results to score"), ((), tmp_path / "missing.jsonl", "missing.jsonl: no such file"),
-                              ((), tmp_path, "not a file")):
+                              ((), tmp_path, "no result files for simple_python")):  # a folder is searched for the category's result file
         proc = score(*lines, path=path)
         assert proc.returncode == 2 and said in proc.stdout + proc.stderr and "Traceback" not in proc.stderr, proc.stderr
 

@@ -321,31 +321,36 @@ def _print_refine(summary: Any, name: str, output: Path) -> None:
               "run the same command again to retry them", code=1)
 
 
-eval_app = typer.Typer(help="Evaluate: BFCL scoring (13 single-turn categories, verdicts as the official checker's) and the HumanEval forgetting check.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate: BFCL scoring (13 single-turn and 4 multi-turn categories, verdicts as the official checker's) and the HumanEval forgetting check.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
 
 @eval_app.command("score")
 def eval_score(
-    category: str = typer.Option(..., help="BFCL category, e.g. simple_python, live_multiple, irrelevance."),
-    results: Path = typer.Option(..., help="JSONL of {\"id\": ..., \"result\": \"<raw model output>\"} (any subset)."),
+    category: str = typer.Option(..., help="BFCL category, e.g. simple_python, live_multiple, irrelevance, multi_turn_base; "
+                                           "several, comma-separated, with a results folder."),
+    results: Path = typer.Option(..., help="JSONL of {\"id\": ..., \"result\": \"<raw model output>\"} (any subset; multi-turn: \"result\" "
+                                           "is a list of turns, each a list of step outputs), or a folder holding BFCL_v*_<category>_result.json files."),
     data_dir: Optional[Path] = typer.Option(None, help="BFCL data folder (default: the bfcl-eval package's)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Score BFCL result files with verdicts equal to the official checker's."""
-    from funreason.evaluate.bfcl_run import score_results_file
+    from funreason.evaluate.bfcl_run import score_results
 
+    categories = [c.strip() for c in category.split(",") if c.strip()]
     try:
-        report = score_results_file(category, results, str(data_dir) if data_dir else None)
+        reports = score_results(categories, results, str(data_dir) if data_dir else None)
     except (OSError, SchemaError, ValueError) as e:
         _fail(str(e))
     if as_json:
-        stdout.print_json(json.dumps(report, ensure_ascii=False))
+        # plain text: rich's highlighting of a few megabytes of verdicts would take longer than scoring them
+        sys.stdout.write(json.dumps(reports[0] if len(reports) == 1 else {"categories": reports}, ensure_ascii=False, indent=2) + "\n")
         return
-    n, total = report["total"], report["category_entries"]
-    coverage = "" if n == total else f" (results for {n} of the category's {total} entries)"
-    _table(f"BFCL {category}: {report['correct']}/{n} = {report['accuracy']:.2%}{coverage}", ("id", "error type", "why"),
-           [(v["id"], v["error_type"] or "", v["error"][:100]) for v in report["entries"] if not v["valid"]][:20])
+    for report in reports:
+        n, total = report["total"], report["category_entries"]
+        coverage = "" if n == total else f" (results for {n} of the category's {total} entries)"
+        _table(f"BFCL {report['category']}: {report['correct']}/{n} = {report['accuracy']:.2%}{coverage}", ("id", "error type", "why"),
+               [(v["id"], v["error_type"] or "", v["error"][:100]) for v in report["entries"] if not v["valid"]][:20])
 
 
 @verb(eval_app, "bfcl", EvalBfclConfig)
@@ -457,9 +462,11 @@ def demo(
 
 def main() -> None:
     if not sys.stderr.isatty():  # in a log file, progress bars are carriage-return garbage
-        from transformers.utils import logging as hf_logging
+        # read by huggingface_hub and by transformers when they are imported, so a verb that never
+        # loads a model does not pay a second for importing transformers here
+        import os
 
-        hf_logging.disable_progress_bar()
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         app()
     except KeyboardInterrupt:

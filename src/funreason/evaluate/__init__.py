@@ -14,3 +14,5 @@ NON_LIVE_PYTHON = ("simple_python", "multiple", "parallel", "parallel_multiple")
 ROUND_CATEGORIES = ("simple_python", "multiple", "parallel", "irrelevance")
 # the demo's quick subset (a few entries each fit its 15 minutes)
 DEMO_CATEGORIES = ("simple_python", "multiple", "irrelevance")
+# BFCL's multi-turn categories (200 entries each), scored against its executable environments
+MULTI_TURN = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context")

@@ -50,6 +50,12 @@ class DecodeError(ValueError):
 def decode_prompting(raw: str, language: str = "python") -> Any:
     """The official default prompting decode of a model output, reasoning removed."""
     _, text = split_think(raw) if isinstance(raw, str) else (None, raw)
+    return decode_text(text, language)
+
+
+def decode_text(text: Any, language: str = "python") -> Any:
+    """bfcl-eval's `default_decode_ast_prompting` of `text` as it stands (reasoning kept: its
+    multi-turn runner decodes each step so, and a `<think>` prefix fails to decode there)."""
     if not isinstance(text, str):
         raise DecodeError("model result is not text")
     text = text.strip("`\n ")

@@ -26,7 +26,7 @@ from typing import Any
 
 from funreason.runinfo import releases_folders
 from funreason.config import cli
-from funreason.evaluate import LIVE_AST, NON_LIVE_OTHER, NON_LIVE_SIMPLE
+from funreason.evaluate import LIVE_AST, MULTI_TURN, NON_LIVE_OTHER, NON_LIVE_SIMPLE
 from funreason.evaluate.bfcl_langs import require_grammars
 from funreason.evaluate.bfcl_checker import SUPPORTED, score_entry
 from funreason.evaluate.runner import endpoint_stream, load_category, local_stream, result_path, run_categories
@@ -146,14 +146,39 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
     return run
 
 
+def result_file_in(folder: Path, category: str) -> Path:
+    """The result file of `category` under a BFCL result folder (`BFCL_v<N>_<category>_result.json`,
+    in any subfolder, as BFCL lays them out per model); ValueError if none or several."""
+    found = sorted(p for p in folder.rglob(f"BFCL_v*_{category}_result.json") if p.is_file())
+    if len(found) != 1:
+        raise ValueError(f"{folder}: {'no' if not found else len(found)} result files for {category}"
+                         + (f" ({', '.join(map(str, found[:3]))}); give one file" if found else ""))
+    return found[0]
+
+
+def score_results(categories: list[str], results: Path, data_dir: str | None = None) -> list[dict[str, Any]]:
+    """`funreason eval score` on one result file (one category) or a result folder (each category's
+    file found in it), in one process: one report per category."""
+    if results.is_dir():
+        return [score_results_file(c, result_file_in(results, c), data_dir) for c in categories]
+    if len(categories) != 1:
+        raise ValueError(f"{results}: a result file holds one category; give a folder to score {', '.join(categories)}")
+    return [score_results_file(categories[0], results, data_dir)]
+
+
 def score_results_file(category: str, results: Path, data_dir: str | None = None) -> dict[str, Any]:
     """`funreason eval score`: a BFCL result file (any subset of a category, one `{"id", "result"}`
-    per line) scored like the official checker; ValueError naming the line of a bad, unknown or
-    repeated entry (counted twice it would weigh twice in the accuracy)."""
+    per line) scored like the official checker (multi-turn categories: `multi_turn.score_file`);
+    ValueError naming the line of a bad, unknown or repeated entry (counted twice it would weigh
+    twice in the accuracy)."""
     from funreason.formats.jsonl import BadLine, iter_json_rows
 
+    if category in MULTI_TURN:
+        from funreason.evaluate import multi_turn  # the environments' imports only when they are used
+
+        return multi_turn.score_file(category, results, data_dir)
     if category not in SUPPORTED:
-        raise ValueError(f"category {category!r} is not scored yet; supported: {', '.join(sorted(SUPPORTED))}")
+        raise ValueError(f"category {category!r} is not scored yet; supported: {', '.join(sorted(SUPPORTED) + list(MULTI_TURN))}")
     require_grammars([category])
     entries = {ex.id: ex for ex in read_examples(bfcl.question_file(category, data_dir))}
     if not results.is_file():
