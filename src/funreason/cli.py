@@ -211,6 +211,24 @@ def data_mix(cfg: MixConfig) -> None:
                  f"{cfg.out}/heldout.jsonl ({sum(summary.heldout.values())} rows), mix.json, mix.md")
 
 
+from funreason.data.audit import AuditConfig  # noqa: E402  (beside its verb)
+
+
+@verb(data_app, "audit", AuditConfig)
+def data_audit(cfg: AuditConfig) -> None:
+    """Compare every row with every BFCL function and question: a report per row naming the entry it resembles and why."""
+    from funreason.data.audit import audit_file
+
+    try:
+        summary = audit_file(cfg.data, cfg.folder, cfg.format)
+    except (SchemaError, ValueError, OSError) as e:
+        _fail(str(e))
+    stdout.print(summary.line())
+    if summary.blocking:
+        stdout.print(summary.blocking_report())
+    stdout.print(f"report: {cfg.folder}/audit.md · every row: {cfg.folder}/audit.jsonl")
+
+
 @app.command()
 def sample(
     output: Path = typer.Option(..., "--out", "-o", help="File to write (xLAM JSONL)."),
