@@ -183,9 +183,12 @@ def code_version() -> str:
             return head + ("+dirty" if dirty else "")
         except (OSError, subprocess.SubprocessError):
             pass
-    from funreason import __version__
+    from importlib.metadata import PackageNotFoundError, version
 
-    return f"funreason {__version__}"
+    try:
+        return f"funreason {version('funreason')}"
+    except PackageNotFoundError:
+        return "funreason (not installed, no checkout)"
 
 
 def append_ledger(path: Path, entry: dict[str, Any]) -> dict[str, Any]:
