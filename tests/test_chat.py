@@ -168,7 +168,7 @@ def test_stats_and_train_keep_the_reasoning_on_such_a_template_given_with_chat_t
     stats = json.loads(proc.stdout)
     assert stats["think"]["count"] == 142 and stats["think"]["mean"] > 10
     run = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "train", "--model", str(tiny_model_dir), "--data", str(SAMPLE),
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "train", "--allow-benchmark-overlap", "--model", str(tiny_model_dir), "--data", str(SAMPLE),
                            "--out", str(run), "--max-steps", "1", "--report-to", "none", *common], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((run / "data_report.json").read_text())
@@ -176,6 +176,6 @@ def test_stats_and_train_keep_the_reasoning_on_such_a_template_given_with_chat_t
     saved = AutoTokenizer.from_pretrained(run / "final")
     # the template trained with, extended to render `tools` as training did (chat.carry_tools_prompt)
     assert saved.chat_template.endswith(template.read_text()) and saved.chat_template.startswith("{#- funreason: tools")
-    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "train", "--model", str(tiny_model_dir), "--data", str(SAMPLE),
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "train", "--allow-benchmark-overlap", "--model", str(tiny_model_dir), "--data", str(SAMPLE),
                            "--out", str(tmp_path / "run2"), "--chat-template", str(tmp_path / "missing.jinja")], capture_output=True, text=True)
     assert proc.returncode == 2 and "missing.jinja: no such file" in proc.stdout + proc.stderr and "Traceback" not in proc.stderr

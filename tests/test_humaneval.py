@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 import os
 import subprocess
@@ -21,7 +22,10 @@ def test_the_package_data_is_the_164_problems_and_canonical_solutions_pass(tmp_p
     assert len(PROBLEMS) == 164
     first = PROBLEMS[:6]
     summary = run_humaneval(first, lambda chunk: [p["canonical_solution"] for p in chunk], tmp_path, chat=False)
-    assert summary.to_dict() == {"total": 6, "passed": 6, "pass@1": 1.0, "failures": {}}
+    held = summary.to_dict()
+    assert {k: held[k] for k in ("total", "passed", "pass@1", "failures", "reference_logprob")} == {
+        "total": 6, "passed": 6, "pass@1": 1.0, "failures": {}, "reference_logprob": None}
+    assert held["interval"][1] > 0.999 and 0.5 < held["interval"][0] < 0.7  # Wilson, 6 of 6
 
 
 HOSTILE = {
@@ -101,6 +105,9 @@ def test_cli_with_the_tiny_model_and_with_an_endpoint(tmp_path, tiny_model_dir):
 
     local = cli("--model", tiny_model_dir, "--out", tmp_path / "local", "--limit", 3, "--max-tokens", 16)
     assert local["total"] == 3 and local["pass@1"] == 0.0  # an untrained model writes no working code
+    ref = local["reference_logprob"]  # the forgetting measure that is above its floor where pass@1 is not
+    assert ref["problems"] == 3 and ref["tokens"] > 50 and ref["mean_logprob"] < 0 and abs(ref["perplexity"] - math.exp(-ref["mean_logprob"])) < 1e-2
+    assert local["interval"][0] == 0.0 and 0 < local["interval"][1] < 1
     engine = LocalEngine.from_pretrained(str(tiny_model_dir))
     srv = BackgroundServer(create_app(engine, ServeConfig("tiny", api_key="s3cret")))
     try:
@@ -109,7 +116,7 @@ def test_cli_with_the_tiny_model_and_with_an_endpoint(tmp_path, tiny_model_dir):
     finally:
         srv.stop()
         engine.close()
-    assert remote["total"] == 2
+    assert remote["total"] == 2 and remote["reference_logprob"] is None  # an endpoint gives no log-probabilities here
     # another model's samples in the same folder are never scored as this model's
     proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "humaneval", "--model", str(tiny_model_dir), "--out",
                            str(tmp_path / "remote"), "--limit", "2", "--max-tokens", "16"], capture_output=True, text=True)
@@ -141,3 +148,26 @@ def test_chat_mode_asks_a_local_instruct_model_through_its_template(tmp_path, sm
     proc = funreason("eval", "humaneval", "--model", smollm2_dir, "--problems", problems, "--out", tmp_path / "raw", "--max-tokens", 96, "--chat",
                      check=False)
     assert proc.returncode == 2 and "holds results of another run" in proc.stdout + proc.stderr
+
+
+def test_reference_likelihood_is_the_solution_tokens_log_probability_given_the_prompt(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from funreason.evaluate.humaneval import load_problems, reference_likelihood
+
+    model, tok = AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir)
+    problems = load_problems()[:2]
+    got = reference_likelihood(model, tok, problems)
+    want, n = 0.0, 0
+    for p in problems:  # by hand: every solution token's log-probability after the prompt and the tokens before it
+        head, tail = tok(p["prompt"])["input_ids"], tok(p["canonical_solution"], add_special_tokens=False)["input_ids"]
+        ids = head + tail
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids])).logits[0]
+        for i in range(len(head), len(ids)):
+            want += float(torch.log_softmax(logits[i - 1].float(), -1)[ids[i]])
+            n += 1
+    assert got.tokens == n and abs(got.logprob - want) < 1e-2 and got.problems == 2
+    # a problem without a reference solution is left out, not counted as zero
+    assert reference_likelihood(model, tok, [{**problems[0], "canonical_solution": ""}]).problems == 0

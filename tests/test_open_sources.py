@@ -111,7 +111,7 @@ def test_mix_has_no_bfcl_a_held_out_split_per_source_and_is_reproducible(fc_open
     groups = set(split_groups(glaive).values())
     assert len(groups) < len({group_of(e) for e in glaive}) and groups <= {group_of(e) for e in glaive}
     irr = [e for e in train if e.meta.get("augmented") == "irrelevance"]
-    assert len(irr) == summary.irrelevance > 300
+    assert len(irr) == summary.irrelevance > 250  # 10% of the rows the BFCL checks and the benchmark audit leave
     by_id = {e.id: e for e in train + held}
     for e in irr:  # offered no tool the reference calls: a near miss (the rest of its own tools) or another's
         source = by_id[e.meta["query_from"]]

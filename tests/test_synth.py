@@ -288,3 +288,16 @@ def test_sample_generator_reproduces_the_bundled_file_and_writes_each_kind(tmp_p
     run("sample", "--out", tmp_path / "p.jsonl", "--kind", "phrased", "-n", "40", "--seed", "3")
     rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text(encoding="utf-8").splitlines()]
     assert rows == phrased_rows(40, 3) and rows[0]["id"] == "phrased-0"
+
+
+def test_every_kind_says_which_bfcl_entries_it_was_designed_from_and_none_is_test():
+    from funreason.data.synth.kinds import KINDS, designed_ids
+    from funreason.evaluate.splits import load_registry
+
+    registry = load_registry()
+    for name, kind in KINDS.items():
+        ids = designed_ids(kind)
+        assert ids, f"kind {name} does not say which BFCL entries it was designed from"
+        test = [i for i in ids if registry.split_of(i) != "dev"]
+        assert not test, f"kind {name} names test entries {test[:5]}: they would have to move to dev"
+    assert "simple_python_345" not in designed_ids(KINDS["rate"]) and len(designed_ids(KINDS["rate"])) == 300

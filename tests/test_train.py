@@ -38,7 +38,7 @@ def metrics(run):
 )
 def test_train_cli_runs_twenty_steps(tmp_path, tiny_model_dir, loss_args, lora_args):
     run = tmp_path / "run"
-    proc = cli("train", "--model", tiny_model_dir, "--data", SAMPLE, "--out", run, "--max-steps", 20,
+    proc = cli("train", "--model", tiny_model_dir, "--data", SAMPLE, "--out", run, "--max-steps", 20, "--allow-benchmark-overlap",
                "--batch-size", 2, "--lr", "1e-3", "--logging-steps", 5, "--save-steps", 100, *loss_args, *lora_args)
     assert "trained 20 steps" in proc.stdout
     # M10: readable in a log file: one line per logging step, no raw dicts, bars or FutureWarnings
@@ -71,7 +71,8 @@ class StopAt(TrainerCallback):
 
 def _cfg(model, out, **kw):
     settings = dict(model=str(model), data=str(SAMPLE), out=str(out), max_steps=20, batch_size=2,
-                    learning_rate=1e-3, logging_steps=2, save_steps=5, alpha_mode="self", report_to="none")
+                    learning_rate=1e-3, logging_steps=2, save_steps=5, alpha_mode="self", report_to="none",
+                    allow_benchmark_overlap=True)  # the bundled sample mirrors BFCL definitions (docs/data.md)
     return TrainConfig(**{**settings, **kw})
 
 
@@ -140,7 +141,8 @@ def test_bad_rows_are_counted_and_benchmark_rows_refused(tmp_path, tiny_model_di
     data = tmp_path / "d.jsonl"
     write_examples(exs, data)
     run = tmp_path / "run"
-    cfg = TrainConfig(model=str(tiny_model_dir), data=str(data), out=str(run), max_steps=2, batch_size=2, max_length=640, report_to="none")
+    cfg = TrainConfig(model=str(tiny_model_dir), data=str(data), out=str(run), max_steps=2, batch_size=2, max_length=640, report_to="none",
+                      allow_benchmark_overlap=True)
     train(cfg, log=lambda *_: None)
     report = json.loads((run / "data_report.json").read_text())
     assert report["rows"] == 40 and report["no_answer_tokens"] == 1
@@ -176,7 +178,7 @@ def test_accelerate_configs_validate():
 
 def test_yaml_config_with_gradient_accumulation_and_checkpointing(tmp_path, tiny_model_dir):
     cfg = tmp_path / "train.yaml"
-    cfg.write_text(f"model: {tiny_model_dir}\ndata: {SAMPLE}\nloss: srml\nalpha: 0.7\nmax_steps: 4\n"
+    cfg.write_text(f"model: {tiny_model_dir}\ndata: {SAMPLE}\nallow_benchmark_overlap: true\nloss: srml\nalpha: 0.7\nmax_steps: 4\n"
                    "batch_size: 2\ngrad_accum: 2\ngradient_checkpointing: true\nlogging_steps: 2\nreport_to: none\n")
     run = tmp_path / "run"
     proc = cli("train", "--config", cfg, "--out", run, "--lr", "1e-3")  # the command line overrides the file
@@ -193,7 +195,7 @@ def test_yaml_config_with_gradient_accumulation_and_checkpointing(tmp_path, tiny
 def test_yaml_numbers_read_as_the_command_line_reads_them(tmp_path, tiny_model_dir):
     # YAML 1.1 reads `2e-5` as a string; it used to reach the optimizer and crash with a TypeError
     cfg = tmp_path / "train.yaml"
-    cfg.write_text(f"model: {tiny_model_dir}\ndata: {SAMPLE}\nlearning_rate: 2e-5\nmax_steps: '2'\n"
+    cfg.write_text(f"model: {tiny_model_dir}\ndata: {SAMPLE}\nallow_benchmark_overlap: true\nlearning_rate: 2e-5\nmax_steps: '2'\n"
                    "batch_size: 2\nlogging_steps: 1\nreport_to: none\nbf16: false\n")
     run = tmp_path / "run"
     proc = cli("train", "--config", cfg, "--out", run)
@@ -224,7 +226,7 @@ def test_yaml_numbers_read_as_the_command_line_reads_them(tmp_path, tiny_model_d
 def test_a_run_that_diverges_stops_with_one_line_and_writes_no_final_model(tmp_path, tiny_model_dir):
     """issue 55 M11: a learning rate so large that the weights overflow gave rc 0 and a final/ of NaNs."""
     out = tmp_path / "diverged"
-    proc = funreason("train", "--model", tiny_model_dir, "--data", SAMPLE, "--out", out, "--max-steps", 4, "--lr", "1e30",
+    proc = funreason("train", "--model", tiny_model_dir, "--data", SAMPLE, "--out", out, "--max-steps", 4, "--allow-benchmark-overlap", "--lr", "1e30",
                      "--logging-steps", 1, "--batch-size", 2, "--save-steps", 1000, "--lora", 0, check=False)
     assert proc.returncode == 2 and "the run diverged (try a lower --lr); no final model was written" in proc.stderr, proc.stderr[-2000:]
     assert not (out / "final").exists() and "Traceback" not in proc.stderr
@@ -239,7 +241,7 @@ def test_an_out_folder_of_another_run_is_refused_not_resumed(tmp_path, tiny_mode
     other = tmp_path / "other.jsonl"
     write_examples(read_examples(SAMPLE)[:10], other)
     for resume in (False, True):
-        args = ["train", "--model", tiny_model_dir, "--data", other, "--out", run, "--max-steps", 4, *(["--resume"] if resume else [])]
+        args = ["train", "--model", tiny_model_dir, "--data", other, "--out", run, "--max-steps", 4, "--allow-benchmark-overlap", *(["--resume"] if resume else [])]
         proc = subprocess.run([sys.executable, "-m", "funreason.cli", *map(str, args)], capture_output=True, text=True, timeout=600)
         said = proc.stdout + proc.stderr
         assert proc.returncode == 2 and "holds results of another run of train (" in said and "data_sha256:" in said and "choose another --out" in said, said[-2000:]

@@ -215,6 +215,24 @@ def data_mix(cfg: MixConfig) -> None:
                  f"{cfg.out}/heldout.jsonl ({sum(summary.heldout.values())} rows), mix.json, mix.md")
 
 
+from funreason.data.audit import AuditConfig  # noqa: E402  (beside its verb)
+
+
+@verb(data_app, "audit", AuditConfig)
+def data_audit(cfg: AuditConfig) -> None:
+    """Compare every row with every BFCL function and question: a report per row naming the entry it resembles and why."""
+    from funreason.data.audit import audit_file
+
+    try:
+        summary = audit_file(cfg.data, cfg.folder, cfg.format)
+    except (SchemaError, ValueError, OSError) as e:
+        _fail(str(e))
+    stdout.print(summary.line())
+    if summary.blocking:
+        stdout.print(summary.blocking_report())
+    stdout.print(f"report: {cfg.folder}/audit.md · every row: {cfg.folder}/audit.jsonl")
+
+
 @app.command()
 def sample(
     output: Path = typer.Option(..., "--out", "-o", help="File to write (xLAM JSONL)."),
@@ -364,11 +382,16 @@ def eval_bfcl(cfg: EvalBfclConfig) -> None:
         _fail(f"{e} (finished entries are kept; run again to resume)")
     except (OSError, SchemaError, ValueError) as e:
         _fail(str(e))
-    _table("BFCL", ("category", "entries", "accuracy"), [(c, sc["total"], f"{100 * sc['accuracy']:.2f}") for c, sc in run.scores.items()])
+    from funreason.evaluate.splits import interval_text
+
+    _table(f"BFCL, split {cfg.split}", ("category", "split, entries", "accuracy", "95% interval"),
+           [(c, f"{cfg.split}, {sc['total']}", f"{100 * sc['accuracy']:.2f}", interval_text(sc.get("interval"))) for c, sc in run.scores.items()])
     sm = run.summary
+    if sm.get("ledger"):
+        stdout.print(f"this run scored test entries: recorded in {sm['ledger']}")
     if run.generated:
         stdout.print(f"generated {run.generated} answers in {run.seconds:.1f} s ({run.entries_per_second} entries/s)")
-    stdout.print(f"Non-Live AST {100 * sm['non_live_ast']:.2f} · Live AST {100 * sm['live_ast']:.2f} · Overall {100 * sm['overall']:.2f}"
+    stdout.print(f"split {cfg.split}, {sum(sc['total'] for sc in run.scores.values())} entries · Non-Live AST {100 * sm['non_live_ast']:.2f} · Live AST {100 * sm['live_ast']:.2f} · Overall {100 * sm['overall']:.2f}"
                  + (f" · not scored (0 in these): {', '.join(sm['not_scored'])}" if sm["not_scored"] else "") + f" · {cfg.out}/report.md")
 
 
@@ -384,8 +407,18 @@ def eval_compare(
         rows, loaded = compare(runs, output)
     except (OSError, ValueError, KeyError) as e:
         _fail(str(e))
-    _table("Evaluation runs", ("metric", *(run["name"] for run in loaded)),
-           [(row, *("–" if row not in r["metrics"] else f"{100 * r['metrics'][row]:.2f}" for r in loaded)) for row in rows])
+    from funreason.evaluate.splits import interval_text
+
+    def cell(r: dict, row: str) -> str:
+        if row not in r["metrics"]:
+            return "–"
+        if row.startswith("HumanEval reference"):  # a log-probability, not a share
+            return f"{r['metrics'][row]:.3f}"
+        return f"{100 * r['metrics'][row]:.2f} {interval_text(r['intervals'].get(row)) if r['intervals'].get(row) else ''}".strip()
+
+    _table("Evaluation runs (accuracy in %, 95% interval)", ("metric", *(run["name"] for run in loaded)),
+           [("BFCL split, entries", *(f"{r['split']}, {r['entries']}" if r["split"] else "–" for r in loaded)),
+            *((row, *(cell(r, row) for r in loaded)) for row in rows)])
     stdout.print(f"chart: {output}")
 
 

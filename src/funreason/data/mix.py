@@ -4,6 +4,10 @@
 1. **BFCL de-duplication** — a record goes (kind `bfcl_query` / `bfcl_function`) when its user turn
    equals, after case and space folding, a user turn of any BFCL question file, or when it calls a
    function whose name is a BFCL function name. BFCL is the held-out benchmark: never trained on.
+   Then the benchmark audit (`data.audit`, as `funreason data audit` runs it): a record goes (kind
+   `bfcl_audit:<kind>`) when a tool it offers or calls resembles a BFCL function by definition under
+   any name, or a user turn contains most of a BFCL question; `mix.json` counts the records kept
+   that only share a BFCL function's name (`bfcl_audit_name_only`).
 2. **FCDR's call check** (`check_calls`, on by default) — a record goes (kind `calls:type`,
    `calls:missing_required`, …, counted per source) when its reference calls do not fit its own
    tools: a number written as a string, an array cut to a string, an unknown parameter. The sources
@@ -98,6 +102,7 @@ class MixSummary:
     irrelevance: int = 0
     joined: Counter = field(default_factory=Counter)  # same_function | two_functions -> rows
     reasoning: Counter = field(default_factory=Counter)  # data | template | none -> training rows
+    name_only: Counter = field(default_factory=Counter)  # source -> kept records that only share a BFCL function's name
 
     @property
     def train_rows(self) -> int:
@@ -112,6 +117,7 @@ class MixSummary:
             "train": dict(self.train), "heldout": dict(self.heldout), "irrelevance_rows": self.irrelevance,
             "joined_rows": dict(self.joined),
             "reasoning": dict(self.reasoning),
+            "bfcl_audit_name_only": dict(self.name_only),
             "reasoning_note": "rows without their own reasoning carry a templated one written from the reference "
                               "answer (meta.reasoning_source = template), standing in for a teacher.",
         }
@@ -296,7 +302,10 @@ def joined_rows(pool: list[Example], k: int, seed: int) -> list[Example]:
 
 def build_mix(cfg: MixConfig) -> MixSummary:
     cfg.validate()
+    from funreason.data.audit import audit_row, bfcl_index as audit_index
+
     queries, names = bfcl_index()
+    index = audit_index()
     summary = MixSummary(sources={})
     train: list[Example] = []
     heldout: list[Example] = []
@@ -309,9 +318,12 @@ def build_mix(cfg: MixConfig) -> MixSummary:
         for ex in examples:
             if overlap := bfcl_overlap(ex, queries, names):
                 dropped[overlap] += 1
+            elif (audit := audit_row(ex, index))["blocking"]:
+                dropped["bfcl_audit:" + next(f["kind"] for f in audit["findings"] if f["kind"] != "name")] += 1
             elif cfg.check_calls and ex.calls and (verdict := check_calls(ex.calls, ex.tools)):
                 checked[verdict.kind] += 1
             else:
+                summary.name_only[source] += audit["flagged"]
                 kept.append(ex)
         summary.bfcl_dropped[source] = dropped
         summary.check_dropped[source] = checked

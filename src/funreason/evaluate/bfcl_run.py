@@ -29,7 +29,8 @@ from funreason.config import cli
 from funreason.evaluate import LIVE_AST, MULTI_TURN, NON_LIVE_OTHER, NON_LIVE_SIMPLE
 from funreason.evaluate.bfcl_langs import require_grammars
 from funreason.evaluate.bfcl_checker import SUPPORTED, score_entry
-from funreason.evaluate.runner import endpoint_stream, load_category, local_stream, result_path, run_categories
+from funreason.evaluate.runner import endpoint_stream, local_stream, result_path, run_categories
+from funreason.evaluate.splits import SPLITS, append_ledger, default_ledger, interval_text, load_registry, load_split, with_intervals
 from funreason.formats import bfcl, read_examples
 from funreason.llm import SamplingParams
 from funreason.llm.factory import BackendConfig, ModelChoice, open_blocking_chat, open_engine
@@ -47,9 +48,12 @@ class EvalBfclConfig(ModelChoice):
     out: str = field(default="", metadata=cli("Folder for result files and report.json / .md / .png.", "--out", "-o", required=True))
     categories: list[str] = field(default_factory=lambda: list(DEFAULT_CATEGORIES),
                                   metadata=cli("Comma-separated categories (default: every scored one).", csv=True))
-    limit: int | None = field(default=None, metadata=cli("Only the first N entries of each category."))
-    skip: int = field(default=0, metadata=cli("Leave out the first N entries of each category (with --limit M: entries N+1 to N+M), "
-                                              "to score entries apart from those a subset was studied on."))
+    split: str = field(default="dev", metadata=cli("dev (entries studied while data and settings were designed), test (never studied; "
+                                                   "each run is written to the ledger) or all (bfcl_splits.json says which is which)."))
+    ledger: str = field(default="", metadata=cli("File a run that scores test entries is recorded in (default: $FUNREASON_LEDGER, "
+                                                 "else the checkout's experiments/bfcl_test_ledger.jsonl, else the user cache's)."))
+    limit: int | None = field(default=None, metadata=cli("Only the first N entries of each category (of the split)."))
+    skip: int = field(default=0, metadata=cli("Leave out the first N entries of each category's split (with --limit M: entries N+1 to N+M)."))
     mode: str = field(default="prompting", metadata=cli("prompting (the model writes the call list) or native (tools / tool_calls; endpoints)."))
     max_tokens: int = field(default=1024, metadata=cli("Cap on new tokens per answer."))
     concurrency: int = field(default=32, metadata=cli("Requests in flight (endpoints)."))
@@ -73,6 +77,8 @@ class EvalBfclConfig(ModelChoice):
             raise ValueError(f"--out {self.out} is a file; give a folder")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"--limit must be 1 or more, not {self.limit}")
+        if self.split not in SPLITS:
+            raise ValueError(f"--split must be one of {', '.join(SPLITS)}, not {self.split!r}")
         if self.skip < 0:
             raise ValueError(f"--skip must be 0 or more, not {self.skip}")
         unknown = [c for c in self.categories if c not in SUPPORTED]
@@ -115,12 +121,17 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
     from funreason.runinfo import claim
 
     out = Path(cfg.out)
-    data = {c: load_category(c, cfg.limit, cfg.data_dir, cfg.skip) for c in cfg.categories}
+    registry = load_registry()
+    data = {c: load_split(c, cfg.split, cfg.limit, cfg.data_dir, cfg.skip, registry) for c in cfg.categories}
+    if cfg.categories == DEFAULT_CATEGORIES:  # every category by default: those with no entries of the split are left out
+        data = {c: exs for c, exs in data.items() if exs} or data
     if empty := [c for c, exs in data.items() if not exs]:
-        raise ValueError(f"--skip {cfg.skip} leaves no entries of {', '.join(empty)}")
+        raise ValueError(f"no {cfg.split} entries of {', '.join(empty)}" + (f" after --skip {cfg.skip}" if cfg.skip else "")
+                         + " (bfcl_splits.json; docs/evaluation.md lists each category's dev and test entries)")
+    test_ids = {c: {ex.id for ex in exs if registry.split_of(ex.id) == "test"} for c, exs in data.items()}
     template = file_sha256(cfg.chat_template) if cfg.chat_template else None
     params = SamplingParams(max_tokens=cfg.max_tokens, beams=cfg.beams, length_penalty=cfg.length_penalty)
-    claim(out, {"verb": "eval bfcl", **cfg.identity(), "mode": cfg.mode, "max_tokens": cfg.max_tokens, **({"chat_template": template} if template else {}),
+    claim(out, {"verb": "eval bfcl", **cfg.identity(), **({"split": cfg.split} if cfg.split != "dev" else {}), "mode": cfg.mode, "max_tokens": cfg.max_tokens, **({"chat_template": template} if template else {}),
                 "data_dir": cfg.data_dir, **({"guided": True} if cfg.guided else {}), **params.search_settings()},
           [result_path(out, c) for c in SUPPORTED])
     generated, t0 = 0, time.perf_counter()
@@ -140,8 +151,16 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
 
             scores = run_categories(data, None, out, batch=cfg.batch, on_done=done, stream=stream)
     run = BfclRun(scores, aggregate(scores), generated, time.perf_counter() - t0)
-    write_report(out, scores, {"model": cfg.model or f"{cfg.served_model} @ {cfg.endpoint}", "mode": cfg.mode, "limit": cfg.limit, **({"skip": cfg.skip} if cfg.skip else {}), "guided": cfg.guided,
-                               **params.search_settings(),
+    settings = {"mode": cfg.mode, "limit": cfg.limit, **({"skip": cfg.skip} if cfg.skip else {}), "guided": cfg.guided,
+                "max_tokens": cfg.max_tokens, **params.search_settings()}
+    if any(test_ids.values()):  # before the report: a look at the test set that cannot be recorded is not shown
+        ledger = Path(cfg.ledger) if cfg.ledger else default_ledger()
+        looked = {c: {"entries": len(ids), "correct": sum(v["valid"] for v in scores[c]["entries"] if v["id"] in ids)}
+                  for c, ids in test_ids.items() if ids}
+        append_ledger(ledger, {"verb": "eval bfcl", **cfg.identity(), "settings": settings, "split": cfg.split,
+                               "test_entries": sum(v["entries"] for v in looked.values()), "categories": looked, "out": str(out.resolve())})
+        run.summary["ledger"] = str(ledger)
+    write_report(out, scores, {"model": cfg.model or f"{cfg.served_model} @ {cfg.endpoint}", "split": cfg.split, **settings,
                                "seconds": round(run.seconds, 1), "generated": generated, "entries_per_second": run.entries_per_second})
     return run
 
@@ -225,35 +244,42 @@ def aggregate(scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def write_report(out: Path, scores: dict[str, dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
     summary = aggregate(scores)
-    report = {**meta, "summary": summary,
+    intervals = with_intervals(scores)  # each category's too, as scores[c]["interval"]
+    split, entries = meta.get("split", "unrecorded"), sum(s["total"] for s in scores.values())
+    report = {**meta, "split": split, "entries": entries, "summary": summary, "intervals": intervals,
               "categories": {c: {k: v for k, v in s.items() if k != "entries"} for c, s in scores.items()}}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     pct = lambda x: "–" if x is None else f"{100 * x:.2f}"
-    lines = ["# BFCL report", "", f"Model: {meta.get('model')} · mode: {meta.get('mode')}"
-             + (f" · the entries after the first {meta['skip']} of each category" if meta.get("skip") else ""), "",
-             "| category | entries | accuracy |", "|---|---|---|"]
-    lines += [f"| {c} | {s['total']} | {pct(s['accuracy'])} |" for c, s in sorted(scores.items())]
-    lines += ["", "| aggregate | accuracy |", "|---|---|",
-              f"| Non-Live AST | {pct(summary['non_live_ast'])} |", f"| Live AST | {pct(summary['live_ast'])} |",
-              f"| Overall (mean of the two) | {pct(summary['overall'])} |",
-              f"| Non-Live AST, scored categories only | {pct(summary['non_live_ast_scored'])} |"]
+    lines = ["# BFCL report", "", f"Model: {meta.get('model')} · mode: {meta.get('mode')} · split: **{split}**, {entries} entries"
+             + (f" · the entries after the first {meta['skip']} of each category's split" if meta.get("skip") else ""), "",
+             "Accuracy in %, with the 95% Wilson interval (aggregates: a normal approximation over their categories).", "",
+             "| category | split, entries | accuracy | 95% interval |", "|---|---|---|---|"]
+    lines += [f"| {c} | {split}, {s['total']} | {pct(s['accuracy'])} | {interval_text(s['interval'])} |" for c, s in sorted(scores.items())]
+    lines += ["", "| aggregate | accuracy | 95% interval |", "|---|---|---|",
+              f"| Non-Live AST | {pct(summary['non_live_ast'])} | |", f"| Live AST | {pct(summary['live_ast'])} | {interval_text(intervals['live_ast'])} |",
+              f"| Overall (mean of the two) | {pct(summary['overall'])} | |",
+              f"| Non-Live AST, scored categories only | {pct(summary['non_live_ast_scored'])} | {interval_text(intervals['non_live_ast_scored'])} |"]
     if summary["not_scored"]:
         lines += ["", f"Not scored (count as 0 in the leaderboard aggregates): {', '.join(summary['not_scored'])}."]
     lines += ["", "![accuracy per category](report.png)"]
     (out / "report.md").write_text("\n".join(lines) + "\n")
-    _plot(out / "report.png", scores)
+    _plot(out / "report.png", scores, f"split {split}, {entries} entries")
     return report
 
 
-def _plot(path: Path, scores: dict[str, dict[str, Any]]) -> None:
+def _plot(path: Path, scores: dict[str, dict[str, Any]], subtitle: str) -> None:
     from funreason.plots import figure
 
     cats = sorted(scores)
     with figure(path, (max(5, 0.7 * len(cats) + 2), 3.6)) as ax:
-        ax.bar(cats, [100 * scores[c]["accuracy"] for c in cats], color="tab:green")
+        acc = [100 * scores[c]["accuracy"] for c in cats]
+        bounds = [scores[c]["interval"] or (a / 100, a / 100) for a, c in zip(acc, cats)]
+        lo = [a - 100 * b[0] for a, b in zip(acc, bounds)]
+        hi = [100 * b[1] - a for a, b in zip(acc, bounds)]
+        ax.bar(cats, acc, color="tab:green", yerr=[lo, hi], capsize=3)
         ax.set_ylim(0, 100)
-        ax.set_ylabel("accuracy (%)")
-        ax.set_title("BFCL accuracy per category")
+        ax.set_ylabel("accuracy (%), 95% interval")
+        ax.set_title(f"BFCL accuracy per category ({subtitle})")
         ax.tick_params(axis="x", rotation=45)
         for label in ax.get_xticklabels():
             label.set_horizontalalignment("right")

@@ -6,23 +6,40 @@ import json
 from pathlib import Path
 from typing import Any
 
+from funreason.evaluate.splits import wilson
+
 METRICS = [("Non-Live AST", "non_live_ast"), ("Live AST", "live_ast"), ("Overall", "overall")]
 
 
 def load_run(path: Path) -> dict[str, Any]:
-    run: dict[str, Any] = {"name": path.name, "metrics": {}}
+    """A folder's metrics, with the BFCL split and entry count and each metric's 95% interval where
+    the report has them (a report written before splits existed says `unrecorded`)."""
+    run: dict[str, Any] = {"name": path.name, "metrics": {}, "intervals": {}, "split": None, "entries": None}
     bfcl = path / "report.json"
     he = path / "humaneval.json"
     if not bfcl.exists() and not he.exists():
         raise FileNotFoundError(f"{path}: no report.json (eval bfcl) nor humaneval.json (eval humaneval)")
     if bfcl.exists():
         report = json.loads(bfcl.read_text())
+        run["split"] = report.get("split", "unrecorded")
+        run["entries"] = report.get("entries", sum(s["total"] for s in report["categories"].values()))
         for label, key in METRICS:
             run["metrics"][label] = report["summary"][key]
+        intervals = report.get("intervals") or {}
+        run["intervals"]["Live AST"] = intervals.get("live_ast")
+        if report["summary"].get("non_live_ast_scored") is not None:
+            run["metrics"]["Non-Live AST, scored categories"] = report["summary"]["non_live_ast_scored"]
+            run["intervals"]["Non-Live AST, scored categories"] = intervals.get("non_live_ast_scored")
         for cat, s in sorted(report["categories"].items()):
             run["metrics"][cat] = s["accuracy"]
+            run["intervals"][cat] = s.get("interval") or wilson(s.get("correct", round(s["accuracy"] * s["total"])), s["total"])
     if he.exists():
-        run["metrics"]["HumanEval pass@1"] = json.loads(he.read_text())["pass@1"]
+        held = json.loads(he.read_text())
+        run["metrics"]["HumanEval pass@1"] = held["pass@1"]
+        if "passed" in held and "total" in held:
+            run["intervals"]["HumanEval pass@1"] = wilson(held["passed"], held["total"])
+        if held.get("reference_logprob") is not None:
+            run["metrics"]["HumanEval reference log-prob / token"] = held["reference_logprob"]["mean_logprob"]
     return run
 
 

@@ -6,6 +6,13 @@ with its stop sequences), or with `--chat` get the chat request through their ow
 endpoints always get the chat request. In chat mode the code block of the reply is used.
 Every program runs in the sandbox of `funreason.evaluate.sandbox`. Finished problems are kept in
 `DIR/humaneval_samples.jsonl`, so an interrupted run resumes.
+
+pass@1 is 0 for a 135M model before and after training, so it cannot show forgetting at that size.
+Beside it, a local model's **reference likelihood** is measured: the mean log-probability per token
+of each problem's canonical solution given its prompt (prompt and solution tokenized apart and
+joined, so every model is scored on its own tokens of the same text), pooled over all solution
+tokens, and its perplexity. It is above its floor for any model that can read Python, and falls
+when training costs the model its code.
 """
 
 from __future__ import annotations
@@ -84,20 +91,75 @@ def check_program(problem: dict[str, Any], program: str, limits: Limits) -> Verd
 
 
 @dataclass
+class ReferenceLikelihood:
+    """The canonical solutions' likelihood under a model: log-probability per solution token, pooled."""
+
+    problems: int
+    tokens: int
+    logprob: float  # summed over every solution token
+
+    @property
+    def mean_logprob(self) -> float:
+        return self.logprob / self.tokens if self.tokens else 0.0
+
+    @property
+    def perplexity(self) -> float:
+        import math
+
+        return math.exp(-self.mean_logprob)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"problems": self.problems, "tokens": self.tokens, "mean_logprob": round(self.mean_logprob, 5),
+                "perplexity": round(self.perplexity, 4)}
+
+
+def reference_likelihood(model: Any, tokenizer: Any, problems: list[dict[str, Any]]) -> ReferenceLikelihood:
+    """The mean log-probability per token of each problem's `canonical_solution` given its `prompt`
+    (problems without one are left out), one problem per forward pass."""
+    import torch
+
+    total, tokens, counted = 0.0, 0, 0
+    device = next(model.parameters()).device
+    for p in problems:
+        solution = p.get("canonical_solution")
+        if not isinstance(solution, str) or not solution:
+            continue
+        head = tokenizer(p["prompt"], add_special_tokens=True)["input_ids"]
+        tail = tokenizer(solution, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([head + tail], device=device)
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits[0, len(head) - 1 : -1].float()
+        logprobs = torch.log_softmax(logits, dim=-1).gather(1, ids[0, len(head):, None])
+        total += float(logprobs.sum())
+        tokens += len(tail)
+        counted += 1
+    return ReferenceLikelihood(counted, tokens, total)
+
+
+@dataclass
 class HumanEvalSummary:
     total: int
     passed: int
     failures: dict[str, int]  # failed programs by verdict kind (timeout, oom, cpu, failed, sandbox)
+    reference: ReferenceLikelihood | None = None  # local models only: an endpoint gives no log-probabilities here
 
     @property
     def pass_at_1(self) -> float:
         return self.passed / self.total if self.total else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"total": self.total, "passed": self.passed, "pass@1": self.pass_at_1, "failures": self.failures}
+        from funreason.evaluate.splits import wilson
+
+        return {"total": self.total, "passed": self.passed, "pass@1": self.pass_at_1, "interval": wilson(self.passed, self.total),
+                "failures": self.failures, "reference_logprob": self.reference.to_dict() if self.reference else None}
 
     def line(self) -> str:
-        return f"HumanEval pass@1 {self.pass_at_1:.3f} ({self.passed}/{self.total}) · failures {self.failures or 'none'}"
+        from funreason.evaluate.splits import interval_text, wilson
+
+        ref = (f" · reference solutions {self.reference.mean_logprob:.3f} log-prob/token (perplexity {self.reference.perplexity:.2f}, "
+               f"{self.reference.tokens} tokens)" if self.reference else "")
+        return (f"HumanEval pass@1 {self.pass_at_1:.3f} ({self.passed}/{self.total}, 95% interval {interval_text(wilson(self.passed, self.total))})"
+                f"{ref} · failures {self.failures or 'none'}")
 
 
 def run_humaneval(
@@ -110,6 +172,7 @@ def run_humaneval(
     workers: int = 2,
     on_done: Callable[[int], None] | None = None,
     batch: int = 16,
+    reference: ReferenceLikelihood | None = None,
 ) -> HumanEvalSummary:
     """Generate (batch by batch), check in the sandbox, append to the samples file; resumable."""
     limits = limits or Limits()
@@ -127,7 +190,8 @@ def run_humaneval(
             if on_done:
                 on_done(len(chunk))
     rows = [done[p["task_id"]] for p in problems if p["task_id"] in done]
-    summary = HumanEvalSummary(len(rows), sum(r["passed"] for r in rows), dict(Counter(r.get("kind", FAILED) for r in rows if not r["passed"])))
+    summary = HumanEvalSummary(len(rows), sum(r["passed"] for r in rows), dict(Counter(r.get("kind", FAILED) for r in rows if not r["passed"])),
+                               reference)
     write_text_atomic(out / "humaneval.json", json.dumps(summary.to_dict(), indent=2))
     return summary
 
@@ -179,9 +243,11 @@ def eval_humaneval(cfg: HumanEvalConfig, progress: Progress = quiet) -> HumanEva
     claim(out, {"verb": "eval humaneval", **cfg.identity(), "max_tokens": cfg.max_tokens, "problems": cfg.problems, **mode},
           [out / "humaneval_samples.jsonl"])
     with contextlib.ExitStack() as stack:
+        reference = None
         if cfg.model:
             engine = stack.enter_context(open_engine(cfg.engine()))
             params = SamplingParams(max_tokens=cfg.max_tokens, stop=[] if cfg.chat else STOP)
+            reference = reference_likelihood(engine.model, engine.tokenizer, todo)  # before the engine's worker has work
 
             def prompt(p: dict[str, Any]) -> str:
                 if not cfg.chat:
@@ -199,4 +265,4 @@ def eval_humaneval(cfg: HumanEvalConfig, progress: Progress = quiet) -> HumanEva
 
         with progress("HumanEval", "problems", len(todo)) as advance:
             return run_humaneval(todo, generate, out, chat=cfg.chat_mode, limits=Limits(timeout_s=cfg.timeout), on_done=advance,
-                                 batch=16 if cfg.model else max(16, cfg.concurrency))
+                                 batch=16 if cfg.model else max(16, cfg.concurrency), reference=reference)

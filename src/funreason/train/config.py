@@ -53,6 +53,9 @@ class TrainConfig:
     system_prompt: str | None = field(default=None, metadata=cli("System prompt file ({functions} is replaced) (default: BFCL's)."))
     chat_template: str | None = field(default=None, metadata=cli("A Jinja chat template file in place of the model's own; saved with the trained model."))
     report_to: str = field(default="tensorboard", metadata=cli("tensorboard or none."))
+    allow_benchmark_overlap: bool = field(default=False, metadata=cli(
+        "Train even when the benchmark audit (`funreason data audit`) finds rows resembling BFCL entries by definition or "
+        "question; the audit is recorded in run.json either way."))
 
     def validate(self) -> "TrainConfig":
         for name in ("model", "data", "out"):

@@ -270,11 +270,39 @@ def claim_run(cfg: TrainConfig) -> None:
     settings = {k: v for k, v in asdict(cfg).items() if k not in _RESUMABLE and k not in ("model", "data")}  # data: by content
     results = [out / "metrics.jsonl", out / "final", *out.glob("checkpoint-*")]
     # every rank checks; rank 0 alone records
-    claim(out, {"verb": "train", **model_identity(cfg.model), "data_sha256": data_sha256, **settings}, results,
+    audit = benchmark_audit(cfg)
+    claim(out, {"verb": "train", **model_identity(cfg.model), "data_sha256": data_sha256, **settings, "benchmark_audit": audit}, results,
           write=is_main_process())
     if not cfg.resume and any(p.exists() for p in results):
         raise FileExistsError(f"{out} holds checkpoints or a model of this run already: add --resume to continue it, "
                               "or choose a new --out")
+
+
+class BenchmarkOverlap(ValueError):
+    """The training data holds rows that resemble BFCL entries by definition or question."""
+
+
+def benchmark_audit(cfg: TrainConfig) -> dict[str, Any]:
+    """`funreason data audit` of the training file (a folder or hub id is recorded as not audited):
+    raises BenchmarkOverlap with the report's first rows when a row resembles a BFCL entry by
+    definition or question (`data.audit.BLOCKING`), unless `allow_benchmark_overlap`; the report goes
+    to OUT/benchmark_audit/ either way."""
+    from funreason.data.audit import audit_file
+
+    if not Path(cfg.data).is_file():
+        return {"audited": False, "why": "not a file"}
+    folder = Path(cfg.out) / "benchmark_audit"
+    summary = audit_file(cfg.data, folder, cfg.format) if is_main_process() else None
+    if summary is None:  # the other ranks read what rank 0 would write; they audit the same bytes the same way
+        from funreason.data.audit import audit_examples
+        from funreason.formats import Reader
+
+        summary = audit_examples(Reader(cfg.data, format=cfg.format))
+    if summary.blocking and not cfg.allow_benchmark_overlap:
+        raise BenchmarkOverlap(f"{cfg.data}: {summary.line()}; training stops (report: {folder}/audit.md):\n{summary.blocking_report()}\n"
+                               "Remove those rows, or pass --allow-benchmark-overlap to train on them anyway (recorded in run.json).")
+    return {"audited": True, "rows": summary.rows, "flagged": summary.flagged, "blocking": summary.blocking,
+            "allowed": bool(summary.blocking and cfg.allow_benchmark_overlap), "report": str(folder / "audit.jsonl")}
 
 
 def load_model(cfg: TrainConfig):

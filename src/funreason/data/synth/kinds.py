@@ -504,26 +504,52 @@ def generate(n: int = 300, seed: int = 0, reasoning_share: float = 0.5) -> list[
 
 
 class Kind(NamedTuple):
-    """A row kind `funreason sample --kind` writes: how to make `n` rows from a seed, and one line saying what they are."""
+    """A row kind `funreason sample --kind` writes: how to make `n` rows from a seed, one line saying
+    what they are, and the BFCL entries it was designed from (`designed_from`: `category_lo-hi` ranges
+    of BFCL ids, or single ids). Those entries are dev in `evaluate/bfcl_splits.json`; no kind may
+    name a test entry (tests/test_synth.py checks it), so a figure on test entries is never one the
+    generator was shaped on."""
 
     make: Callable[[int, int], list[dict[str, Any]]]
     about: str
+    designed_from: tuple[str, ...] = ()
+
+
+def designed_ids(kind: "Kind") -> list[str]:
+    """The BFCL ids a kind was designed from, its ranges written out."""
+    ids = []
+    for item in kind.designed_from:
+        head, _, span = item.rpartition("_")
+        if "-" in span:
+            lo, hi = map(int, span.split("-"))
+            ids += [f"{head}_{i}" for i in range(lo, hi + 1)]
+        else:
+            ids.append(item)
+    return ids
 
 
 # what `funreason sample --kind` writes: the bundled sample's mixed shapes, or one of the shapes
 # generated apart from it (each with ids of its own, so that files of two kinds can be joined);
 # the CLI help and the docs table are made from these lines
+# designed_from, per the contamination audit of eb7bac0 (docs/data.md): the entries whose misses or
+# wording each kind was written from (BFCL ids, which start at 0; "entries 1–100" are ids 0–99)
 KINDS: dict[str, Kind] = {
-    "mixed": Kind(generate, "the bundled sample's shapes: simple, multiple, parallel, parallel-multiple, irrelevant"),
-    "parallel": Kind(parallel_rows, "several values in one sentence, one call each"),
-    "no-fit": Kind(no_fit_rows, "one offered function that cannot serve the request; the answer has no call"),
-    "phrased": Kind(phrased_rows, "values said in everyday words ('2.5 million', 'Denver'), written as the description asks"),
-    "optional": Kind(optional_rows, "an optional parameter passed when the request names its value, left out when not"),
-    "asked": Kind(asked_rows, "the same on 18 other tools, the value asked for in passing ('a large mushroom', 'including seasonality')"),
-    "rate": Kind(rate_rows, "a rate said in percent ('4.5%'), written as 0.045 or 4.5 as the description asks"),
-    "multi": Kind(multi_rows, "a call for every pair of two listed values, or two or three requests said as one"),
-    "case": Kind(case_rows, "two to four cases told one after another ('the first ..., the second ...'), a call each"),
-    "joint": Kind(joint_rows, "values of several parameters said together ('a and b as 12 and 18'), one call"),
+    "mixed": Kind(generate, "the bundled sample's shapes: simple, multiple, parallel, parallel-multiple, irrelevant",
+                  ("simple_python_1", "simple_python_3-6", "parallel_62", "parallel_multiple_5")),
+    "parallel": Kind(parallel_rows, "several values in one sentence, one call each", ("parallel_0-99",)),
+    "no-fit": Kind(no_fit_rows, "one offered function that cannot serve the request; the answer has no call", ("irrelevance_0-99",)),
+    "phrased": Kind(phrased_rows, "values said in everyday words ('2.5 million', 'Denver'), written as the description asks",
+                    ("simple_python_0-99",)),
+    "optional": Kind(optional_rows, "an optional parameter passed when the request names its value, left out when not",
+                     ("simple_python_0-99",)),
+    "asked": Kind(asked_rows, "the same on 18 other tools, the value asked for in passing ('a large mushroom', 'including seasonality')",
+                  ("simple_python_0-99",)),
+    "rate": Kind(rate_rows, "a rate said in percent ('4.5%'), written as 0.045 or 4.5 as the description asks", ("simple_python_0-299",)),
+    "multi": Kind(multi_rows, "a call for every pair of two listed values, or two or three requests said as one",
+                  ("parallel_0-99", "parallel_multiple_0-99")),
+    "case": Kind(case_rows, "two to four cases told one after another ('the first ..., the second ...'), a call each",
+                 ("parallel_0-99", "simple_python_0-99")),
+    "joint": Kind(joint_rows, "values of several parameters said together ('a and b as 12 and 18'), one call", ("simple_python_0-99",)),
 }
 
 

@@ -1,0 +1,59 @@
+"""BFCL's dev/test registry, `eval bfcl --split`, the test ledger and the intervals every report gives."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import funreason
+
+from funreason.evaluate.splits import REGISTRY, build_registry, load_registry, wilson
+
+
+def test_the_committed_registry_is_the_rule_applied_to_the_installed_bfcl():
+    held = json.loads(REGISTRY.read_text())
+    built = build_registry()
+    assert held["categories"] == built["categories"] and held["dev_sha256"] == built["dev_sha256"]
+    reg = load_registry()
+    assert reg.split_of("simple_python_299") == "dev" and reg.split_of("simple_python_300") == "test"
+    assert reg.split_of("irrelevance_199") == "dev" and reg.split_of("irrelevance_200") == "test"
+    assert reg.split_of("live_simple_0-0-0") == "test" and reg.split_of("multi_turn_base_0") == "test"
+    assert reg.categories["parallel"].test_count == 0 and reg.categories["live_multiple"].dev == frozenset()
+
+
+def test_an_edited_registry_is_refused(tmp_path):
+    held = json.loads(REGISTRY.read_text())
+    held["categories"]["simple_python"]["dev"].remove("simple_python_5")  # an entry quietly made test
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(held))
+    with pytest.raises(ValueError, match="edited by hand"):
+        load_registry(path)
+
+
+def test_wilson_matches_the_readme():
+    lo, hi = wilson(76, 100)
+    assert (round(100 * lo, 1), round(100 * hi, 1)) == (66.8, 83.3) and wilson(0, 0) is None
+
+
+def test_split_test_scores_only_unstudied_entries_and_writes_the_ledger(tmp_path, tiny_model_dir):
+    ledger = tmp_path / "ledger.jsonl"
+    out = tmp_path / "test"
+    proc = funreason("eval", "bfcl", "--model", tiny_model_dir, "--out", out, "--split", "test", "--categories", "simple_python,irrelevance",
+                     "--limit", 2, "--max-tokens", 8, "--ledger", ledger)
+    ids = sorted(json.loads(l)["id"] for c in ("simple_python", "irrelevance") for l in (out / f"BFCL_v4_{c}_result.json").read_text().splitlines())
+    assert ids == ["irrelevance_200", "irrelevance_201", "simple_python_300", "simple_python_301"]
+    (line,) = map(json.loads, ledger.read_text().splitlines())
+    assert line["split"] == "test" and line["test_entries"] == 4 and line["fingerprint"] and line["commit"] and line["settings"]["max_tokens"] == 8
+    assert set(line["categories"]) == {"simple_python", "irrelevance"} and "recorded in" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["split"] == "test" and report["entries"] == 4 and len(report["categories"]["simple_python"]["interval"]) == 2
+    assert "split: **test**, 4 entries" in (out / "report.md").read_text()
+    # dev entries are not a look at the test set: no line; a category without dev entries is refused by name
+    funreason("eval", "bfcl", "--model", tiny_model_dir, "--out", tmp_path / "dev", "--categories", "simple_python", "--limit", 1,
+              "--max-tokens", 8, "--ledger", ledger)
+    assert len(ledger.read_text().splitlines()) == 1
+    refused = funreason("eval", "bfcl", "--model", tiny_model_dir, "--out", tmp_path / "x", "--categories", "live_simple", "--limit", 1,
+                        "--ledger", ledger, check=False)
+    assert refused.returncode == 2 and "no dev entries of live_simple" in refused.stderr
+    shown = funreason("eval", "compare", out, tmp_path / "dev", "--out", tmp_path / "c.png")
+    assert "test, 4" in shown.stdout and "dev, 1" in shown.stdout and "[" in shown.stdout
