@@ -155,3 +155,12 @@ def test_train_learns_every_turn_of_a_conversation(tmp_path, tiny_model_dir):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "3 assistant turns from 1 records" in proc.stdout + proc.stderr
+
+
+def test_a_turn_that_is_already_a_record_of_the_file_is_learned_once(tokenizer):
+    """glaive's reader yields every target turn of a dialogue as its own record: the later record's
+    earlier turn is that record again, and is learned once."""
+    first = Example("d-1", [WEATHER], CONVERSATION.messages[:1], CONVERSATION.messages[1].reasoning, CONVERSATION.messages[1].tool_calls)
+    features, report = build_features([first, CONVERSATION], tokenizer, 4096)
+    assert report.rows == 2 and report.turns == 3 and report.turns_repeated == 1 and len(features) == 3
+    assert "1 earlier turns already records of their own" in report.summary()

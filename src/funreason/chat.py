@@ -29,11 +29,12 @@ added token (Qwen3) it is wholly think.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -142,6 +143,45 @@ def assistant_turns(ex: Example, last_only: bool = False) -> Turns:
     if ex.answer is not None or ex.reasoning is not None or not turns:
         turns.append(ex)
     return Turns(turns, left_out)
+
+
+@dataclass
+class TurnTally:
+    """What `learned_turns` made of a stream of records."""
+
+    records: int = 0
+    turns: int = 0  # turns to learn, one training row each
+    left_out: int = 0  # turns that cannot be learned
+    repeated: int = 0  # earlier turns that are already a record of the stream (a reader that yields every prefix)
+    first_left_out: list[str] = field(default_factory=list)
+
+
+def learned_turns(examples: Iterable[Example], count: TurnTally, last_only: bool = False) -> Iterator[Example]:
+    """`assistant_turns` of every record of a stream, counted in `count`. An earlier turn that is
+    already a record of the stream with the same tools, history and answer (glaive's reader yields
+    every target turn of a dialogue as its own record, in order) is learned once: when that record
+    came earlier in the stream, the turn is skipped and counted as repeated. Records themselves are
+    never skipped."""
+    seen: set[bytes] = set()
+
+    def key(ex: Example) -> bytes:
+        body = [[t.to_dict() for t in ex.tools], [m.to_dict() for m in ex.messages], ex.reasoning,
+                ex.answer if not isinstance(ex.answer, list) else [c.to_dict() for c in ex.answer]]
+        return hashlib.blake2b(json.dumps(body, sort_keys=True, ensure_ascii=False).encode(), digest_size=16).digest()
+
+    for ex in examples:
+        count.records += 1
+        found = assistant_turns(ex, last_only=last_only)
+        count.left_out += len(found.left_out)
+        count.first_left_out += found.left_out[: max(0, 5 - len(count.first_left_out))]
+        for turn in found.examples:
+            k = key(turn)
+            if turn is not ex and k in seen:
+                count.repeated += 1
+                continue
+            seen.add(k)
+            count.turns += 1
+            yield turn
 
 
 @dataclass

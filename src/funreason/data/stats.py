@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from funreason.chat import RESULT, THINK, assistant_turns, render_stream
+from funreason.chat import RESULT, THINK, TurnTally, learned_turns, render_stream
 from funreason.config import cli
 from funreason.markdown import table
 from funreason.schema import Example
@@ -98,14 +98,8 @@ def compute_stats(
     result: list[int] = []
     st = Stats()
 
-    def turns() -> Iterable[Example]:
-        for ex in examples:
-            st.rows += 1
-            found = assistant_turns(ex)
-            st.turns_left_out += len(found.left_out)
-            yield from found.examples
-
-    for ex, r in render_stream(turns(), tokenizer, batch_size=batch_size, on_batch=on_batch):
+    counted = TurnTally()
+    for ex, r in render_stream(learned_turns(examples, counted), tokenizer, batch_size=batch_size, on_batch=on_batch):
         st.turns += 1
         place = ex.meta.get("turn") or 1 + sum(m.role == "assistant" for m in ex.messages)
         count = st.per_turn.setdefault(int(place), TurnCount())
@@ -120,6 +114,7 @@ def compute_stats(
             result.append(r.count(RESULT))
             count.result_segments += 1
             count.result_tokens += result[-1]
+    st.rows, st.turns_left_out = counted.records, counted.left_out
     st.think, st.result = Summary.of(think), Summary.of(result)
     if st.result.mean:
         st.think_result_ratio = st.think.mean / st.result.mean

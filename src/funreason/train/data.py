@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from funreason.chat import PROMPT, RESULT, THINK, assistant_turns, render_stream
+from funreason.chat import PROMPT, RESULT, THINK, TurnTally, learned_turns, render_stream
 from funreason.errors import SchemaError
 from funreason.schema import Example
 
@@ -26,6 +26,7 @@ class DataReport:
     rows: int = 0  # records read
     turns: int = 0  # assistant turns to learn (one training row each)
     turns_left_out: int = 0  # assistant turns that cannot be learned (text and calls in one turn, empty)
+    turns_repeated: int = 0  # earlier turns already a record of the file, learned once
     left_out_examples: list[str] = field(default_factory=list)  # the first few, with the reason
     kept: int = 0
     no_answer_tokens: int = 0  # rendering has neither think nor result tokens
@@ -45,6 +46,7 @@ class DataReport:
             by = sorted(self.too_long_by_source.items(), key=lambda kv: (-kv[1], kv[0]))
             long += " (" + ", ".join(f"{k} {n}" for k, n in by) + "; a larger max_length keeps them)"
         turns = (f"{self.turns} assistant turns from {self.rows} records"
+                 + (f" ({self.turns_repeated} earlier turns already records of their own, learned once)" if self.turns_repeated else "")
                  + (f" ({self.turns_left_out} turns left out, e.g. {self.left_out_examples[0]})" if self.turns_left_out else "") + " · ")
         return (
             turns + f"{self.kept}/{self.turns} rows kept · {self.no_answer_tokens} without answer tokens · "
@@ -73,14 +75,10 @@ def build_features(
                 raise SchemaError(
                     f"example {ex.id} comes from {ex.meta.get('source')}, a held-out benchmark: never train on it"
                 )
-            report.rows += 1
-            turns = assistant_turns(ex, last_only=last_turn_only)
-            report.turns += len(turns.examples)
-            report.turns_left_out += len(turns.left_out)
-            report.left_out_examples += turns.left_out[: max(0, 5 - len(report.left_out_examples))]
-            yield from turns.examples
+            yield ex
 
-    for ex, r in render_stream(checked(examples), tokenizer, system=system, batch_size=batch_size):
+    count = TurnTally()
+    for ex, r in render_stream(learned_turns(checked(examples), count, last_turn_only), tokenizer, system=system, batch_size=batch_size):
         ids, seg = r.input_ids, r.segments
         answer = [i for i, s in enumerate(seg) if s != PROMPT]
         if not answer:
@@ -97,6 +95,8 @@ def build_features(
         report.result_tokens += sum(1 for s in seg if s == RESULT)
         features.append({"input_ids": ids, "segments": seg})
     report.too_long_by_source = dict(too_long)
+    report.rows, report.turns, report.turns_left_out = count.records, count.turns, count.left_out
+    report.turns_repeated, report.left_out_examples = count.repeated, count.first_left_out
     return features, report
 
 
