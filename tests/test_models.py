@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -196,3 +198,16 @@ def test_a_failed_write_leaves_no_averaged_folder(tiny_model_dir, tmp_path):
                           capture_output=True, text=True, timeout=300, preexec_fn=file_size_limit(size // 2))
     assert proc.returncode == 2 and "could not average" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # neither the folder nor its temporary
+
+
+def test_model_average_without_mergekit_names_the_extra_in_one_line(tmp_path):
+    """`pip install .` without extras has no mergekit (checked by installing into a bare venv); the
+    verb then says which extra to install. mergekit is installed here, so its absence is made by
+    blocking the import in the child process."""
+    code = ("import sys; sys.modules['mergekit'] = None\n"
+            "from funreason.cli import main\n"
+            f"sys.argv = ['funreason', 'model', 'average', 'a', 'b', '--out', {str(tmp_path / 'soup')!r}]\n"
+            "main()")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == "error: model average needs mergekit, an optional extra: pip install 'funreason[soup]'"

@@ -60,7 +60,10 @@ def _table(title: str, headers: tuple[str, ...], rows: Any) -> None:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    stderr.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    from rich.markup import escape
+
+    # escaped: messages quote data and commands whose brackets rich would read as markup ('funreason[soup]')
+    stderr.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
