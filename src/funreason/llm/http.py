@@ -269,9 +269,10 @@ class RemoteEngine:
     launched `funreason serve`. Prompts are rendered here with the model's own tokenizer and chat
     template, exactly as for local generation; the engine only decodes them."""
 
-    def __init__(self, url: str, served_model: str, tokenizer: Any, *, concurrency: int = 64, timeout: float = 3600.0):
+    def __init__(self, url: str, served_model: str, tokenizer: Any, *, concurrency: int = 64, timeout: float = 3600.0,
+                 api_key: str | None = None):
         self.tokenizer = tokenizer
-        self._http = BlockingHTTP([url], served_model, concurrency=concurrency, timeout=timeout).__enter__()
+        self._http = BlockingHTTP([url], served_model, concurrency=concurrency, timeout=timeout, api_key=api_key).__enter__()
 
     def submit(self, prompt: str, params: SamplingParams) -> "concurrent.futures.Future[Generation]":
         if not isinstance(prompt, str):  # token ids would be decoded and re-tokenized: not the same prompt
