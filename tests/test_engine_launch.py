@@ -122,3 +122,76 @@ def test_engine_commands_are_checked_before_anything_runs(tmp_path):
                               f"LaunchedEngine({sys.executable!r} + ' -c \"import sys; print(\\'no such model {{model}} {{port}}\\'); sys.exit(3)\"', "
                               f"'m', {str(tmp_path / 'e.log')!r}).__enter__()"], capture_output=True, text=True)
     assert "exited with code 3 before it answered" in failing.stderr and "no such model m" in failing.stderr
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes (zombies aside) of process group `pgid`, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+TINY_SERVE = f"{shlex.quote(sys.executable)} -m funreason.cli serve --model {{model}} --port {{port}} --max-batch 2"
+
+
+def test_a_launched_engine_that_wants_an_api_key_gets_one_or_says_so_at_once(tmp_path, tiny_model_dir, monkeypatch):
+    """Review M3: the launched `funreason serve` inherits FUNREASON_API_KEY (eval bfcl's variable),
+    so it answers 401 to a client without the key. The key is passed through; an engine whose
+    command names a key of its own is reported at the first 401, not after the start timeout."""
+    from funreason.errors import BackendError
+    from funreason.llm import SamplingParams
+    from funreason.llm.launch import ModelEngines
+
+    monkeypatch.setenv("FUNREASON_API_KEY", "the-users-eval-key")
+    with ModelEngines(TINY_SERVE, log_dir=tmp_path / "a", log=lambda _: None, start_timeout=90) as engines:
+        gen = engines.get(str(tiny_model_dir)).generate(["hello"], SamplingParams(max_tokens=2))[0]
+    assert gen.completion_tokens >= 1
+    t0 = time.monotonic()
+    with pytest.raises(BackendError) as e:
+        with ModelEngines(TINY_SERVE + " --api-key its-own", log_dir=tmp_path / "b", log=lambda _: None, start_timeout=90) as engines:
+            engines.get(str(tiny_model_dir))
+    assert "API key" in str(e.value) and "--engine-api-key" in str(e.value) and "\n" not in str(e.value), str(e.value)
+    waited = time.monotonic() - t0
+    # and with that key given, it serves
+    with ModelEngines(TINY_SERVE + " --api-key its-own", api_key="its-own", log_dir=tmp_path / "c", log=lambda _: None,
+                      start_timeout=90) as engines:
+        assert engines.get(str(tiny_model_dir)).generate(["hi"], SamplingParams(max_tokens=2))[0].completion_tokens >= 1
+    print(f"refused after {waited:.1f}s")
+
+
+FORKING_IDLE = "bash -c " + shlex.quote(IDLE + "; echo engine exited")  # a wrapper that forks: the engine is its child
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_the_engine_group_ends_when_its_launcher_is_killed_even_behind_a_forking_wrapper(tmp_path, sig):
+    """Review M4: the kernel's parent-death signal reached only the direct child (`bash`); the engine
+    that bash forked outlived a `kill -9` of its launcher. Every process of the engine's group goes."""
+    launcher = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom funreason.llm.launch import LaunchedEngine\n"
+                                 f"e = LaunchedEngine({FORKING_IDLE!r}, 'm', {str(tmp_path / 'e.log')!r}, stop_timeout=5, log=lambda m: None).__enter__()\n"
+                                 "print('ready', e.proc.pid, flush=True)\ntime.sleep(600)"],
+                                stdout=subprocess.PIPE, text=True, env=ENV)
+    try:
+        line = launcher.stdout.readline()
+        assert line.startswith("ready"), line
+        group = int(line.split()[1])
+        assert wait_until(lambda: len(group_members(group)) >= 2, 30), group_members(group)  # bash and the engine it forked
+        launcher.send_signal(sig)
+        launcher.wait(30)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert wait_until(lambda: not group_members(group), 30), f"engine group {group} outlived its launcher: {group_members(group)}"
+
+
+def wait_until(cond, timeout):
+    end = time.time() + timeout
+    while not cond() and time.time() < end:
+        time.sleep(0.1)
+    return cond()

@@ -61,3 +61,44 @@ def test_requests_run_concurrently_and_spread_over_endpoints():
     # Counted by the servers, not timed: one at a time would leave max_in_flight at 1.
     assert len(out) == 64 and a.max_in_flight + b.max_in_flight >= 16, (a.max_in_flight, b.max_in_flight)
     assert min(usage.by_endpoint.values()) >= 16, usage.by_endpoint
+
+
+def test_a_remote_engine_sends_the_rendered_prompt_without_a_second_bos():
+    """Review M6. vLLM's /v1/completions tokenizes the prompt with the tokenizer's special tokens
+    unless the request says `add_special_tokens: false`. Llama 3's template already writes
+    `<|begin_of_text|>`, so without it the engine would see two BOS tokens, not the prompt the model
+    was trained on. The server below tokenizes as vLLM does (vLLM itself needs a GPU), with Llama 3.1's
+    real vocabulary and template."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    from vocabularies import tokenizer as vocabulary
+
+    from funreason.chat import render_prompt
+    from funreason.llm.http import RemoteEngine
+    from funreason.schema import Example, Message, Tool
+    from funreason.serve.app import BackgroundServer
+
+    tok = vocabulary("llama3.1", "llama31.jinja")
+
+    async def completions(request):
+        body = await request.json()
+        ids = tok(body["prompt"], add_special_tokens=body.get("add_special_tokens", True))["input_ids"]  # vLLM's default
+        return JSONResponse({"choices": [{"text": " ".join(map(str, ids[:2])), "finish_reason": "stop"}],
+                             "usage": {"prompt_tokens": len(ids), "completion_tokens": 1}})
+
+    app = Starlette(routes=[Route("/v1/completions", completions, methods=["POST"])])
+
+    ex = Example("q", [Tool("get_weather", "Weather.", {"type": "object", "properties": {"city": {"type": "string"}}})],
+                 [Message("user", "Weather in Paris?")])
+    prompt = render_prompt(ex, tok)
+    trained = tok(prompt, add_special_tokens=False)["input_ids"]  # as training and the local engine tokenize it
+    assert trained[0] == tok.bos_token_id and trained[1] != tok.bos_token_id
+    with BackgroundServer(app) as srv:
+        engine = RemoteEngine(srv.url, "llama", tok)
+        try:
+            gen = engine.submit(prompt, SamplingParams(max_tokens=4)).result(timeout=60)
+        finally:
+            engine.close()
+    assert gen.prompt_tokens == len(trained), f"the engine saw {gen.prompt_tokens} tokens, trained on {len(trained)}: {gen.text}"
+    assert gen.text == f"{trained[0]} {trained[1]}"

@@ -3,6 +3,7 @@ a real server on 127.0.0.1, the tiny random model (it rarely ends early, so gene
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -133,3 +134,89 @@ def _up(url: str) -> bool:
         return httpx.get(url + "/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+class GatedTokenizer:
+    """The real tokenizer, except that a text holding `SLOW` waits at a gate: a tokenization as slow
+    as SmolLM2's on a 4 MB body, made deterministic (a CPU's speed is not)."""
+
+    def __init__(self, real, gate):
+        self.real, self.gate = real, gate
+
+    def __call__(self, text, *a, **k):
+        if isinstance(text, str) and "SLOW" in text:
+            self.gate.wait(60)
+        return self.real(text, *a, **k)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_huge_bodies_are_refused_before_tokenizing_and_tokenizing_holds_nobody_up(engine, monkeypatch):
+    """Review M1: six 4 MB prompts were tokenized on the event loop before their length check, and
+    `/health` and every other client waited. Now a prompt over the window by characters is refused
+    before it is tokenized, and a tokenization in progress leaves the server answering."""
+    gate = threading.Event()
+    monkeypatch.setattr(engine, "tokenizer", GatedTokenizer(engine.tokenizer, gate))
+    srv = BackgroundServer(create_app(engine, ServeConfig("tiny", max_body_bytes=8 << 20)))
+    try:
+        huge = {"model": "tiny", "prompt": "1" * 4_000_000, "max_tokens": 4}
+        big = [httpx.post(srv.url + "/v1/completions", json=huge, timeout=60) for _ in range(2)]
+        chat = httpx.post(srv.url + "/v1/chat/completions", json={"model": "tiny", "max_tokens": 4,
+                          "messages": [{"role": "user", "content": "1" * 4_000_000}]}, timeout=60)
+        for r in [*big, chat]:
+            err = r.json()["error"]
+            assert r.status_code == 400 and err["code"] == "context_length_exceeded" and "characters" in err["message"], err
+        slow = {}
+        t = threading.Thread(target=lambda: slow.update(r=httpx.post(srv.url + "/v1/completions", timeout=60,
+                                                                      json={"model": "tiny", "prompt": "SLOW hi", "max_tokens": 2})))
+        t.start()
+        time.sleep(0.5)  # the slow request is being tokenized now
+        assert httpx.get(srv.url + "/health", timeout=10).status_code == 200
+        small = httpx.post(srv.url + "/v1/chat/completions", json={"model": "tiny", "messages": HI, "max_tokens": 2}, timeout=10)
+        assert small.status_code == 200
+        gate.set()
+        t.join(60)
+        assert slow["r"].status_code == 200
+    finally:
+        gate.set()
+        srv.stop()
+
+
+def test_a_stream_whose_client_stops_reading_is_cancelled(engine):
+    """Review M2: a client that keeps its connection open but never reads its stream let the stream
+    decode all its tokens (kernel buffers took them). Now the server's send buffer is bounded and a
+    stream whose events cannot be sent for a while is cancelled. (Sampled: greedy, the tiny model
+    writes only newlines, which a stream does not send; a stream that sends nothing fills no buffer,
+    and no server can tell that its client stopped reading.)"""
+    srv = BackgroundServer(create_app(engine, ServeConfig("tiny", max_tokens_cap=4096)))
+    body = json.dumps({"model": "tiny", "messages": HI, "max_tokens": 1900, "stream": True, "temperature": 1.0, "seed": 1}).encode()
+    s = socket.socket()
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a client's small window, and it never reads
+        s.connect(("127.0.0.1", srv.port))
+        before = engine.cancelled
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        assert wait_for(lambda: engine.cancelled == before + 1, 120), "the unread stream was not cancelled"
+        assert wait_for(lambda: not engine.health()["busy"], 30)
+    finally:
+        s.close()
+        srv.stop()
+
+
+def test_a_lone_surrogate_is_a_400_and_a_vanishing_temperature_decodes_greedily(engine):
+    """Review L2 and L3: `\\ud800` gave a plain-text 500 on both routes; temperature 1e-300 gave a
+    500 'generation failed: generation failed: ... inf/nan'."""
+    srv = BackgroundServer(create_app(engine, ServeConfig("tiny")))
+    try:
+        for path, body in (("/v1/chat/completions", {"messages": [{"role": "user", "content": "\ud800"}]}),
+                           ("/v1/completions", {"prompt": "\ud800"})):
+            r = httpx.post(srv.url + path, content=json.dumps({"model": "tiny", "max_tokens": 2, **body}),
+                           headers={"content-type": "application/json"}, timeout=30)
+            assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error", r.text
+        for extra in ({"temperature": 1e-300, "top_p": 1e-300}, {"temperature": 2, "top_p": 5e-324}):
+            r = httpx.post(srv.url + "/v1/chat/completions", json={"model": "tiny", "messages": HI, "max_tokens": 2, **extra}, timeout=30)
+            assert r.status_code == 200, r.text
+    finally:
+        srv.stop()

@@ -104,8 +104,11 @@ class HTTPBackend:
 
     async def complete(self, prompt: str, params: SamplingParams) -> Generation:
         """One legacy completion of a prompt rendered by the caller: the text comes back as the
-        model wrote it (nothing parsed), so the caller checks it as it checks a local generation."""
-        return await self._post("/completions", {"model": self.model, "prompt": prompt, **_sampling_body(params)}, self._completion)
+        model wrote it (nothing parsed), so the caller checks it as it checks a local generation.
+        `add_special_tokens: false`: the rendered prompt already holds the template's special tokens
+        (Llama 3's `<|begin_of_text|>`), and vLLM would otherwise add a second BOS in front of it."""
+        body = {"model": self.model, "prompt": prompt, "add_special_tokens": False, **_sampling_body(params)}
+        return await self._post("/completions", body, self._completion)
 
     async def _post(self, path: str, body: dict[str, Any], parse: Any) -> Generation:
         """POST with the retry policy of the module docstring; `parse` turns a 200 body into a Generation."""
@@ -266,9 +269,10 @@ class RemoteEngine:
     launched `funreason serve`. Prompts are rendered here with the model's own tokenizer and chat
     template, exactly as for local generation; the engine only decodes them."""
 
-    def __init__(self, url: str, served_model: str, tokenizer: Any, *, concurrency: int = 64, timeout: float = 3600.0):
+    def __init__(self, url: str, served_model: str, tokenizer: Any, *, concurrency: int = 64, timeout: float = 3600.0,
+                 api_key: str | None = None):
         self.tokenizer = tokenizer
-        self._http = BlockingHTTP([url], served_model, concurrency=concurrency, timeout=timeout).__enter__()
+        self._http = BlockingHTTP([url], served_model, concurrency=concurrency, timeout=timeout, api_key=api_key).__enter__()
 
     def submit(self, prompt: str, params: SamplingParams) -> "concurrent.futures.Future[Generation]":
         if not isinstance(prompt, str):  # token ids would be decoded and re-tokenized: not the same prompt

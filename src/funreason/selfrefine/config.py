@@ -61,6 +61,9 @@ class SelfRefineConfig:
         "stopped before training."))
     judge_server: str | None = field(default=None, metadata=cli("Launch the --judge model the same way, e.g. 'vllm serve {model} --port {port}'."))
     engine_start_timeout: float = field(default=900.0, metadata=cli("Seconds a launched engine may take to answer /v1/models."))
+    engine_api_key: str | None = field(default=None, metadata=cli(
+        "The key a launched engine's command sets itself (e.g. vLLM's --api-key); by default each engine gets a fresh key "
+        "in FUNREASON_API_KEY and VLLM_API_KEY.", envvar="FUNREASON_ENGINE_API_KEY"))
 
     def validate(self) -> "SelfRefineConfig":
         for name in ("model", "data", "out"):

@@ -24,7 +24,7 @@ from funreason.fcdr.judge import Judges
 from funreason.formats.jsonl import AppendLog, atomic_open, write_text_atomic
 from funreason.llm import SamplingParams
 from funreason.llm.factory import BackendConfig, open_chat
-from funreason.llm.launch import LaunchedEngine, ModelEngines
+from funreason.llm.launch import LaunchedEngine, ModelEngines, shared_gpus_warning
 from funreason.plots import figure
 from funreason.progress import Progress, quiet
 from funreason.runinfo import releases_folders
@@ -65,7 +65,8 @@ def _write_json(path: Path, data: Any) -> None:
 # reached (endpoints, engines, keys, batch sizes); any other change would make the finished rounds
 # describe data they did not produce
 _RESUMABLE = {"out", "rounds", "judge_endpoints", "judge_api_key", "judge_concurrency", "judge_max_tokens", "batch", "rollout_server",
-              "judge_server", "engine_start_timeout"}
+              "judge_server", "engine_start_timeout", "engine_api_key"}
+_SECRETS = ("judge_api_key", "engine_api_key")  # never written to the run folder
 
 
 def claim_run(out: Path, cfg: SelfRefineConfig) -> None:
@@ -147,9 +148,10 @@ class _Loop:
         async with contextlib.AsyncExitStack() as stack:
             if cfg.judge and cfg.judge_server:
                 launched = stack.enter_context(LaunchedEngine(cfg.judge_server, cfg.judge, rnd.dir / "judge-engine.log",
-                                                              start_timeout=cfg.engine_start_timeout, log=self.log))
+                                                              start_timeout=cfg.engine_start_timeout, log=self.log,
+                                                              api_key=cfg.engine_api_key))
                 specs = [BackendConfig(endpoints=[launched.url], served_model=launched.served_model, concurrency=cfg.judge_concurrency,
-                                       timeout=3600.0)]
+                                       timeout=3600.0, api_key=launched.api_key)]
             elif cfg.judge:
                 specs = [BackendConfig(local=cfg.judge, concurrency=16)]
             else:
@@ -194,7 +196,10 @@ def run_self_refine(cfg: SelfRefineConfig, log: Callable[[str], None] = print, p
     cfg.validate()
     out = Path(cfg.out)
     claim_run(out, cfg)
-    _write_json(out / "config.json", asdict(cfg))
+    _write_json(out / "config.json", {k: ("(set)" if k in _SECRETS and v else v) for k, v in asdict(cfg).items()})
+    warning = shared_gpus_warning(cfg.rollout_server, cfg.judge_server)
+    if warning:
+        log(f"warning: {warning}")
     queries, hard = load_queries(cfg, log)
     if not queries:
         raise SchemaError(f"no query with a reference answer in {cfg.data}")
@@ -202,7 +207,8 @@ def run_self_refine(cfg: SelfRefineConfig, log: Callable[[str], None] = print, p
         f"({cfg.hard_samples} for hard queries)")
     # one engine at a time, for the model in use: the starting model's serves its evaluation and
     # round 1's rollouts; it is closed before each training and the new model's opened after
-    with ModelEngines(cfg.rollout_server, batch=cfg.batch, log_dir=out, log=log, start_timeout=cfg.engine_start_timeout) as engines:
+    with ModelEngines(cfg.rollout_server, batch=cfg.batch, log_dir=out, log=log, start_timeout=cfg.engine_start_timeout,
+                      api_key=cfg.engine_api_key) as engines:
         loop = _Loop(cfg, queries, engines, progress, log)
         rounds = [RoundResult(0, cfg.model, loop.evaluate(cfg.model, out / "round-0" / "eval", "round 0: eval"))]
         _write_rounds(out, rounds)

@@ -17,8 +17,13 @@ model, bad tools, oversize body and `max_tokens` over the cap are 4xx; a generat
 `Authorization: Bearer KEY`. Binds to 127.0.0.1 unless told otherwise.
 
 No client holds up the others: a prompt that with its `max_tokens` does not fit the model's window
-is refused before decoding; a body that does not arrive within `body_timeout_s` gets 408; a request
-whose client goes away is cancelled and leaves its batch at the next decode step. `/health` is 503
+is refused before decoding, and one longer in characters than the window could hold (the longest
+token of the vocabulary times the tokens allowed) before it is even tokenized; tokenizing runs in a
+worker thread, off the event loop; a body that does not arrive within `body_timeout_s` gets 408; a
+request whose client goes away is cancelled and leaves its batch at the next decode step, and so
+is a stream whose client stops reading: the server's send buffer is bounded (`SEND_BUFFER_BYTES`),
+so its writes block, and an event not sent within `stream_send_timeout_s` cancels the stream (the
+connection stays open until its client closes it; it holds no decoding). `/health` is 503
 when the generation worker has stopped or has had work but made no decode step for `stall_s`.
 One Ctrl-C shuts down: in-flight requests get a grace period, then are cancelled.
 """
@@ -29,6 +34,7 @@ import asyncio
 import json
 import re
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -46,6 +52,9 @@ from funreason.schema import Example, Tool
 from funreason.serve.config import ServeConfig, ServerConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+SEND_BUFFER_BYTES = 64 * 1024  # per connection: an unread stream fills it within ~100 KB, not the kernel's megabytes
+GREEDY_BELOW = 1e-5  # a temperature or top_p below this decodes greedily (as vLLM does)
+NORMALISER_SLACK = 4  # a normaliser may merge characters (NFC composes up to 3 into 1): the character bound allows for it
 
 
 class APIError(Exception):
@@ -102,6 +111,7 @@ def parse_request(body: Any, cfg: ServeConfig, tokenizer: Any) -> ChatRequest:
     else:
         plain = [{"role": m.role, "content": m.content} for m in messages]
         prompt = tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
+    _check_characters(prompt, params, cfg, tokenizer)
     if use_tools and cfg.guided:  # required or named: the answer is a call; auto: prose stays possible
         from funreason.llm.guided import guided_params
 
@@ -131,10 +141,41 @@ def parse_completion(body: Any, cfg: ServeConfig, tokenizer: Any) -> tuple[list[
             raise APIError(400, f"'{unsupported}' is not supported on /v1/completions here", param=unsupported)
     if body.get("n", 1) != 1:
         raise APIError(400, "only n=1 is supported", param="n")
+    special = body.get("add_special_tokens", False)  # vLLM's field; the default here is the local engine's (a rendered prompt)
+    if not isinstance(special, bool):
+        raise APIError(400, "'add_special_tokens' must be true or false", param="add_special_tokens")
     params = _sampling(body, cfg)
-    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]  # as the local engine tokenizes a rendered prompt
+    _check_characters(prompt, params, cfg, tokenizer)
+    ids = tokenizer(prompt, add_special_tokens=special)["input_ids"]
     _check_length(len(ids), params, cfg)
     return ids, params
+
+
+def longest_token(tokenizer: Any) -> int:
+    """The most characters one token of `tokenizer` stands for: its longest vocabulary entry (a
+    byte-level entry has one character per byte, and a text character is at least one byte)."""
+    return max((len(t) for t in tokenizer.get_vocab()), default=1) or 1
+
+
+def _check_characters(prompt: str, params: SamplingParams, cfg: ServeConfig, tokenizer: Any) -> None:
+    """Refuse, before tokenizing, a prompt with more characters than the allowed tokens could spell.
+    A lone surrogate (which no tokenizer takes) is refused here too."""
+    limits = []  # (tokens the prompt may have, what says so)
+    if cfg.max_prompt_tokens is not None:
+        limits.append((cfg.max_prompt_tokens, f"this server's --max-prompt-tokens {cfg.max_prompt_tokens}"))
+    if cfg.context_window is not None:
+        limits.append((cfg.context_window - params.max_tokens,
+                       f"the model's context window of {cfg.context_window} tokens less max_tokens ({params.max_tokens})"))
+    if limits:
+        tokens, why = min(limits)
+        bound = max(tokens, 0) * (cfg.longest_token or longest_token(tokenizer)) * NORMALISER_SLACK
+        if len(prompt) > bound:
+            raise APIError(400, f"the prompt is {len(prompt)} characters, more than {why} could hold ({bound} characters at most)",
+                           param="messages", code="context_length_exceeded")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise APIError(400, f"the prompt is not valid Unicode ({e.reason} at character {e.start})", param="messages") from None
 
 
 def _check_length(n: int, params: SamplingParams, cfg: ServeConfig) -> None:
@@ -195,8 +236,11 @@ def _sampling(body: dict, cfg: ServeConfig) -> SamplingParams:
     seed = body.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not -(2**63) <= seed < 2**64):
         raise APIError(400, "seed must be an integer in [-2**63, 2**64)", param="seed")  # torch's generator range
-    return SamplingParams(max_tokens, float(temperature if temperature is not None else 0.0),
-                          float(top_p if top_p is not None else 1.0), stop, seed)
+    temperature = float(temperature if temperature is not None else 0.0)
+    top_p = float(top_p if top_p is not None else 1.0)
+    if temperature < GREEDY_BELOW or top_p < GREEDY_BELOW:  # what both sample is the likeliest token; dividing by 1e-300 is inf
+        temperature = 0.0
+    return SamplingParams(max_tokens, temperature, top_p, stop, seed)
 
 
 def build_message(req: ChatRequest, text: str) -> tuple[dict[str, Any], str | None]:
@@ -253,6 +297,8 @@ def create_app(engine: ServingEngine, cfg: ServeConfig) -> FastAPI:
     app = FastAPI(title="FunReason", docs_url=None, redoc_url=None)
     if cfg.context_window is None:  # a prompt the model cannot attend to is refused, never decoded
         cfg.context_window = getattr(getattr(engine.model, "config", None), "max_position_embeddings", None)
+    if cfg.longest_token is None:
+        cfg.longest_token = longest_token(engine.tokenizer)
 
     def error(e: APIError) -> JSONResponse:
         return JSONResponse(e.body(), status_code=e.status)
@@ -293,17 +339,18 @@ def create_app(engine: ServingEngine, cfg: ServeConfig) -> FastAPI:
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
-        try:
-            req = parse_request(await read_body(request), cfg, engine.tokenizer)
+        try:  # rendering and tokenizing in a thread: a long prompt does not stop the event loop
+            req = await asyncio.to_thread(parse_request, await read_body(request), cfg, engine.tokenizer)
         except APIError as e:
             return error(e)
         rid, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
         if req.stream:
-            return StreamingResponse(_stream(engine, req, rid, created, cfg.model_name), media_type="text/event-stream")
+            return StreamingResponse(_stream(engine, req, rid, created, cfg.model_name, cfg.stream_send_timeout_s),
+                                     media_type="text/event-stream")
         try:
             gen: Generation = await _generate(engine, request, req.prompt, req.params)
         except Exception as e:
-            return error(APIError(500, f"generation failed: {e}", "server_error"))
+            return error(APIError(500, _failed(e), "server_error"))
         message, finish = build_message(req, gen.text)
         return {
             "id": rid, "object": "chat.completion", "created": created, "model": cfg.model_name,
@@ -314,13 +361,13 @@ def create_app(engine: ServingEngine, cfg: ServeConfig) -> FastAPI:
     @app.post("/v1/completions")
     async def completions(request: Request):
         try:
-            prompt, params = parse_completion(await read_body(request), cfg, engine.tokenizer)
+            prompt, params = await asyncio.to_thread(parse_completion, await read_body(request), cfg, engine.tokenizer)
         except APIError as e:
             return error(e)
         try:
             gen = await _generate(engine, request, prompt, params)
         except Exception as e:
-            return error(APIError(500, f"generation failed: {e}", "server_error"))
+            return error(APIError(500, _failed(e), "server_error"))
         return {"id": f"cmpl-{secrets.token_hex(12)}", "object": "text_completion", "created": int(time.time()),
                 "model": cfg.model_name, "choices": [{"index": 0, "text": gen.text, "finish_reason": gen.finish_reason}],
                 "usage": _usage(gen)}
@@ -346,6 +393,11 @@ async def _generate(engine: ServingEngine, request: Request, prompt: list[int], 
         waiter.add_done_callback(_retrieved)
 
 
+def _failed(e: BaseException) -> str:
+    """The 500's message: the engine's own already says 'generation failed'."""
+    return str(e) if str(e).startswith("generation failed") else f"generation failed: {e}"
+
+
 def _retrieved(fut: asyncio.Future) -> None:
     """Mark a generation nobody waits for any more as seen (asyncio would log its exception)."""
     if not fut.cancelled():
@@ -357,19 +409,33 @@ def _usage(gen: Generation) -> dict[str, int]:
             "total_tokens": gen.prompt_tokens + gen.completion_tokens}
 
 
-async def _stream(engine: ServingEngine, req: ChatRequest, rid: str, created: int, model: str):
+async def _stream(engine: ServingEngine, req: ChatRequest, rid: str, created: int, model: str, send_timeout_s: float):
     """SSE. Reasoning streams as `reasoning_content` deltas while the model thinks. Without tools
     the rest streams as `content`; with tools it is held back to the end and sent as `tool_calls`
-    when it parses as calls, else as content."""
+    when it parses as calls, else as content. An event the server cannot hand to the client within
+    `send_timeout_s` (the client stopped reading and the buffers are full) cancels the generation."""
     loop = asyncio.get_running_loop()
     deltas: asyncio.Queue[str] = asyncio.Queue()
-    cancel = threading.Event()  # set when the stream ends early: the client went away (or the server stops)
+    cancel = threading.Event()  # set when the stream ends early: the client went away, stopped reading (or the server stops)
     fut = engine.submit(req.prompt, req.params, on_text=lambda t: loop.call_soon_threadsafe(deltas.put_nowait, t), cancel=cancel)
     done = asyncio.wrap_future(fut)
+    sending: list[float | None] = [None]  # when the event being sent was handed over (the generator waits in `yield` meanwhile)
+
+    async def watch() -> None:
+        while not cancel.is_set():
+            await asyncio.sleep(min(1.0, send_timeout_s / 4))
+            since = sending[0]
+            if since is not None and loop.time() - since > send_timeout_s:
+                cancel.set()  # the engine drops the request at its next step
+
+    watcher = asyncio.ensure_future(watch())
     try:
         async for event in _events(done, deltas, req, rid, created, model):
+            sending[0] = loop.time()
             yield event
+            sending[0] = None
     finally:
+        watcher.cancel()
         cancel.set()
         done.add_done_callback(_retrieved)
 
@@ -405,7 +471,7 @@ async def _events(done: asyncio.Future, deltas: asyncio.Queue, req: ChatRequest,
     try:
         gen = done.result()
     except Exception as e:
-        yield f"data: {json.dumps(APIError(500, f'generation failed: {e}', 'server_error').body())}\n\n"
+        yield f"data: {json.dumps(APIError(500, _failed(e), 'server_error').body())}\n\n"
         yield "data: [DONE]\n\n"
         return
     message, finish = build_message(req, gen.text)
@@ -420,6 +486,20 @@ async def _events(done: asyncio.Future, deltas: asyncio.Queue, req: ChatRequest,
     if req.include_usage:
         yield chunk({}, usage=_usage(gen))
     yield "data: [DONE]\n\n"
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket whose connections inherit a send buffer of SEND_BUFFER_BYTES
+    (setting it also turns off the kernel's growth of it to megabytes), so that a client that stops
+    reading blocks the server's writes within about a hundred kilobytes."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
 
 
 def serve(cfg: ServerConfig) -> None:
@@ -446,7 +526,7 @@ def serve(cfg: ServerConfig) -> None:
     config = uvicorn.Config(create_app(engine, cfg.app_config()), host=cfg.host, port=cfg.port, log_level="info",
                             timeout_graceful_shutdown=shutdown_grace_s + 10, timeout_keep_alive=5)
     try:
-        Server(config).run()
+        Server(config).run(sockets=[listening_socket(cfg.host, cfg.port)])
     finally:
         engine.close(abort=True)
 
@@ -458,11 +538,10 @@ class BackgroundServer:
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0):
         import uvicorn
 
-        from funreason.llm.launch import free_port
-
-        self.port = port or free_port(host)
+        sock = listening_socket(host, port)
+        self.port = sock.getsockname()[1]
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()
         deadline = time.time() + timeout
         while not self.server.started:

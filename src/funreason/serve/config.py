@@ -22,9 +22,11 @@ class ServeConfig:
     max_body_bytes: int = 4 << 20
     max_prompt_tokens: int | None = None  # None: the model's context window less the answer's max_tokens
     context_window: int | None = None  # set from the model's config by create_app when None
+    longest_token: int | None = None  # characters of the vocabulary's longest token; set by create_app when None
     stall_s: float = 120.0  # /health reports 503 when the engine has had work but no decode step for this long
     body_timeout_s: float = 30.0  # a request body not received within this is refused (408): slow clients hold nothing
     guided: bool = False  # requests with tools decoded under their call grammar (`funreason.llm.guided`)
+    stream_send_timeout_s: float = 15.0  # a stream whose next event cannot be sent for this long (its client stopped reading) is cancelled
 
 
 @dataclass
