@@ -21,6 +21,19 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def ledger_outside_the_checkout(tmp_path_factory):
+    """Runs that score BFCL's test entries append to the ledger; the suite's go to a file of its own,
+    never to the committed experiments/bfcl_test_ledger.jsonl (child processes inherit the variable)."""
+    old = os.environ.get("FUNREASON_LEDGER")
+    os.environ["FUNREASON_LEDGER"] = str(tmp_path_factory.mktemp("ledger") / "bfcl_test_ledger.jsonl")
+    yield
+    if old is None:
+        os.environ.pop("FUNREASON_LEDGER", None)
+    else:
+        os.environ["FUNREASON_LEDGER"] = old
+
+
 def funreason(*args, check: bool = True, timeout: float = 600, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
     """`funreason ARGS` as a user runs it: a real process, its output captured; with `check`, a
     non-zero exit fails the test with the command's last output."""

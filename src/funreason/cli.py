@@ -453,7 +453,8 @@ def eval_heldout(cfg: HeldoutConfig) -> None:
                  + f" · {cfg.out}/heldout_results.jsonl")
 
 
-@verb(app, "self-refine", SelfRefineConfig, nested={"train": {k: ((), None) for k in ("max_steps", "epochs", "learning_rate", "batch_size", "alpha", "lora")}})
+@verb(app, "self-refine", SelfRefineConfig, nested={"train": {k: ((), None) for k in ("max_steps", "epochs", "learning_rate", "batch_size", "alpha", "lora",
+                                                                                     "allow_benchmark_overlap", "last_turn_only")}})
 def self_refine(cfg: SelfRefineConfig) -> None:
     """Self-refinement: the model samples reasoning and calls, FCDR keeps what passes, SRML retrains (resumable per round)."""
     from funreason.runinfo import RunMismatch
