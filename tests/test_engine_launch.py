@@ -115,11 +115,18 @@ def test_engine_commands_are_checked_before_anything_runs(tmp_path):
         check_template("vllm serve {model}")
     with pytest.raises(ValueError, match="no other placeholder"):
         check_template("vllm serve {model} --port {port} --x {gpu}")
+    # review L9: a format spec or conversion, or a path pasted inside a shell string, is refused before launch
+    for template, said in [("vllm serve {model} --port {port:x}", "bare"), ("vllm serve {model!r} --port {port}", "bare"),
+                           ("vllm serve {model:>99999999999} --port {port}", "bare"),
+                           ("sh -c 'vllm serve {model} --port {port}'", "a word of its own")]:
+        with pytest.raises(ValueError, match=said):
+            check_template(template)
+    assert check_template("bash -c 'exec vllm serve \"$1\" --port \"$2\"' wrapper {model} {port}")[-2:] == ["{model}", "{port}"]
     bad = subprocess.run([sys.executable, "-m", "funreason.cli", "self-refine", "--model", "m", "--data", __file__, "--out",
                           str(tmp_path / "o"), "--judge", "j", "--rollout-server", "vllm serve {model}"], capture_output=True, text=True)
     assert bad.returncode == 2 and "{port}" in bad.stderr and "Traceback" not in bad.stderr
     failing = subprocess.run([sys.executable, "-c", "from funreason.llm.launch import LaunchedEngine\n"
-                              f"LaunchedEngine({sys.executable!r} + ' -c \"import sys; print(\\'no such model {{model}} {{port}}\\'); sys.exit(3)\"', "
+                              f"LaunchedEngine({sys.executable!r} + ' -c \"import sys; print(\\'no such model\\', sys.argv[1]); sys.exit(3)\" {{model}} {{port}}', "
                               f"'m', {str(tmp_path / 'e.log')!r}).__enter__()"], capture_output=True, text=True)
     assert "exited with code 3 before it answered" in failing.stderr and "no such model m" in failing.stderr
 
@@ -166,7 +173,9 @@ def test_a_launched_engine_that_wants_an_api_key_gets_one_or_says_so_at_once(tmp
     print(f"refused after {waited:.1f}s")
 
 
-FORKING_IDLE = "bash -c " + shlex.quote(IDLE + "; echo engine exited")  # a wrapper that forks: the engine is its child
+# a wrapper that forks (the engine is its child), given the model and port as its own arguments (never pasted into the script)
+FORKING_IDLE = ("bash -c " + shlex.quote(f"{shlex.quote(sys.executable)} {shlex.quote(str(Path(__file__).parent / 'idle_engine.py'))} "
+                                         '"$1" "$2"; echo engine exited') + " wrapper {model} {port}")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])

@@ -44,12 +44,22 @@ PLACEHOLDERS = {"model", "port"}
 
 
 def check_template(template: str) -> list[str]:
-    """The command's words; ValueError unless it names `{model}` and `{port}` and nothing else."""
+    """The command's words; ValueError unless it names `{model}` and `{port}` and nothing else,
+    each bare (no format spec or conversion: `{port:x}` would launch on another port, `{model!r}`
+    quote the path) and `{model}` as a word of its own: a path pasted inside a word such as
+    `sh -c '… {model} …'` would reach a shell unquoted."""
     try:
         words = shlex.split(template)
-        names = {name for w in words for _, name, _, _ in Formatter().parse(w) if name is not None}
+        fields = [(w, name, spec, conv) for w in words for _, name, spec, conv in Formatter().parse(w) if name is not None]
     except ValueError as e:
         raise ValueError(f"engine command {template!r}: {e}") from None
+    names = {name for _, name, _, _ in fields}
+    for word, name, spec, conv in fields:
+        if spec or conv:
+            raise ValueError(f"engine command {template!r}: write {{{name}}} bare, without a format spec or conversion")
+        if name == "model" and word != "{model}":
+            raise ValueError(f"engine command {template!r}: {{model}} must be a word of its own (not inside {word!r}), "
+                             "so that a model path is passed as one argument and never reaches a shell")
     if names != PLACEHOLDERS:
         raise ValueError(f"engine command {template!r} must contain {{model}} and {{port}} (and no other placeholder; "
                          f"it has {sorted(names) or 'none'}), e.g. 'vllm serve {{model}} --port {{port}}'")
