@@ -13,7 +13,7 @@ from funreason.formats import Reader
 from funreason.data.mix import MixConfig, bfcl_index, bfcl_overlap, build_mix, group_of, split_groups
 from funreason.data.open_sources import Skip, python_name, read_callnavi, read_source, source_folder
 from funreason.data import bundled
-from conftest import SAMPLE
+from conftest import SAMPLE, funreason
 
 
 def read(fc_open, source):
@@ -202,3 +202,9 @@ def test_data_mix_never_writes_over_files_it_did_not_make(fc_open, tmp_path):
     build_mix(MixConfig(out=str(again), sources=("ste",)))  # the carried sources, no --fc-open
     build_mix(MixConfig(out=str(again), sources=("ste",)))  # an earlier mix's folder is replaced
     assert (again / "mix.json").exists()
+
+
+def test_a_mix_of_no_sources_is_refused(tmp_path):
+    """Review L13: `--sources ''` made an empty mix and exited 0."""
+    proc = funreason("data", "mix", "--out", tmp_path / "m", "--sources", "", check=False)
+    assert proc.returncode == 2 and "--sources names no source" in proc.stderr and not (tmp_path / "m").exists()

@@ -156,7 +156,7 @@ def tiny_model(
     stdout.print(f"tiny model in {path} ({time.perf_counter() - t0:.1f}s); load it with from_pretrained({str(path)!r})")
 
 
-model_app = typer.Typer(help="Real pretrained models that can be had offline, as standard checkpoint folders.", no_args_is_help=True)
+model_app = typer.Typer(help="Models: get a real pretrained model offline as a checkpoint folder; average checkpoints into a model soup.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 
 
@@ -342,7 +342,7 @@ def _print_refine(summary: Any, name: str, output: Path) -> None:
               "run the same command again to retry them", code=1)
 
 
-eval_app = typer.Typer(help="Evaluate: BFCL scoring (13 single-turn and 4 multi-turn categories, verdicts as the official checker's) and the HumanEval forgetting check.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate: BFCL (generate with bfcl, or score result files with score; 13 single-turn and 4 multi-turn categories, verdicts as the official checker's), a held-out split (heldout), the HumanEval forgetting check (humaneval), and two run folders side by side (compare).", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
 

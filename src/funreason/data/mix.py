@@ -45,7 +45,7 @@ from funreason.config import cli
 from funreason.calls import format_python_calls
 from funreason.fit import check_calls
 from funreason.formats import bfcl
-from funreason.formats.jsonl import write_jsonl_atomic
+from funreason.formats.jsonl import write_jsonl_atomic, write_text_atomic
 from funreason.data import open_dir
 from funreason.data.open_sources import DEFAULT_SOURCES, SOURCES, SourceReport, read_source, source_folder
 from funreason.schema import Example, Message
@@ -80,6 +80,9 @@ class MixConfig:
         out = Path(self.out)
         if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "mix.json").exists())):
             raise ValueError(f"{out} holds files that are not an earlier mix's; choose another --out")
+        self.sources = tuple(s for s in self.sources if s)
+        if not self.sources:
+            raise ValueError(f"--sources names no source; choose from {', '.join(SOURCES)}")
         unknown = set(self.sources) - set(SOURCES)
         if unknown:
             raise ValueError(f"unknown sources {sorted(unknown)}; choose from {', '.join(SOURCES)}")
@@ -353,10 +356,13 @@ def build_mix(cfg: MixConfig) -> MixSummary:
         summary.reasoning[ex.meta["reasoning_source"]] += 1
     train.sort(key=lambda e: _hash(e.id, cfg.seed))  # sources interleaved, the same on every run
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("train.jsonl", train), ("heldout.jsonl", heldout)):
-        write_jsonl_atomic(out / name, (e.to_dict() for e in rows))
-    (out / "mix.json").write_text(json.dumps({"config": {**cfg.__dict__, "sources": list(cfg.sources)}, **summary.to_dict()},
-                                             indent=2, ensure_ascii=False), encoding="utf-8")
-    (out / "mix.md").write_text(summary.markdown() + "\n", encoding="utf-8")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, rows in (("train.jsonl", train), ("heldout.jsonl", heldout)):
+            write_jsonl_atomic(out / name, (e.to_dict() for e in rows))
+        write_text_atomic(out / "mix.json", json.dumps({"config": {**cfg.__dict__, "sources": list(cfg.sources)}, **summary.to_dict()},
+                                                       indent=2, ensure_ascii=False))
+        write_text_atomic(out / "mix.md", summary.markdown() + "\n")
+    except OSError as e:  # a full disk says which folder it could not fill
+        raise OSError(f"cannot write the mix to {out}: {e.strerror or e}") from None
     return summary
