@@ -146,6 +146,12 @@ class StatsConfig:
             raise ValueError(f"{path}: no such file")
         if not self.tokenizer:
             raise ValueError("--tokenizer is required")
+        from funreason.models.ref import check_model_ref
+
+        try:  # a mistyped folder is one line at once, not a minute of hub retries
+            check_model_ref(self.tokenizer)
+        except FileNotFoundError as e:
+            raise ValueError(str(e).replace("model folder", "tokenizer folder")) from None
         self.rejected = self.rejected or str(path.with_name(path.name + ".rejected.jsonl"))
         return self
 
