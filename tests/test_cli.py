@@ -206,3 +206,20 @@ def test_a_verb_reads_its_settings_from_yaml_nested_sections_included(tmp_path):
     bad.write_text("out: o\nteacher: {endpoints: [http://x], served_model: QwQ, retries: many}\n")
     proc = run("refine", data, "--config", bad, check=False)
     assert proc.returncode == 2 and f"{bad}: teacher: retries: expected a whole number" in proc.stderr
+
+
+def test_a_settings_file_that_gives_a_key_twice_is_refused_with_its_line(tmp_path):
+    """Review L8: YAML keeps the last of two equal keys silently (max_steps 2, then 2000)."""
+    from funreason.config import read_yaml
+
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("max_steps: 2\nlora: 8\nmax_steps: 2000\n")
+    with pytest.raises(ValueError, match=r"twice.yaml: not valid YAML \(line 3: 'max_steps' is given twice\)"):
+        read_yaml(twice)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("train:\n  lora: 8\n  lora: 16\nrounds: 2\n")
+    with pytest.raises(ValueError, match="line 3: 'lora' is given twice"):
+        read_yaml(nested)
+    fine = tmp_path / "fine.yaml"
+    fine.write_text("train:\n  lora: 8\nlora: 16\n")  # the same name in two mappings is two settings
+    assert read_yaml(fine) == {"train": {"lora": 8}, "lora": 16}

@@ -104,11 +104,22 @@ def from_mapping(cls: type[T], data: dict[str, Any], source: str) -> T:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """The mapping of settings in the YAML file `path`; ValueError naming the file otherwise."""
+    """The mapping of settings in the YAML file `path`; ValueError naming the file otherwise. A key
+    given twice in one mapping is refused with its line: YAML would keep the last one silently."""
     import yaml
 
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if isinstance(key, (str, int, float, bool)) and key in seen:
+                    raise yaml.YAMLError(f"line {key_node.start_mark.line + 1}: {key!r} is given twice")
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=Loader) or {}
     except OSError as e:
         raise ValueError(f"{path}: {e.strerror or e}") from None
     except yaml.YAMLError as e:
