@@ -2,7 +2,8 @@
 batch at the next decode step and leaves it, answered, as soon as it finishes, so a short request
 behind a long one is not held up by it, and gets the answer it gets alone; a request that leaves
 frees its slot; a cancelled one leaves mid-batch and its batch-mates keep their answers. With
-`continuous=False` each batch runs to its end first, as before.
+`continuous=False`, or on a model whose cache cannot be padded (sliding-window layers), each batch
+runs to its end first, as before.
 
 The long requests run on the tiny random model, which rarely ends early (its greedy answers run to
 their budget): the test cancels them when it is done with them."""
@@ -166,3 +167,22 @@ def test_without_continuous_batching_a_batch_runs_to_its_end_before_the_next_sta
     finally:
         engine.close()
     assert engine.batches == 2 and engine.joined == 0
+
+
+def test_a_model_with_sliding_window_layers_takes_new_requests_only_when_its_batch_is_empty(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    # the tiny model with its first layer under a sliding window: left padding would shift that layer's cache
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), use_sliding_window=True, sliding_window=8,
+                                                 max_window_layers=0, layer_types=["sliding_attention", "full_attention"])
+    loaded = LocalEngine.from_pretrained(str(tiny_model_dir), max_batch=1)
+    loaded.close()
+    engine = LocalEngine(model, loaded.tokenizer, max_batch=8)
+    try:
+        alone = engine.generate(["Tell me a joke."], SamplingParams(max_tokens=12))[0]
+        long, _ = start_long(engine, max_tokens=200)
+        short = engine.submit("Tell me a joke.", SamplingParams(max_tokens=12)).result(timeout=120)
+        assert long.done() and long.result().completion_tokens == 200  # it waited for the batch to empty
+    finally:
+        engine.close()
+    assert engine.joined == 0 and answer(short) == answer(alone)
