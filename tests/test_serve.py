@@ -115,17 +115,13 @@ def test_errors_are_openai_style_and_4xx(server):
 
 
 def test_generation_failure_is_a_500_and_the_server_lives_on(server, engine, monkeypatch):
-    real = engine._generate_batch
-    calls = {"n": 0}
-
-    def failing(batch):  # a fault we cannot cause on a healthy model: the decode itself throws
-        calls["n"] += 1
+    def failing(*args, **kwargs):  # a fault we cannot cause on a healthy model: the model itself throws
         raise RuntimeError("device lost")
 
-    monkeypatch.setattr(engine, "_generate_batch", failing)
+    monkeypatch.setattr(engine.model, "forward", failing)
     r = httpx.post(server.url + "/v1/chat/completions", json={"model": "tiny", "messages": PARIS, "max_tokens": 8})
     assert r.status_code == 500 and "device lost" in r.json()["error"]["message"]
-    monkeypatch.setattr(engine, "_generate_batch", real)
+    monkeypatch.undo()
     r = httpx.post(server.url + "/v1/chat/completions", json={"model": "tiny", "messages": PARIS, "tools": TOOLS, "max_tokens": 64})
     assert r.status_code == 200 and r.json()["choices"][0]["finish_reason"] == "tool_calls"
 

@@ -1,19 +1,31 @@
-"""A local Hugging Face transformers backend with dynamic batching.
+"""A local Hugging Face transformers backend with continuous batching.
 
-Requests from any thread queue up; one worker thread takes up to `max_batch` of them at a time,
-left-pads their prompts and decodes them together with a KV cache, each row with its own
-temperature, top_p, seed, stop strings and token budget. The tokens all prompts of a batch begin
-with (a system prompt) are run once and their cache shared; finished rows leave the batch. Neither
-changes what a row generates: each row sees the same tokens at the same positions. Text deltas can be streamed through a
-per-request callback. A failing batch fails its requests' futures, never the worker.
+Requests from any thread queue up; one worker thread decodes up to `max_batch` of them together
+with a KV cache, each row with its own temperature, top_p, seed, stop strings, grammar and token
+budget. A request joins the running batch at the next decode step: it is prefilled on its own
+(with whatever else arrived with it) and its cache joined to the batch's, padded on the left
+(`kvcache`); a row that finishes has its answer delivered at once and frees its slot, and its
+cache rows are dropped once a quarter of the batch is done or a new request needs the room. So
+no request waits for another's batch to end. The tokens all prompts prefilled together begin with
+(a system prompt) are run once and their cache shared. None of this changes what a row generates:
+each row sees the same tokens at the same positions, its padding masked. Text deltas can be
+streamed through a per-request callback. A failing decode step fails the requests in it, a failing
+prefill only the requests it admits, never the worker.
+
+With `continuous=False` the engine works as it did before: it takes up to `max_batch` queued
+requests, decodes them until every row is done, and only then takes the next ones. A model whose
+cache is not plain growing layers (sliding-window or recurrent layers, which left padding would
+shift: `kvcache.joinable`) lets requests in only when its batch is empty, as that mode does.
 
 A request can be cancelled (its `cancel` event set, e.g. by a server whose client went away): it
-leaves its batch at the next decode step, and a batch whose rows are all done or cancelled ends
-there, so an abandoned request holds nobody up. `health()` says whether the worker is alive and
-how long it has gone without a decode step while it has work; `close(abort=True)` fails what is
-in flight at the next step instead of finishing it.
+leaves its batch at the next decode step, so an abandoned request holds nobody up. `health()` says
+whether the worker is alive and how long it has gone without a decode step while it has work;
+`close(abort=True)` fails what is in flight at the next step instead of finishing it.
 
 A request with `beams` > 1 is searched (`beams`: the search's logic; this module runs its rows).
+Searches do not join a running batch (a search's rows multiply and move as it goes): the ones that
+arrive together run as a batch of their own between two decode steps of the running batch, which
+waits for them.
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ from typing import Any, Callable
 import torch
 
 from funreason.errors import BackendError
-from funreason.llm import Generation, SamplingParams, next_batch
+from funreason.llm import Generation, SamplingParams, kvcache, next_batch
 from funreason.llm.beams import Beams, check_beams
 
 
@@ -56,8 +68,11 @@ class LocalEngine:
     """Batched generation on a transformers causal LM (CPU or one GPU)."""
 
     def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 16, batch_wait_s: float = 0.005,
-                 share_prefix: bool = True):
+                 share_prefix: bool = True, continuous: bool = True):
+        """`continuous`: requests join and leave the running batch (see the module docstring);
+        False runs each batch to its end before the next starts."""
         self.model = model.eval()
+        self.continuous = continuous
         self.share_prefix = share_prefix  # run the prompts' common beginning once per batch
         self.tokenizer = tokenizer
         self.max_batch = max_batch
@@ -67,19 +82,21 @@ class LocalEngine:
         eos = model.generation_config.eos_token_id if model.generation_config is not None else None
         eos = eos if eos is not None else tokenizer.eos_token_id
         self.eos_ids = set(eos if isinstance(eos, list) else [eos])
-        self.batches = 0  # batches run, for tests and metrics
+        self.batches = 0  # batches run (continuously: groups of requests admitted together), for tests and metrics
         self.cancelled = 0  # requests cancelled before they finished
         self.left_early = 0  # finished rows taken out of a running batch (for tests and metrics)
+        self.joined = 0  # requests that joined a batch already decoding (for tests and metrics)
         self._busy_since: float | None = None  # when the running batch (or its last decode step) started
         self._stopping = False
         self._guide_obj: Any = None
         self._queue: queue.Queue[_Request | None] = queue.Queue()
-        self._worker = threading.Thread(target=self._run, name="funreason-generate", daemon=True)
+        self._worker = threading.Thread(target=self._run_continuous if continuous else self._run,
+                                        name="funreason-generate", daemon=True)
         self._worker.start()
 
     @classmethod
     def from_pretrained(cls, name: str, *, max_batch: int = 16, device: str | None = None, dtype: str = "auto",
-                        chat_template: str | None = None) -> "LocalEngine":
+                        chat_template: str | None = None, continuous: bool = True) -> "LocalEngine":
         """`chat_template`: a Jinja file used in place of the model's own (`chat.load_tokenizer`)."""
         from transformers import AutoModelForCausalLM
 
@@ -90,7 +107,7 @@ class LocalEngine:
         tokenizer = load_tokenizer(name, chat_template)
         model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype)
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        return cls(model.to(device), tokenizer, max_batch=max_batch)
+        return cls(model.to(device), tokenizer, max_batch=max_batch, continuous=continuous)
 
     # --- public API -----------------------------------------------------------------------------
 
@@ -139,14 +156,7 @@ class LocalEngine:
             batch = next_batch(self._queue, self.max_batch, self.batch_wait_s)
             if batch is None:
                 return
-            running = [r for r in batch if r.future.set_running_or_notify_cancel()]
-            batch = []
-            for r in running:  # a request cancelled before it started never enters the batch
-                gone = self._leaving(r)
-                if gone is None:
-                    batch.append(r)
-                else:
-                    r.future.set_exception(gone)
+            batch = self._starting(batch)
             if not batch:
                 continue
             self._busy_since = time.monotonic()
@@ -161,12 +171,132 @@ class LocalEngine:
                 self._busy_since = None
             self.batches += 1
             for r, g in zip(batch, results):
-                if isinstance(g, BackendError):  # cancelled, or the engine shut down
-                    r.future.set_exception(g)
-                elif isinstance(g, BaseException):  # this row failed alone; its batch-mates are unharmed
-                    r.future.set_exception(BackendError(f"generation failed: {type(g).__name__}: {g}"))
-                else:
-                    r.future.set_result(g)
+                _settle(r, g)
+
+    def _run_continuous(self) -> None:
+        """The worker of continuous batching: admit what is queued (blocking only while nothing
+        runs), then one decode step of the running batch, until closed and done."""
+        run: _Running | None = None
+        closing = False  # the close mark was taken: admit nothing more, finish what runs
+        while True:
+            if run is None:
+                self._busy_since = None
+                if closing:
+                    return
+                batch = next_batch(self._queue, self.max_batch, self.batch_wait_s)
+                if batch is None:
+                    return
+            else:
+                batch, closing = self._waiting(run, closing)
+            batch = self._starting(batch)
+            if batch:
+                self.batches += 1
+                self._busy_since = time.monotonic()
+                run = self._admit(run, batch)
+            if run is not None:
+                run = self._step(run)
+
+    def _waiting(self, run: "_Running", closing: bool) -> tuple[list[_Request], bool]:
+        """The queued requests that fit in the running batch now (none while it cannot take rows),
+        without waiting for more, and whether the close mark was among them."""
+        free = self.max_batch - run.live() if run.joinable else 0
+        taken: list[_Request] = []
+        while not closing and len(taken) < free:
+            try:
+                r = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if r is None:
+                closing = True
+            else:
+                taken.append(r)
+        return taken, closing
+
+    def _starting(self, batch: list[_Request]) -> list[_Request]:
+        """The requests of `batch` that start now: one cancelled before it started (by its future or
+        its event), or taken while the engine stops, never enters a batch and is failed here."""
+        started = []
+        for r in batch:
+            if not r.future.set_running_or_notify_cancel():
+                continue
+            gone = self._leaving(r)
+            if gone is None:
+                started.append(r)
+            else:
+                r.future.set_exception(gone)
+        return started
+
+    @torch.no_grad()
+    def _admit(self, run: "_Running | None", batch: list[_Request]) -> "_Running | None":
+        """`run` with the requests of `batch` decoding in it: beam searches are run to their end
+        first, as a batch of their own; the others are prefilled together and joined to `run`.
+        A failure fails only the requests of `batch` it concerns."""
+        searches = [r for r in batch if r.params.beams > 1]
+        if searches:
+            try:
+                results = self._beam_batch(searches)
+            except Exception as e:
+                results = [e] * len(searches)
+            for r, g in zip(searches, results):
+                _settle(r, g)
+        plain = [r for r in batch if r.params.beams == 1]
+        if not plain:
+            return run
+        try:
+            slots = self._open_slots(plain)
+            cache, logits, mask, pos = self._prefill(plain)
+        except Exception as e:  # a prefill that fails fails the requests it admits; the running rows go on
+            for r in plain:
+                _settle(r, e)
+            return run
+        new = _Running(slots, cache, logits, mask, pos[:, -1:], kvcache.joinable(cache))
+        if run is None:
+            return new
+        self._shed(run, everyone=True)
+        if not run.slots:
+            return new
+        self.joined += len(plain)
+        return run.join(new)
+
+    @torch.no_grad()
+    def _step(self, run: "_Running") -> "_Running | None":
+        """One decode step of the running batch: each live row takes its next token, the rows that
+        finish are answered now, and the batch runs the tokens. None once no row is left; a step
+        that fails fails every row still in it."""
+        self._busy_since = time.monotonic()
+        try:
+            for s in run.slots:  # cancelled (or shutting down): the row leaves the batch now
+                gone = None if s.row.done else self._leaving(s.row.req)
+                if gone is not None:
+                    s.row.fail(gone)
+            nxt = self._next_tokens(run.slots, run.logits)
+            for s in run.slots:
+                if s.row.done and not s.row.req.future.done():
+                    _settle(s.row.req, s.row.error or s.row.result())
+            if run.live() == 0:
+                return None
+            kept = self._shed(run)
+            if kept is not None:
+                nxt = nxt[kept]
+            run.cache, run.logits, run.mask, run.pos = self._decode(run.cache, nxt, run.mask, run.pos)
+            return run
+        except Exception as e:  # a failed step fails the rows in it, not the server
+            for s in run.slots:
+                if not s.row.req.future.done():
+                    _settle(s.row.req, e)
+            return None
+
+    def _shed(self, run: "_Running", everyone: bool = False) -> torch.Tensor | None:
+        """Take the finished rows out of the running batch's tensors: all of them with `everyone`
+        (room is needed), else once they are a quarter of it (a decode step costs by rows, and
+        selecting the cache copies it, so it is not done for every single row). Returns the
+        indices of the rows kept, or None when none left."""
+        keep = [j for j, s in enumerate(run.slots) if not s.row.done]
+        gone = len(run.slots) - len(keep)
+        if not gone or not (everyone or gone >= max(1, len(run.slots) // 4)):
+            return None
+        self.left_early += gone
+        return run.select(keep, self.device)
 
     def _leaving(self, r: _Request) -> BackendError | None:
         """The error a request must leave with now (the engine is stopping, or it was cancelled,
@@ -191,54 +321,23 @@ class LocalEngine:
         return self._greedy_batch(batch)
 
     def _greedy_batch(self, batch: list[_Request]) -> list[Generation | BaseException]:
-        n = len(batch)
-        rows = [_Row(r, self.tokenizer) for r in batch]
-        gens: list[torch.Generator | None] = []
-        for row in rows:  # a row's own settings (its seed) can fail it, and only it
-            try:
-                gens.append(_row_generator(row.req.params.seed, self.device))
-            except Exception as e:
-                row.fail(e)
-                gens.append(None)
-        matchers = [None] * n
-        for i, row in enumerate(rows):  # a grammar that does not compile fails its own row
-            if row.req.params.grammar is not None and not row.done:
-                try:
-                    matchers[i] = self._guide().matcher(row.req.params.grammar)
-                except Exception as e:
-                    row.fail(e)
+        """Decode `batch` until every row is done (the engine with `continuous=False`)."""
+        slots = self._open_slots(batch)
         cache, logits, mask, pos = self._prefill(batch)
         steps = max(r.params.max_tokens for r in batch)
-        greedy = [r.params.temperature <= 0 for r in batch]
-        live = list(range(n))  # live[j]: the row that the batch tensors' j-th row decodes
+        live = list(range(len(slots)))  # live[j]: the slot that the batch tensors' j-th row decodes
         for _ in range(steps):
             self._busy_since = time.monotonic()
-            for row in rows:  # cancelled (or shutting down): the row leaves the batch now
-                gone = None if row.done else self._leaving(row.req)
+            for s in slots:  # cancelled (or shutting down): the row leaves the batch now
+                gone = None if s.row.done else self._leaving(s.row.req)
                 if gone is not None:
-                    row.fail(gone)
-            if all(row.done for row in rows):
+                    s.row.fail(gone)
+            if all(s.row.done for s in slots):
                 break
-            guided = [(matchers[i], j) for j, i in enumerate(live) if matchers[i] is not None and not rows[i].done]
-            if guided:  # the tokens each guided row's grammar does not allow now are masked
-                self._guide().mask(guided, logits)
-            # greedy rows take one batched argmax; sampling rows draw from their own generator
-            best = logits.argmax(-1).tolist() if any(greedy) else None
-            nxt = torch.full((len(live),), self.pad_id, dtype=torch.long, device=self.device)
-            for j, i in enumerate(live):
-                row = rows[i]
-                if not row.done:
-                    try:  # sampling and the client's stream callback are per row: a failure ends that row only
-                        tok = best[j] if greedy[i] else _choose(logits[j], row.req.params, gens[i])
-                        nxt[j] = tok
-                        row.add(tok, tok in self.eos_ids)
-                        if matchers[i] is not None and tok not in self.eos_ids:
-                            _follow(matchers[i], tok, row)
-                    except Exception as e:
-                        row.fail(e)
-            if all(row.done for row in rows):
+            nxt = self._next_tokens([slots[i] for i in live], logits)
+            if all(s.row.done for s in slots):
                 break
-            keep = [j for j, i in enumerate(live) if not rows[i].done]
+            keep = [j for j, i in enumerate(live) if not slots[i].row.done]
             # finished rows leave the batch once a quarter of it is done: a decode step costs by
             # rows, and selecting the cache copies it, so it is not done for every single row
             if len(live) - len(keep) >= max(1, len(live) // 4):
@@ -247,7 +346,46 @@ class LocalEngine:
                 self.left_early += len(live) - len(keep)
                 mask, pos, nxt, live = mask[idx], pos[idx], nxt[idx], [live[j] for j in keep]
             cache, logits, mask, pos = self._decode(cache, nxt, mask, pos)
-        return [row.error or row.result() for row in rows]
+        return [s.row.error or s.row.result() for s in slots]
+
+    def _open_slots(self, batch: list[_Request]) -> list["_Slot"]:
+        """A decoding slot per request: its row, its sampler's generator and its grammar's matcher.
+        A row's own settings (a seed, a grammar that does not compile) can fail it, and only it."""
+        slots = []
+        for r in batch:
+            row, gen, matcher = _Row(r, self.tokenizer), None, None
+            try:
+                gen = _row_generator(r.params.seed, self.device)
+                if r.params.grammar is not None:
+                    matcher = self._guide().matcher(r.params.grammar)
+            except Exception as e:
+                row.fail(e)
+            slots.append(_Slot(row, gen, matcher))
+        return slots
+
+    def _next_tokens(self, slots: list["_Slot"], logits: torch.Tensor) -> torch.Tensor:
+        """Each live slot's next token from its row of `logits` (masked by its grammar), added to
+        its row; the pad token for rows that are done. Sampling and the client's stream callback
+        are per row: a failure ends that row only."""
+        guided = [(s.matcher, j) for j, s in enumerate(slots) if s.matcher is not None and not s.row.done]
+        if guided:  # the tokens each guided row's grammar does not allow now are masked
+            self._guide().mask(guided, logits)
+        # greedy rows take one batched argmax; sampling rows draw from their own generator
+        greedy = [s.row.req.params.temperature <= 0 for s in slots]
+        best = logits.argmax(-1).tolist() if any(greedy) else None
+        tokens = [self.pad_id] * len(slots)
+        for j, s in enumerate(slots):
+            if s.row.done:
+                continue
+            try:
+                tok = best[j] if greedy[j] else _choose(logits[j], s.row.req.params, s.gen)
+                tokens[j] = tok
+                s.row.add(tok, tok in self.eos_ids)
+                if s.matcher is not None and tok not in self.eos_ids:
+                    _follow(s.matcher, tok, s.row)
+            except Exception as e:
+                s.row.fail(e)
+        return torch.tensor(tokens, dtype=torch.long, device=self.device)
 
     def _beam_batch(self, batch: list[_Request]) -> list[Generation | BaseException]:
         """Beam search for every request of `batch` (see the module docstring). Each request holds
@@ -356,6 +494,17 @@ def shared_prefix(prompts: list[list[int]]) -> int:
     return min(len(os.path.commonprefix(prompts)), min(len(p) for p in prompts) - 1)
 
 
+def _settle(r: _Request, g: Generation | BaseException) -> None:
+    """Answer `r`'s future with its generation, or with its error: as it is when the engine's own
+    (cancelled, shut down), else as a `generation failed` error of this request alone."""
+    if isinstance(g, BackendError):
+        r.future.set_exception(g)
+    elif isinstance(g, BaseException):
+        r.future.set_exception(BackendError(f"generation failed: {type(g).__name__}: {g}"))
+    else:
+        r.future.set_result(g)
+
+
 def _row_generator(seed: int | None, device: torch.device) -> torch.Generator:
     g = torch.Generator(device=device)
     if seed is None:
@@ -383,6 +532,51 @@ def _choose(logits: torch.Tensor, p: SamplingParams, gen: torch.Generator) -> in
         sorted_p = sorted_p * keep
         return int(order[torch.multinomial(sorted_p / sorted_p.sum(), 1, generator=gen)])
     return int(torch.multinomial(probs, 1, generator=gen))
+
+
+@dataclass
+class _Slot:
+    """One row of a decoding batch: its request's state, its sampler's generator, its grammar's matcher."""
+
+    row: "_Row"
+    gen: torch.Generator | None
+    matcher: Any
+
+
+@dataclass
+class _Running:
+    """The running batch of continuous batching: its slots and the tensors that decode them, row j
+    of each tensor being slot j (`kvcache` for how rows of different lengths line up). `pos` holds
+    each row's last position; `joinable`: its cache can take new rows."""
+
+    slots: list[_Slot]
+    cache: Any
+    logits: torch.Tensor
+    mask: torch.Tensor
+    pos: torch.Tensor
+    joinable: bool
+
+    def live(self) -> int:
+        return sum(not s.row.done for s in self.slots)
+
+    def select(self, keep: list[int], device: torch.device) -> torch.Tensor:
+        """Keep only the rows `keep` (slot indices, in order), and cut the columns no row attends
+        to. Returns `keep` as an index tensor, for the caller's own per-row tensors."""
+        idx = torch.tensor(keep, dtype=torch.long, device=device)
+        self.cache.batch_select_indices(idx)
+        self.slots = [self.slots[j] for j in keep]
+        self.logits, self.mask, self.pos = self.logits[idx], self.mask[idx], self.pos[idx]
+        if self.joinable:
+            self.cache, self.mask = kvcache.trim(self.cache, self.mask)
+        return idx
+
+    def join(self, other: "_Running") -> "_Running":
+        """This batch with the rows of `other` after its own (both `joinable`)."""
+        self.cache, self.mask = kvcache.join(self.cache, self.mask, other.cache, other.mask)
+        self.slots += other.slots
+        self.logits = torch.cat([self.logits, other.logits])
+        self.pos = torch.cat([self.pos, other.pos])
+        return self
 
 
 class _Row:
