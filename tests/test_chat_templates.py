@@ -15,20 +15,14 @@ from funreason.calls import format_python_calls
 from funreason.chat import PROMPT, RESULT, THINK, render_many, render_prompt
 from funreason.schema import Call, Example, Message, Tool
 
+from vocabularies import NAMES, PAIRS, template_tokenizer
 from vocabularies import tokenizer as real_tokenizer
 
-PAIRS = [("qwen2.5", "qwen25.jinja"), ("qwen3", "qwen3.jinja"), ("llama3.1", "llama31.jinja"), ("qwen2.5", "r1distill.jinja")]
-NAMES = [t.split(".")[0] for _, t in PAIRS] + ["smollm2"]
 
 
 @pytest.fixture(scope="module", params=NAMES)
 def tok(request):
-    if request.param == "smollm2":
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(request.getfixturevalue("smollm2_dir"))
-    vocab, template = PAIRS[NAMES.index(request.param)]
-    return real_tokenizer(vocab, template)
+    return template_tokenizer(request)
 
 
 TOOL = Tool("get_weather", "Weather for a city.", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})

@@ -19,10 +19,8 @@ from funreason.chat import PROMPT, RESULT, THINK, assistant_turns, carry_tools_p
 from funreason.data.stats import compute_stats
 from funreason.schema import Call, Example, Message, Tool
 from funreason.train.data import build_features
-from vocabularies import tokenizer as real_tokenizer
+from vocabularies import NAMES, template_tokenizer
 
-PAIRS = [("qwen2.5", "qwen25.jinja"), ("qwen3", "qwen3.jinja"), ("llama3.1", "llama31.jinja"), ("qwen2.5", "r1distill.jinja")]
-NAMES = [t.split(".")[0] for _, t in PAIRS] + ["smollm2"]
 
 WEATHER = Tool("get_weather", "Weather for a city.", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
 USER_TEXT = "What is the weather in Pariss, and should I take an umbrella?"
@@ -43,12 +41,7 @@ TURNS = [("The user names a city; look it up.", "[get_weather(city='Pariss')]"),
 
 @pytest.fixture(scope="module", params=NAMES)
 def tok(request):
-    if request.param == "smollm2":
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(request.getfixturevalue("smollm2_dir"))
-    vocab, template = PAIRS[NAMES.index(request.param)]
-    return real_tokenizer(vocab, template)
+    return template_tokenizer(request)
 
 
 def _labelled(tok, feature, segment) -> str:

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from funreason.runinfo import releases_folders
 from funreason.config import cli
 from funreason.evaluate import LIVE_AST, MULTI_TURN, NON_LIVE_OTHER, NON_LIVE_SIMPLE
 from funreason.evaluate.bfcl_langs import require_grammars
@@ -190,8 +189,6 @@ def score_results_file(category: str, results: Path, data_dir: str | None = None
     per line) scored like the official checker (multi-turn categories: `multi_turn.score_file`);
     ValueError naming the line of a bad, unknown or repeated entry (counted twice it would weigh
     twice in the accuracy)."""
-    from funreason.formats.jsonl import BadLine, iter_json_rows
-
     if category in MULTI_TURN:
         from funreason.evaluate import multi_turn  # the environments' imports only when they are used
 
@@ -200,20 +197,11 @@ def score_results_file(category: str, results: Path, data_dir: str | None = None
         raise ValueError(f"category {category!r} is not scored yet; supported: {', '.join(sorted(SUPPORTED) + list(MULTI_TURN))}")
     require_grammars([category])
     entries = {ex.id: ex for ex in read_examples(bfcl.question_file(category, data_dir))}
-    if not results.is_file():
-        raise ValueError(f"{results}: no such file" if not results.exists() else f"{results}: not a file")
-    verdicts, first_seen = [], {}
-    for where, row in iter_json_rows(results):
-        if isinstance(row, BadLine) or not isinstance(row, dict) or "id" not in row or "result" not in row:
-            raise ValueError(f"{where}: each line must be a JSON object with 'id' and 'result'")
-        ex = entries.get(row["id"])
-        if ex is None:
-            raise ValueError(f"{where}: id {row['id']!r} is not in category {category}")
-        if row["id"] in first_seen:
-            raise ValueError(f"{where}: id {row['id']!r} is there already ({first_seen[row['id']]}); keep one result per entry")
-        first_seen[row["id"]] = where
-        v = score_entry(category, row["result"], [t.to_dict() for t in ex.tools], ex.possible_answer)
-        verdicts.append({"id": row["id"], "valid": v["valid"], "error_type": v.get("error_type"), "error": " ".join(map(str, v.get("error", [])))})
+    verdicts = []
+    for id_, result in bfcl.result_rows(results, entries, category):
+        ex = entries[id_]
+        v = score_entry(category, result, [t.to_dict() for t in ex.tools], ex.possible_answer)
+        verdicts.append({"id": id_, "valid": v["valid"], "error_type": v.get("error_type"), "error": " ".join(map(str, v.get("error", [])))})
     if not verdicts:
         raise ValueError(f"{results}: no results to score")
     correct = sum(v["valid"] for v in verdicts)

@@ -371,22 +371,11 @@ def score_file(category: str, results: Path, data_dir: str | Path | None = None)
     """`funreason eval score` on a multi-turn result file (any subset of the category, one
     `{"id", "result": [[step, ...], ...]}` per line): per-entry verdicts and the accuracy.
     ValueError naming the line of a bad, unknown or repeated entry."""
-    from funreason.formats.jsonl import BadLine, iter_json_rows
+    from funreason.formats.bfcl import result_rows
 
     questions, answers = load_category(category, data_dir)
-    if not results.is_file():
-        raise ValueError(f"{results}: no such file" if not results.exists() else f"{results}: not a file")
-    verdicts, first_seen = [], {}
-    for where, row in iter_json_rows(results, max_line_bytes=64 << 20):
-        if isinstance(row, BadLine) or not isinstance(row, dict) or "id" not in row or "result" not in row:
-            raise ValueError(f"{where}: each line must be a JSON object with 'id' and 'result'")
-        entry = questions.get(row["id"])
-        if entry is None:
-            raise ValueError(f"{where}: id {row['id']!r} is not in category {category}")
-        if row["id"] in first_seen:
-            raise ValueError(f"{where}: id {row['id']!r} is there already ({first_seen[row['id']]}); keep one result per entry")
-        first_seen[row["id"]] = where
-        verdicts.append(score_entry(entry, answers[row["id"]], row["result"]).to_dict())
+    verdicts = [score_entry(questions[id_], answers[id_], result).to_dict()
+                for id_, result in result_rows(results, questions, category, max_line_bytes=64 << 20)]
     if not verdicts:
         raise ValueError(f"{results}: no results to score")
     correct = sum(v["valid"] for v in verdicts)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import importlib.util
 import re
 from pathlib import Path
+from collections.abc import Container, Iterator
 from typing import Any
 
 from funreason.errors import SchemaError
+from funreason.formats.jsonl import BadLine, iter_json_rows
 from funreason.schema import Call, Example, Message, Tool
 
 KNOWN_KEYS = {"id", "question", "function"}
@@ -148,3 +150,21 @@ def to_rows(ex: Example) -> tuple[dict[str, Any], dict[str, Any] | None]:
     if truth is None and isinstance(ex.answer, list):
         truth = [{c.name: {k: [v] for k, v in c.arguments.items()}} for c in ex.answer]
     return row, (None if truth is None else {"id": ex.id, "ground_truth": truth})
+
+
+def result_rows(results: Path, known: Container[str], category: str, max_line_bytes: int = 1 << 20) -> Iterator[tuple[str, Any]]:
+    """(id, result) of each line of a BFCL result file, as both checkers read it: every line a JSON
+    object with `id` and `result`, every id an entry of `category` (`known`) and given once.
+    ValueError naming the file and line otherwise."""
+    if not results.is_file():
+        raise ValueError(f"{results}: no such file" if not results.exists() else f"{results}: not a file")
+    first_seen: dict[str, str] = {}
+    for where, row in iter_json_rows(results, max_line_bytes=max_line_bytes):
+        if isinstance(row, BadLine) or not isinstance(row, dict) or "id" not in row or "result" not in row:
+            raise ValueError(f"{where}: each line must be a JSON object with 'id' and 'result'")
+        if row["id"] not in known:
+            raise ValueError(f"{where}: id {row['id']!r} is not in category {category}")
+        if row["id"] in first_seen:
+            raise ValueError(f"{where}: id {row['id']!r} is there already ({first_seen[row['id']]}); keep one result per entry")
+        first_seen[row["id"]] = where
+        yield row["id"], row["result"]
