@@ -263,3 +263,29 @@ def test_the_tiny_model_runs_through_the_loop_locally(tmp_path, tiny_model_dir):
         assert report["categories"][c]["correct"] == scored["correct"]
     assert "multi_turn" in report["summary"] and "Multi-turn overall" in (out / "report.md").read_text()
     assert "split test" in proc.stdout
+
+
+def test_report_and_compare_show_the_multi_turn_figures(tmp_path):
+    import subprocess
+
+    from funreason.evaluate.bfcl_run import aggregate, write_report
+
+    def scores(correct):
+        return {c: {"total": 5, "correct": k, "accuracy": k / 5, "entries": []} for c, k in zip(("simple_python", *MULTI_TURN[:3]), correct)}
+
+    for name, correct in (("base", (3, 0, 0, 1)), ("trained", (4, 2, 1, 1))):
+        (tmp_path / name).mkdir()
+        write_report(tmp_path / name, scores(correct), {"model": name, "mode": "prompting", "split": "test", "bfcl_eval": "2026.3.23"})
+    report = json.loads((tmp_path / "trained" / "report.json").read_text())
+    # Multi-turn overall is the unweighted mean of the four, the one not run counting as 0, as on the leaderboard
+    assert report["summary"]["multi_turn"] == (2 / 5 + 1 / 5 + 1 / 5 + 0) / 4
+    assert report["summary"]["multi_turn_scored"] == (2 / 5 + 1 / 5 + 1 / 5) / 3
+    assert report["summary"]["multi_turn_not_scored"] == ["multi_turn_long_context"]
+    assert report["summary"] == aggregate(scores((4, 2, 1, 1))) and report["intervals"]["multi_turn_scored"]
+    md = (tmp_path / "trained" / "report.md").read_text()
+    assert "Multi-turn overall (mean of the four) | 20.00" in md and "bfcl-eval 2026.3.23" in md and "multi_turn_long_context" in md
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "compare", str(tmp_path / "base"), str(tmp_path / "trained"),
+                           "--out", str(tmp_path / "cmp.png")], capture_output=True, text=True, check=True)
+    assert "Multi-turn overall" in proc.stdout and "bfcl-eval" in proc.stdout and "multi_turn_miss_func" in proc.stdout
+    # no multi-turn category, no multi-turn figures
+    assert "multi_turn" not in aggregate({"simple_python": {"total": 5, "correct": 1, "accuracy": 0.2}})
