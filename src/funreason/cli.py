@@ -22,6 +22,7 @@ from rich.table import Table
 # each verb's settings: the options of its command are built from these dataclasses' fields
 from funreason.errors import BackendError, SchemaError
 from funreason.data.synth import KINDS, kinds_help, write_sample
+from funreason.evaluate import MULTI_TURN
 from funreason.evaluate.bfcl_run import EvalBfclConfig
 from funreason.evaluate.heldout import HeldoutConfig
 from funreason.evaluate.humaneval import HumanEvalConfig
@@ -394,8 +395,13 @@ def eval_bfcl(cfg: EvalBfclConfig) -> None:
         stdout.print(f"this run scored test entries: recorded in {sm['ledger']}")
     if run.generated:
         stdout.print(f"generated {run.generated} answers in {run.seconds:.1f} s ({run.entries_per_second} entries/s)")
-    stdout.print(f"split {cfg.split}, {sum(sc['total'] for sc in run.scores.values())} entries · Non-Live AST {100 * sm['non_live_ast']:.2f} · Live AST {100 * sm['live_ast']:.2f} · Overall {100 * sm['overall']:.2f}"
-                 + (f" · not scored (0 in these): {', '.join(sm['not_scored'])}" if sm["not_scored"] else "") + f" · {cfg.out}/report.md")
+    single = any(c not in MULTI_TURN for c in run.scores)
+    stdout.print(f"split {cfg.split}, {sum(sc['total'] for sc in run.scores.values())} entries"
+                 + (f" · Non-Live AST {100 * sm['non_live_ast']:.2f} · Live AST {100 * sm['live_ast']:.2f} · Overall {100 * sm['overall']:.2f}"
+                    + (f" · not scored (0 in these): {', '.join(sm['not_scored'])}" if sm["not_scored"] else "") if single else "")
+                 + (f" · Multi-turn overall {100 * sm['multi_turn']:.2f} (scored categories {100 * sm['multi_turn_scored']:.2f}"
+                    f" {interval_text(run.intervals.get('multi_turn_scored'))}; bfcl-eval {run.bfcl_eval})" if "multi_turn" in sm else "")
+                 + f" · {cfg.out}/report.md")
 
 
 @eval_app.command("compare")
@@ -421,6 +427,7 @@ def eval_compare(
 
     _table("Evaluation runs (accuracy in %, 95% interval)", ("metric", *(run["name"] for run in loaded)),
            [("BFCL split, entries", *(f"{r['split']}, {r['entries']}" if r["split"] else "–" for r in loaded)),
+            *([("bfcl-eval", *(r.get("bfcl_eval", "–") for r in loaded))] if any(r.get("bfcl_eval") for r in loaded) else []),
             *((row, *(cell(r, row) for r in loaded)) for row in rows)])
     stdout.print(f"chart: {output}")
 

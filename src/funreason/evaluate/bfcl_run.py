@@ -14,6 +14,12 @@ parallel_multiple; Live AST is the mean of live_simple / live_multiple / live_pa
 live_parallel_multiple weighted by their entry counts; Overall, as the paper reports it, is the
 mean of the two. A category that was not scored counts as 0 there, as on the leaderboard, and the
 report names it; `*_scored` aggregates use the scored categories only.
+
+Multi-turn categories (`multi_turn_base`, `_miss_func`, `_miss_param`, `_long_context`; every entry
+is test) run BFCL's conversation loop (`conversation`) and are judged by its multi-turn checker
+(`multi_turn`); Multi-turn overall is their unweighted mean, as the leaderboard's, a category not
+scored counting as 0 (`multi_turn_scored`: the scored ones only). The report names the bfcl-eval
+release whose data, environments and checker rules were used.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from funreason.progress import Progress, quiet
 from funreason.runinfo import file_sha256, releases_folders
 
 DEFAULT_CATEGORIES = sorted(SUPPORTED)
+KNOWN_CATEGORIES = (*DEFAULT_CATEGORIES, *MULTI_TURN)
 
 
 @dataclass
@@ -46,7 +53,9 @@ class EvalBfclConfig(ModelChoice):
 
     out: str = field(default="", metadata=cli("Folder for result files and report.json / .md / .png.", "--out", "-o", required=True))
     categories: list[str] = field(default_factory=lambda: list(DEFAULT_CATEGORIES),
-                                  metadata=cli("Comma-separated categories (default: every scored one).", csv=True))
+                                  metadata=cli("Comma-separated categories (default: every single-turn one; the multi-turn ones, "
+                                               "multi_turn_base,multi_turn_miss_func,multi_turn_miss_param,multi_turn_long_context, "
+                                               "are all test entries: --split test).", csv=True))
     split: str = field(default="dev", metadata=cli("dev (entries studied while data and settings were designed), test (never studied; "
                                                    "each run is written to the ledger) or all (bfcl_splits.json says which is which)."))
     ledger: str = field(default="", metadata=cli("File a run that scores test entries is recorded in (default: $FUNREASON_LEDGER, "
@@ -80,10 +89,13 @@ class EvalBfclConfig(ModelChoice):
             raise ValueError(f"--split must be one of {', '.join(SPLITS)}, not {self.split!r}")
         if self.skip < 0:
             raise ValueError(f"--skip must be 0 or more, not {self.skip}")
-        unknown = [c for c in self.categories if c not in SUPPORTED]
+        unknown = [c for c in self.categories if c not in KNOWN_CATEGORIES]
         if unknown or not self.categories:
-            raise ValueError(f"unknown categories: {', '.join(unknown) or 'none given'}; single-turn categories: {', '.join(DEFAULT_CATEGORIES)}")
-        require_grammars(self.categories)
+            raise ValueError(f"unknown categories: {', '.join(unknown) or 'none given'}; single-turn categories: {', '.join(DEFAULT_CATEGORIES)}; "
+                             f"multi-turn: {', '.join(MULTI_TURN)}")
+        require_grammars([c for c in self.categories if c not in MULTI_TURN])
+        if any(c in MULTI_TURN for c in self.categories) and (self.guided or self.beams > 1):
+            raise ValueError("--guided and --beams are single-turn settings: the multi-turn conversation loop decodes plainly")
         if self.guided and not self.model:
             raise ValueError("--guided runs on a local --model; an endpoint has its own structured-output settings")
         if self.beams < 1 or (self.beams > 1 and not self.model):
@@ -106,6 +118,8 @@ class BfclRun:
     summary: dict[str, Any]
     generated: int
     seconds: float
+    intervals: dict[str, Any] = field(default_factory=dict)  # the report's aggregate intervals
+    bfcl_eval: str = ""  # the bfcl-eval release whose data and rules were used
 
     @property
     def entries_per_second(self) -> float | None:
@@ -119,9 +133,13 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
 
     from funreason.runinfo import claim
 
+    from funreason.evaluate import conversation
+    from funreason.evaluate.multi_turn import bfcl_version
+
     out = Path(cfg.out)
     registry = load_registry()
-    data = {c: load_split(c, cfg.split, cfg.limit, cfg.data_dir, cfg.skip, registry) for c in cfg.categories}
+    data: dict[str, list[Any]] = {c: (conversation.load_entries if c in MULTI_TURN else load_split)(c, cfg.split, cfg.limit, cfg.data_dir, cfg.skip, registry)
+                                  for c in cfg.categories}
     if cfg.categories == DEFAULT_CATEGORIES:  # every category by default: those with no entries of the split are left out
         data = {c: exs for c, exs in data.items() if exs} or data
     if empty := [c for c, exs in data.items() if not exs]:
@@ -132,23 +150,33 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
     params = SamplingParams(max_tokens=cfg.max_tokens, beams=cfg.beams, length_penalty=cfg.length_penalty)
     claim(out, {"verb": "eval bfcl", **cfg.identity(), **({"split": cfg.split} if cfg.split != "dev" else {}), "mode": cfg.mode, "max_tokens": cfg.max_tokens, **({"chat_template": template} if template else {}),
                 "data_dir": cfg.data_dir, **({"guided": True} if cfg.guided else {}), **params.search_settings()},
-          [result_path(out, c) for c in SUPPORTED])
+          [result_path(out, c) for c in KNOWN_CATEGORIES] + [conversation.conversation_log_path(out, c) for c in MULTI_TURN])
+    single = {c: exs for c, exs in data.items() if c not in MULTI_TURN}
+    multi = {c: exs for c, exs in data.items() if c in MULTI_TURN}
     generated, t0 = 0, time.perf_counter()
     with contextlib.ExitStack() as stack:
         if cfg.model:
             engine = stack.enter_context(open_engine(cfg.engine()))
-            stream = local_stream(engine, params, data, out, guided=cfg.guided)
+            ask = conversation.local_ask(engine, params)
+            if single:
+                stream = local_stream(engine, params, single, out, guided=cfg.guided)
         else:
             http = stack.enter_context(open_blocking_chat(cfg.engine()))
-            stream, cancel = endpoint_stream(http, params, data, out, cfg.mode)
-            stack.callback(cancel)  # after a failure: the requests not yet answered are dropped, not waited for
+            ask = conversation.endpoint_ask(http, params, cfg.mode)
+            if single:
+                stream, cancel = endpoint_stream(http, params, single, out, cfg.mode)
+                stack.callback(cancel)  # after a failure: the requests not yet answered are dropped, not waited for
         with progress("BFCL", "entries", sum(len(v) for v in data.values())) as advance:
             def done(n: int) -> None:
                 nonlocal generated
                 generated += n
                 advance(n)
 
-            scores = run_categories(data, None, out, batch=cfg.batch, on_done=done, stream=stream)
+            scores = run_categories(single, None, out, batch=cfg.batch, on_done=done, stream=stream) if single else {}
+            if multi:
+                answers = conversation.generate_multi_turn(multi, ask, cfg.mode, out, on_done=done)
+                scores.update({c: conversation.score_multi_turn(entries, answers[c]) for c, entries in multi.items()})
+            scores = {c: scores[c] for c in data}
     run = BfclRun(scores, aggregate(scores), generated, time.perf_counter() - t0)
     settings = {"mode": cfg.mode, "limit": cfg.limit, **({"skip": cfg.skip} if cfg.skip else {}), "guided": cfg.guided,
                 "max_tokens": cfg.max_tokens, **params.search_settings()}
@@ -159,8 +187,9 @@ def eval_bfcl(cfg: EvalBfclConfig, progress: Progress = quiet) -> BfclRun:
         append_ledger(ledger, {"verb": "eval bfcl", **cfg.identity(), "settings": settings, "split": cfg.split,
                                "test_entries": sum(v["entries"] for v in looked.values()), "categories": looked, "out": str(out.resolve())})
         run.summary["ledger"] = str(ledger)
-    write_report(out, scores, {"model": cfg.model or f"{cfg.served_model} @ {cfg.endpoint}", "split": cfg.split, **settings,
+    report = write_report(out, scores, {"model": cfg.model or f"{cfg.served_model} @ {cfg.endpoint}", "split": cfg.split, "bfcl_eval": bfcl_version(), **settings,
                                "seconds": round(run.seconds, 1), "generated": generated, "entries_per_second": run.entries_per_second})
+    run.intervals, run.bfcl_eval = report["intervals"], report["bfcl_eval"]
     return run
 
 
@@ -217,6 +246,10 @@ def aggregate(scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
     groups = ([sum(scored_simple) / len(scored_simple)] if scored_simple else []) + [acc(c) for c in NON_LIVE_OTHER if c in scores]
     non_live_scored = sum(groups) / len(groups) if groups else None
     missing = [c for c in (*NON_LIVE_SIMPLE, *NON_LIVE_OTHER, *LIVE_AST) if c not in scores]
+    multi = [c for c in MULTI_TURN if c in scores]
+    multi_turn = {"multi_turn": sum(acc(c) for c in MULTI_TURN) / len(MULTI_TURN),
+                  "multi_turn_scored": sum(acc(c) for c in multi) / len(multi),
+                  "multi_turn_not_scored": [c for c in MULTI_TURN if c not in scores]} if multi else {}
     return {
         "non_live_ast": non_live,
         "live_ast": live,
@@ -227,6 +260,7 @@ def aggregate(scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "irrelevance": scores.get("irrelevance", {}).get("accuracy"),
         "live_irrelevance": scores.get("live_irrelevance", {}).get("accuracy"),
         "live_relevance": scores.get("live_relevance", {}).get("accuracy"),
+        **multi_turn,
     }
 
 
@@ -239,7 +273,8 @@ def write_report(out: Path, scores: dict[str, dict[str, Any]], meta: dict[str, A
     (out / "report.json").write_text(json.dumps(report, indent=2))
     pct = lambda x: "–" if x is None else f"{100 * x:.2f}"
     lines = ["# BFCL report", "", f"Model: {meta.get('model')} · mode: {meta.get('mode')} · split: **{split}**, {entries} entries"
-             + (f" · the entries after the first {meta['skip']} of each category's split" if meta.get("skip") else ""), "",
+             + (f" · the entries after the first {meta['skip']} of each category's split" if meta.get("skip") else "")
+             + (f" · bfcl-eval {meta['bfcl_eval']}" if meta.get("bfcl_eval") else ""), "",
              "Accuracy in %, with the 95% Wilson interval (aggregates: a normal approximation over their categories).", "",
              "| category | split, entries | accuracy | 95% interval |", "|---|---|---|---|"]
     lines += [f"| {c} | {split}, {s['total']} | {pct(s['accuracy'])} | {interval_text(s['interval'])} |" for c, s in sorted(scores.items())]
@@ -247,8 +282,13 @@ def write_report(out: Path, scores: dict[str, dict[str, Any]], meta: dict[str, A
               f"| Non-Live AST | {pct(summary['non_live_ast'])} | |", f"| Live AST | {pct(summary['live_ast'])} | {interval_text(intervals['live_ast'])} |",
               f"| Overall (mean of the two) | {pct(summary['overall'])} | |",
               f"| Non-Live AST, scored categories only | {pct(summary['non_live_ast_scored'])} | {interval_text(intervals['non_live_ast_scored'])} |"]
+    if "multi_turn" in summary:
+        lines += [f"| Multi-turn overall (mean of the four) | {pct(summary['multi_turn'])} | |",
+                  f"| Multi-turn, scored categories only | {pct(summary['multi_turn_scored'])} | {interval_text(intervals['multi_turn_scored'])} |"]
     if summary["not_scored"]:
         lines += ["", f"Not scored (count as 0 in the leaderboard aggregates): {', '.join(summary['not_scored'])}."]
+    if summary.get("multi_turn_not_scored"):
+        lines += ["", f"Multi-turn categories not scored (count as 0 in Multi-turn overall): {', '.join(summary['multi_turn_not_scored'])}."]
     lines += ["", "![accuracy per category](report.png)"]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     _plot(out / "report.png", scores, f"split {split}, {entries} entries")

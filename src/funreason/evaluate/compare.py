@@ -9,6 +9,8 @@ from typing import Any
 from funreason.evaluate.splits import wilson
 
 METRICS = [("Non-Live AST", "non_live_ast"), ("Live AST", "live_ast"), ("Overall", "overall")]
+# shown where the report scored a multi-turn category (reports without one have no such key)
+MULTI_TURN_METRICS = [("Multi-turn overall", "multi_turn"), ("Multi-turn, scored categories", "multi_turn_scored")]
 
 
 def load_run(path: Path) -> dict[str, Any]:
@@ -30,6 +32,13 @@ def load_run(path: Path) -> dict[str, Any]:
         if report["summary"].get("non_live_ast_scored") is not None:
             run["metrics"]["Non-Live AST, scored categories"] = report["summary"]["non_live_ast_scored"]
             run["intervals"]["Non-Live AST, scored categories"] = intervals.get("non_live_ast_scored")
+        for label, key in MULTI_TURN_METRICS:
+            if report["summary"].get(key) is not None:
+                run["metrics"][label] = report["summary"][key]
+        if intervals.get("multi_turn_scored"):
+            run["intervals"]["Multi-turn, scored categories"] = intervals["multi_turn_scored"]
+        if report.get("bfcl_eval"):
+            run["bfcl_eval"] = report["bfcl_eval"]
         for cat, s in sorted(report["categories"].items()):
             run["metrics"][cat] = s["accuracy"]
             run["intervals"][cat] = s.get("interval") or wilson(s.get("correct", round(s["accuracy"] * s["total"])), s["total"])
@@ -55,7 +64,7 @@ def compare(paths: list[Path], png: Path) -> tuple[list[str], list[dict[str, Any
 def _plot(path: Path, runs: list[dict[str, Any]]) -> None:
     from funreason.plots import figure
 
-    keys = [k for k, _ in METRICS] + ["HumanEval pass@1"]
+    keys = [k for k, _ in METRICS] + ["Multi-turn overall", "HumanEval pass@1"]
     keys = [k for k in keys if any(k in r["metrics"] for r in runs)]
     width = 0.8 / len(runs)
     with figure(path, (max(5, 1.6 * len(keys)), 3.6)) as ax:

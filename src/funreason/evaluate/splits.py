@@ -222,7 +222,7 @@ def load_split(category: str, split: str, limit: int | None = None, data_dir: st
 def with_intervals(scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Each category's 95% Wilson interval (added to its scores as `interval`), and the intervals of the
     leaderboard aggregates over the scored categories (`mean_interval`, the aggregates' own weights)."""
-    from funreason.evaluate import LIVE_AST, NON_LIVE_OTHER, NON_LIVE_SIMPLE
+    from funreason.evaluate import LIVE_AST, MULTI_TURN, NON_LIVE_OTHER, NON_LIVE_SIMPLE
 
     for s in scores.values():
         s["interval"] = wilson(s["correct"], s["total"])
@@ -232,6 +232,9 @@ def with_intervals(scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
     live = [(c, float(scores[c]["total"])) for c in LIVE_AST if c in scores]
     out = {"non_live_ast_scored": mean_interval([part(c) for c, _ in non_live], [w for _, w in non_live]) if non_live else None,
            "live_ast": mean_interval([part(c) for c, _ in live], [w for _, w in live]) if live else None}
+    multi = [c for c in MULTI_TURN if c in scores]
+    if multi:  # the scored multi-turn categories' unweighted mean, as Multi-turn overall weighs them
+        out["multi_turn_scored"] = mean_interval([part(c) for c in multi])
     return out
 
 
