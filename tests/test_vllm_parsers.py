@@ -47,6 +47,18 @@ for pairing, reasoning in (("funreason + funreason", "funreason"), ("funreason t
         ids = prompt + tok("<think>\n", add_special_tokens=False)["input_ids"] if name.startswith("R1") else prompt
         out[f"{pairing} | {name}"] = {"whole": parse_whole(cls(tok, request.tools), tok, text, ids, request),
                                       "streamed": parse_stream(cls(tok, request.tools), tok, text, ids, request)}
+# when the first content of a statement reaches the client, in tokens of the answer
+cls = ParserManager.get_parser(tool_parser_name="funreason", reasoning_parser_name="funreason", enable_auto_tools=True, tokenizer=tok)
+for name in ("statement", "call list then prose", "two JSON objects on two lines", "statement in a code fence", "statement starting with [Note]"):
+    parser, text = cls(tok, request.tools), ANSWERS[name]
+    ids, prev, first = tok(text, add_special_tokens=False)["input_ids"], "", None
+    for i in range(1, len(ids) + 1):
+        cur = tok.decode(ids[:i])
+        delta = parser.parse_delta(cur[len(prev):], ids[i - 1:i], request, prompt, finished=i == len(ids))
+        prev = cur
+        if first is None and delta is not None and delta.content and delta.content.strip():
+            first = i
+    out[f"first content | {name}"] = {"token": first, "of": len(ids)}
 print(json.dumps(out))
 """
 
@@ -77,7 +89,8 @@ M7 = ["two <tool_call> blocks", "call list then prose", "bare call", "two JSON o
 def test_vllm_plugin_stream_equals_whole_on_every_answer_shape(parsed):
     """Every shape, through the plugin with and without its reasoning parser: the client that
     streams gets what the client that does not gets (reasoning, content, calls)."""
-    differ = {k: v for k, v in parsed.items() if v["streamed"] != v["whole"]}
+    shapes = {k: v for k, v in parsed.items() if not k.startswith("first content")}
+    differ = {k: v for k, v in shapes.items() if v["streamed"] != v["whole"]}
     assert not differ, json.dumps(differ, indent=1)
     assert all(f"funreason + funreason | {m}" in parsed for m in M7)  # the review's shapes are among them
 
@@ -90,3 +103,43 @@ def test_vllm_plugin_streams_statements_that_look_like_calls(parsed):
     two = parsed["funreason + funreason | two <tool_call> blocks"]["streamed"]["calls"]
     assert two == [["get_weather", {"city": "Paris"}], ["get_weather", {"city": "Rome"}]]
     assert parsed["funreason + funreason | bare call"]["streamed"]["calls"] == [["get_weather", {"city": "Paris"}]]
+
+
+def test_vllm_plugin_sends_a_statement_once_it_cannot_be_calls(parsed):
+    """A statement is not held to the end: its content goes out while it is being generated."""
+    for name in ("statement", "call list then prose", "two JSON objects on two lines", "statement in a code fence",
+                 "statement starting with [Note]"):
+        got = parsed[f"first content | {name}"]
+        assert got["token"] is not None and got["token"] < got["of"] - 3, (name, got)
+
+
+CALL_TEXTS = ["[get_weather(city='Paris')]", "get_weather(city='Paris')", "get_weather (city = 'Pa)ris'), math.f(n=5)",
+              '{"name": "get_weather", "arguments": {"city": "Par}is"}}', '[{"name": "f", "arguments": "{\\"a\\": 1}"}]',
+              "```python\n[get_weather(city='Paris')]\n```", "```\nget_weather(city='Paris')\n```",
+              '```json\n{"name": "f", "arguments": {}}\n```', "[f(a='''x\n]'''), g(b=\"\\\")\")]",
+              "[f(a=1),  # first ]\n g(b=2)]", "a . b (c=1)", "[f(a=1)]  # done", "``````\n[f(a=1)]\n``````"]
+STATEMENTS = {"[get_weather(city='Paris')] I also checked.": "[get_weather(city='Paris')] I",
+              '{"name": "f", "arguments": {}}\n{"name": "g", "arguments": {}}': '{"name": "f", "arguments": {}}\n{',
+              "```python\ndef add(a, b):\n    return a + b\n```": "```python\ndef a",
+              "[Note] None of the functions can answer this.": "[Note] N", "None of them fits.": "None o",
+              "get_weather(city='Paris') is done": "get_weather(city='Paris') i", "1. First": "1"}
+
+
+def test_calls_prefix_never_gives_up_on_calls_and_gives_up_on_statements():
+    """`CallsPrefix`, fed one character at a time: no prefix of text that parses as calls is called
+    dead (the stream would send calls as content), and a statement is dead at its first character
+    that no call list can follow."""
+    from funreason.calls import CallsPrefix, parse_output
+
+    def dead_at(text: str) -> str | None:
+        p = CallsPrefix()
+        return next((text[:i + 1] for i, ch in enumerate(text) if p.feed(ch)), None)
+
+    for text in CALL_TEXTS:
+        assert parse_output(text).calls, text
+        assert dead_at(text) is None, text
+        p = CallsPrefix()
+        assert not p.feed(text), text  # fed at once too
+    for text, prefix in STATEMENTS.items():
+        assert parse_output(text).calls is None, text
+        assert dead_at(text) == prefix, text

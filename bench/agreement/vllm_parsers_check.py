@@ -11,12 +11,14 @@ chat-templates/ beside this script, copies of the tests' own):
   from vLLM's documentation), and
 - `funreason.serve.vllm_parsers` (`--reasoning-parser funreason --tool-call-parser funreason`),
 on answers as a trained model writes them: one call, two calls, nested arguments, a statement (no
-call), and the DeepSeek-R1-Distill shape (the template opens `<think>`, so the answer starts inside
-it). Each pairing is composed as vLLM's chat endpoint composes it (`ParserManager.get_parser`, auto
+call), the DeepSeek-R1-Distill shape (the template opens `<think>`, so the answer starts inside
+it), and the six shapes where the review (probe-eb7bac0, M7) found the plugin's stream differing
+from its whole parse (two `<tool_call>` blocks, a call list then prose, a bare call, two JSON
+objects on two lines, a statement in a code fence, one starting with `[Note]`). Each pairing is composed as vLLM's chat endpoint composes it (`ParserManager.get_parser`, auto
 tool choice) and each answer goes through that `Parser` whole (`parse`) and streamed one token at a
 time with the prompt's token ids (`parse_delta`); the stream's reassembled reasoning, content and
 calls must equal the whole parse. What this does not run: the vLLM engine and its HTTP server.
-Its default is already the small run that `make bench` runs (5 answers on 4 vocabularies; the
+Its default is already the small run that `make bench` runs (11 answers on 4 vocabularies; the
 downloads are cached after the first run).
 """
 
