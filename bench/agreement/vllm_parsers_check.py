@@ -11,12 +11,14 @@ chat-templates/ beside this script, copies of the tests' own):
   from vLLM's documentation), and
 - `funreason.serve.vllm_parsers` (`--reasoning-parser funreason --tool-call-parser funreason`),
 on answers as a trained model writes them: one call, two calls, nested arguments, a statement (no
-call), and the DeepSeek-R1-Distill shape (the template opens `<think>`, so the answer starts inside
-it). Each pairing is composed as vLLM's chat endpoint composes it (`ParserManager.get_parser`, auto
+call), the DeepSeek-R1-Distill shape (the template opens `<think>`, so the answer starts inside
+it), and the six shapes where the review (probe-eb7bac0, M7) found the plugin's stream differing
+from its whole parse (two `<tool_call>` blocks, a call list then prose, a bare call, two JSON
+objects on two lines, a statement in a code fence, one starting with `[Note]`). Each pairing is composed as vLLM's chat endpoint composes it (`ParserManager.get_parser`, auto
 tool choice) and each answer goes through that `Parser` whole (`parse`) and streamed one token at a
 time with the prompt's token ids (`parse_delta`); the stream's reassembled reasoning, content and
 calls must equal the whole parse. What this does not run: the vLLM engine and its HTTP server.
-Its default is already the small run that `make bench` runs (5 answers on 4 vocabularies; the
+Its default is already the small run that `make bench` runs (11 answers on 4 vocabularies; the
 downloads are cached after the first run).
 """
 
@@ -40,6 +42,15 @@ ANSWERS = {
     "nested arguments": "<think>A list and a dict.</think>\n\n[plan(stops=['Paris', 'Rome'], options={'fast': True, 'n': 2})]",
     "statement": "<think>None fits.</think>\n\nNone of the functions on offer fits this request, so I make no call.",
     "R1-Distill (think opened by the prompt)": "The user names Paris.\n</think>\n\n[get_weather(city='Paris')]",
+    # the review's M7 shapes (probe-eb7bac0.md), where the stream once differed from the whole parse
+    "two <tool_call> blocks": "<think>Two cities.</think>\n\n<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}</tool_call>\n"
+                              "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}}</tool_call>",
+    "call list then prose": "<think>Paris.</think>\n\n[get_weather(city='Paris')] I also checked the forecast page.",
+    "bare call": "<think>Paris.</think>\n\nget_weather(city='Paris')",
+    "two JSON objects on two lines": "<think>Two.</think>\n\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n"
+                                     "{\"name\": \"get_time\", \"arguments\": {\"tz\": \"CET\"}}",
+    "statement in a code fence": "<think>Code.</think>\n\n```python\ndef add(a, b):\n    return a + b\n```",
+    "statement starting with [Note]": "<think>None fits.</think>\n\n[Note] None of the functions can answer this.",
 }
 EXPECTED = {  # (reasoning, calls) FunReason's own parser reads
     "one call": ("The user names Paris.", [["get_weather", {"city": "Paris"}]]),
@@ -47,6 +58,12 @@ EXPECTED = {  # (reasoning, calls) FunReason's own parser reads
     "nested arguments": ("A list and a dict.", [["plan", {"stops": ["Paris", "Rome"], "options": {"fast": True, "n": 2}}]]),
     "statement": ("None fits.", []),
     "R1-Distill (think opened by the prompt)": ("The user names Paris.", [["get_weather", {"city": "Paris"}]]),
+    "two <tool_call> blocks": ("Two cities.", [["get_weather", {"city": "Paris"}], ["get_weather", {"city": "Rome"}]]),
+    "call list then prose": ("Paris.", []),
+    "bare call": ("Paris.", [["get_weather", {"city": "Paris"}]]),
+    "two JSON objects on two lines": ("Two.", []),
+    "statement in a code fence": ("Code.", []),
+    "statement starting with [Note]": ("None fits.", []),
 }
 
 

@@ -189,6 +189,136 @@ def _tool_call_blocks(s: str) -> list[tuple[int, int, str]]:
     return blocks
 
 
+class CallsPrefix:
+    """An answer read as it is generated: `dead` once no continuation of it can parse as JSON or
+    Python calls (what `parse_calls` reads without `<tool_call>` blocks, fences included).
+
+    Invariant: `dead` turns True only when no text that starts with what was fed parses as calls
+    through those shapes; where unsure (a parenthesised start, a comment, a line continuation, an
+    unclosed bracket) it stays False, which only holds text back longer. `<tool_call>` blocks are
+    not its business: `parse_calls` finds them anywhere, so no prefix rules them out. Each
+    character is read once (`feed` the new text as it comes)."""
+
+    _LANG = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-")  # _FENCE's language tag
+
+    def __init__(self) -> None:
+        self.text = ""  # everything fed
+        self.dead = False
+        self._at = 0  # next character of `text` to read
+        self._state = "start"
+        self._open = False  # unsure for good: never dead
+        self._fenced = False  # inside a code fence: closing backticks may follow the calls
+        self._ticks = 0
+        self._depth = 0
+        self._rule = ""  # what closed: "call" (a bare call: a comma may add calls) or "list"
+        self._quote = ""  # the open string's quote ("'", '"' or a triple), "" outside strings
+        self._comment = False
+
+    def feed(self, more: str) -> bool:
+        """Read `more` (the text that follows what was fed); returns `dead`."""
+        self.text += more
+        while not (self.dead or self._open) and self._at < len(self.text):
+            if not self._step():
+                break  # a quote or an escape needs the next characters
+        return self.dead
+
+    def _step(self) -> bool:
+        s, i = self.text, self._at
+        c, state = s[i], self._state
+        self._at = i + 1
+        if state == "start":
+            if c.isspace():
+                pass
+            elif c == "`":
+                self._state, self._ticks = "ticks", 1
+            elif c in "[{":
+                self._state, self._depth, self._rule = "struct", 1, "list"
+            elif c in "(\\":  # a parenthesised call or tuple, a line continuation: not worth following
+                self._open = True
+            elif c.isidentifier():
+                self._state = "name"
+            else:
+                self.dead = True
+        elif state == "ticks":
+            self._ticks += 1
+            if c != "`":
+                self.dead = True
+            elif self._ticks == 3:
+                self._state = "lang"
+        elif state == "lang":
+            if c not in self._LANG:  # _FENCE: the tag, blanks, a newline, then the calls (stripped)
+                self._state, self._fenced, self._at = "start", True, i
+        elif state in ("name", "name_end", "dot"):
+            self._name(c, state)
+        elif state == "struct":
+            return self._struct(s, i, c)
+        elif state == "after":
+            if c.isspace():
+                pass
+            elif c in "#\\" or (c == "," and self._rule == "call"):  # a comment, a continuation, more calls
+                self._open = True
+            elif c == "`" and self._fenced:
+                self._state = "trail"
+            else:  # `[f()] and …`, `f() I also …`, `{…}\n{…}`: no call list reads so
+                self.dead = True
+        elif state == "trail":
+            self.dead = not (c == "`" or c.isspace())
+        return True
+
+    def _name(self, c: str, state: str) -> None:
+        """A dotted function name, then its `(`: anything else ends the chance of a bare call."""
+        if state == "name" and ("a" + c).isidentifier():
+            return
+        if state == "dot":
+            if c.isidentifier():
+                self._state = "name"
+            elif not c.isspace():
+                self.dead = c != "\\"
+                self._open = c == "\\"
+            return
+        if c.isspace():
+            self._state = "name_end"
+        elif c == ".":
+            self._state = "dot"
+        elif c == "(":
+            self._state, self._depth, self._rule = "struct", 1, "call"
+        elif c == "\\":
+            self._open = True
+        else:
+            self.dead = True
+
+    def _struct(self, s: str, i: int, c: str) -> bool:
+        """Inside brackets: strings, comments and nesting followed as Python's tokenizer does."""
+        if self._comment:
+            self._comment = c != "\n"
+        elif self._quote:
+            if c == "\\":
+                if i + 1 >= len(s):
+                    self._at = i
+                    return False
+                self._at = i + 2
+            elif s.startswith(self._quote, i) or (c == self._quote[0] and len(s) - i < len(self._quote)):
+                if len(s) - i < len(self._quote):  # perhaps the closing triple quote: wait for it
+                    self._at = i
+                    return False
+                self._at, self._quote = i + len(self._quote), ""
+        elif c in "'\"":
+            if len(s) - i < 3:  # '' or the start of '\'\'\''? wait for the next characters
+                self._at = i
+                return False
+            self._quote = c * 3 if s.startswith(c * 3, i) else c
+            self._at = i + len(self._quote)
+        elif c == "#":
+            self._comment = True
+        elif c in "([{":
+            self._depth += 1
+        elif c in ")]}":
+            self._depth -= 1
+            if self._depth == 0:
+                self._state = "after"
+        return True
+
+
 def _prepare(text: str, max_chars: int) -> str:
     if not isinstance(text, str):
         raise ParseError(f"expected text, got {type(text).__name__}")
