@@ -60,7 +60,7 @@ def test_skip_scores_the_entries_after_the_first_n_and_refuses_what_leaves_none(
     assert sorted(ids) == ["simple_python_5", "simple_python_6"]  # written as they finish
     report = json.loads((out / "report.json").read_text())
     assert report["categories"]["simple_python"]["total"] == 2 and report["skip"] == 5
-    for skip, says in (("-1", "--skip must be 0 or more"), ("100000", "--skip 100000 leaves no entries of simple_python")):
+    for skip, says in (("-1", "--skip must be 0 or more"), ("100000", "no dev entries of simple_python after --skip 100000")):
         proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "bfcl", "--model", str(tiny_model_dir), "--out",
                                str(tmp_path / "x"), "--categories", "simple_python", "--skip", skip], capture_output=True, text=True)
         assert proc.returncode == 2 and says in proc.stdout + proc.stderr, proc.stderr[-2000:]
