@@ -136,7 +136,7 @@ def test_a_mistyped_model_folder_is_one_line_not_a_hub_download(tmp_path):
 def test_help_keeps_every_default_it_states():
     # "[default: …]" in our help texts was read by Rich as a markup tag and vanished from --help
     env = {**os.environ, "COLUMNS": "250"}
-    for args, default in ((["eval", "bfcl", "--help"], "(default: every scored one)"),
+    for args, default in ((["eval", "bfcl", "--help"], "(default: every single-turn one;"),
                           (["stats", "--help"], "(default: the bundled sample)"), (["train", "--help"], "(default: 0.5)")):
         proc = subprocess.run([sys.executable, "-m", "funreason.cli", *args], capture_output=True, text=True, env=env)
         assert proc.returncode == 0 and default in proc.stdout, (args, proc.stdout[-1500:])

@@ -30,7 +30,7 @@ def _run(tmp_path: Path, name: str, procs: int, **cfg) -> list[dict]:
 
 def test_two_processes_train_as_one_with_the_same_global_batch(tmp_path, tiny_model_dir):
 
-    common = dict(model=str(tiny_model_dir), data=str(SAMPLE), learning_rate=1e-3, warmup_ratio=0.0,
+    common = dict(model=str(tiny_model_dir), data=str(SAMPLE), learning_rate=1e-3, warmup_ratio=0.0, allow_benchmark_overlap=True,
                   lr_scheduler="constant", report_to="none", group_by_length=False, logging_steps=1, max_length=2048,
                   batch_size=2, save_total_limit=None)
     two = tmp_path / "two"

@@ -267,7 +267,7 @@ def self_refine(cfg: ReplicationConfig, seed: int, start: str, data: Path, heldo
             max_tokens=cfg.max_tokens, batch=16, seed=seed, eval_categories=["simple_python"], eval_limit=1, eval_max_tokens=16,
             train=dataclasses.replace(round_training(), max_steps=cfg.sr_steps, learning_rate=cfg.learning_rate / 2,
                                       batch_size=cfg.batch_size, lora=cfg.lora, lora_layers=cfg.lora_layers, max_length=cfg.max_length,
-                                      seed=seed, save_steps=25)), log=log)
+                                      seed=seed, save_steps=25, allow_benchmark_overlap=True)), log=log)
     return str(final)
 
 

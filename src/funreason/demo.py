@@ -296,7 +296,8 @@ def _self_refine(run: _Run, teacher_url: str) -> None:
             eval_max_tokens=cfg.max_tokens,
             train=dataclasses.replace(round_training(), max_steps=cfg.refine_steps, learning_rate=cfg.train.learning_rate / 2,
                                       batch_size=cfg.train.batch_size, lora=cfg.train.lora, lora_layers=cfg.train.lora_layers,
-                                      max_length=cfg.train.max_length, logging_steps=5, seed=1),
+                                      max_length=cfg.train.max_length, logging_steps=5, seed=1,
+                                      allow_benchmark_overlap=cfg.train.allow_benchmark_overlap),
         ),
         log=run.console.print, progress=run.progress,
     )
