@@ -44,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -312,6 +312,16 @@ def spawn(run: Run, folder: Path, timeout: float) -> Measure:
     return Measure(**json.loads(Path(run.result).read_text()))
 
 
+def combine(ms: list[Measure]) -> Measure:
+    """One trainer's repeats as one Measure: the median of the repeats' step times, the highest peak;
+    `step_s_all` keeps every repeat's steps. A repeat without a figure makes the whole one say why."""
+    if len(ms) == 1 or any(m.status != "ok" for m in ms):
+        return next((m for m in ms if m.status != "ok"), ms[0])
+    i = sorted(range(len(ms)), key=lambda k: ms[k].step_s)[len(ms) // 2]
+    return replace(ms[i], step_s_all=[t for m in ms for t in m.step_s_all],
+                   peak_memory_gb=max(m.peak_memory_gb for m in ms))
+
+
 def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
@@ -353,6 +363,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=2, help="timed steps per run (default 2)")
     p.add_argument("--warmup", type=int, default=1, help="untimed first steps per run (default 1)")
     p.add_argument("--batch", type=int, default=1, help="rows per step (default 1)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="runs of each trainer, alternating (default 1); the figure is the median run's")
     p.add_argument("--lora-rank", type=int, default=16)
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=cuda,
                    help="bf16 (default: on a GPU; on a CPU fp32, `funreason train`'s default there)")
@@ -393,15 +405,20 @@ def main() -> None:
                     row: dict[str, Any] = {"shape": shape, "length": length, "mode": mode, "batch": a.batch,
                                            "precision": "bf16" if a.bf16 else "fp32", "gradient_checkpointing": a.gradient_checkpointing,
                                            "lora_rank": a.lora_rank if mode == "lora" else None, "answer_share": round(share, 3)}
-                    for trainer in trainers:
-                        reason = not_run_reason(trainer, cuda)
-                        run = Run(trainer, shape, length, mode, a.batch, a.steps, a.warmup, a.bf16, a.gradient_checkpointing,
-                                  a.lora_rank, str(rows_file), str(folder / f"{trainer}-result.json"))
-                        m = Measure(reason) if reason else spawn(run, folder, a.run_timeout)
+                    measures: dict[str, list[Measure]] = {t: [] for t in trainers}
+                    for repeat in range(a.repeats):  # the trainers alternate, so a slow spell of a shared machine hits each
+                        for trainer in trainers:
+                            reason = not_run_reason(trainer, cuda)
+                            run = Run(trainer, shape, length, mode, a.batch, a.steps, a.warmup, a.bf16, a.gradient_checkpointing,
+                                      a.lora_rank, str(rows_file), str(folder / f"{trainer}-result-{repeat}.json"))
+                            m = Measure(reason) if reason else spawn(run, folder, a.run_timeout)
+                            measures[trainer].append(m)
+                            print(f"{shape} {length} {mode} {trainer}: {m.status}"
+                                  + (f", {m.tokens_per_s:.1f} tokens/s, {m.step_s:.2f} s/step, peak {m.peak_memory_gb:.2f} GB"
+                                     if m.status == "ok" else ""), file=sys.stderr, flush=True)
+                    for trainer, ms in measures.items():
+                        m = combine(ms)
                         row[trainer] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(m).items()}
-                        print(f"{shape} {length} {mode} {trainer}: {m.status}"
-                              + (f", {m.tokens_per_s:.1f} tokens/s, {m.step_s:.2f} s/step, peak {m.peak_memory_gb:.2f} GB"
-                                 if m.status == "ok" else ""), file=sys.stderr, flush=True)
                     ours = row.get("srml", {})
                     row["ratios"] = {
                         f"srml_over_{peer}": {
@@ -416,7 +433,7 @@ def main() -> None:
                      "trl": "TRL SFTTrainer, completion_only_loss=True (same token ids, mask = answer tokens)",
                      "trl_liger": "TRL SFTTrainer, completion_only_loss=True, use_liger_kernel=True"},
         "data": "the open mix (funreason data mix), rendered with the family's chat template, packed into rows of `length` tokens",
-        "steps": {"timed": a.steps, "warmup": a.warmup},
+        "steps": {"timed": a.steps, "warmup": a.warmup, "repeats": a.repeats},
         "seconds": round(time.perf_counter() - t0, 1),
         "settings": settings,
     }, a.out)
