@@ -314,6 +314,13 @@ def load_model(cfg: TrainConfig):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=_weights_dtype(cfg))
+    return prepare_model(model, cfg), tokenizer
+
+
+def prepare_model(model: Any, cfg: TrainConfig) -> Any:
+    """What `funreason train` does to a loaded model before training: gradient checkpointing and the
+    LoRA adapter of `cfg` (PEFT-wrapped then). Public so that a benchmark building a model from a
+    config with random weights (`bench/perf/train_scale.py`) trains exactly what `train` trains."""
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.config.use_cache = False
@@ -329,7 +336,7 @@ def load_model(cfg: TrainConfig):
             # a warning about PEFT's code, not ours, on every LoRA run
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
             model = _lora(model, cfg, linear, last, n_layers)
-    return model, tokenizer
+    return model
 
 
 def _lora(model: Any, cfg: TrainConfig, linear: list[str], last: bool, n_layers: int) -> Any:
