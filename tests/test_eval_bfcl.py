@@ -77,7 +77,7 @@ def test_endpoint_prompting_and_native_modes(tmp_path, trained_tiny_model_dir):
         for mode in ("prompting", "native"):
             out = tmp_path / mode
             cli("--endpoint", srv.url, "--served-model", "tiny", "--api-key", "s3cret", "--mode", mode, "--out", out,
-                "--categories", "live_simple", "--limit", 4, "--max-tokens", 24)
+                "--categories", "live_simple", "--split", "test", "--limit", 4, "--max-tokens", 24)
             report = json.loads((out / "report.json").read_text())
             assert report["mode"] == mode and report["categories"]["live_simple"]["total"] == 4
     finally:

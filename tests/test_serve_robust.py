@@ -189,8 +189,10 @@ def test_a_stream_whose_client_stops_reading_is_cancelled(engine):
     stream whose events cannot be sent for a while is cancelled. (Sampled: greedy, the tiny model
     writes only newlines, which a stream does not send; a stream that sends nothing fills no buffer,
     and no server can tell that its client stopped reading.)"""
-    srv = BackgroundServer(create_app(engine, ServeConfig("tiny", max_tokens_cap=4096)))
-    body = json.dumps({"model": "tiny", "messages": HI, "max_tokens": 1900, "stream": True, "temperature": 1.0, "seed": 1}).encode()
+    # a short send timeout, so the stream is found stuck long before its 4000 tokens could be decoded
+    # (the timing of decoding is the machine's, not the server's)
+    srv = BackgroundServer(create_app(engine, ServeConfig("tiny", max_tokens_cap=4096, stream_send_timeout_s=2.0)))
+    body = json.dumps({"model": "tiny", "messages": HI, "max_tokens": 4000, "stream": True, "temperature": 1.0, "seed": 1}).encode()
     s = socket.socket()
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a client's small window, and it never reads

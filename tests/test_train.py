@@ -150,8 +150,10 @@ def test_bad_rows_are_counted_and_benchmark_rows_refused(tmp_path, tiny_model_di
     assert sum(report["too_long_by_source"].values()) == report["too_long"]
     heldout = tmp_path / "bfcl.jsonl"
     write_examples(read_examples(bfcl.question_file("simple_python"))[:3], heldout)
+    # BFCL's own rows are refused even where the audit's resemblances are allowed
     with pytest.raises(SchemaError, match="held-out benchmark"):
-        train(TrainConfig(model=str(tiny_model_dir), data=str(heldout), out=str(tmp_path / "h"), max_steps=1, report_to="none"), log=lambda *_: None)
+        train(TrainConfig(model=str(tiny_model_dir), data=str(heldout), out=str(tmp_path / "h"), max_steps=1, report_to="none",
+                          allow_benchmark_overlap=True), log=lambda *_: None)
 
 
 def test_plot_draws_the_curves(tmp_path):
