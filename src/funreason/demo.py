@@ -311,6 +311,9 @@ def _report(run: _Run, t0: float) -> Path:
     table = [(name, _scores(ev, folder, cfg.bfcl_categories, run.sources)) for name, (ev, folder) in run.evals.items()]
     chart = before_after_chart(table, columns, run.out / "before_after.png")
     eval_lines = md_table(("model", *columns), [(name, *(pct(v[c]) for c in columns)) for name, v in table])
+    eval_lines += ["", "The BFCL entries are dev entries (studied while the generated training rows were designed, "
+                   "`docs/evaluation.md`): development figures. Right / entries and the 95% Wilson interval, per category:", "",
+                   *_intervals(run)]
     before, after = table[0][1], table[1][1]
     deltas = ", ".join(f"{c} {100 * ((after[c] or 0) - (before[c] or 0)):+.1f}" for c in columns if before[c] is not None)
     total = time.perf_counter() - t0
@@ -321,6 +324,21 @@ def _report(run: _Run, t0: float) -> Path:
     run.console.print("\n".join(eval_lines))
     run.console.print(f"[bold]done in {total:.0f}s[/bold] · report: {report_path}")
     return report_path
+
+
+def _intervals(run: _Run) -> list[str]:
+    """Each model's BFCL figures as right / entries with their 95% Wilson interval."""
+    from funreason.evaluate.splits import interval_text, wilson
+
+    cats = run.cfg.bfcl_categories
+
+    def cell(score: dict[str, float]) -> str:
+        n = int(score["total"])
+        k = round(score["accuracy"] * n)
+        return f"{k}/{n} {interval_text(wilson(k, n))}"
+
+    return md_table(("model", *cats), [(name, *(cell(ev.bfcl[c]) if c in ev.bfcl else "–" for c in cats))
+                                       for name, (ev, _) in run.evals.items()])
 
 
 def _report_lines(run: _Run, eval_lines: list[str], deltas: str, chart: Path, total: float) -> list[str]:
