@@ -217,6 +217,19 @@ def test_a_turn_past_the_step_limit_force_quits_the_entry():
     assert conv.record()["turns"][0]["steps"][-1]["end"].startswith("forced to quit")
 
 
+def test_a_step_that_thinks_first_records_its_calls_and_keeps_the_reasoning_in_the_log():
+    """A FunReason model writes `<think>…</think>` before its calls. As BFCL's handlers of reasoning
+    models do, the result holds the step without its reasoning (the checker would not decode a step
+    that opens with a think block), and the log keeps the reasoning."""
+    e = load_entries("multi_turn_base", "test", 1)[0]
+    conv = Conversation(e, "prompting")
+    conv.answer(Generation("<think>The user wants the folder.</think>\n\n[pwd()]", "stop", 0, 0))
+    assert conv.result[0] == ["[pwd()]"] and not conv.finished
+    step = conv.record()["turns"][0]["steps"][0]
+    assert step["reasoning"] == "The user wants the folder." and step["calls"] == [{"name": "pwd", "arguments": {}}]
+    assert [m.role for m in conv.messages[-2:]] == ["assistant", "tool"] and "Error" not in conv.messages[-1].content
+
+
 def test_a_held_out_function_is_offered_at_its_turn():
     e = next(x for x in load_entries("multi_turn_miss_func", "test", 5) if x.held_out)
     (turn, functions), = e.held_out.items()

@@ -15,7 +15,9 @@ tools); long-context entries load their long scenario.
 Invariant: the environments the loop ran are the ones the checker replays. Every step's text is
 written to the result exactly as it was decoded here (native mode: the endpoint's tool calls as the
 Python call list `runner.native_result` writes), and both sides decode it with `decode_step`, so a
-call that ran here runs there with the same arguments.
+call that ran here runs there with the same arguments. A step's reasoning (`<think>…</think>`,
+or the endpoint's `reasoning_content`) is not part of that text: it goes to the conversation log,
+as BFCL's handlers of reasoning models keep `reasoning_content` apart from the step they record.
 
 History: the conversation is `schema.Message`s rendered by FunReason's chat rendering
 (`chat.prompt_messages` / `render_prompt`), as the model is trained: an assistant step whose calls
@@ -197,13 +199,18 @@ class Conversation:
         """Take the model's step: record it, decode it, run its calls and queue their results, or end the turn."""
         if self.finished:
             raise RuntimeError(f"{self.entry.id}: the conversation has ended")
-        text = gen.text if self.mode == "prompting" else native_text(gen)
+        # the step's answer without its reasoning, as BFCL's handlers of reasoning models record a
+        # step (the reasoning goes to the log; the checker decodes what follows it)
+        if self.mode == "prompting":
+            reasoning, text = split_think(gen.text)
+        else:
+            reasoning, text = gen.reasoning, native_text(gen)
         self.result[-1].append(text)
-        step: dict[str, Any] = {"text": text, **({"reasoning": gen.reasoning} if gen.reasoning else {})}
+        step: dict[str, Any] = {"text": text, **({"reasoning": reasoning} if reasoning else {})}
         self.log[-1]["steps"].append(step)
         calls = decode_step(text)
         if calls is None:  # BFCL's handler: a step that does not decode, or decodes to no call, ends the turn
-            self.messages.append(Message("assistant", text if self.mode == "prompting" else split_think(gen.text)[1]))
+            self.messages.append(Message("assistant", text))
             step["end"] = "no call"
             self._next_turn()
             return
@@ -212,7 +219,7 @@ class Conversation:
         if len(shown) == len(calls):
             self.messages.append(Message("assistant", "", tool_calls=[Call(c.name, c.arguments, i) for c, i in zip(shown, ids)]))
         else:  # a refused call has no arguments to show back: the step stays as it was written
-            self.messages.append(Message("assistant", split_think(text)[1]))
+            self.messages.append(Message("assistant", text))
         results = [self.envs.run(c) for c in calls]
         for c, i, r in zip(calls, ids, results):
             self.messages.append(Message("tool", r, tool_call_id=i, name=c.name))
