@@ -11,12 +11,14 @@ one line that says what differs and the way out.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
 import json
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -170,26 +172,26 @@ def releases_folders(verb: F) -> F:
     """Release, when `verb` returns or raises, the folder locks taken during the call: a verb called
     from Python (a notebook, a test, `self-refine` calling `train`) must not keep its folder from
     the next process. Locks held before the call stay held (nested verbs release only their own)."""
-
-    def release_new(before: set[Path]) -> None:
-        for key in [k for k in _LOCKS if k not in before]:
-            _LOCKS.pop(key).close()  # closing the file drops its flock
-
     if inspect.iscoroutinefunction(verb):
         @functools.wraps(verb)
         async def awaited(*args: Any, **kwargs: Any) -> Any:
-            before = set(_LOCKS)
-            try:
+            with _locks_taken_inside():
                 return await verb(*args, **kwargs)
-            finally:
-                release_new(before)
         return awaited  # type: ignore[return-value]
 
     @functools.wraps(verb)
     def called(*args: Any, **kwargs: Any) -> Any:
-        before = set(_LOCKS)
-        try:
+        with _locks_taken_inside():
             return verb(*args, **kwargs)
-        finally:
-            release_new(before)
     return called  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _locks_taken_inside() -> Iterator[None]:
+    """Close, on leaving, the locks taken inside the block (closing the file drops its flock)."""
+    before = set(_LOCKS)
+    try:
+        yield
+    finally:
+        for key in [k for k in _LOCKS if k not in before]:
+            _LOCKS.pop(key).close()
