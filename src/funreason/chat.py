@@ -175,11 +175,12 @@ def learned_turns(examples: Iterable[Example], count: TurnTally, last_only: bool
         count.left_out += len(found.left_out)
         count.first_left_out += found.left_out[: max(0, 5 - len(count.first_left_out))]
         for turn in found.examples:
-            k = key(turn)
-            if turn is not ex and k in seen:
-                count.repeated += 1
-                continue
-            seen.add(k)
+            if not last_only:  # only earlier turns can repeat a record; with the last alone there are none
+                k = key(turn)
+                if turn is not ex and k in seen:
+                    count.repeated += 1
+                    continue
+                seen.add(k)
             count.turns += 1
             yield turn
 
