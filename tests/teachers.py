@@ -26,6 +26,8 @@ def rule_teacher(prompt: str) -> str:
     answer = section(prompt, "Reference answer") or section(prompt, "Answer") or section(prompt, "Calls") or section(prompt, "Previous calls")
     if prompt.startswith("You are given a user query"):
         return f"<think>\nThe user asks: {query}\nThe matching function and the values in the query give the call.\n</think>\nANSWER: {answer}"
+    if prompt.startswith("You are given a conversation"):  # a conversation's statement step
+        return f"<think>\nThe results so far answer: {query}\n</think>\nANSWER: {section(prompt, 'Reference reply')}"
     if prompt.startswith("Decide whether"):
         return "It reads as prose.\nVERDICT: STATEMENT"
     if prompt.startswith("Judge whether this function-calling example"):

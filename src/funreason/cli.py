@@ -336,6 +336,7 @@ def _print_refine(summary: Any, name: str, output: Path) -> None:
     files = " · ".join(f"{k} {v}" for k, v in summary.files.items())
     run = summary.this_run
     stdout.print(f"{files} · this run {run.processed} rows in {run.seconds}s · report: {output / 'report.md'}")
+    stdout.print(summary.steps.line())
     if summary.files["errors"]:  # the run is not finished: say so in the exit status too
         from funreason.fcdr.runner import first_error
 

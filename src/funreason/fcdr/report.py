@@ -1,5 +1,6 @@
 """FCDR's report: counts per stage and per verdict kind over the whole output folder (all runs),
-as `FcdrSummary`, written as JSON, Markdown and a funnel chart only at the file edge."""
+and per step and per conversation (`trajectory.StepTally`), as `FcdrSummary`, written as JSON,
+Markdown and a funnel chart only at the file edge."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from funreason.formats.jsonl import read_finished_rows, write_text_atomic
 from funreason.markdown import table
 from funreason.plots import figure
 from funreason.fcdr.runner import OUTCOMES, RefineReport
+from funreason.fcdr.trajectory import StepTally
 
 
 @dataclass
@@ -44,6 +46,7 @@ class FcdrSummary:
     failed_by_kind: dict[str, int]  # dropped and hard rows by their verdict's kind
     this_run: ThisRun
     funnel: list[tuple[str, int]] = field(default_factory=list)
+    steps: StepTally = field(default_factory=StepTally)  # per step and per conversation (a single-turn row: one step)
 
     @property
     def total(self) -> int:
@@ -51,8 +54,8 @@ class FcdrSummary:
 
     def to_dict(self) -> dict[str, Any]:
         run = {**asdict(self.this_run), "processed": self.this_run.processed, "rows_per_s": self.this_run.rows_per_s}
-        return {**asdict(self), "total": self.total, "funnel": [list(step) for step in self.funnel],
-                "this_run": {k: v for k, v in run.items() if v is not None}}
+        return {**{k: v for k, v in asdict(self).items() if k != "steps"}, **self.steps.to_dict(), "total": self.total,
+                "funnel": [list(step) for step in self.funnel], "this_run": {k: v for k, v in run.items() if v is not None}}
 
     def funnel_markdown(self) -> list[str]:
         return table(("stage", "rows"), self.funnel)
@@ -60,6 +63,12 @@ class FcdrSummary:
     def markdown(self) -> str:
         run = self.this_run
         lines = ["# FCDR report", "", *self.funnel_markdown(), "", *table(("file", "rows"), [(f"{k}.jsonl", v) for k, v in self.files.items()])]
+        s, c = self.steps.to_dict()["steps"], self.steps.to_dict()["conversations"]
+        lines += ["", *table(("steps (a single-turn row is one step)", "steps"),
+                             [(k.replace("_", " "), v) for k, v in s.items() if k != "dropped_by_stage"]
+                             + [(f"dropped at {stage}", v) for stage, v in s["dropped_by_stage"].items()]),
+                  "", *table(("conversations", "rows"), [(k.replace("_", " "), v) for k, v in c.items() if k != "dropped_at_step"]
+                             + [(f"dropped at assistant turn {k}", v) for k, v in sorted(c["dropped_at_step"].items())])]
         if self.failed_by_kind:
             lines += ["", *table(("why rows were dropped or left hard", "rows"), sorted(self.failed_by_kind.items(), key=lambda kv: -kv[1]))]
         lines += ["", f"Statements kept as they are: {self.statements_kept}; kept after regeneration: "
@@ -73,11 +82,16 @@ class FcdrSummary:
 def summarise(out: Path, run: RefineReport, usage: Any = None) -> FcdrSummary:
     files = {name: list(read_finished_rows(out / f"{name}.jsonl")) for name in OUTCOMES}
     n = {name: len(rows) for name, rows in files.items()}
+    steps = StepTally()
+    for name, rows in files.items():
+        for row in rows:
+            steps.add(name, row)
     dropped = Counter(r.get("stage") for r in files["dropped"])
     fcdr = [r.get("meta", {}).get("fcdr", {}) for r in files["kept"]]
-    statements = sum(1 for m in fcdr if m.get("passed") == ["statement"])
+    statements = sum(1 for m in fcdr if "statement" in m.get("passed", []) and "function_param" not in m.get("passed", []))
     total = sum(n.values())
-    calls = total - n["rejected"] - n["errors"] - statements
+    calls = total - n["rejected"] - n["errors"] - statements - dropped["response"]  # rows without an answer have no calls
+    late = dropped["function_param"] + dropped["format"]  # a conversation's earlier step, which cannot be regenerated
     this_run = ThisRun(run.rows, run.skipped_done, dict(run.llm_calls), round(run.seconds, 2))
     if usage is not None:
         this_run.tokens = {"prompt": usage.prompt_tokens, "completion": usage.completion_tokens}
@@ -85,7 +99,7 @@ def summarise(out: Path, run: RefineReport, usage: Any = None) -> FcdrSummary:
     return FcdrSummary(
         files=n, statements_kept=statements, kept_after_regeneration=sum(1 for m in fcdr if m.get("regenerations", 0) > 0),
         dropped_by_stage=dict(dropped), failed_by_kind=dict(Counter(r.get("kind", "unknown") for r in files["dropped"] + files["hard"])),
-        this_run=this_run,
+        this_run=this_run, steps=steps,
         funnel=[
             ("input rows", total),
             ("readable", total - n["rejected"]),
@@ -93,7 +107,7 @@ def summarise(out: Path, run: RefineReport, usage: Any = None) -> FcdrSummary:
             ("function-call answers", calls),
             ("passed query & tool", calls - dropped["query_tool"]),
             ("passed CoT", calls - dropped["query_tool"] - dropped["cot"]),
-            ("kept calls (after stages 4–5)", calls - dropped["query_tool"] - dropped["cot"] - n["hard"]),
+            ("kept calls (after stages 4–5)", calls - dropped["query_tool"] - dropped["cot"] - late - n["hard"]),
         ])
 
 

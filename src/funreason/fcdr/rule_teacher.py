@@ -3,7 +3,10 @@
 It speaks the chat protocol (`async chat(messages, params) -> Generation`) and answers FCDR's stage
 prompts (`refine/prompts/*.txt`) by rules over the sections those prompts carry:
 - write_cot / regenerate: a templated reasoning (`data.mix.template_reasoning`) and the reference answer;
-- query & tool: FAIL when a string argument shares no word with the query (a value not derivable from it);
+  after a tool error in the conversation so far, the reasoning opens with that error;
+- write_reply_cot (a conversation's statement step): a templated reasoning and the reply;
+- query & tool: FAIL when a string argument shares no word with the query nor with the
+  conversation so far (a value not derivable from either: an earlier tool result's value is);
 - CoT and score: FAIL when the reasoning does not name every function the answer calls; the score
   grows with the share of argument values the reasoning mentions;
 - function & parameter: PASS (FCDR's own decidable checks already ran).
@@ -19,6 +22,7 @@ from typing import Any
 
 from funreason.calls import ParseError, format_python_calls, parse_calls
 from funreason.data.mix import template_reasoning
+from funreason.fcdr.prompts import HISTORY_TITLE
 from funreason.llm import Generation, SamplingParams
 from funreason.schema import Example, Message, Tool
 
@@ -26,9 +30,15 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 
 def section(prompt: str, title: str) -> str:
-    """The text under `Title:` in a stage prompt, up to the next section or instruction."""
-    m = re.search(rf"^{re.escape(title)}:\n(.*?)(?:\n\n[A-Z][^\n]*:\n|\n\n(?:Explain|Write|Reply)|\Z)", prompt, re.S | re.M)
+    """The text under `Title:` (or `Title (a note):`) in a stage prompt, up to the next section or instruction."""
+    m = re.search(rf"^{re.escape(title)}(?: \([^\n]*\))?:\n(.*?)(?:\n\n[A-Z][^\n]*:\n|\n\n(?:Explain|Write|Reply)|\Z)", prompt, re.S | re.M)
     return m.group(1).strip() if m else ""
+
+
+def last_tool_error(history: str) -> str | None:
+    """The last tool turn of a prompt's conversation so far, when it reports an error."""
+    tools = [line for line in history.splitlines() if line.startswith("[tool")]
+    return tools[-1].split("] ", 1)[-1] if tools and "error" in tools[-1].lower() else None
 
 
 class RuleTeacher:
@@ -45,6 +55,7 @@ class RuleTeacher:
 
     def reply(self, prompt: str) -> str:
         query, reasoning = section(prompt, "Query"), section(prompt, "Reasoning")
+        history = section(prompt, HISTORY_TITLE)
         answer_text = section(prompt, "Reference answer") or section(prompt, "Answer") or section(prompt, "Calls") or section(prompt, "Previous calls")
         try:
             tools = [Tool.from_dict(t) for t in json.loads(section(prompt, "Functions") or "[]")]
@@ -53,15 +64,22 @@ class RuleTeacher:
             return "The prompt could not be read.\nVERDICT: FAIL"
         if prompt.startswith("You are given a user query") or prompt.startswith("The calls below"):
             ex = Example(id="rule", tools=tools, messages=[Message("user", query)], answer=calls)
-            return f"<think>\n{template_reasoning(ex)}\n</think>\nANSWER: {format_python_calls(calls)}"
+            error = last_tool_error(history)
+            lead = f"The last call failed ({error}), so I call again with what it says. " if error else ""
+            return f"<think>\n{lead}{template_reasoning(ex)}\n</think>\nANSWER: {format_python_calls(calls)}"
+        if prompt.startswith("You are given a conversation"):
+            reply = section(prompt, "Reference reply")
+            why = ("The tool results so far answer the request, so I reply in words with what they say." if "[tool" in history
+                   else "None of the functions can be called with what the user has given yet, so I reply in words.")
+            return f"<think>\n{why}\n</think>\nANSWER: {reply}"
         if prompt.startswith("Decide whether"):
             return "It reads as prose.\nVERDICT: STATEMENT"
         if prompt.startswith("Judge whether this function-calling example"):
-            words = set(_WORD.findall(query.lower()))
+            words = set(_WORD.findall((query + "\n" + history).lower()))
             for c in calls:
                 for k, v in c.arguments.items():
                     if isinstance(v, str) and len(v) >= 4 and not words & set(_WORD.findall(v.lower())):
-                        return f"The value {v!r} of {k} is not in the query.\nVERDICT: FAIL"
+                        return f"The value {v!r} of {k} is not in the query{' nor in the conversation' if history else ''}.\nVERDICT: FAIL"
             return "The functions cover the request and the values come from the query.\nVERDICT: PASS"
         named = all(c.name in reasoning for c in calls)
         if prompt.startswith("Judge the reasoning"):

@@ -15,6 +15,12 @@ Per row, in order (prompts in `prompts/`):
    never asks the teacher); no → regenerate.
 Still failing 4–5 after `max_regenerations` → hard.
 
+A conversation (a record whose answer follows assistant turns) goes through the same stages step
+by step (`trajectory`): each assistant step with the conversation before it in view; a statement
+step without reasoning gets reasoning written and judged at stage 3; only the last step may be
+regenerated, and the first step that fails ends the conversation (dropped, or hard at the last
+step), the step named. It is still one row: it ends in one file, once.
+
 Every input row ends in exactly one of kept / dropped / hard / rejected / errors .jsonl, once.
 Each line is one `write` on an O_APPEND file, so a crash leaves at most a torn last line, which the
 next run cuts off. Re-running the same command skips rows already in kept / dropped / hard /
@@ -52,7 +58,10 @@ from funreason.fcdr.checks import (
     format_problem, looks_like_call, parse_answer, parse_verdict, split_cot,
 )
 from funreason.fcdr.judge import readable
-from funreason.fcdr.prompts import functions_json, stage_prompt
+from funreason.fcdr.prompts import functions_json, is_conversation, stage_prompt
+from funreason.fcdr.trajectory import (
+    DROPPED, HARD, LEFT_OUT, NOT_REACHED, PASSED, Step, StepTally, conversation_steps, step_record,
+)
 from funreason.schema import Call, Example
 
 if TYPE_CHECKING:
@@ -60,6 +69,7 @@ if TYPE_CHECKING:
 
 OUTCOMES = ("kept", "dropped", "hard", "rejected", "errors")
 FINAL = ("kept", "dropped", "hard", "rejected")
+STAGES = ("statement", "response", "query_tool", "cot", "function_param", "format")  # in the order a step meets them
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -132,26 +142,63 @@ class Outcome:
     stage: str  # where the row's path ended, for the funnel
 
 
-async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int) -> Outcome:
-    """One row through the five stages. Raises BackendError on teacher failure."""
-    def drop(stage: str, verdict: Verdict, teacher_words: str | None = None) -> Outcome:
-        return Outcome("dropped", {"key": key, "id": ex.id, "stage": stage, **verdict.to_dict(),
-                                   "teacher": teacher_words, "example": ex.to_dict()}, stage)
+@dataclass
+class StepResult:
+    """How one step (a single-turn row's answer, or one assistant step of a conversation) fared:
+    `outcome` passed / dropped / hard, `stage` where its path ended (statement, kept, the stage that
+    dropped it, hard), the stages it passed, its regenerations, the failing verdict and the
+    teacher's words, and every attempt at stages 4–5 (for hard data)."""
 
-    functions = functions_json(ex)  # the same for every prompt of this row
+    outcome: str
+    stage: str
+    passed: list[str] = field(default_factory=list)
+    regenerations: int = 0
+    verdict: Verdict | None = None
+    teacher: str | None = None
+    attempts: list[dict[str, str]] = field(default_factory=list)
+
+
+def _dropped(stage: str, verdict: Verdict, teacher_words: str | None = None) -> StepResult:
+    return StepResult(DROPPED, stage, verdict=verdict, teacher=teacher_words)
+
+
+def _regeneration_stage(verdict: Verdict) -> str:
+    """The stage whose failure asked for a regeneration, for a step that cannot be regenerated."""
+    if verdict.kind == DISGUISED_CALL:
+        return "response"
+    return "format" if verdict.kind.startswith("format:") else "function_param"
+
+
+async def judge_step(ex: Example, teacher: Teacher, max_regen: int, *, regenerate: bool = True,
+                     reply_reasoning: bool = False) -> StepResult:
+    """One answer through the five stages; `ex` gets the reasoning the teacher wrote and the answer
+    that passed. `regenerate`: a failing answer at stages 4–5 may be rewritten (else the step is
+    dropped at that stage); `reply_reasoning`: a statement without reasoning gets reasoning written
+    and judged (conversation steps; single-turn statements are kept as they are). Raises
+    BackendError on teacher failure."""
+    functions = functions_json(ex)  # the same for every prompt of this step
 
     # 1. response identification
     if ex.answer is None:
-        return drop("response", Verdict(RESPONSE_MISSING, "the row has no reference answer"))
+        return _dropped("response", Verdict(RESPONSE_MISSING, "the row has no reference answer"))
     if not ex.calls:
         statement = ex.answer if isinstance(ex.answer, str) else ""
-        if not statement or not looks_like_call(statement, ex):
-            return Outcome("kept", _kept(ex, key, ["statement"], 0), "statement")
-        v, words = await teacher.verdict("response", stage_prompt("response", ex, functions))
-        if v != "CALL":
-            return Outcome("kept", _kept(ex, key, ["statement"], 0), "statement")
-        verdict = Verdict(DISGUISED_CALL, f"the answer is a function call in a form that does not parse: {words[-300:]}")
-        return await _fix_calls(ex, key, teacher, max_regen, [], verdict, ["response"], functions)
+        if statement and looks_like_call(statement, ex):
+            v, words = await teacher.verdict("response", stage_prompt("response", ex, functions))
+            if v == "CALL":
+                verdict = Verdict(DISGUISED_CALL, f"the answer is a function call in a form that does not parse: {words[-300:]}")
+                return await _fix_calls(ex, teacher, max_regen if regenerate else 0, [], verdict, ["response"], functions, regenerate)
+        if not (reply_reasoning and statement and ex.reasoning is None):
+            return StepResult(PASSED, "statement", ["statement"])
+        reply = await teacher.ask("write_reply_cot", stage_prompt("write_reply_cot", ex, functions))
+        reasoning, _ = split_cot(reply)
+        if not reasoning:
+            raise BackendError(f"write_reply_cot: the teacher's reply has no reasoning: {reply[-200:]!r}")
+        ex.reasoning = reasoning
+        v, words = await teacher.verdict("cot", stage_prompt("cot", ex, functions))
+        if v != "PASS":
+            return _dropped("cot", Verdict(TEACHER_FAIL, "the teacher judged that the reasoning does not lead to the reply"), words)
+        return StepResult(PASSED, "statement", ["statement", "cot"])
 
     # 0. reasoning for rows without it (the teacher also answers, for the stage-3 check)
     own_answer = None
@@ -165,43 +212,103 @@ async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int
     # 2. query & tool identification
     verdict = check_calls(ex.calls, ex.tools)
     if verdict:
-        return drop("query_tool", verdict)
+        return _dropped("query_tool", verdict)
     v, words = await teacher.verdict("query_tool", stage_prompt("query_tool", ex, functions))
     if v != "PASS":
-        return drop("query_tool", Verdict(TEACHER_FAIL, "the teacher judged the query unsolvable with these tools"), words)
+        return _dropped("query_tool", Verdict(TEACHER_FAIL, "the teacher judged the query unsolvable with these tools"), words)
 
     # 3. CoT identification
     if own_answer is not None and not same_calls(own_answer, ex.calls):
-        return drop("cot", Verdict(COT_DIFFERS, f"the reasoning concludes {format_python_calls(own_answer)}, "
-                                                f"the answer is {format_python_calls(ex.calls)}"))
+        return _dropped("cot", Verdict(COT_DIFFERS, f"the reasoning concludes {format_python_calls(own_answer)}, "
+                                                    f"the answer is {format_python_calls(ex.calls)}"))
     v, words = await teacher.verdict("cot", stage_prompt("cot", ex, functions))
     if v != "PASS":
-        return drop("cot", Verdict(TEACHER_FAIL, "the teacher judged that the reasoning does not lead to the answer"), words)
+        return _dropped("cot", Verdict(TEACHER_FAIL, "the teacher judged that the reasoning does not lead to the answer"), words)
 
     # 4–5, with regeneration
-    return await _fix_calls(ex, key, teacher, max_regen, ex.calls, None, ["query_tool", "cot"], functions)
+    return await _fix_calls(ex, teacher, max_regen if regenerate else 0, ex.calls, None, ["query_tool", "cot"], functions, regenerate)
 
 
-async def _fix_calls(ex: Example, key: str, teacher: Teacher, max_regen: int, calls: list[Call],
-                     verdict: Verdict | None, stages: list[str], functions: str) -> Outcome:
+async def _fix_calls(ex: Example, teacher: Teacher, max_regen: int, calls: list[Call], verdict: Verdict | None,
+                     stages: list[str], functions: str, regenerate: bool = True) -> StepResult:
     history: list[dict[str, str]] = []
     for attempt in range(max_regen + 1):
+        words = None
         if verdict is None:
             verdict = check_calls(calls, ex.tools) or format_problem(calls)
             if verdict is None:
                 v, words = await teacher.verdict("function_param", stage_prompt("function_param", ex, functions, calls))
                 if v == "PASS":
                     ex.answer = calls
-                    return Outcome("kept", _kept(ex, key, stages + ["function_param", "format"], attempt), "kept")
+                    return StepResult(PASSED, "kept", stages + ["function_param", "format"], attempt)
                 verdict = Verdict(TEACHER_FAIL, f"the teacher judged the names or values wrong: {words[-300:]}")
+        if not regenerate:  # later turns answer this one as it is: it cannot be rewritten
+            return _dropped(_regeneration_stage(verdict), verdict, words)
         history.append({"calls": format_python_calls(calls) if calls else "", **verdict.to_dict()})
         if attempt == max_regen:
             break
         reply = await teacher.ask("regenerate", stage_prompt("regenerate", ex, functions, calls, problem=verdict.why))
         new = parse_answer(reply)
         calls, verdict = (new, None) if new else (calls, Verdict(REGENERATION_NO_PARSE, f"the regenerated answer does not parse: {reply[-200:]!r}"))
-    return Outcome("hard", {"key": key, "id": ex.id, "kind": history[-1]["kind"], "why": history[-1]["why"], "attempts": history,
+    last = history[-1]
+    return StepResult(HARD, "hard", regenerations=max_regen, verdict=Verdict(last["kind"], last["why"]), attempts=history)
+
+
+async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int) -> Outcome:
+    """One row through the five stages: a conversation step by step (`refine_conversation`), any
+    other row as single-turn FCDR. Raises BackendError on teacher failure."""
+    if is_conversation(ex):
+        return await refine_conversation(ex, key, teacher, max_regen)
+    result = await judge_step(ex, teacher, max_regen)
+    if result.outcome == PASSED:
+        return Outcome("kept", _kept(ex, key, result.passed, result.regenerations), result.stage)
+    assert result.verdict is not None
+    if result.outcome == DROPPED:
+        return Outcome("dropped", {"key": key, "id": ex.id, "stage": result.stage, **result.verdict.to_dict(),
+                                   "teacher": result.teacher, "example": ex.to_dict()}, result.stage)
+    return Outcome("hard", {"key": key, "id": ex.id, **result.verdict.to_dict(), "attempts": result.attempts,
                             "example": ex.to_dict()}, "hard")
+
+
+async def refine_conversation(ex: Example, key: str, teacher: Teacher, max_regen: int) -> Outcome:
+    """A conversation step by step, each step judged with the conversation before it in view. Only
+    the last step (the record's own answer, which nothing follows) may be regenerated: the turns
+    after an earlier step (tool results, the user's replies) answer it as it was written, so an
+    earlier step that fails drops the conversation. The first failing step ends it, named in the
+    row (`step`, and `why` opens with "assistant turn k of n"); every step has its record in
+    `steps`. Earlier steps get the reasoning the teacher wrote in their message."""
+    plan = conversation_steps(ex)
+    records = {k: step_record(k, LEFT_OUT, why=why) for k, why in plan.left_out}
+    failed: tuple[Step, StepResult] | None = None
+    regenerations = 0
+    passed: list[str] = []
+    for step in plan.steps:
+        if failed is not None:
+            records[step.number] = step_record(step.number, NOT_REACHED)
+            continue
+        result = await judge_step(step.example, teacher, max_regen, regenerate=step.message is None, reply_reasoning=True)
+        if step.message is not None:
+            ex.messages[step.message].reasoning = step.example.reasoning  # the answer itself is never rewritten
+        verdict = result.verdict.to_dict() if result.verdict else {}
+        records[step.number] = step_record(step.number, result.outcome, stage=result.stage, passed=result.passed or None,
+                                           regenerations=result.regenerations, **verdict)
+        regenerations += result.regenerations
+        passed += [s for s in result.passed if s not in passed]
+        if result.outcome != PASSED:
+            failed = (step, result)
+    steps = [records[k] for k in sorted(records)]
+    if failed is None:
+        row = _kept(ex, key, [s for s in STAGES if s in passed], regenerations)
+        row["meta"]["fcdr"]["steps"] = steps
+        return Outcome("kept", row, "kept")
+    step, result = failed
+    assert result.verdict is not None
+    why = f"assistant turn {step.number} of {plan.total}: {result.verdict.why}"
+    common = {"key": key, "id": ex.id, "kind": result.verdict.kind, "why": why, "step": step.number}
+    if result.outcome == DROPPED:
+        return Outcome("dropped", {**common, "stage": result.stage, "teacher": result.teacher, "steps": steps,
+                                   "example": ex.to_dict()}, result.stage)
+    return Outcome("hard", {**common, "attempts": result.attempts, "steps": steps, "example": ex.to_dict()}, "hard")
 
 
 def _kept(ex: Example, key: str, passed: list[str], regenerations: int) -> dict[str, Any]:
@@ -289,6 +396,7 @@ class RefineReport:
     dropped_by_stage: Counter = field(default_factory=Counter)
     llm_calls: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    steps: StepTally = field(default_factory=StepTally)  # this run's rows, per step and per conversation
 
 
 class _Pool:
@@ -362,6 +470,7 @@ async def run_refine(cfg: RefineConfig, backend: ChatBackend, on_row: Callable[[
     def ended(file: str, row: dict[str, Any], stage: str) -> None:
         ledger.write(file, row)
         report.ended_at[stage] += 1
+        report.steps.add(file, row)
         if file == "dropped":
             report.dropped_by_stage[row["stage"]] += 1
         if on_row:
