@@ -144,6 +144,11 @@ def test_a_failing_step_is_regenerated_when_last_and_drops_the_conversation_when
             ending_in_a_call("bad-first", "wrong", "Paris-Orly"),  # a tool result answered the bad call: dropped
             ending_in_a_call("never", "Pariss", "wrong", user=USER_TEXT + " NEVERFIX"),  # still wrong after 3: hard
             single_turn("plain", "Pariss")]
+    # the whole conversation in its messages, no answer apart: its last assistant message is the last step
+    in_messages = ending_in_a_call("in-messages", "Pariss", "wrong")
+    in_messages.messages.append(Message("assistant", "", tool_calls=in_messages.answer))
+    in_messages.answer = None
+    rows.append(in_messages)
     inp, out = write(tmp_path / "in.jsonl", rows), tmp_path / "out"
     with TeacherServer() as t:
         proc = cli_refine(inp, out, t.url, "teacher")
@@ -175,12 +180,15 @@ def test_a_failing_step_is_regenerated_when_last_and_drops_the_conversation_when
     assert steps_of(file, never) == [(1, "passed", "kept"), (2, "passed", "kept"), (3, "hard", "hard")]
 
     assert found["trip"][0] == "kept" and found["trip"][1]["reasoning"].startswith("The results so far answer")
+    file, whole = found["in-messages"]
+    assert file == "kept" and whole["answer"] is None and whole["messages"][-1]["tool_calls"] == [{"name": "get_weather", "arguments": {"city": "right"}}]
+    assert [(s["step"], s["regenerations"]) for s in whole["meta"]["fcdr"]["steps"]] == [(1, 0), (2, 0), (3, 1)]
     summary = json.loads((out / "report.json").read_text())
-    assert summary["steps"] == {"judged": 11, "passed": 9, "regenerated": 1, "dropped": 1, "hard": 1, "not_reached": 2, "left_out": 0,
+    assert summary["steps"] == {"judged": 14, "passed": 12, "regenerated": 2, "dropped": 1, "hard": 1, "not_reached": 2, "left_out": 0,
                                 "dropped_by_stage": {"function_param": 1}}
-    assert summary["conversations"] == {"kept": 3, "dropped": 1, "hard": 1, "multi_step": 4, "dropped_at_step": {"1": 1}}
+    assert summary["conversations"] == {"kept": 4, "dropped": 1, "hard": 1, "multi_step": 5, "dropped_at_step": {"1": 1}}
     assert first_run["llm_calls"]["write_reply_cot"] == 1  # the final statement's reasoning, written once
-    assert "steps: judged 11 · passed 9 (1 after regeneration) · dropped 1 (function_param 1) · hard 1 · not reached 2" in proc.stdout
+    assert "steps: judged 14 · passed 12 (2 after regeneration) · dropped 1 (function_param 1) · hard 1 · not reached 2" in proc.stdout
     assert dict(summary["funnel"])["kept calls (after stages 4–5)"] == summary["files"]["kept"]
 
 

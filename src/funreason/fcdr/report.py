@@ -67,7 +67,8 @@ class FcdrSummary:
         lines += ["", *table(("steps (a single-turn row is one step)", "steps"),
                              [(k.replace("_", " "), v) for k, v in s.items() if k != "dropped_by_stage"]
                              + [(f"dropped at {stage}", v) for stage, v in s["dropped_by_stage"].items()]),
-                  "", *table(("conversations", "rows"), [(k.replace("_", " "), v) for k, v in c.items() if k != "dropped_at_step"]
+                  "", *table(("conversations", "rows"), [("of more than one step" if k == "multi_step" else k, v)
+                                                         for k, v in c.items() if k != "dropped_at_step"]
                              + [(f"dropped at assistant turn {k}", v) for k, v in sorted(c["dropped_at_step"].items())])]
         if self.failed_by_kind:
             lines += ["", *table(("why rows were dropped or left hard", "rows"), sorted(self.failed_by_kind.items(), key=lambda kv: -kv[1]))]

@@ -272,9 +272,9 @@ async def refine_example(ex: Example, key: str, teacher: Teacher, max_regen: int
 
 async def refine_conversation(ex: Example, key: str, teacher: Teacher, max_regen: int) -> Outcome:
     """A conversation step by step, each step judged with the conversation before it in view. Only
-    the last step (the record's own answer, which nothing follows) may be regenerated: the turns
-    after an earlier step (tool results, the user's replies) answer it as it was written, so an
-    earlier step that fails drops the conversation. The first failing step ends it, named in the
+    the last step (the record's own answer, or its last message when it has none: nothing follows
+    it) may be regenerated: the turns after an earlier step (tool results, the user's replies)
+    answer it as it was written, so an earlier step that fails drops the conversation. The first failing step ends it, named in the
     row (`step`, and `why` opens with "assistant turn k of n"); every step has its record in
     `steps`. Earlier steps get the reasoning the teacher wrote in their message."""
     plan = conversation_steps(ex)
@@ -286,9 +286,13 @@ async def refine_conversation(ex: Example, key: str, teacher: Teacher, max_regen
         if failed is not None:
             records[step.number] = step_record(step.number, NOT_REACHED)
             continue
-        result = await judge_step(step.example, teacher, max_regen, regenerate=step.message is None, reply_reasoning=True)
+        last = step.message is None or step.message == len(ex.messages) - 1  # nothing follows it
+        result = await judge_step(step.example, teacher, max_regen, regenerate=last, reply_reasoning=True)
         if step.message is not None:
-            ex.messages[step.message].reasoning = step.example.reasoning  # the answer itself is never rewritten
+            m = ex.messages[step.message]
+            m.reasoning = step.example.reasoning
+            if step.example.calls and step.example.calls != (m.tool_calls or []):  # regenerated: only a last step is
+                m.tool_calls, m.content = list(step.example.calls), ""
         verdict = result.verdict.to_dict() if result.verdict else {}
         records[step.number] = step_record(step.number, result.outcome, stage=result.stage, passed=result.passed or None,
                                            regenerations=result.regenerations, **verdict)
