@@ -110,7 +110,7 @@ def test_a_turn_with_text_and_calls_is_reported_not_dropped_silently():
     ex = Example("mixed", [WEATHER], [Message("user", "Weather?"), Message("assistant", "Let me look.", tool_calls=[Call("get_weather", {"city": "Rome"})]),
                                       Message("tool", "{}")], None, "Sunny.")
     turns = assistant_turns(ex)
-    assert [t.id for t in turns.examples] == ["mixed"] and turns.left_out == ["mixed assistant turn 1: text and calls in one turn"]
+    assert [t.id for t in turns.examples] == ["mixed"] and [str(x) for x in turns.left_out] == ["mixed assistant turn 1: text and calls in one turn"]
 
 
 def test_reasoning_reads_from_openai_messages_and_never_shows_in_a_later_prompt(tokenizer):

@@ -104,13 +104,26 @@ def prompt_messages(ex: Example, system: str | None = None) -> list[dict[str, st
     return msgs
 
 
+@dataclass(frozen=True)
+class LeftOut:
+    """An assistant turn that cannot be learned: the record, the turn's number (1-based) and why.
+    `str()` is the line reports print."""
+
+    record: str
+    turn: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.record} assistant turn {self.turn}: {self.reason}"
+
+
 @dataclass
 class Turns:
     """The assistant turns of one record to learn, each as an `Example` of its own (the conversation
     before it, then its reasoning and answer), and the turns left out with the reason."""
 
     examples: list[Example]
-    left_out: list[str]
+    left_out: list[LeftOut]
 
 
 def assistant_turns(ex: Example, last_only: bool = False) -> Turns:
@@ -120,23 +133,22 @@ def assistant_turns(ex: Example, last_only: bool = False) -> Turns:
     A turn with both text and calls is left out (its answer has no one form to learn), as is an
     empty one; `left_out` says which and why, so nothing is dropped silently."""
     turns: list[Example] = []
-    left_out: list[str] = []
+    left_out: list[LeftOut] = []
     if not last_only:
         k = 0
         for i, m in enumerate(ex.messages):
             if m.role != "assistant":
                 continue
             k += 1
-            where = f"{ex.id} assistant turn {k}"
             if m.tool_calls and m.content.strip():
-                left_out.append(f"{where}: text and calls in one turn")
+                left_out.append(LeftOut(ex.id, k, "text and calls in one turn"))
                 continue
             answer: list[Any] | str | None = list(m.tool_calls) if m.tool_calls else (m.content or None)
             if answer is None and m.reasoning is None:
-                left_out.append(f"{where}: empty")
+                left_out.append(LeftOut(ex.id, k, "empty"))
                 continue
             if not any(x.role == "user" for x in ex.messages[:i]):
-                left_out.append(f"{where}: no user turn before it")
+                left_out.append(LeftOut(ex.id, k, "no user turn before it"))
                 continue
             turns.append(Example(f"{ex.id}#turn{k}", ex.tools, ex.messages[:i], m.reasoning, answer,
                                  meta={**ex.meta, "turn": k}))
@@ -173,7 +185,7 @@ def learned_turns(examples: Iterable[Example], count: TurnTally, last_only: bool
         count.records += 1
         found = assistant_turns(ex, last_only=last_only)
         count.left_out += len(found.left_out)
-        count.first_left_out += found.left_out[: max(0, 5 - len(count.first_left_out))]
+        count.first_left_out += [str(x) for x in found.left_out[: max(0, 5 - len(count.first_left_out))]]
         for turn in found.examples:
             if not last_only:  # only earlier turns can repeat a record; with the last alone there are none
                 k = key(turn)

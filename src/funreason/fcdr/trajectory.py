@@ -54,10 +54,7 @@ def conversation_steps(ex: Example) -> Steps:
     found = assistant_turns(ex)
     turns = sum(1 for m in ex.messages if m.role == "assistant")
     steps = [Step(turns + 1, t, None) if t is ex else Step(int(t.meta["turn"]), t, len(t.messages)) for t in found.examples]
-    left_out = []
-    for line in found.left_out:  # "{id} assistant turn {k}: {reason}"
-        head, reason = line.rsplit(": ", 1) if ": " in line else (line, "")
-        left_out.append((int(head.rsplit(" ", 1)[1]), reason))
+    left_out = [(x.turn, x.reason) for x in found.left_out]
     total = turns + (1 if any(s.message is None for s in steps) else 0)
     return Steps(steps, left_out, total)
 
