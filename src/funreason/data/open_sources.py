@@ -11,7 +11,15 @@ kind, in a `SourceReport`.
 | toolrl | each row of rlla_sft.json: the tools from the instruction, the dialogue (user / assistant / tool turns), the reasoning, and the calls or the response |
 | glaive | each `function_call` turn of a glaive-function-calling-v2 dialogue (the calls), and each reply that follows a user turn (a statement: asking for a missing value, or declining what no tool does) |
 | ste | each test query, with the one API it needs (definition from API_descriptions.json) |
+| glaive-dialogues | each glaive-function-calling-v2 dialogue whole, one record: `function_call` → an assistant turn with the call, `observation` → a tool turn, `gpt` → an assistant turn with text |
+| tooltalk | each ToolTalk conversation whole: the user's facts (location, time, username, session token) as the system turn, each API call an assistant turn followed by its result or exception, then the turn's text; the tools are every API of the suites it uses, parameters inferred from the calls (ToolTalk's definitions live in its code, not carried) |
+| api-bank | each API-Bank level-1/2 dialogue whole: `API` → an assistant turn with the call and a tool turn with its output; tools as ToolSearcher returns them in the dialogues, else from all_apis.csv; the level-3 scenes (no dialogue) are reported |
 | callnavi | each question with the APIs its gold answer calls (JSON-schema definitions from APISchema/) plus 3 APIs of the same domain as distractors; a gold answer with a masked value (`$$$`: another call's output, or left open) or with a value the question does not say (CallNavi's gold fills some parameters with made-up ids and methods) is skipped |
+
+A whole-conversation record (`meta.conversation: whole`) holds the turns before its last assistant
+turn, and that turn as the answer, so training learns every assistant turn (`chat.assistant_turns`);
+turns after the last assistant turn (a closing "Thanks!") are cut and counted in
+`meta.cut_after_last_answer`.
 
 Tool names that are not Python identifiers (`Search Managers`, `Global Email V4%%Global Email V4`)
 are rewritten with `_` for the non-identifier characters, in the tools and the calls alike, because
@@ -471,41 +479,74 @@ def api_bank_tools(csv_path: Path) -> tuple[dict[str, Tool], list[Skip]]:
     return tools, skips
 
 
+def api_bank_searched(paths: list[Path]) -> dict[str, Tool]:
+    """The API definitions that ToolSearcher returns in the dialogues: the APIs as the dialogues were
+    written against (all_apis.csv is an older list: its AddMeeting, for one, takes no token)."""
+    found: dict[str, Tool] = {}
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            turn = json.loads(line) if line.strip().startswith("{") and '"ToolSearcher"' in line else None
+            if not turn or turn.get("api_name") != "ToolSearcher":
+                continue
+            out = (turn.get("result") or {}).get("output")
+            for d in out if isinstance(out, list) else [out]:
+                if isinstance(d, dict) and isinstance(d.get("name"), str) and isinstance(d.get("input_parameters"), dict):
+                    props = {p: _prop(str(spec.get("type", "str")).split("(")[0], spec.get("description"))
+                             for p, spec in d["input_parameters"].items() if isinstance(spec, dict)}
+                    found[d["name"]] = Tool(d["name"], str(d.get("description") or ""), _schema(props, list(props)))
+    return found
+
+
+def _api_bank_dialogue(path: Path, where: str) -> list[Message] | Skip:
+    """One API-Bank dialogue file as messages, or a Skip naming the line it could not read."""
+    messages: list[Message] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            turn = json.loads(line)
+            role = turn["role"]
+            if role == "User":
+                messages.append(Message("user", turn["text"]))
+            elif role == "AI":
+                messages.append(Message("assistant", turn["text"]))
+            elif role == "API":
+                result = turn.get("result") or {}
+                messages.append(Message("assistant", "", tool_calls=[Call(turn["api_name"], turn.get("param_dict") or {})]))
+                messages.append(Message("tool", _result_text({"error": result["exception"]} if result.get("exception") else result.get("output"))))
+            else:
+                raise ValueError(f"unknown role {role!r}")
+        except (ValueError, KeyError, TypeError) as e:
+            return Skip(f"{where}:{n}", "unreadable", f"{type(e).__name__}: {e}")
+    return messages or Skip(where, "empty", "the file holds no turn")
+
+
 def read_api_bank(root: Path) -> Iterator[Example | Skip]:
     """Each API-Bank level-1/2 dialogue whole: `User` → user, `AI` → assistant text, `API` → an
     assistant turn with the call, then its output (or exception) as a tool turn. The tools on offer
-    are the APIs the dialogue calls, defined by all_apis.csv, with ToolSearcher in the level-2
-    dialogues that search for their APIs. The level-3 samples are scenes (a plan and its gold calls,
+    are the APIs the dialogue calls, defined as ToolSearcher returns them in the level-2 dialogues
+    (`api_bank_searched`), else by all_apis.csv, each parameter required when every call of the
+    API in the dialogues passes it (neither marks one optional); ToolSearcher itself is offered in
+    the dialogues that call it. The level-3 samples are scenes (a plan and its gold calls,
     no dialogue): each is reported, none read."""
     base = root / "api-bank"
     tools, bad = api_bank_tools(base / "data" / "all_apis.csv")
     unreadable = {s.where.split("(")[-1].rstrip(")"): s for s in bad}
     tools[TOOL_SEARCHER.name] = TOOL_SEARCHER
-    for path in sorted((base / "lv1-lv2-samples").glob("*/*.jsonl")):
+    paths = sorted((base / "lv1-lv2-samples").glob("*/*.jsonl"))
+    tools.update(api_bank_searched(paths))
+    dialogues = [(path, _api_bank_dialogue(path, f"api-bank/{path.parent.name}/{path.name}")) for path in paths]
+    # the list marks no parameter optional: a parameter is required when every call of its API passes it
+    calls = [c for _, d in dialogues if isinstance(d, list) for m in d for c in m.tool_calls or []]
+    for name, tool in list(tools.items()):
+        mine = [c for c in calls if c.name == name]
+        if mine:
+            required = [p for p in tool.properties if all(p in c.arguments for c in mine)]
+            tools[name] = Tool(name, tool.description, _schema(tool.properties, required))
+    for path, messages in dialogues:
         where = f"api-bank/{path.parent.name}/{path.name}"
-        messages: list[Message] = []
-        problem = None
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                turn = json.loads(line)
-                role = turn["role"]
-                if role == "User":
-                    messages.append(Message("user", turn["text"]))
-                elif role == "AI":
-                    messages.append(Message("assistant", turn["text"]))
-                elif role == "API":
-                    name, result = turn["api_name"], turn.get("result") or {}
-                    messages.append(Message("assistant", "", tool_calls=[Call(name, turn.get("param_dict") or {})]))
-                    messages.append(Message("tool", _result_text({"error": result["exception"]} if result.get("exception") else result.get("output"))))
-                else:
-                    raise ValueError(f"unknown role {role!r}")
-            except (ValueError, KeyError, TypeError) as e:
-                problem = Skip(f"{where}:{n}", "unreadable", f"{type(e).__name__}: {e}")
-                break
-        if problem or not messages:
-            yield problem or Skip(where, "empty", "the file holds no turn")
+        if isinstance(messages, Skip):
+            yield messages
             continue
         called = list(dict.fromkeys(c.name for m in messages for c in m.tool_calls or []))
         if not called:
@@ -517,8 +558,7 @@ def read_api_bank(root: Path) -> Iterator[Example | Skip]:
         if missing := [c for c in called if c not in tools]:
             yield Skip(where, "unknown_tool", f"calls {missing}, not defined in all_apis.csv")
             continue
-        level = "level-2" if "level-2" in path.name else "level-1" if "level-1" in path.name else "level-3"
-        yield _conversation(where, f"api-bank-{path.stem}", [tools[c] for c in called], messages, {"level": level})
+        yield _conversation(where, f"api-bank-{path.stem}", [tools[c] for c in called], messages, {"setting": path.parent.name})
     for path in sorted((base / "lv3-samples").iterdir()):
         yield Skip(f"api-bank/lv3-samples/{path.name}", "no_dialogue", "a level-3 scene (a plan and its gold calls), not a dialogue")
 
