@@ -56,3 +56,35 @@ def test_a_folder_made_with_other_settings_is_refused(tmp_path, trained_tiny_mod
     split.write_text("".join(json.dumps(r) + "\n" for r in SPLIT[:2]))  # another split into the same folder
     proc = funreason(*args, "--max-tokens", "24", check=False)
     assert proc.returncode != 0 and "data_sha256" in proc.stderr + proc.stdout
+
+
+def test_a_conversation_is_asked_at_every_assistant_turn_with_the_gold_history(tmp_path, trained_tiny_model_dir):
+    """issue 53: a whole conversation (as `data mix --multi-turn` writes it) is scored per assistant
+    turn, each asked with the gold history before it; single-turn rows are asked once, as before."""
+    trip = {"id": "trip", "tools": TOOLS, "meta": {"conversation": "whole"},
+            "messages": PARIS + [{"role": "assistant", "content": "", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]},
+                                 {"role": "tool", "content": '{"temperature": 14}'}] + JOKE,
+            "answer": "I can only look up the weather."}
+    split = tmp_path / "heldout.jsonl"
+    split.write_text("".join(json.dumps(r) + "\n" for r in [*SPLIT, trip]))
+    out = tmp_path / "eval"
+    proc = funreason("eval", "heldout", split, "--model", trained_tiny_model_dir, "--max-tokens", "24", "--batch", "2", "--out", out)
+    got = rows(out / "heldout_results.jsonl")
+    singles, turns = got[:3], got[3:]
+    assert [(r["id"], r["correct"]) for r in singles] == [("paris", True), ("joke", True), ("oslo", False)]
+    assert all("turn" not in r for r in singles)
+    # turn 1 is asked exactly as the single-turn Paris row (same tools, same history): the same answer
+    assert [(r["id"], r["turn"]) for r in turns] == [("trip#turn1", 1), ("trip", 2)]
+    assert turns[0]["output"] == singles[0]["output"] and turns[0]["correct"]
+    from funreason.evaluate.heldout import is_correct
+    from funreason.schema import Example
+
+    last = Example.from_dict(trip)
+    assert turns[1]["correct"] == is_correct(turns[1]["output"], last)
+    score = json.loads((out / "heldout.json").read_text())
+    right2 = int(turns[1]["correct"])
+    assert score["total"] == 5 and score["correct"] == 3 + right2
+    assert {k: (v["correct"], v["total"]) for k, v in score["per_turn"].items()} == {"1": (1, 1), "2": (right2, 1)}
+    lo, hi = score["per_turn"]["1"]["interval"]
+    assert 0.2 < lo < 0.21 and hi == 1.0  # Wilson's 95% interval of 1/1
+    assert "exact calls per assistant turn" in proc.stdout and "1/1" in proc.stdout

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from funreason.calls import format_answer
-from funreason.chat import PROMPT, RESULT, THINK, assistant_turns, carry_tools_prompt, public_schema, render_prompt
+from funreason.chat import PROMPT, RESULT, THINK, TurnTally, assistant_turns, carry_tools_prompt, learned_turns, public_schema, render_prompt
 from funreason.data.stats import compute_stats
 from funreason.schema import Call, Example, Message, Tool
 from funreason.train.data import build_features
@@ -71,32 +71,60 @@ def test_three_assistant_turns_make_three_rows_each_learning_its_own_turn(tok):
     assert report.turns == 1 and len(only) == 1 and only[0] == features[2]
 
 
-def test_every_template_asks_each_turn_of_the_open_data_with_a_prefix_of_its_row(tok):
-    """All multi-turn rows of the bundled open data: every turn's prompt is a token prefix of its row,
-    and the checkpoint's template, given the history in OpenAI's shape, renders that prompt."""
+def _openai(turn: Example) -> tuple[list[dict], list[dict]]:
+    """A turn's history and tools as an OpenAI client sends them: calls as `tool_calls`, reasoning as `reasoning_content`."""
+    messages = [{"role": m.role, "content": m.content,
+                 **({"tool_calls": [{"type": "function", "function": c.to_dict()} for c in m.tool_calls]} if m.tool_calls else {}),
+                 **({"reasoning_content": m.reasoning} if m.reasoning else {})} for m in turn.messages]
+    return messages, [{"type": "function", "function": public_schema(t)} for t in turn.tools]
+
+
+@pytest.fixture(scope="module")
+def open_conversations(fc_open):
+    """Every multi-turn row of the open data: the bundled demo files' and all that the conversation
+    readers make of the carried sources (glaive dialogues, ToolTalk, API-Bank), and the trip."""
     from funreason.data import bundled
+    from funreason.data.open_sources import MULTI_TURN_SOURCES, read_source, source_folder
     from funreason.formats import example_from_row
     from funreason.formats.jsonl import iter_json_rows
 
     rows = [example_from_row(raw, where, "auto") for name in ("open_demo_train.jsonl", "open_demo_heldout.jsonl")
             for where, raw in iter_json_rows(bundled(name))]
-    multi = [ex for ex in rows if any(m.role == "assistant" for m in ex.messages)] + [CONVERSATION]
-    assert len(multi) > 10
+    rows += [ex for s in MULTI_TURN_SOURCES for ex in read_source(s, source_folder(fc_open, s))[0]]
+    return [ex for ex in rows if any(m.role == "assistant" for m in ex.messages)] + [CONVERSATION]
+
+
+def test_every_template_asks_each_turn_of_the_open_data_with_a_prefix_of_its_row(tok, open_conversations):
+    """All multi-turn rows of the open data: every turn's prompt is a token prefix of its row, and the
+    checkpoint's template, given the history in OpenAI's shape, renders that prompt."""
+    sources = {ex.meta.get("source") for ex in open_conversations}
+    assert {"glaive-dialogues", "tooltalk", "api-bank"} <= sources and len(open_conversations) > 450
+    turns = list(learned_turns(open_conversations, TurnTally()))  # the bundled glaive rows repeat their earlier turns
+    features, report = build_features(open_conversations, tok, 1 << 16)
+    # one row per turn, in order: none too long, none left out
+    assert len(features) == len(turns) > 2500 and report.turns_left_out == 0, report.summary()
+    prompts = [render_prompt(t, tok) for t in turns]
     carried = carry_tools_prompt(tok.chat_template)
-    for ex in multi:
-        turns = assistant_turns(ex).examples
-        features, _ = build_features([ex], tok, 1 << 16)
-        assert len(features) == len(turns) > 1, ex.id
-        for turn, feature in zip(turns, features):
-            prompt = render_prompt(turn, tok)
-            ids = tok(prompt, add_special_tokens=False)["input_ids"]
-            assert feature["input_ids"][: len(ids)] == ids, turn.id
-            openai = [{"role": m.role, "content": m.content,
-                       **({"tool_calls": [{"type": "function", "function": c.to_dict()} for c in m.tool_calls]} if m.tool_calls else {}),
-                       **({"reasoning_content": m.reasoning} if m.reasoning else {})} for m in turn.messages]
-            tools = [{"type": "function", "function": public_schema(t)} for t in turn.tools]
-            assert tok.apply_chat_template(openai, tools=tools, chat_template=carried, tokenize=False,
-                                           add_generation_prompt=True) == prompt, turn.id
+    for turn, feature, prompt, ids in zip(turns, features, prompts, tok(prompts, add_special_tokens=False)["input_ids"]):
+        assert feature["input_ids"][: len(ids)] == ids, turn.id
+        messages, tools = _openai(turn)
+        assert tok.apply_chat_template(messages, tools=tools, chat_template=carried, tokenize=False,
+                                       add_generation_prompt=True) == prompt, turn.id
+
+
+def test_the_checkpoint_template_writes_a_history_call_as_python_repr_does():
+    """Found on ToolTalk's data: a zero-width joiner in a message (an emoji sequence) is written
+    `\\u200d` by repr, and the carried template wrote it raw."""
+    from vocabularies import PAIRS, tokenizer
+
+    tok = tokenizer(*PAIRS[0])
+    values = ["🧗\u200d♀", "a\xa0b\u2028c", "tab\there", "quote ' and \"", "é ü 中", "\x00\x7f\x9f\u00ad\ufeff"]
+    ex = Example("reprs", [WEATHER], [Message("user", "Weather?"), Message("assistant", "", tool_calls=[Call("get_weather", {"city": v}) for v in values]),
+                                      Message("tool", "{}")], None, "Done.")
+    messages, tools = _openai(ex)
+    shown = tok.apply_chat_template(messages, tools=tools, chat_template=carry_tools_prompt(tok.chat_template), tokenize=False,
+                                    add_generation_prompt=True)
+    assert shown == render_prompt(ex, tok) and "\\u200d" in shown and "\\xa0" in shown
 
 
 def test_stats_count_the_segments_of_each_turn(tokenizer):

@@ -10,8 +10,9 @@ import pytest
 from funreason.calls import format_python_calls
 from funreason.fit import check_calls
 from funreason.formats import Reader
-from funreason.data.mix import MixConfig, bfcl_index, bfcl_overlap, build_mix, group_of, split_groups
-from funreason.data.open_sources import Skip, python_name, read_callnavi, read_source, source_folder
+from funreason.data.mix import MixConfig, bfcl_index, bfcl_overlap, build_mix, check_turns, group_of, split_groups
+from funreason.data.open_sources import Skip, python_name, read_api_bank, read_callnavi, read_source, source_folder
+from funreason.schema import Call, Message
 from funreason.data import bundled
 from conftest import SAMPLE, funreason
 
@@ -102,7 +103,7 @@ def test_mix_has_no_bfcl_a_held_out_split_per_source_and_is_reproducible(fc_open
     train, held = list(Reader(tmp_path / "a" / "train.jsonl")), list(Reader(tmp_path / "a" / "heldout.jsonl"))
     assert not {c.name for e in train + held for c in e.calls} & names
     assert sum(summary.bfcl_dropped["glaive"].values()) > 0 and summary.bfcl_dropped["ste"]["bfcl_query"] == 1
-    assert dict(summary.heldout) == {"seal-tools": 25, "toolrl": 25, "glaive": 27, "ste": 25}  # whole groups
+    assert dict(summary.heldout) == {"seal-tools": 25, "toolrl": 25, "glaive": 26, "ste": 25}  # whole groups
     assert not {group_of(e) for e in held} & {group_of(e) for e in train}
     # glaive's demo repeats dialogues: a copy of a held-out prompt (tools and turns) is held out with it
     prompt = lambda e: json.dumps([e.to_dict()["tools"], e.to_dict()["messages"]], sort_keys=True)  # noqa: E731
@@ -147,7 +148,7 @@ def test_mix_drops_records_whose_reference_calls_do_not_fit_their_tools_and_says
     kept = list(Reader(tmp_path / "c" / "train.jsonl")) + list(Reader(tmp_path / "c" / "heldout.jsonl"))
     assert not [e.id for e in kept if e.calls and check_calls(e.calls, e.tools)]
     bad = [e for e in list(Reader(tmp_path / "u" / "train.jsonl")) + list(Reader(tmp_path / "u" / "heldout.jsonl"))
-           if e.calls and check_calls(e.calls, e.tools) and not e.meta.get("augmented")]
+           if check_turns(e) and not e.meta.get("augmented")]  # a call of any turn: every turn is learned
     # Seal-Tools writes some numbers as strings; ToolRL cuts some arrays to text ('["Java"')
     assert checked.check_dropped["seal-tools"]["calls:type"] > 100 and checked.check_dropped["toolrl"]["calls:type"] > 50
     assert any(e.meta["source"] == "toolrl" and '["Java"' in c.arguments.values() for e in bad for c in e.calls)
@@ -208,3 +209,102 @@ def test_a_mix_of_no_sources_is_refused(tmp_path):
     """Review L13: `--sources ''` made an empty mix and exited 0."""
     proc = funreason("data", "mix", "--out", tmp_path / "m", "--sources", "", check=False)
     assert proc.returncode == 2 and "--sources names no source" in proc.stderr and not (tmp_path / "m").exists()
+
+
+# --- whole conversations (issue 53) ---------------------------------------------------------------
+
+
+def test_glaive_dialogues_are_read_whole_one_record_each(fc_open):
+    exs, rep = read(fc_open, "glaive-dialogues")
+    assert (rep.units, rep.examples, dict(rep.skipped)) == (300, 191, {"no_tools": 109})
+    assert rep.first_skips[0].where == "glaive-dialogues/glaive_toolcall_en_demo.json[1]"
+    recipe = next(e for e in exs if e.id == "glaive-dialogue-0")
+    assert [t.name for t in recipe.tools] == ["search_recipes"] and recipe.meta["conversation"] == "whole"
+    assert [m.role for m in recipe.messages] == ["user", "assistant", "user", "assistant", "tool", "assistant", "user"]
+    assert recipe.messages[1].content.startswith("Of course! I can help you with that.") and not recipe.messages[1].tool_calls
+    assert recipe.messages[3].content == "" and recipe.messages[3].tool_calls == [
+        Call("search_recipes", {"ingredients": ["chicken", "bell peppers", "rice"]})]
+    assert recipe.messages[4].content.startswith('{"recipes": [{"name": "Chicken and Bell Pepper Stir Fry"')
+    assert recipe.messages[5].content.startswith("I found two recipes for you.")
+    assert recipe.answer.startswith("I'm sorry, but as an AI, I don't have the capability") and recipe.reasoning is None
+    assert recipe.meta["assistant_turns"] == 4 and "cut_after_last_answer" not in recipe.meta
+    # the same dialogue, cut by the default reader, gives one record per call or reply to a user
+    assert len([e for e in read(fc_open, "glaive")[0] if e.id.startswith("glaive-0-")]) == 3
+    assert max(e.meta["assistant_turns"] for e in exs) == 6 and sum(e.meta["assistant_turns"] > 1 for e in exs) == 153
+
+
+def test_tooltalk_conversations_with_calls_results_and_the_users_facts(fc_open):
+    exs, rep = read(fc_open, "tooltalk")
+    assert (rep.units, rep.examples, dict(rep.skipped)) == (78, 78, {})
+    assert sum(e.meta["split"] == "easy" for e in exs) == 28
+    ex = next(e for e in exs if e.id == "tooltalk-Calendar-Messages-Weather-DeleteEvent-0")
+    assert ex.messages[0] == Message("system", "Location: London\nCurrent time: 2023-09-10 09:00:00\nUsername: justinkool\n"
+                                               "Session token: 98a5a87a-7714-b404")
+    assert [m.role for m in ex.messages] == ["system", "user", "assistant", "tool", "assistant", "user", "assistant", "tool", "assistant", "tool"]
+    assert ex.messages[2].tool_calls == [Call("QueryCalendar", {"session_token": "98a5a87a-7714-b404", "start_time": "2023-09-11 00:00:00",
+                                                                "end_time": "2023-09-11 23:59:59"})]
+    assert json.loads(ex.messages[3].content)["events"][0]["event_id"] == "5480d946-2381"
+    assert ex.messages[4].content.startswith("I found a meeting tomorrow at 10 am")
+    # the turn that deletes and sends: one call after the other, each with its result, then the text as the answer
+    assert ex.messages[6].tool_calls == [Call("DeleteEvent", {"session_token": "98a5a87a-7714-b404", "event_id": "5480d946-2381"})]
+    assert ex.messages[7].content == '{"status": "success"}' and ex.messages[8].tool_calls[0].name == "SendMessage"
+    assert ex.answer == "I deleted the event tomorrow and sent an apology message to Alicia."
+    # the tools: every API of the suites used (Calendar, Messages), parameters as the calls pass them
+    assert [t.name for t in ex.tools] == ["CreateEvent", "DeleteEvent", "ModifyEvent", "QueryCalendar", "SearchMessages", "SendMessage"]
+    assert ex.tool("SearchMessages").required == ["session_token"] and ex.tool("CreateEvent").properties["attendees"]["type"] == "array"
+    # the closing "Thanks!" of an easy conversation has no answer to learn: cut and counted
+    easy = next(e for e in exs if e.id == "tooltalk-AddAlarm-easy")
+    assert easy.meta["cut_after_last_answer"] == 1 and easy.messages[-1].role == "tool"
+    # the one exception in the data is the tool turn's error
+    err = next(e for e in exs if e.id == "tooltalk-AccountTools-Email-Reminder-ChangePassword-1")
+    assert '{"error": "The password is incorrect."}' in [m.content for m in err.messages]
+
+
+def test_api_bank_dialogues_with_the_apis_they_were_written_against(fc_open):
+    exs, rep = read(fc_open, "api-bank")
+    assert (rep.units, rep.examples) == (273, 260)
+    assert dict(rep.skipped) == {"unreadable_api": 1, "no_call": 2, "empty": 1, "no_dialogue": 9}
+    skips = {s.where: s for s in read_api_bank(source_folder(fc_open, "api-bank")) if isinstance(s, Skip)}
+    assert skips["api-bank/level-1-given-desc/SearchEngine-level-1-1.jsonl"].kind == "empty"
+    assert skips["api-bank/level-1-given-desc/ImageCaption-level-1-1.jsonl"].reason.startswith("api_info is not readable: SyntaxError")
+    assert skips["api-bank/lv3-samples/Hotel Booking.txt"].kind == "no_dialogue"
+    ex = next(e for e in exs if e.id == "api-bank-AddAgenda-level-1-1")
+    assert [t.name for t in ex.tools] == ["GetUserToken", "AddAgenda"] and ex.meta["setting"] == "level-1-given-desc"
+    assert ex.tool("AddAgenda").required == ["token", "content", "time", "location"]
+    assert ex.messages[0].content == "Hi, can you help me add a new schedule for my meeting tomorrow at 2pm? Today is 2021-09-27"
+    assert [m.role for m in ex.messages].count("user") == 5 and ex.meta["assistant_turns"] == 8
+    assert ex.messages[9].tool_calls == [Call("GetUserToken", {"username": "foo", "password": "bar"})]
+    assert ex.messages[10] == Message("tool", '{"token": "z9x8c7v6b5n4m3q2w1"}')
+    assert ex.messages[11].content.startswith("Thank you, I have retrieved your token.")
+    assert ex.messages[12].tool_calls[0].arguments["time"] == "2021-09-28 14:00:00" and ex.messages[13] == Message("tool", "success")
+    assert ex.answer == "The agenda has been added successfully."
+    # a level-2 dialogue offers ToolSearcher, and AddMeeting as ToolSearcher returned it (with a token), not as all_apis.csv has it
+    searched = next(e for e in exs if e.id == "api-bank-AddMeeting-level-3-1")
+    assert searched.meta["setting"] == "level-2-toolsearcher" and searched.messages[2].tool_calls[0].name == "ToolSearcher"
+    assert [t.name for t in searched.tools] == ["ToolSearcher", "GetUserToken", "AddMeeting"] and "token" in searched.tool("AddMeeting").properties
+
+
+def test_the_multi_turn_mix_holds_out_whole_conversations(fc_open, tmp_path):
+    summary = build_mix(MixConfig(fc_open=str(fc_open), out=str(tmp_path), multi_turn=True))
+    assert summary.sources.keys() == {"seal-tools", "toolrl", "glaive-dialogues", "ste", "tooltalk", "api-bank"}
+    assert (summary.train["tooltalk"], summary.heldout["tooltalk"]) == (53, 25)
+    assert dict(summary.check_dropped["api-bank"]) == {"calls:type": 42, "calls:unknown_parameter": 78}
+    train, held = list(Reader(tmp_path / "train.jsonl")), list(Reader(tmp_path / "heldout.jsonl"))
+    conv = lambda rows: [e for e in rows if e.meta.get("conversation") == "whole"]  # noqa: E731
+    assert len(conv(held)) == 79 and len(conv(train)) > 200
+    # no conversation is split: none of a held-out one's turns (its user turns, its first exchange) is in training
+    users = lambda e: json.dumps([m.content for m in e.messages if m.role == "user"])  # noqa: E731
+    first = lambda e: json.dumps([m.to_dict() for m in e.messages[:2]], sort_keys=True)  # noqa: E731
+    assert not {e.id for e in held} & {e.id for e in train}
+    assert not {users(e) for e in conv(held)} & {users(e) for e in conv(train)}
+    assert not {first(e) for e in conv(held)} & {first(e) for e in conv(train)}
+    # every learned turn of a training conversation has reasoning; no call of any turn misfits its tools or bears a BFCL name
+    _, names = bfcl_index()
+    for e in conv(train):
+        turns = [m for m in e.messages if m.role == "assistant"]
+        assert e.reasoning and all(m.reasoning for m in turns)
+        assert not {c.name for m in turns for c in m.tool_calls or []} & names
+        assert not [m for m in turns if m.tool_calls and check_calls(m.tool_calls, e.tools)]
+    assert "glaive" not in summary.sources  # read whole instead of cut: the same dialogues are never in both forms
+    with pytest.raises(ValueError, match="glaive and glaive-dialogues are the same dialogues"):
+        MixConfig(out=str(tmp_path / "x"), sources=("glaive", "glaive-dialogues")).validate()

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import unicodedata
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -293,12 +294,23 @@ _TOOLS_BEGIN = "{#- funreason: tools rendered as FunReason trains (chat.carry_to
 _TOOLS_END = "{#- funreason: the model's own template follows -#}\n"
 
 
+# The characters of the Basic Multilingual Plane that Python's `repr` escapes (control and format
+# characters, separators other than the space: `str.isprintable` is false), each with its escape,
+# as a Jinja list literal. Private-use and unassigned code points, and those beyond the BMP, are
+# left out: Jinja engines other than Python's read no escape beyond `\uXXXX`.
+_UNPRINTED = "[" + ", ".join(
+    f"[{json.dumps(c)}, {json.dumps(repr(c)[1:-1])}]" for c in map(chr, range(0x10000))
+    if not c.isprintable() and unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp")) + "]"
+
 # Jinja that rewrites `messages` as `prompt_messages` does: an assistant turn's calls appended to
 # its content as `format_python_calls` writes them (repr-exact for values made of None, booleans,
-# numbers, printable strings, lists and objects), each message reduced to its role and content.
+# numbers, strings of the BMP's assigned characters, lists and objects), each message reduced to
+# its role and content.
 _HISTORY_CALLS = (
     "{%- macro fr_str(s) -%}"
-    "{%- set e = s | replace('\\\\', '\\\\\\\\') | replace('\\n', '\\\\n') | replace('\\r', '\\\\r') | replace('\\t', '\\\\t') | replace('\\x0b', '\\\\x0b') | replace('\\x0c', '\\\\x0c') -%}"
+    "{%- set ns = namespace(e=s | replace('\\\\', '\\\\\\\\')) -%}"
+    "{%- for c, r in " + _UNPRINTED + " -%}{%- set ns.e = ns.e | replace(c, r) -%}{%- endfor -%}"
+    "{%- set e = ns.e -%}"
     "{%- if \"'\" in s and '\"' not in s -%}\"{{ e }}\"{%- else -%}'{{ e | replace(\"'\", \"\\\\'\") }}'{%- endif -%}"
     "{%- endmacro -%}"
     "{%- macro fr_lit(v) -%}"

@@ -8,14 +8,17 @@
    `bfcl_audit:<kind>`) when a tool it offers or calls resembles a BFCL function by definition under
    any name, or a user turn contains most of a BFCL question; `mix.json` counts the records kept
    that only share a BFCL function's name (`bfcl_audit_name_only`).
-2. **FCDR's call check** (`check_calls`, on by default) — a record goes (kind `calls:type`,
+   A conversation is checked on every assistant turn's calls: every turn is learned.
+2. **FCDR's call check** (`check_calls`, on by default, on every assistant turn) — a record goes (kind `calls:type`,
    `calls:missing_required`, …, counted per source) when its reference calls do not fit its own
    tools: a number written as a string, an array cut to a string, an unknown parameter. The sources
    carry such answers (Seal-Tools writes some ids and amounts as strings, ToolRL some arrays as
    cut-off text); trained on, they teach the very mistakes BFCL's checker counts.
 3. **Held-out split** — per source, `heldout` records chosen by a stable hash of their group (a
    glaive dialogue is one group, merged with any dialogue that repeats one of its prompts, so no
-   turn of a held-out dialogue, nor a copy of one, is trained on).
+   turn of a held-out dialogue, nor a copy of one, is trained on). With `multi_turn`, the
+   whole-conversation sources are read too (glaive's dialogues whole instead of cut): a record is a
+   conversation, so a conversation is held out or trained on whole.
 4. **Irrelevance rows** (`irrelevance` share of the training rows) — a training query offered the
    tools of an unrelated record (no shared tool), answered with a statement. They teach what BFCL's
    irrelevance category checks: no call when no function fits. Marked `meta.augmented`.
@@ -25,7 +28,8 @@
    (parallel_multiple). The sources have few rows of either kind. Marked `meta.augmented: joined`.
 6. **Reasoning** — records that bring their own (ToolRL) keep it (`meta.reasoning_source: data`); the
    others get a short templated one written from the reference answer (`template`): which function
-   fits and where each argument comes from. No strong teacher runs offline; this stands in for it,
+   fits and where each argument comes from; each earlier assistant turn of a conversation gets one
+   written from its own answer (a reply after a tool result: that it reports the result). No strong teacher runs offline; this stands in for it,
    and says so in every row and in `mix.json`.
 
 Writes `train.jsonl`, `heldout.jsonl` (native records) and `mix.json` (counts per source and step).
@@ -47,8 +51,8 @@ from funreason.fit import check_calls
 from funreason.formats import bfcl
 from funreason.formats.jsonl import write_jsonl_atomic, write_text_atomic
 from funreason.data import open_dir
-from funreason.data.open_sources import DEFAULT_SOURCES, SOURCES, SourceReport, read_source, source_folder
-from funreason.schema import Example, Message
+from funreason.data.open_sources import DEFAULT_SOURCES, MULTI_TURN_SOURCES, SOURCES, SourceReport, read_source, source_folder
+from funreason.schema import Call, Example, Message
 
 _SPACE = re.compile(r"\s+")
 _GROUP = re.compile(r"^(glaive-\d+)-\d+$")
@@ -71,6 +75,9 @@ class MixConfig:
     joined: float = field(default=0.0, metadata=cli("Rows joining two requests into one with both calls, as a share of the training rows."))
     seed: int = field(default=0, metadata=cli("Seed of the split and of the irrelevance rows."))
     check_calls: bool = field(default=True, metadata=cli("Drop records whose reference calls do not fit their tools (FCDR's call check)."))
+    multi_turn: bool = field(default=False, metadata=cli(
+        f"Add the whole-conversation sources ({', '.join(MULTI_TURN_SOURCES)}); glaive's dialogues are then read whole "
+        "instead of cut into one record per turn."))
 
     def validate(self) -> "MixConfig":
         if self.fc_open and not Path(self.fc_open).is_dir():
@@ -81,6 +88,10 @@ class MixConfig:
         if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "mix.json").exists())):
             raise ValueError(f"{out} holds files that are not an earlier mix's; choose another --out")
         self.sources = tuple(s for s in self.sources if s)
+        if self.multi_turn:  # glaive's dialogues once: whole, not also cut into turns
+            self.sources = tuple(dict.fromkeys(["glaive-dialogues" if s == "glaive" else s for s in self.sources] + list(MULTI_TURN_SOURCES)))
+        if {"glaive", "glaive-dialogues"} <= set(self.sources):
+            raise ValueError("glaive and glaive-dialogues are the same dialogues (cut into turns, and whole): choose one")
         if not self.sources:
             raise ValueError(f"--sources names no source; choose from {', '.join(SOURCES)}")
         unknown = set(self.sources) - set(SOURCES)
@@ -176,9 +187,34 @@ def bfcl_overlap(ex: Example, queries: set[str], names: set[str]) -> str | None:
     function bearing a BFCL function's name; None when it does neither."""
     if any(m.role == "user" and _fold(m.content) in queries for m in ex.messages):
         return "bfcl_query"
-    if any(c.name in names for c in ex.calls):
+    if any(c.name in names for c in every_call(ex)):
         return "bfcl_function"
     return None
+
+
+def every_call(ex: Example) -> list[Call]:
+    """The calls of every assistant turn of `ex`: its history's and its answer's."""
+    return [c for m in ex.messages if m.role == "assistant" for c in m.tool_calls or []] + ex.calls
+
+
+def check_turns(ex: Example) -> Any:
+    """FCDR's call check on every assistant turn's calls (`check_calls`): the first verdict, or None."""
+    for calls in [m.tool_calls for m in ex.messages if m.role == "assistant" and m.tool_calls] + [ex.calls]:
+        if calls and (verdict := check_calls(calls, ex.tools)):
+            return verdict
+    return None
+
+
+def template_turns(ex: Example) -> int:
+    """Give each earlier assistant turn of a conversation without reasoning a templated one, written
+    from that turn's answer and the history before it (`template_reasoning`); how many it gave."""
+    made = 0
+    for i, m in enumerate(ex.messages):
+        if m.role == "assistant" and m.reasoning is None and (m.tool_calls or m.content):
+            turn = Example(ex.id, ex.tools, ex.messages[:i], answer=list(m.tool_calls) if m.tool_calls else m.content)
+            m.reasoning = template_reasoning(turn)
+            made += 1
+    return made
 
 
 def _hash(key: str, seed: int) -> str:
@@ -217,6 +253,8 @@ def template_reasoning(ex: Example) -> str:
     function fits, each value as the request gives it, and the call it leads to, written as the
     answer writes it (so the answer follows from the reasoning token for token). Kept short: a CPU
     decodes every token of it at evaluation."""
+    if isinstance(ex.answer, str) and ex.messages and ex.messages[-1].role == "tool":
+        return "The call has returned its result, so I tell the user what it says, in words, without another call."
     if isinstance(ex.answer, str):
         names = ", ".join(t.name for t in ex.tools) or "none"
         return (f"The functions on offer are {names}. None of them can be called for this request with what the user "
@@ -323,7 +361,7 @@ def build_mix(cfg: MixConfig) -> MixSummary:
                 dropped[overlap] += 1
             elif (audit := audit_row(ex, index))["blocking"]:
                 dropped["bfcl_audit:" + next(f["kind"] for f in audit["findings"] if f["kind"] != "name")] += 1
-            elif cfg.check_calls and ex.calls and (verdict := check_calls(ex.calls, ex.tools)):
+            elif cfg.check_calls and (verdict := check_turns(ex)):
                 checked[verdict.kind] += 1
             else:
                 summary.name_only[source] += audit["flagged"]
@@ -353,6 +391,8 @@ def build_mix(cfg: MixConfig) -> MixSummary:
             ex.meta["reasoning_source"] = "template"
         else:
             ex.meta["reasoning_source"] = "none"
+        if ex.meta.get("conversation") and cfg.reasoning == "template" and template_turns(ex):
+            ex.meta["reasoning_source"] = "template"  # every turn is learned: each earlier one gets its reasoning too
         summary.reasoning[ex.meta["reasoning_source"]] += 1
     train.sort(key=lambda e: _hash(e.id, cfg.seed))  # sources interleaved, the same on every run
     out = Path(cfg.out)

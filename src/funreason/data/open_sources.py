@@ -11,7 +11,15 @@ kind, in a `SourceReport`.
 | toolrl | each row of rlla_sft.json: the tools from the instruction, the dialogue (user / assistant / tool turns), the reasoning, and the calls or the response |
 | glaive | each `function_call` turn of a glaive-function-calling-v2 dialogue (the calls), and each reply that follows a user turn (a statement: asking for a missing value, or declining what no tool does) |
 | ste | each test query, with the one API it needs (definition from API_descriptions.json) |
+| glaive-dialogues | each glaive-function-calling-v2 dialogue whole, one record: `function_call` → an assistant turn with the call, `observation` → a tool turn, `gpt` → an assistant turn with text |
+| tooltalk | each ToolTalk conversation whole: the user's facts (location, time, username, session token) as the system turn, each API call an assistant turn followed by its result or exception, then the turn's text; the tools are every API of the suites it uses, parameters inferred from the calls (ToolTalk's definitions live in its code, not carried) |
+| api-bank | each API-Bank level-1/2 dialogue whole: `API` → an assistant turn with the call and a tool turn with its output; tools as ToolSearcher returns them in the dialogues, else from all_apis.csv; the level-3 scenes (no dialogue) are reported |
 | callnavi | each question with the APIs its gold answer calls (JSON-schema definitions from APISchema/) plus 3 APIs of the same domain as distractors; a gold answer with a masked value (`$$$`: another call's output, or left open) or with a value the question does not say (CallNavi's gold fills some parameters with made-up ids and methods) is skipped |
+
+A whole-conversation record (`meta.conversation: whole`) holds the turns before its last assistant
+turn, and that turn as the answer, so training learns every assistant turn (`chat.assistant_turns`);
+turns after the last assistant turn (a closing "Thanks!") are cut and counted in
+`meta.cut_after_last_answer`.
 
 Tool names that are not Python identifiers (`Search Managers`, `Global Email V4%%Global Email V4`)
 are rewritten with `_` for the non-identifier characters, in the tools and the calls alike, because
@@ -86,7 +94,7 @@ def read_source(source: str, root: Path) -> tuple[list[Example], SourceReport]:
 
 def source_folder(fc_open: Path, source: str) -> Path:
     """The folder of `source` inside an fc-open tree."""
-    return Path(fc_open) / {"glaive": "llamafactory-glaive-demo"}.get(source, source)
+    return Path(fc_open) / {"glaive": "llamafactory-glaive-demo", "glaive-dialogues": "llamafactory-glaive-demo"}.get(source, source)
 
 
 # --- shared helpers -------------------------------------------------------------------------------
@@ -119,7 +127,7 @@ def _example(where: str, ex_id: str, tools: list[Tool], messages: list[Message],
         if isinstance(answer, list):
             answer = [Call(renamed.get(c.name, c.name), c.arguments) for c in answer]
         messages = [Message(m.role, m.content, [Call(renamed.get(c.name, c.name), c.arguments) for c in m.tool_calls],
-                            m.tool_call_id, m.name) if m.tool_calls else m for m in messages]
+                            m.tool_call_id, m.name, m.reasoning) if m.tool_calls else m for m in messages]
     try:
         return Example(id=ex_id, tools=tools, messages=messages, reasoning=reasoning, answer=answer,
                        meta={**(meta or {}), **({"renamed": renamed} if renamed else {})}).validate()
@@ -281,6 +289,280 @@ def read_glaive(root: Path) -> Iterator[Example | Skip]:
             yield Skip(where, "no_target", "no function_call turn and no reply that follows a user turn")
 
 
+# --- whole conversations (glaive dialogues, ToolTalk, API-Bank) -----------------------------------
+
+
+def _conversation(where: str, ex_id: str, tools: list[Tool], messages: list[Message], meta: dict | None = None) -> Example | Skip:
+    """A whole conversation as one record: the turns before its last assistant turn, and that turn as
+    the answer (its reasoning, its calls or its text), so `chat.assistant_turns` learns every
+    assistant turn of it. Turns after the last assistant turn (a user turn left unanswered) have no
+    answer to learn: they are cut and counted in `meta.cut_after_last_answer`. Every call of every
+    turn must name a tool on offer; a turn with both text and calls is refused (it has no one form
+    to learn)."""
+    last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=None)
+    if last is None:
+        return Skip(where, "no_assistant_turn", "the conversation has no assistant turn to learn")
+    offered = {t.name for t in tools}
+    assistant = [m for m in messages[: last + 1] if m.role == "assistant"]
+    for k, m in enumerate(assistant, 1):
+        if unknown := sorted({c.name for c in m.tool_calls or []} - offered):
+            return Skip(where, "unknown_tool", f"assistant turn {k} calls {unknown}, not among the tools on offer")
+        if m.tool_calls and m.content.strip():
+            return Skip(where, "text_and_calls", f"assistant turn {k} has both text and calls")
+        if not m.tool_calls and not m.content.strip():
+            return Skip(where, "empty_turn", f"assistant turn {k} has neither text nor calls")
+    final = messages[last]
+    answer: list[Call] | str = list(final.tool_calls) if final.tool_calls else final.content
+    extra = {"conversation": "whole", "assistant_turns": len(assistant)}
+    if cut := len(messages) - last - 1:
+        extra["cut_after_last_answer"] = cut
+    return _example(where, ex_id, tools, messages[:last], answer, final.reasoning, {**(meta or {}), **extra})
+
+
+def _result_text(value: Any) -> str:
+    """A tool's result as the tool turn shows it: text as it is, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def read_glaive_dialogues(root: Path) -> Iterator[Example | Skip]:
+    """Each glaive dialogue whole: `human` → user, `function_call` → an assistant turn with the call,
+    `observation` → a tool turn, `gpt` → an assistant turn with text (the default `glaive` source
+    cuts the same dialogues into one record per call or reply instead)."""
+    rows = json.loads((root / "data" / "glaive_toolcall_en_demo.json").read_text(encoding="utf-8"))
+    for i, row in enumerate(rows):
+        where = f"glaive-dialogues/glaive_toolcall_en_demo.json[{i}]"
+        try:
+            tools = [Tool.from_dict(t) for t in json.loads(row.get("tools") or "[]")]
+        except (ValueError, SchemaError) as e:
+            yield Skip(where, "unreadable", f"tools: {e}")
+            continue
+        if not tools:
+            yield Skip(where, "no_tools", "the dialogue offers no tools")
+            continue
+        messages: list[Message] = []
+        problem = None
+        for t, turn in enumerate(row.get("conversations") or []):
+            role, value = turn.get("from"), turn.get("value") or ""
+            if role == "human":
+                messages.append(Message("user", value))
+            elif role == "gpt":
+                messages.append(Message("assistant", value))
+            elif role == "observation":
+                messages.append(Message("tool", value))
+            elif role == "function_call":
+                try:
+                    d = json.loads(value)
+                    messages.append(Message("assistant", "", tool_calls=[Call(d["name"], d.get("arguments") or {})]))
+                except (ValueError, KeyError, TypeError, AttributeError) as e:
+                    problem = Skip(f"{where}.{t}", "unreadable", f"function_call is not a JSON call: {e}")
+                    break
+            else:
+                problem = Skip(f"{where}.{t}", "unreadable", f"unknown turn kind {role!r}")
+                break
+        yield problem or _conversation(where, f"glaive-dialogue-{i}", tools, messages)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    return {float: "number", str: "string", list: "array", dict: "object"}.get(type(value), "string")
+
+
+def _tooltalk_files(root: Path) -> list[Path]:
+    return sorted((root / "data" / "easy").glob("*.json")) + sorted((root / "data" / "tooltalk").glob("*.json"))
+
+
+def tooltalk_tools(files: list[Path]) -> tuple[dict[str, Tool], dict[str, str]]:
+    """ToolTalk's APIs as the conversations call them, and the suite (plugin) of each. ToolTalk
+    defines its APIs in its Python package, which is not carried: each API's parameters are the
+    ones its calls pass anywhere in the data, typed by their values (`number` when integers and
+    floats meet), required when every call passes them; no descriptions. An API's suite is the one
+    every conversation calling it uses."""
+    seen: dict[str, dict[str, set[str]]] = {}
+    calls: Counter = Counter()
+    passed: dict[str, Counter] = {}
+    suites: dict[str, set[str]] = {}
+    for path in files:
+        conv = json.loads(path.read_text(encoding="utf-8"))
+        for turn in conv.get("conversation") or []:
+            for api in turn.get("apis") or []:
+                req = api.get("request") or {}
+                name, params = req.get("api_name"), req.get("parameters") or {}
+                if not isinstance(name, str) or not isinstance(params, dict):
+                    continue
+                calls[name] += 1
+                passed.setdefault(name, Counter()).update(list(params))
+                for k, v in params.items():
+                    seen.setdefault(name, {}).setdefault(k, set()).add(_json_type(v))
+                used = set(conv.get("suites_used") or [])
+                suites[name] = suites[name] & used if name in suites else used
+    tools = {}
+    for name in sorted(calls):
+        props = {}
+        for k, types in (seen.get(name) or {}).items():
+            kind = "number" if types == {"integer", "number"} else types.pop() if len(types) == 1 else "string"
+            props[k] = {"type": kind, "description": ""}
+        tools[name] = Tool(name, "", _schema(props, [k for k in props if passed[name][k] == calls[name]]))
+    return tools, {name: min(s) for name, s in suites.items() if len(s) == 1}
+
+
+def read_tooltalk(root: Path) -> Iterator[Example | Skip]:
+    """Each ToolTalk conversation (28 easy, 50 hard) whole. The system turn gives the conversation's
+    metadata (location, time, username, session token: what ToolTalk's assistant is told); the tools
+    on offer are every API of the suites it uses (`tooltalk_tools`). An assistant turn that calls
+    APIs becomes one assistant turn per call, each followed by its result (or the exception it
+    raised) as a tool turn, then its text: ToolTalk's calls within a turn run one after another, a
+    later one using an earlier one's result."""
+    files = _tooltalk_files(root)
+    tools, suite_of = tooltalk_tools(files)
+    for path in files:
+        where = f"tooltalk/{path.parent.name}/{path.name}"
+        try:
+            conv = json.loads(path.read_text(encoding="utf-8"))
+            turns = conv["conversation"]
+            used = set(conv.get("suites_used") or [])
+        except (ValueError, KeyError, TypeError) as e:
+            yield Skip(where, "unreadable", f"{type(e).__name__}: {e}")
+            continue
+        facts = {"location": "Location", "timestamp": "Current time", "username": "Username", "session_token": "Session token"}
+        meta = conv.get("metadata") or {}
+        system = "\n".join(f"{label}: {meta[k]}" for k, label in facts.items() if meta.get(k))
+        messages = [Message("system", system)] if system else []
+        for turn in turns:
+            if turn.get("role") == "user":
+                messages.append(Message("user", turn.get("text") or ""))
+                continue
+            for api in turn.get("apis") or []:
+                req = api.get("request") or {}
+                messages.append(Message("assistant", "", tool_calls=[Call(req.get("api_name") or "", req.get("parameters") or {})]))
+                result = {"error": api["exception"]} if api.get("exception") else api.get("response")
+                messages.append(Message("tool", _result_text(result)))
+            if (turn.get("text") or "").strip():
+                messages.append(Message("assistant", turn["text"]))
+        called = {c.name for m in messages for c in m.tool_calls or []}
+        offered = sorted({n for n, s in suite_of.items() if s in used} | (called & set(tools)))
+        yield _conversation(where, f"tooltalk-{path.stem}", [tools[n] for n in offered], messages,
+                            {"split": path.parent.name, "suites": sorted(used)})
+
+
+# API-Bank level-2 dialogues call ToolSearcher, which all_apis.csv does not define; its one parameter
+# is as every call in the dialogues passes it
+TOOL_SEARCHER = Tool("ToolSearcher", "Searches the API library for the APIs that match the keywords, and returns their "
+                     "names, descriptions and parameters.",
+                     _schema({"keywords": {"type": "string", "description": "Keywords of the API wanted."}}, ["keywords"]))
+
+
+def api_bank_tools(csv_path: Path) -> tuple[dict[str, Tool], list[Skip]]:
+    """API-Bank's API list (all_apis.csv): each row's `api_info` holds the API's description and
+    input parameters as Python literals, read with `ast.literal_eval` (literals only, nothing run)."""
+    import ast
+    import csv
+
+    tools: dict[str, Tool] = {}
+    skips: list[Skip] = []
+    with csv_path.open(encoding="utf-8", newline="") as f:
+        for n, row in enumerate(csv.DictReader(f), 2):
+            name = row.get("类名") or ""
+            try:
+                info = {a.targets[0].id: ast.literal_eval(a.value) for a in ast.parse(row.get("api_info") or "").body
+                        if isinstance(a, ast.Assign) and isinstance(a.targets[0], ast.Name)}
+                params = info["input_parameters"]
+                if params == {None}:  # how the list writes an API that takes no parameters
+                    params = {}
+                props = {p: _prop(str(spec.get("type", "str")).split("(")[0], spec.get("description")) for p, spec in params.items()}
+            except (SyntaxError, ValueError, KeyError, TypeError, AttributeError) as e:
+                skips.append(Skip(f"api-bank/all_apis.csv:{n} ({name})", "unreadable_api", f"api_info is not readable: {type(e).__name__}: {e}"))
+                continue
+            tools[name] = Tool(name, str(info.get("description") or ""), _schema(props, list(props)))
+    return tools, skips
+
+
+def api_bank_searched(paths: list[Path]) -> dict[str, Tool]:
+    """The API definitions that ToolSearcher returns in the dialogues: the APIs as the dialogues were
+    written against (all_apis.csv is an older list: its AddMeeting, for one, takes no token)."""
+    found: dict[str, Tool] = {}
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            turn = json.loads(line) if line.strip().startswith("{") and '"ToolSearcher"' in line else None
+            if not turn or turn.get("api_name") != "ToolSearcher":
+                continue
+            out = (turn.get("result") or {}).get("output")
+            for d in out if isinstance(out, list) else [out]:
+                if isinstance(d, dict) and isinstance(d.get("name"), str) and isinstance(d.get("input_parameters"), dict):
+                    props = {p: _prop(str(spec.get("type", "str")).split("(")[0], spec.get("description"))
+                             for p, spec in d["input_parameters"].items() if isinstance(spec, dict)}
+                    found[d["name"]] = Tool(d["name"], str(d.get("description") or ""), _schema(props, list(props)))
+    return found
+
+
+def _api_bank_dialogue(path: Path, where: str) -> list[Message] | Skip:
+    """One API-Bank dialogue file as messages, or a Skip naming the line it could not read."""
+    messages: list[Message] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            turn = json.loads(line)
+            role = turn["role"]
+            if role == "User":
+                messages.append(Message("user", turn["text"]))
+            elif role == "AI":
+                messages.append(Message("assistant", turn["text"]))
+            elif role == "API":
+                result = turn.get("result") or {}
+                messages.append(Message("assistant", "", tool_calls=[Call(turn["api_name"], turn.get("param_dict") or {})]))
+                messages.append(Message("tool", _result_text({"error": result["exception"]} if result.get("exception") else result.get("output"))))
+            else:
+                raise ValueError(f"unknown role {role!r}")
+        except (ValueError, KeyError, TypeError) as e:
+            return Skip(f"{where}:{n}", "unreadable", f"{type(e).__name__}: {e}")
+    return messages or Skip(where, "empty", "the file holds no turn")
+
+
+def read_api_bank(root: Path) -> Iterator[Example | Skip]:
+    """Each API-Bank level-1/2 dialogue whole: `User` → user, `AI` → assistant text, `API` → an
+    assistant turn with the call, then its output (or exception) as a tool turn. The tools on offer
+    are the APIs the dialogue calls, defined as ToolSearcher returns them in the level-2 dialogues
+    (`api_bank_searched`), else by all_apis.csv, each parameter required when every call of the
+    API in the dialogues passes it (neither marks one optional); ToolSearcher itself is offered in
+    the dialogues that call it. The level-3 samples are scenes (a plan and its gold calls,
+    no dialogue): each is reported, none read."""
+    base = root / "api-bank"
+    tools, bad = api_bank_tools(base / "data" / "all_apis.csv")
+    unreadable = {s.where.split("(")[-1].rstrip(")"): s for s in bad}
+    tools[TOOL_SEARCHER.name] = TOOL_SEARCHER
+    paths = sorted((base / "lv1-lv2-samples").glob("*/*.jsonl"))
+    tools.update(api_bank_searched(paths))
+    dialogues = [(path, _api_bank_dialogue(path, f"api-bank/{path.parent.name}/{path.name}")) for path in paths]
+    # the list marks no parameter optional: a parameter is required when every call of its API passes it
+    calls = [c for _, d in dialogues if isinstance(d, list) for m in d for c in m.tool_calls or []]
+    for name, tool in list(tools.items()):
+        mine = [c for c in calls if c.name == name]
+        if mine:
+            required = [p for p in tool.properties if all(p in c.arguments for c in mine)]
+            tools[name] = Tool(name, tool.description, _schema(tool.properties, required))
+    for path, messages in dialogues:
+        where = f"api-bank/{path.parent.name}/{path.name}"
+        if isinstance(messages, Skip):
+            yield messages
+            continue
+        called = list(dict.fromkeys(c.name for m in messages for c in m.tool_calls or []))
+        if not called:
+            yield Skip(where, "no_call", "the dialogue calls no API, so it has no tool to offer")
+            continue
+        if broken := [unreadable[c] for c in called if c in unreadable]:
+            yield Skip(where, "unreadable_api", broken[0].reason)
+            continue
+        if missing := [c for c in called if c not in tools]:
+            yield Skip(where, "unknown_tool", f"calls {missing}, not defined in all_apis.csv")
+            continue
+        yield _conversation(where, f"api-bank-{path.stem}", [tools[c] for c in called], messages, {"setting": path.parent.name})
+    for path in sorted((base / "lv3-samples").iterdir()):
+        yield Skip(f"api-bank/lv3-samples/{path.name}", "no_dialogue", "a level-3 scene (a plan and its gold calls), not a dialogue")
+
+
 # --- STE (simulated trial and error) test queries -------------------------------------------------
 
 _ARGS_SCHEMA = re.compile(r'"(\w+)"\s*:\s*(\w+)')
@@ -392,5 +674,8 @@ def read_callnavi(root: Path) -> Iterator[Example | Skip]:
 
 
 READERS: dict[str, Callable[[Path], Iterator[Example | Skip]]] = {
-    "seal-tools": read_seal_tools, "toolrl": read_toolrl, "glaive": read_glaive, "ste": read_ste, "callnavi": read_callnavi}
+    "seal-tools": read_seal_tools, "toolrl": read_toolrl, "glaive": read_glaive, "ste": read_ste, "callnavi": read_callnavi,
+    "glaive-dialogues": read_glaive_dialogues, "tooltalk": read_tooltalk, "api-bank": read_api_bank}
 SOURCES = tuple(READERS)  # every source a reader reads, in this order
+# the sources whose records are whole conversations (`data mix --multi-turn` adds them)
+MULTI_TURN_SOURCES = ("glaive-dialogues", "tooltalk", "api-bank")

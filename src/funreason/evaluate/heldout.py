@@ -8,6 +8,12 @@ the engine at once, so its batches stay full across categories. Each answer is a
 `heldout_results.jsonl` as it comes, keyed by the row's place in the split, so an interrupted run
 resumes with the rows it finished (the folder's claim makes sure they are this model's, on this
 split, with these settings); a finished run rewrites the file in the split's order.
+
+A whole conversation (`meta.conversation: whole`, as `data mix --multi-turn` writes them) is asked
+at every assistant turn: with the gold history before that turn (earlier reasoning dropped, as in
+training), its calls compared with that turn's gold calls. Each turn counts as one row of the
+score, and `per_turn` tallies them by the turn's place in its conversation (1 = first). Rows of
+any other kind are asked once, at their answer, as before.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,17 +43,26 @@ class HeldoutScore:
     total: int
     correct: int
     unreadable_rows: int  # rows of the split its reader could not read (named in its rejected file)
+    per_turn: dict[int, tuple[int, int]] = field(default_factory=dict)  # conversations' turn → (correct, asked)
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "accuracy": self.accuracy}
+        from funreason.evaluate.splits import wilson
+
+        d = {"total": self.total, "correct": self.correct, "unreadable_rows": self.unreadable_rows, "accuracy": self.accuracy,
+             "interval": wilson(self.correct, self.total)}
+        if self.per_turn:
+            d["per_turn"] = {str(k): {"correct": c, "total": n, "accuracy": c / n, "interval": wilson(c, n)}
+                             for k, (c, n) in sorted(self.per_turn.items())}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "HeldoutScore":
-        return cls(d["total"], d["correct"], d.get("unreadable_rows", 0))
+        return cls(d["total"], d["correct"], d.get("unreadable_rows", 0),
+                   {int(k): (v["correct"], v["total"]) for k, v in (d.get("per_turn") or {}).items()})
 
 
 def heldout_examples(path: str | Path, limit: int | None, rejected: Path) -> tuple[list[tuple[int, Example]], Reader]:
@@ -57,8 +72,21 @@ def heldout_examples(path: str | Path, limit: int | None, rejected: Path) -> tup
     from funreason.evaluate.runner import prompt_size
 
     reader = Reader(path, skip_invalid=True, rejected=rejected)
-    rows = list(enumerate([ex for ex in reader if ex.answer is not None][:limit]))
+    rows = list(enumerate([turn for ex in [ex for ex in reader if ex.answer is not None][:limit] for turn in asked_turns(ex)]))
     return sorted(rows, key=lambda row: prompt_size(row[1])), reader
+
+
+def asked_turns(ex: Example) -> list[Example]:
+    """What a row is asked as: a whole conversation at each assistant turn (`chat.assistant_turns`,
+    each turn's place in `meta.turn`), any other row once, as it is."""
+    from funreason.chat import assistant_turns
+
+    if ex.meta.get("conversation") != "whole":
+        return [ex]
+    turns = assistant_turns(ex).examples
+    return [t if t is not ex else Example(ex.id, ex.tools, ex.messages, ex.reasoning, ex.answer, ex.possible_answer,
+                                          {**ex.meta, "turn": sum(m.role == "assistant" for m in ex.messages) + 1})
+            for t in turns]
 
 
 def is_correct(text: str, ex: Example) -> bool:
@@ -96,10 +124,16 @@ class HeldoutRun:
                     log.append({"row": i, "id": ex.id, "correct": is_correct(text, ex), "output": text})
                     self.done[i] = text
                 advance(1)
-        results = [{"row": i, "id": ex.id, "correct": is_correct(self.done[i], ex), "output": self.done[i]}
+        results = [{"row": i, "id": ex.id, **({"turn": ex.meta["turn"]} if "turn" in ex.meta else {}),
+                    "correct": is_correct(self.done[i], ex), "output": self.done[i]}
                    for i, ex in sorted(self.rows, key=lambda row: row[0])]
         write_jsonl_atomic(self.path, results)
-        return HeldoutScore(len(results), sum(r["correct"] for r in results), unreadable)
+        per_turn: dict[int, tuple[int, int]] = {}
+        for r in results:
+            if "turn" in r:
+                c, n = per_turn.get(r["turn"], (0, 0))
+                per_turn[r["turn"]] = (c + r["correct"], n + 1)
+        return HeldoutScore(len(results), sum(r["correct"] for r in results), unreadable, dict(sorted(per_turn.items())))
 
 
 def submit(engine: Engine, exs: list[Example], params: SamplingParams, *,
