@@ -136,7 +136,7 @@ class Runner:
             out.append(Piece("model", "model", 10, py + ["tiny-model", "--out", str(model)]))
         else:
             out.append(Piece("model", "model", 60, py + ["model", "get", "smollm2-135m-instruct", "--out", str(model)]))
-        out.append(Piece("mix", "mix", 60, py + ["data", "mix", "--fc-open", str(ROOT.parent / "shared" / "data" / "fc-open"),
+        out.append(Piece("mix", "mix", 60, py + ["data", "mix",  # the open sources the project carries
                                                  "--out", str(w / "mix"), "--heldout", "25", "--irrelevance", "0.1", "--joined", "0",
                                                  "--seed", "0", "--check-calls"]))
         for kind in RECIPES["best"]:
