@@ -36,7 +36,7 @@ docs: $(STAMP)
 # the maintained benchmarks in their small default mode; each writes bench/results/<script>.json
 # (the agreement scripts build their references on first use: bfcl-eval's own checker, vLLM's parser classes)
 BENCH := perf/parse_throughput.py --quick | perf/refine_throughput.py | perf/eval_concurrency.py | perf/serve_load.py --quick \
-	| perf/generation_speed.py | perf/guided_speed.py | perf/continuous_batching.py | perf/srml_loss.py --quick | perf/multi_turn_memory.py | perf/train_throughput.py \
+	| perf/generation_speed.py | perf/guided_speed.py | perf/continuous_batching.py | perf/srml_loss.py --quick | perf/multi_turn_memory.py | perf/train_throughput.py | perf/padding_free.py \
 	| perf/train_precision.py | perf/multi_turn_scoring.py --quick | agreement/bfcl_agreement.py --quick \
 	| agreement/multi_turn_agreement.py --quick | agreement/vllm_parsers_check.py
 bench: $(STAMP)

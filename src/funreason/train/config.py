@@ -44,6 +44,12 @@ class TrainConfig:
     save_total_limit: int | None = 3
     gradient_checkpointing: bool = field(default=False, metadata=cli("Recompute activations in the backward pass (less memory, more time)."))
     group_by_length: bool = True
+    padding_free: bool = field(default=False, metadata=cli(
+        "Lay each batch's rows back to back in one sequence, position ids restarting per row: no padding, and "
+        "attention stays within a row. Pays with --attn-implementation flash_attention_2 (a GPU); with sdpa or eager "
+        "the mask covers the whole packed sequence and attention costs more than the padding it saves."))
+    attn_implementation: str | None = field(default=None, metadata=cli(
+        "Attention kernel given to transformers: sdpa, eager, flash_attention_2, ... (default: transformers' choice)."))
     bf16: bool | None = field(default=None, metadata=cli("bf16 precision (default: on a GPU that has it; on a CPU, fp32 weights with bf16 products: faster on long batches where the CPU has avx512_bf16 or AMX)."))
     loss_impl: str = field(default="auto", metadata=cli("auto, chunked (memory-efficient head) or logits."))
     chunk_size: int = 1024

@@ -114,13 +114,23 @@ class FeatureDataset(torch.utils.data.Dataset):
 @dataclass
 class SegmentCollator:
     """Right-pads `input_ids` (pad id) and `segments` (PROMPT: no loss); adds `attention_mask`.
-    With `labels=True` also emits HF-style `labels` (-100 outside the answer) for plain trainers."""
+    With `labels=True` also emits HF-style `labels` (-100 outside the answer) for plain trainers.
+
+    With `padding_free=True` the batch's rows are laid back to back in one row of their total length,
+    with `position_ids` that restart at 0 on each row and no `attention_mask`: transformers then
+    builds a block-diagonal causal mask from the position ids (flash attention reads them as
+    sequence boundaries), so no token attends across rows and no compute goes to padding. Each
+    row's first token is marked PROMPT, because in the packed row it is the target of the previous
+    row's last token, a prediction no row teaches."""
 
     pad_token_id: int
     labels: bool = False
     pad_to_multiple_of: int | None = None
+    padding_free: bool = False
 
     def __call__(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        if self.padding_free:
+            return self._packed(rows)
         n = max(len(r["input_ids"]) for r in rows)
         if self.pad_to_multiple_of:
             n = -(-n // self.pad_to_multiple_of) * self.pad_to_multiple_of
@@ -132,8 +142,16 @@ class SegmentCollator:
             ids[i, :k] = torch.tensor(r["input_ids"])
             seg[i, :k] = torch.tensor(r["segments"])
             mask[i, :k] = 1
-        batch = {"input_ids": ids, "attention_mask": mask, "segments": seg}
+        return self._with_labels({"input_ids": ids, "attention_mask": mask, "segments": seg})
+
+    def _packed(self, rows: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        ids = torch.tensor([t for r in rows for t in r["input_ids"]]).unsqueeze(0)
+        seg = torch.tensor([PROMPT if j == 0 else s for r in rows for j, s in enumerate(r["segments"])]).unsqueeze(0)
+        pos = torch.tensor([j for r in rows for j in range(len(r["input_ids"]))]).unsqueeze(0)
+        return self._with_labels({"input_ids": ids, "position_ids": pos, "segments": seg})
+
+    def _with_labels(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.labels:
-            batch["labels"] = torch.where(seg == PROMPT, torch.full_like(ids, -100), ids)
-            del batch["segments"]
+            seg = batch.pop("segments")
+            batch["labels"] = torch.where(seg == PROMPT, torch.full_like(batch["input_ids"], -100), batch["input_ids"])
         return batch

@@ -73,19 +73,20 @@ class SRMLTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         segments = inputs.pop("segments")
-        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        # padding-free batches carry position ids and no mask (see `SegmentCollator`)
+        ids, mask, pos = inputs["input_ids"], inputs.get("attention_mask"), inputs.get("position_ids")
         self.srml.train(model.training)  # α adjusts on training batches only
         if self.loss_impl == "chunked":
             unwrapped = _base_model(self.accelerator.unwrap_model(model))
             with _capture_output(unwrapped.get_decoder()) as captured:
-                outputs = model(input_ids=ids, attention_mask=mask, logits_to_keep=1, use_cache=False)
+                outputs = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=1, use_cache=False)
             head = unwrapped.get_output_embeddings()
             out = self.srml(captured["hidden"], head.weight, ids, segments, mask, getattr(head, "bias", None))
         else:
-            outputs = model(input_ids=ids, attention_mask=mask, use_cache=False)
+            outputs = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False)
             out = self.srml.forward_logits(outputs.logits, ids, segments, mask)
         if model.training:
-            self._accumulate(out, int(mask.sum()))
+            self._accumulate(out, ids.numel() if mask is None else int(mask.sum()))
         return (out.loss, outputs) if return_outputs else out.loss
 
     def _accumulate(self, out, tokens: int) -> None:
@@ -313,7 +314,8 @@ def load_model(cfg: TrainConfig):
     tokenizer = load_tokenizer(cfg.model, cfg.chat_template)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=_weights_dtype(cfg))
+    kw = {"attn_implementation": cfg.attn_implementation} if cfg.attn_implementation else {}
+    model = AutoModelForCausalLM.from_pretrained(cfg.model, dtype=_weights_dtype(cfg), **kw)
     return prepare_model(model, cfg), tokenizer
 
 
@@ -455,6 +457,9 @@ def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> TrainSu
     if main and _use_bf16(cfg) and not torch.cuda.is_available() and (note := cpu_bf16_warning()):
         log(note)
     model, tokenizer = load_model(cfg)
+    if main and cfg.padding_free and "flash" not in str(model.config._attn_implementation):
+        log(f"note: --padding-free with {model.config._attn_implementation} attention masks the whole packed batch, "
+            "so attention costs grow with the batch's total length squared (slower than padding on a CPU: docs/performance.md); it pays with --attn-implementation flash_attention_2")
     dataset, report, reader = prepare_data(cfg, tokenizer)
     log(f"data: {report.summary()}" + (f" · {reader.rejected_count} unreadable rows → {out / 'rejected.jsonl'}" if reader.rejected_count else ""))
     if main:
@@ -478,7 +483,7 @@ def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> TrainSu
         model=model,
         args=training_arguments(cfg),
         train_dataset=dataset,
-        data_collator=SegmentCollator(tokenizer.pad_token_id),
+        data_collator=SegmentCollator(tokenizer.pad_token_id, padding_free=cfg.padding_free),
         # saved into every checkpoint-N as into final: each is a model folder served, averaged or
         # trained further with the template it was trained with (the data is rendered above)
         processing_class=served_tokenizer(tokenizer, cfg),
