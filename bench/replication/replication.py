@@ -272,7 +272,7 @@ def self_refine(cfg: ReplicationConfig, seed: int, start: str, data: Path, heldo
 
 
 def evaluate(cfg: ReplicationConfig, name: str, model: str, heldout: Path) -> dict[str, Any]:
-    from funreason.evaluate.humaneval import STOP, load_problems, run_humaneval
+    from funreason.evaluate.humaneval import STOP, load_problems, reference_likelihood, run_humaneval
     from funreason.evaluate.sandbox import Limits
     from funreason.llm import SamplingParams
     from funreason.llm.local import LocalEngine
@@ -288,16 +288,20 @@ def evaluate(cfg: ReplicationConfig, name: str, model: str, heldout: Path) -> di
     if cfg.humaneval_limit and not he_file.exists():
         engine = LocalEngine.from_pretrained(model, max_batch=cfg.eval_batch)
         params = SamplingParams(max_tokens=cfg.humaneval_max_tokens, stop=STOP)
+        problems = load_problems()[: cfg.humaneval_limit]
         try:
-            run_humaneval(load_problems()[: cfg.humaneval_limit],
-                          lambda chunk: [g.text for g in engine.generate([p["prompt"] for p in chunk], params)],
-                          he_out, chat=False, limits=Limits(timeout_s=10))
+            # pass@1 is 0 for SmolLM2 base and trained alike; the reference solutions' likelihood is the
+            # forgetting measure above its floor (`eval humaneval` reports both)
+            reference = reference_likelihood(engine.model, engine.tokenizer, problems)
+            run_humaneval(problems, lambda chunk: [g.text for g in engine.generate([p["prompt"] for p in chunk], params)],
+                          he_out, chat=False, limits=Limits(timeout_s=10), reference=reference)
         finally:
             engine.close()
     he = json.loads(he_file.read_text()) if he_file.exists() else None
     return {"bfcl": {c: metrics.bfcl[c]["accuracy"] for c in CATEGORIES},
             "non_live_ast": statistics.mean(metrics.bfcl[c]["accuracy"] for c in NON_LIVE),
-            "heldout": metrics.heldout.accuracy if metrics.heldout else None, "humaneval": he["pass@1"] if he else None}
+            "heldout": metrics.heldout.accuracy if metrics.heldout else None, "humaneval": he["pass@1"] if he else None,
+            "humaneval_logprob": (he.get("reference_logprob") or {}).get("mean_logprob") if he else None}
 
 
 def soup(cfg: ReplicationConfig, setting: str) -> tuple[str, Path, list[Path]]:
@@ -325,17 +329,19 @@ def summarise(cfg: ReplicationConfig, results: dict[str, dict[str, Any]]) -> Non
         rows.append({"setting": setting, "seeds": len(runs),
                      **{c: stat(lambda r, c=c: r["bfcl"][c]) for c in CATEGORIES},
                      "non_live_ast": stat(lambda r: r["non_live_ast"]), "heldout": stat(lambda r: r["heldout"]),
-                     "humaneval": stat(lambda r: r["humaneval"])})
+                     "humaneval": stat(lambda r: r["humaneval"]), "humaneval_logprob": stat(lambda r: r.get("humaneval_logprob"))})
     out = Path(cfg.results)
     out.mkdir(parents=True, exist_ok=True)
     _write(out / "results.json", {"config": asdict(cfg), "models": results, "table": rows})
-    cols = [*CATEGORIES, "non_live_ast", "heldout", "humaneval"]
+    cols = [*CATEGORIES, "non_live_ast", "heldout", "humaneval", "humaneval_logprob"]
 
-    def cell(s):
-        return "–" if s is None else f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f}" if s["n"] > 1 else f"{100 * s['mean']:.1f}"
+    def cell(s, scale=100):
+        if s is None:
+            return "–"
+        return f"{scale * s['mean']:.{1 if scale == 100 else 3}f}" + (f" ± {scale * s['std']:.{1 if scale == 100 else 3}f}" if s["n"] > 1 else "")
 
     md = ["| setting | seeds | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
-    md += [f"| {r['setting']} | {r['seeds']} | " + " | ".join(cell(r[c]) for c in cols) + " |" for r in rows]
+    md += [f"| {r['setting']} | {r['seeds']} | " + " | ".join(cell(r[c], 1 if c == "humaneval_logprob" else 100) for c in cols) + " |" for r in rows]
     (out / "results.md").write_text("\n".join(md) + "\n")
     import matplotlib
 
