@@ -2,11 +2,19 @@
 
     .venv/bin/python scripts/make_demo_data.py            # the copy in src/funreason/data/open
     .venv/bin/python scripts/make_demo_data.py OTHER_DIR  # another folder laid out the same way
+    .venv/bin/python scripts/make_demo_data.py --conversations [OTHER_DIR]  # only the conversation files
 
 The open mix (`funreason data mix`) without templated reasoning for calls (the demo's FCDR teacher
 writes it), statements with theirs; only rows whose prompt is short (a CPU trains on them in
 minutes): at most MAX_CHARS characters of tools and turns, only calls that take arguments, and
 statements at 15% of the rows (irrelevance rows first). Deterministic: the same files each run.
+
+`open_demo_conversations_{train,heldout}.jsonl`: whole conversations of the multi-turn sources
+(`data mix --multi-turn`'s split: a conversation is trained on or held out whole), the shortest with
+at least CONV_TURNS assistant turns, one of them a call. A held-out conversation shares no user turn
+with any of the demo's training rows (the single-turn glaive rows are cut from the same dialogues).
+`--conversations` writes only these two, leaving the single-turn files, on which the demo's figures
+were measured, as they are.
 """
 
 import json
@@ -19,6 +27,7 @@ from funreason.data.mix import MixConfig, build_mix, template_reasoning
 
 MAX_CHARS = 1800
 TRAIN_ROWS, STATEMENTS, HELDOUT_PER_SOURCE = 240, 36, 10
+CONV_MAX_CHARS, CONV_TURNS, CONV_TRAIN, CONV_HELDOUT = 900, 2, 8, 6
 HERE = Path(__file__).resolve().parent.parent / "src" / "funreason" / "data" / "bundled"
 
 
@@ -53,5 +62,47 @@ def main(fc_open: str) -> None:
         print(name, len(rows))
 
 
+def user_turns(ex) -> set[str]:
+    return {" ".join(m.content.split()).lower() for m in ex.messages if m.role == "user"}
+
+
+def short_conversations(rows, exclude: set[str], k: int) -> list:
+    """The `k` shortest conversations with CONV_TURNS assistant turns or more, a call among them and
+    all calls with values, none sharing a user turn with `exclude`; one source after another in turn,
+    so each source has its place."""
+    fits = sorted((ex for ex in rows if ex.meta.get("conversation") == "whole" and ex.meta["assistant_turns"] >= CONV_TURNS
+                   and size(ex) <= CONV_MAX_CHARS and not user_turns(ex) & exclude
+                   and (any(m.tool_calls for m in ex.messages) or bool(ex.calls))
+                   and all(c.arguments for m in ex.messages for c in m.tool_calls or []) and takes_values(ex)),
+                  key=lambda ex: (size(ex), ex.id))
+    by_source: dict[str, list] = {}
+    for ex in fits:
+        by_source.setdefault(ex.meta["source"], []).append(ex)
+    picked = []
+    while len(picked) < k and any(by_source.values()):
+        for source in sorted(by_source):
+            if by_source[source] and len(picked) < k:
+                picked.append(by_source[source].pop(0))
+    return picked
+
+
+def conversations(fc_open: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        build_mix(MixConfig(fc_open=fc_open, out=tmp, sources=("glaive-dialogues", "tooltalk", "api-bank"), heldout=25,
+                            irrelevance=0.0, reasoning="none"))
+        trained = [ex for name in ("open_demo_train.jsonl", "sample_xlam.jsonl") for ex in Reader(HERE / name)]
+        train = short_conversations(list(Reader(Path(tmp) / "train.jsonl")), set(), CONV_TRAIN)
+        seen = set().union(*map(user_turns, trained + train))
+        # fewest assistant turns first: each held-out turn is one more prompt of each of the demo's evaluations
+        held = sorted(short_conversations(list(Reader(Path(tmp) / "heldout.jsonl")), seen, CONV_HELDOUT),
+                      key=lambda ex: (ex.meta["assistant_turns"], size(ex), ex.id))
+    for name, rows in (("open_demo_conversations_train.jsonl", train), ("open_demo_conversations_heldout.jsonl", held)):
+        (HERE / name).write_text("".join(json.dumps(e.to_dict(), ensure_ascii=False) + "\n" for e in rows), encoding="utf-8")
+        print(name, len(rows), "conversations,", sum(e.meta["assistant_turns"] for e in rows), "assistant turns")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "")
+    args = [a for a in sys.argv[1:] if a != "--conversations"]
+    if len(args) == len(sys.argv) - 1:
+        main(args[0] if args else "")
+    conversations(args[0] if args else "")

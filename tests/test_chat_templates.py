@@ -167,3 +167,28 @@ def test_the_carried_template_renders_earlier_calls_as_training_does(tok):
         {"role": "tool", "content": "21"}]
     with pytest.raises(Exception, match="arguments must be an object"):
         tok.apply_chat_template(msgs, tools=[{"type": "function", "function": public_schema(TOOL)}], tokenize=False, add_generation_prompt=True)
+
+
+def test_a_record_without_tools_is_asked_as_the_checkpoint_and_serve_ask_a_request_without_tools(tok):
+    """No tools, no function-calling prompt, in training and serving alike: `render_prompt` of a
+    tool-less record, the checkpoint's template given `tools=[]` or no tools, and the model's own
+    template all render the same prompt, and it is a token prefix of the training row."""
+    from funreason.chat import carry_tools_prompt, prompt_template, render
+
+    own = copy.copy(tok)
+    carried = copy.copy(tok)
+    carried.chat_template = carry_tools_prompt(tok.chat_template)
+    head = prompt_template().split("{functions}")[0]
+    rows = [Example("chat", [], [Message("user", "Tell me a joke.")], "No tool is needed.", "Why did the chicken cross the road?"),
+            Example("sys", [], [Message("system", "Be brief."), Message("user", "Hi."), Message("assistant", "Hello."),
+                                Message("user", "How are you?")], None, "Well, thanks.")]
+    for ex in rows:
+        msgs = [m.to_dict() for m in ex.messages]
+        want = render_prompt(ex, carried)
+        assert head not in want and ex.messages[-1].content in want, ex.id
+        assert want == own.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True), ex.id
+        for tools in ([], None):
+            assert carried.apply_chat_template(msgs, tools=tools, tokenize=False, add_generation_prompt=True) == want, (ex.id, tools)
+        r = render(ex, carried)
+        ids = _prompt_ids(carried, ex)
+        assert r.input_ids[: len(ids)] == ids and str(ex.answer) in _text(carried, r, RESULT), ex.id

@@ -68,7 +68,8 @@ def test_demo_on_the_real_model_writes_a_before_after_report(tmp_path, smollm2_d
     cfg = DemoConfig(out=str(d), model=str(smollm2_dir), xlam_rows=24, open_rows=16, irrelevance_rows=4,
                      train=dataclasses.replace(DemoConfig().train, max_steps=2, batch_size=1),
                      bfcl_categories=("simple_python", "irrelevance"),
-                     bfcl_limit=2, heldout_limit=2, max_tokens=24, self_refine=True, refine_queries=3, refine_samples=1, refine_steps=1)
+                     bfcl_limit=2, heldout_limit=2, max_tokens=24, self_refine=True, refine_queries=3, refine_samples=1, refine_steps=1,
+                     conversation_rows=2, heldout_conversations=1)
     console = Console(record=True, width=120)
     report = run_demo(cfg, console).read_text()
     for section in ("## Before and after", "## Segment statistics", "## FCDR funnel", "## SRML training",
@@ -77,19 +78,28 @@ def test_demo_on_the_real_model_writes_a_before_after_report(tmp_path, smollm2_d
     assert "| base model | 0.0 | 100.0 |" in report  # the base model writes prose: no call, no simple_python
     rows = [json.loads(line) for line in (d / "data" / "train.jsonl").read_text().splitlines()]
     irrelevant = [r for r in rows if r["id"].endswith("-irrelevance") and r["meta"]["source"] == "xlam"]
-    assert 0 < len(irrelevant) <= 4 and len(rows) == 40 + len(irrelevant)
+    assert 0 < len(irrelevant) <= 4 and len(rows) == 40 + len(irrelevant) + 2
+    assert [r["meta"].get("conversation") for r in rows[-2:]] == ["whole", "whole"]  # two whole conversations trained on
     assert f"| input rows | {len(rows)} |" in report
     fcdr = sum(len((d / "fcdr" / f"{k}.jsonl").read_text().splitlines()) for k in ("kept", "dropped", "hard", "rejected", "errors"))
     assert fcdr == len(rows)
     # held out: the sample's last rows and the open data's held-out rows, none of them trained on
     held = [json.loads(line)["id"] for line in (d / "data" / "heldout.jsonl").read_text().splitlines()]
     trained_ids = {json.loads(line)["id"] for line in (d / "data" / "train.jsonl").read_text().splitlines()}
-    assert len(held) == 4 and not set(held) & trained_ids
+    assert len(held) == 5 and not set(held) & trained_ids
+    # the held-out conversation (2 assistant turns: a call, then the reply to its result) is asked at each turn, and the report and console
+    # give each model's exact calls per turn with the 95% interval
+    per_turn = json.loads((d / "eval" / "base" / "metrics.json").read_text())["heldout"]["per_turn"]
+    assert list(per_turn) == ["1", "2"] and all(t["total"] == 1 for t in per_turn.values())
+    assert "| assistant turn | base model | SRML-trained | after self-refinement |" in report
+    for k in (1, 2):
+        assert f"| {k} | {per_turn[str(k)]['correct']}/1 [" in report
+    assert "exact calls per assistant turn" in console.export_text()
     kept = [json.loads(line) for line in (d / "fcdr" / "kept.jsonl").read_text().splitlines()]
     assert all(r["reasoning"] for r in kept)  # the teacher wrote it where the data had none
     table = json.loads((d / "before_after.json").read_text())
     assert list(table["rows"]) == ["base model", "SRML-trained", "after self-refinement"]
-    assert {"BFCL AST", "BFCL with irrelevance", "held-out xLAM-style", "held-out open"} <= set(table["columns"])
+    assert {"BFCL AST", "BFCL with irrelevance", "held-out xLAM-style", "held-out open", "held-out conversation turns"} <= set(table["columns"])
     assert (d / "before_after.png").read_bytes()[:4] == b"\x89PNG" and (d / "curves.png").read_bytes()[:4] == b"\x89PNG"
     rounds = json.loads((d / "self-refine" / "rounds.json").read_text())
     assert [r["round"] for r in rounds] == [0, 1] and rounds[1]["rollouts"]["samples"] >= 3

@@ -88,3 +88,37 @@ def test_a_conversation_is_asked_at_every_assistant_turn_with_the_gold_history(t
     lo, hi = score["per_turn"]["1"]["interval"]
     assert 0.2 < lo < 0.21 and hi == 1.0  # Wilson's 95% interval of 1/1
     assert "exact calls per assistant turn" in proc.stdout and "1/1" in proc.stdout
+
+
+def test_per_turn_asks_a_conversation_a_user_brings_at_each_of_its_turns(tmp_path, trained_tiny_model_dir):
+    """`--per-turn`: a conversation without the `data mix` mark (three assistant turns: a call, a call
+    after a tool error, a final statement) is asked at each turn with the gold history before it;
+    single-turn rows are asked once and stay out of the per-turn table. Without it, once."""
+    from test_refine_trajectories import trip
+
+    from funreason.evaluate.heldout import is_correct
+    from funreason.schema import Example
+
+    conversation = trip().to_dict()
+    assert "conversation" not in conversation.get("meta", {})
+    split = tmp_path / "heldout.jsonl"
+    split.write_text("".join(json.dumps(r) + "\n" for r in [*SPLIT, conversation]))
+    once = funreason("eval", "heldout", split, "--model", trained_tiny_model_dir, "--max-tokens", "24", "--batch", "4", "--out", tmp_path / "once")
+    assert [r["id"] for r in rows(tmp_path / "once" / "heldout_results.jsonl")] == ["paris", "joke", "oslo", "trip"]
+    assert "per_turn" not in json.loads((tmp_path / "once" / "heldout.json").read_text()) and "per assistant turn" not in once.stdout
+
+    out = tmp_path / "per-turn"
+    proc = funreason("eval", "heldout", split, "--model", trained_tiny_model_dir, "--max-tokens", "24", "--batch", "4", "--out", out, "--per-turn")
+    got = rows(out / "heldout_results.jsonl")
+    assert [(r["id"], r.get("turn")) for r in got] == [("paris", None), ("joke", None), ("oslo", None),
+                                                       ("trip#turn1", 1), ("trip#turn2", 2), ("trip", 3)]
+    # each turn is scored against its own gold answer: the calls of turns 1 and 2, the statement of turn 3
+    turns = {1: Example("t1", [], [], None, trip().messages[1].tool_calls), 2: Example("t2", [], [], None, trip().messages[3].tool_calls),
+             3: trip()}
+    assert [r["correct"] for r in got[3:]] == [is_correct(r["output"], turns[r["turn"]]) for r in got[3:]]
+    score = json.loads((out / "heldout.json").read_text())
+    assert {k: (v["correct"], v["total"]) for k, v in score["per_turn"].items()} == {str(r["turn"]): (int(r["correct"]), 1) for r in got[3:]}
+    assert score["total"] == 6
+    assert "exact calls per assistant turn" in proc.stdout
+    table = [line for line in proc.stdout.splitlines() if "/1" in line]
+    assert [line.split()[1] for line in table] == ["1", "2", "3"], proc.stdout

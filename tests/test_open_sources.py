@@ -137,7 +137,8 @@ def test_the_demos_bundled_data_shares_no_bfcl_question_and_no_call_of_a_bfcl_fu
     queries, names = bfcl_index()
     sample = list(Reader(SAMPLE))
     assert len(sample) == 300 and not {t.name for e in sample for t in e.tools} & names
-    opened = list(Reader(bundled("open_demo_train.jsonl"))) + list(Reader(bundled("open_demo_heldout.jsonl")))
+    opened = [ex for name in ("open_demo_train.jsonl", "open_demo_heldout.jsonl", "open_demo_conversations_train.jsonl",
+                              "open_demo_conversations_heldout.jsonl") for ex in Reader(bundled(name))]
     assert len(opened) > 200 and all(any(m.role == "user" for m in e.messages) for e in sample + opened)
     assert [(e.id, kind) for e in sample + opened if (kind := bfcl_overlap(e, queries, names))] == []
 
@@ -308,3 +309,22 @@ def test_the_multi_turn_mix_holds_out_whole_conversations(fc_open, tmp_path):
     assert "glaive" not in summary.sources  # read whole instead of cut: the same dialogues are never in both forms
     with pytest.raises(ValueError, match="glaive and glaive-dialogues are the same dialogues"):
         MixConfig(out=str(tmp_path / "x"), sources=("glaive", "glaive-dialogues")).validate()
+
+
+def test_the_demos_conversations_are_whole_and_none_held_out_shares_a_user_turn_with_training(tmp_path):
+    """The demo trains on a few whole conversations and asks the held-out ones at every turn: none of
+    a held-out conversation's user turns may be met in training (glaive's single-turn rows are cut
+    from the same dialogues), and every turn asked has its source."""
+    from funreason.demo import DemoConfig, demo_data
+    from funreason.evaluate.heldout import asked_turns
+
+    cfg = DemoConfig()
+    train_path, held_path, sources = demo_data(cfg, tmp_path)
+    train, held = list(Reader(train_path)), list(Reader(held_path))
+    said = lambda ex: {" ".join(m.content.split()).lower() for m in ex.messages if m.role == "user"}  # noqa: E731
+    conversations = [ex for ex in held if ex.meta.get("conversation") == "whole"]
+    assert len(conversations) == cfg.heldout_conversations and sum(ex.meta.get("conversation") == "whole" for ex in train) == cfg.conversation_rows
+    assert not set().union(*map(said, conversations)) & set().union(*map(said, train))
+    turns = [t for ex in held for t in asked_turns(ex)]
+    assert set(sources) == {t.id for t in turns} and sum(s == "conversations" for s in sources.values()) >= 2 * len(conversations)
+    assert all(any(m.tool_calls for m in ex.messages) or ex.calls for ex in conversations)

@@ -1,8 +1,9 @@
 """Render a record with a tokenizer's chat template and label every token prompt / think / result.
 
 The prompt is BFCL's default system prompt with the tool list (a system turn already in the
-record is appended after it, as BFCL does), then the conversation, then the template's generation
-prompt: exactly what `render_prompt` gives the model at inference. The answer is written by
+record is appended after it, as BFCL does; a record without tools gets none, `prompt_messages`),
+then the conversation, then the template's generation prompt: exactly what `render_prompt` gives
+the model at inference. The answer is written by
 FunReason, never by the template: `<think>{reasoning}</think>\\n\\n[calls]` (the think part
 only with reasoning), then the template's end-of-turn text (found by rendering a sentinel turn).
 So a template that drops or rewrites assistant content (DeepSeek-R1-Distill's keeps only what
@@ -88,8 +89,8 @@ HISTORY_REASONING = "dropped"
 def prompt_messages(ex: Example, system: str | None = None) -> list[dict[str, str]]:
     """The chat messages the model sees before its answer. `system` is a system prompt template
     (`{functions}` becomes the tool list); default: BFCL's. Earlier assistant turns show their text
-    and calls, never their reasoning (`HISTORY_REASONING`)."""
-    sys_text = system_prompt(ex.tools, system)
+    and calls, never their reasoning (`HISTORY_REASONING`). A record without tools gets no system
+    prompt of FunReason's: its conversation as it is (see below)."""
     msgs: list[dict[str, str]] = []
     for m in ex.messages:
         content = m.content
@@ -98,6 +99,14 @@ def prompt_messages(ex: Example, system: str | None = None) -> list[dict[str, st
         if m.tool_calls:
             content = (content + "\n\n" if content else "") + format_python_calls(m.tool_calls)
         msgs.append({"role": m.role, "content": content})
+    # No tools, no function-calling prompt: a served model is asked without one when a request offers
+    # no tools (the checkpoint's template, `carry_tools_prompt`, renders its own template then, and
+    # `serve` its plain chat), and requests without tools are the common case of plain chat, where
+    # no engine can tell `tools=[]` from none. Training a tool-less row under BFCL's prompt with an
+    # empty function list would teach the model a prompt no engine ever shows it.
+    if not ex.tools:
+        return msgs
+    sys_text = system_prompt(ex.tools, system)
     if msgs and msgs[0]["role"] == "system":
         msgs[0] = {"role": "system", "content": sys_text + "\n\n" + msgs[0]["content"]}
     else:
@@ -348,7 +357,8 @@ def carry_tools_prompt(template: str, system: str | None = None) -> str:
     FunReason trains with (`render_prompt`): BFCL's system prompt (or the `system` template) with
     the tools as JSON, before a system turn of the messages, and the tools hidden from the template
     itself (which would render them its own way, e.g. Qwen2.5's `<tool_call>` block). Without tools
-    it renders as `template` does. Training saves it with the model, so any engine that reads the
+    (none, or an empty list) it renders as `template` does, as `render_prompt` renders a record
+    without tools (`prompt_messages` says why). Training saves it with the model, so any engine that reads the
     checkpoint's template (vLLM, TGI, `funreason serve`) prompts the model as it was trained.
     Earlier assistant turns' `tool_calls` (FunReason's `{name, arguments}` or OpenAI's
     `{type, function: {name, arguments}}`) are written into their content as `prompt_messages`
@@ -373,6 +383,9 @@ def carry_tools_prompt(template: str, system: str | None = None) -> str:
         "{%- set messages = [{'role': 'system', 'content': sys + '\\n\\n' + messages[0].content}] + messages[1:] -%}"
         "{%- else -%}{%- set messages = [{'role': 'system', 'content': sys}] + messages -%}{%- endif -%}"
         "{%- set tools = none -%}"
+        # an empty list is no tools: hidden too, or a template that tests `tools is not none` (Llama 3.1's)
+        # would announce tool use that `render_prompt`, which passes no tools, never shows
+        "{%- elif tools is defined and tools is not none -%}{%- set tools = none -%}"
         "{%- endif -%}\n"
     )
     return _TOOLS_BEGIN + wrapper + _TOOLS_END + template

@@ -1,10 +1,12 @@
 """`funreason demo`: the whole system on a real pretrained model and real open data, offline, on a CPU.
 
 SmolLM2-135M-Instruct (`funreason model get`) → base evaluation → FCDR of raw xLAM-style rows (the
-bundled synthetic sample) and open data (Seal-Tools, glaive, STE; `data/OPEN_DEMO_NOTICE.md`) with a
-rule teacher served on 127.0.0.1 →
+bundled synthetic sample), open data (Seal-Tools, glaive, STE) and a few whole conversations with tool
+results (glaive dialogues, ToolTalk, API-Bank; `data/OPEN_DEMO_NOTICE.md`) with a rule teacher served
+on 127.0.0.1 →
 SRML training (LoRA) → evaluation of the trained model → (with `self_refine`) one self-refinement
-round → `report.md` with the before/after table and chart.
+round → `report.md` with the before/after table and chart, and exact calls per assistant turn of the
+held-out conversations (each turn asked with the gold history before it, `evaluate.heldout`).
 
 What is real and what stands in: the student, its tokenizer and chat template, the data, FCDR's
 pipeline and decidable checks, SRML, rollouts, BFCL scoring and the held-out split are real; the
@@ -58,6 +60,10 @@ class DemoConfig:
     xlam_rows: int = 200  # raw xLAM-style rows of the bundled sample (no reasoning: FCDR's teacher writes it)
     open_rows: int = 60  # rows of the bundled open data (Seal-Tools, glaive, STE)
     irrelevance_rows: int = 30  # sample queries offered tools that cannot answer them: the answer is that none fits
+    # whole conversations (every assistant turn learned, each held-out one asked at every turn): few and
+    # short, since each held-out turn is one more prompt of each evaluation
+    conversation_rows: int = 8
+    heldout_conversations: int = 3
     # the student's SRML training (model, data and out are the demo's own): 35 steps of 4 rows keep the
     # whole demo inside 15 minutes on 2 cores; LoRA on the last layers only, where a CPU's backward pass stops
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
@@ -108,36 +114,46 @@ def before_after_chart(rows: list[tuple[str, dict[str, Any]]], columns: list[str
 # the paper's BFCL score is AST accuracy on the categories that need calls (its Overall is the mean of
 # Non-Live and Live AST); irrelevance (no call when none fits) is BFCL's separate hallucination check
 CALLS = "BFCL AST"
-HELDOUT = {"xlam": "held-out xLAM-style", "open": "held-out open"}
+HELDOUT = {"xlam": "held-out xLAM-style", "open": "held-out open", "conversations": "held-out conversation turns"}
 
 
 def demo_data(cfg: DemoConfig, folder: Path) -> tuple[Path, Path, dict[str, str]]:
-    """The demo's training and held-out files in FunReason's record, and each held-out row's source.
+    """The demo's training and held-out files in FunReason's record, and the source of each row the
+    held-out split is asked as (a conversation's every turn, `evaluate.heldout.asked_turns`).
 
     Training: the first `xlam_rows` of the bundled xLAM-style sample, calls without reasoning (raw
     data, as the paper's pipeline starts from), `irrelevance_rows` of its queries offered the tools
-    of a row that shares none (the answer: no function fits) and the first `open_rows` of the bundled open
-    data. Held-out: `heldout_limit` rows of each that training never sees (the sample's last rows,
-    the open data's held-out file)."""
+    of a row that shares none (the answer: no function fits), the first `open_rows` of the bundled open
+    data and its first `conversation_rows` whole conversations (no reasoning: FCDR's teacher writes
+    it for every step). Held-out: `heldout_limit` rows of each single-turn source and
+    `heldout_conversations` whole conversations, none of which training sees (the sample's last rows,
+    the open data's held-out files)."""
     from funreason.data.mix import irrelevance_rows, template_reasoning
+    from funreason.evaluate.heldout import asked_turns
 
     xlam = list(Reader(bundled("sample_xlam.jsonl")))
     opened = list(Reader(bundled("open_demo_train.jsonl")))
     held_open = list(Reader(bundled("open_demo_heldout.jsonl")))
+    conversations = list(Reader(bundled("open_demo_conversations_train.jsonl")))
+    held_conversations = list(Reader(bundled("open_demo_conversations_heldout.jsonl")))
     if cfg.xlam_rows + cfg.heldout_limit > len(xlam):
         raise ValueError(f"the sample has {len(xlam)} rows: xlam_rows + heldout_limit must not exceed it")
+    if cfg.conversation_rows > len(conversations) or cfg.heldout_conversations > len(held_conversations):
+        raise ValueError(f"the bundled conversations are {len(conversations)} to train on and {len(held_conversations)} held out: "
+                         "conversation_rows and heldout_conversations must not exceed them")
     irrelevant = irrelevance_rows([ex for ex in xlam[: cfg.xlam_rows] if ex.calls], cfg.irrelevance_rows, seed=0)
-    train = xlam[: cfg.xlam_rows] + irrelevant + opened[: cfg.open_rows]
+    train = xlam[: cfg.xlam_rows] + irrelevant + opened[: cfg.open_rows] + conversations[: cfg.conversation_rows]
     for ex in train[: cfg.xlam_rows + len(irrelevant)]:
         # calls lose their reasoning (the teacher writes it); FCDR keeps statements as they are, so
         # they get the templated one the open data's statements carry
         ex.reasoning = None if ex.calls else template_reasoning(ex)
-    heldout = {"xlam": xlam[len(xlam) - cfg.heldout_limit :], "open": held_open[: cfg.heldout_limit]}
+    heldout = {"xlam": xlam[len(xlam) - cfg.heldout_limit :], "open": held_open[: cfg.heldout_limit],
+               "conversations": held_conversations[: cfg.heldout_conversations]}
     folder.mkdir(parents=True, exist_ok=True)
     paths = folder / "train.jsonl", folder / "heldout.jsonl"
-    for path, rows in zip(paths, (train, heldout["xlam"] + heldout["open"])):
+    for path, rows in zip(paths, (train, [ex for rows in heldout.values() for ex in rows])):
         path.write_text("".join(json.dumps(ex.to_dict(), ensure_ascii=False) + "\n" for ex in rows), encoding="utf-8")
-    return paths[0], paths[1], {ex.id: source for source, rows in heldout.items() for ex in rows}
+    return paths[0], paths[1], {turn.id: source for source, rows in heldout.items() for ex in rows for turn in asked_turns(ex)}
 
 
 def _scores(ev: EvalMetrics, eval_dir: Path, categories: tuple[str, ...], sources: dict[str, str]) -> dict[str, float | None]:
@@ -205,6 +221,11 @@ class _Run:
         metrics = evaluate_model(model, folder, categories=list(cfg.bfcl_categories), limit=cfg.bfcl_limit, eval_data=str(self.heldout),
                                  max_tokens=cfg.max_tokens, batch=cfg.eval_batch, progress=self.progress, label=name.split()[0].lower())
         self.evals[name] = (metrics, folder)
+        if metrics.heldout and metrics.heldout.per_turn:  # as they fall, model by model; the report sets them side by side
+            from funreason.evaluate.splits import interval_text, wilson
+
+            self.console.print(f"{name}: held-out conversations, exact calls per assistant turn: " + ", ".join(
+                f"turn {k} {c}/{n} {interval_text(wilson(c, n))}" for k, (c, n) in metrics.heldout.per_turn.items()))
 
 
 def run_demo(cfg: DemoConfig, console: Console, progress: Progress = quiet) -> Path:
@@ -248,9 +269,13 @@ def _model_and_data(run: _Run) -> None:
     run.train_raw, run.heldout, run.sources = demo_data(cfg, run.out / "data")
     run.stats = compute_stats(Reader(run.train_raw), AutoTokenizer.from_pretrained(run.model))
     n = run.stats.rows
-    run.data_line = (f"{n} training rows: {cfg.xlam_rows} raw xLAM-style rows of the bundled sample, {n - cfg.xlam_rows - cfg.open_rows} of its "
+    run.data_line = (f"{n} training rows: {cfg.xlam_rows} raw xLAM-style rows of the bundled sample, "
+                     f"{n - cfg.xlam_rows - cfg.open_rows - cfg.conversation_rows} of its "
                      f"queries offered only tools that cannot answer them (no call fits: mostly the row's own tools less the one it calls), "
-                     f"and {cfg.open_rows} rows of open data (Seal-Tools, glaive, STE); none from BFCL. Held out: {cfg.heldout_limit} rows of each source.")
+                     f"{cfg.open_rows} rows of open data (Seal-Tools, glaive, STE) and {cfg.conversation_rows} whole conversations with "
+                     f"tool results (glaive dialogues, ToolTalk, API-Bank; every assistant turn learned); none from BFCL. Held out: "
+                     f"{cfg.heldout_limit} rows of each single-turn source and {cfg.heldout_conversations} whole conversations "
+                     f"({sum(s == 'conversations' for s in run.sources.values())} assistant turns).")
     run.console.print(run.data_line)
 
 
@@ -313,7 +338,7 @@ def _report(run: _Run, t0: float) -> Path:
     eval_lines = md_table(("model", *columns), [(name, *(pct(v[c]) for c in columns)) for name, v in table])
     eval_lines += ["", "The BFCL entries are dev entries (studied while the generated training rows were designed, "
                    "`docs/evaluation.md`): development figures. Right / entries and the 95% Wilson interval, per category:", "",
-                   *_intervals(run)]
+                   *_intervals(run), "", *_per_turn(run)]
     before, after = table[0][1], table[1][1]
     deltas = ", ".join(f"{c} {100 * ((after[c] or 0) - (before[c] or 0)):+.1f}" for c in columns if before[c] is not None)
     total = time.perf_counter() - t0
@@ -324,6 +349,26 @@ def _report(run: _Run, t0: float) -> Path:
     run.console.print("\n".join(eval_lines))
     run.console.print(f"[bold]done in {total:.0f}s[/bold] · report: {report_path}")
     return report_path
+
+
+def _per_turn(run: _Run) -> list[str]:
+    """Exact calls per assistant turn of the held-out conversations, right / asked with the 95% Wilson
+    interval, one column per model: each turn asked with the gold history before it."""
+    from funreason.evaluate.splits import interval_text, wilson
+
+    turns = sorted({k for ev, _ in run.evals.values() if ev.heldout for k in ev.heldout.per_turn})
+    if not turns:
+        return []
+
+    def cell(ev: EvalMetrics, k: int) -> str:
+        c, n = ev.heldout.per_turn.get(k, (0, 0)) if ev.heldout else (0, 0)
+        return f"{c}/{n} {interval_text(wilson(c, n))}" if n else "–"
+
+    held = sum(s == "conversations" for s in run.sources.values())
+    return [f"Held-out conversations (held-out split, {run.cfg.heldout_conversations} conversations, {held} assistant turns): exact calls "
+            "per assistant turn, each turn asked with the gold history before it (earlier reasoning dropped, as in training); "
+            "a turn whose reference is a statement is right when no call decodes. Right / asked and the 95% Wilson interval:", "",
+            *md_table(("assistant turn", *run.evals), [(k, *(cell(ev, k) for ev, _ in run.evals.values())) for k in turns])]
 
 
 def _intervals(run: _Run) -> list[str]:
@@ -358,7 +403,7 @@ def _report_lines(run: _Run, eval_lines: list[str], deltas: str, chart: Path, to
         f"Accuracy (%): the first {cfg.bfcl_limit} entries of each BFCL category, scored like the official checker "
         f"(`{CALLS}`: the mean of the categories that need a call, the kind of score the paper reports; `BFCL with "
         "irrelevance`: the mean of all, irrelevance included, which the paper's score leaves out), and "
-        f"exact calls on the {len(run.sources)} held-out rows, by source. Greedy decoding, at most {cfg.max_tokens} new tokens. "
+        f"exact calls on the {len(run.sources)} held-out rows (each turn of a held-out conversation counts as one), by source. Greedy decoding, at most {cfg.max_tokens} new tokens. "
         "The base model answers every request in prose: that scores 100 on irrelevance (no call is the right answer "
         "there) and 0 wherever a call is needed. A held-out row whose reference is a statement counts as right when no "
         "call decodes from the answer, as BFCL's irrelevance checker counts.",

@@ -13,7 +13,9 @@ A whole conversation (`meta.conversation: whole`, as `data mix --multi-turn` wri
 at every assistant turn: with the gold history before that turn (earlier reasoning dropped, as in
 training), its calls compared with that turn's gold calls. Each turn counts as one row of the
 score, and `per_turn` tallies them by the turn's place in its conversation (1 = first). Rows of
-any other kind are asked once, at their answer, as before.
+any other kind are asked once, at their answer, as before; with `per_turn` (`eval heldout
+--per-turn`, for conversations a user brings without the mark) every row with an earlier assistant
+turn is asked at each of its turns as a whole conversation is.
 """
 
 from __future__ import annotations
@@ -65,23 +67,29 @@ class HeldoutScore:
                    {int(k): (v["correct"], v["total"]) for k, v in (d.get("per_turn") or {}).items()})
 
 
-def heldout_examples(path: str | Path, limit: int | None, rejected: Path) -> tuple[list[tuple[int, Example]], Reader]:
-    """The split's (first `limit`) rows with a reference answer, each with its place among them (the
-    key a resumed run finds its finished rows by), shortest prompt first, and the reader: rows it
-    cannot read go to `rejected` with the reason, and its `rejected_count` says how many."""
+def heldout_examples(path: str | Path, limit: int | None, rejected: Path,
+                     per_turn: bool = False) -> tuple[list[tuple[int, Example]], Reader]:
+    """The split's (first `limit`) rows with a reference answer, as `asked_turns` asks them, each
+    with its place among them (the key a resumed run finds its finished rows by), shortest prompt
+    first, and the reader: rows it cannot read go to `rejected` with the reason, and its
+    `rejected_count` says how many."""
     from funreason.evaluate.runner import prompt_size
 
     reader = Reader(path, skip_invalid=True, rejected=rejected)
-    rows = list(enumerate([turn for ex in [ex for ex in reader if ex.answer is not None][:limit] for turn in asked_turns(ex)]))
+    rows = list(enumerate([turn for ex in [ex for ex in reader if ex.answer is not None][:limit]
+                           for turn in asked_turns(ex, per_turn)]))
     return sorted(rows, key=lambda row: prompt_size(row[1])), reader
 
 
-def asked_turns(ex: Example) -> list[Example]:
-    """What a row is asked as: a whole conversation at each assistant turn (`chat.assistant_turns`,
-    each turn's place in `meta.turn`), any other row once, as it is."""
+def asked_turns(ex: Example, per_turn: bool = False) -> list[Example]:
+    """What a row is asked as: a whole conversation (`meta.conversation: whole`, or with `per_turn`
+    any row with an earlier assistant turn) at each assistant turn (`chat.assistant_turns`, each
+    turn's place in `meta.turn`), any other row once, as it is."""
     from funreason.chat import assistant_turns
 
-    if ex.meta.get("conversation") != "whole":
+    # a row without an earlier assistant turn is not a conversation to follow: asked once, untallied
+    earlier = any(m.role == "assistant" for m in ex.messages)
+    if ex.meta.get("conversation") != "whole" and not (per_turn and earlier):
         return [ex]
     turns = assistant_turns(ex).examples
     return [t if t is not ex else Example(ex.id, ex.tools, ex.messages, ex.reasoning, ex.answer, ex.possible_answer,
@@ -225,6 +233,9 @@ class HeldoutConfig:
     batch: int = field(default=16, metadata=cli("Prompts generated together."))
     chat_template: str | None = field(default=None, metadata=cli("A Jinja chat template file used in place of the model's own."))
     guided: bool = field(default=False, metadata=cli("Schema-guided decoding: a call list the model starts keeps to the row's functions, parameters and types."))
+    per_turn: bool = field(default=False, metadata=cli(
+        "Ask every row with earlier assistant turns at each of its turns (the gold history before it), as rows marked "
+        "`meta.conversation: whole` always are, and print exact calls per turn."))
     beams: int = field(default=1, metadata=cli("Beam search over the call list: keep the N likeliest continuations once an answer opens its "
                                                "call list, answer with the likeliest; each row takes N rows of the batch."))
     length_penalty: float = field(default=0.0, metadata=cli("With --beams: rank finished call lists by summed log probability / tokens ** this; 0 ranks by "
@@ -256,10 +267,10 @@ def eval_heldout(cfg: HeldoutConfig, progress: Progress = quiet) -> HeldoutScore
     params = SamplingParams(max_tokens=cfg.max_tokens, beams=cfg.beams, length_penalty=cfg.length_penalty)
     claim(out, {"verb": "eval heldout", **model_identity(cfg.model), "data_sha256": file_sha256(cfg.data), "limit": cfg.limit,
                 "max_tokens": cfg.max_tokens, "chat_template": file_sha256(cfg.chat_template) if cfg.chat_template else None,
-                **({"guided": True} if cfg.guided else {}), **params.search_settings()},
+                **({"guided": True} if cfg.guided else {}), **({"per_turn": True} if cfg.per_turn else {}), **params.search_settings()},
           [out / RESULTS, out / "heldout.json"])
     out.mkdir(parents=True, exist_ok=True)
-    rows, reader = heldout_examples(cfg.data, cfg.limit, out / "rejected.jsonl")
+    rows, reader = heldout_examples(cfg.data, cfg.limit, out / "rejected.jsonl", per_turn=cfg.per_turn)
     with open_engine(BackendConfig(local=cfg.model, concurrency=cfg.batch, chat_template=cfg.chat_template)) as engine:
         held = HeldoutRun(engine, rows, params, out, guided=cfg.guided)
         with progress("held-out split" + (f" ({held.resumed} rows finished before)" if held.resumed else ""), "rows", len(rows)) as advance:
