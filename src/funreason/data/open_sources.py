@@ -250,10 +250,12 @@ def read_toolrl(root: Path) -> Iterator[Example | Skip]:
 # --- glaive-function-calling-v2 (LLaMA-Factory's demo) -------------------------------------------
 
 
-def read_glaive(root: Path) -> Iterator[Example | Skip]:
+def glaive_dialogues(root: Path, source: str) -> Iterator[tuple[int, str, dict[str, Any], list[Tool]] | Skip]:
+    """The glaive dialogues with the tools each offers, as (index, where, row, tools); a dialogue whose
+    tools cannot be read, or that offers none, is a `Skip` (both glaive readers start here)."""
     rows = json.loads((root / "data" / "glaive_toolcall_en_demo.json").read_text(encoding="utf-8"))
     for i, row in enumerate(rows):
-        where = f"glaive/glaive_toolcall_en_demo.json[{i}]"
+        where = f"{source}/glaive_toolcall_en_demo.json[{i}]"
         try:
             tools = [Tool.from_dict(t) for t in json.loads(row.get("tools") or "[]")]
         except (ValueError, SchemaError) as e:
@@ -262,6 +264,15 @@ def read_glaive(root: Path) -> Iterator[Example | Skip]:
         if not tools:
             yield Skip(where, "no_tools", "the dialogue offers no tools")
             continue
+        yield i, where, row, tools
+
+
+def read_glaive(root: Path) -> Iterator[Example | Skip]:
+    for item in glaive_dialogues(root, "glaive"):
+        if isinstance(item, Skip):
+            yield item
+            continue
+        i, where, row, tools = item
         history: list[Message] = []
         made = 0
         for t, turn in enumerate(row.get("conversations") or []):
@@ -328,17 +339,11 @@ def read_glaive_dialogues(root: Path) -> Iterator[Example | Skip]:
     """Each glaive dialogue whole: `human` → user, `function_call` → an assistant turn with the call,
     `observation` → a tool turn, `gpt` → an assistant turn with text (the default `glaive` source
     cuts the same dialogues into one record per call or reply instead)."""
-    rows = json.loads((root / "data" / "glaive_toolcall_en_demo.json").read_text(encoding="utf-8"))
-    for i, row in enumerate(rows):
-        where = f"glaive-dialogues/glaive_toolcall_en_demo.json[{i}]"
-        try:
-            tools = [Tool.from_dict(t) for t in json.loads(row.get("tools") or "[]")]
-        except (ValueError, SchemaError) as e:
-            yield Skip(where, "unreadable", f"tools: {e}")
+    for item in glaive_dialogues(root, "glaive-dialogues"):
+        if isinstance(item, Skip):
+            yield item
             continue
-        if not tools:
-            yield Skip(where, "no_tools", "the dialogue offers no tools")
-            continue
+        i, where, row, tools = item
         messages: list[Message] = []
         problem = None
         for t, turn in enumerate(row.get("conversations") or []):
