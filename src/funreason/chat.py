@@ -44,7 +44,7 @@ from typing import Any
 
 from funreason.calls import THINK_CLOSE, THINK_OPEN, format_answer, format_python_calls
 from funreason.errors import TemplateError
-from funreason.schema import Example, Tool
+from funreason.schema import Example, Message, Tool
 
 PROMPT, THINK, RESULT = 0, 1, 2
 SEGMENT_NAMES = ("prompt", "think", "result")
@@ -86,19 +86,29 @@ def _public(value: Any) -> Any:
 HISTORY_REASONING = "dropped"
 
 
+def shown_content(m: Message, calls_after: str = "\n\n") -> str:
+    """What a turn of the history shows the model: its text, an assistant turn's reasoning cut away
+    (`HISTORY_REASONING`), then its calls as the model writes them, `calls_after` between the two."""
+    content = m.content
+    if m.role == "assistant" and THINK_CLOSE in content:
+        content = content.split(THINK_CLOSE)[-1].lstrip()  # earlier reasoning is never shown back
+    if m.tool_calls:
+        content = (content + calls_after if content else "") + format_python_calls(m.tool_calls)
+    return content
+
+
+def answer_turn(ex: Example) -> int:
+    """The number (1-based, as `assistant_turns` numbers turns) of the record's own answer: the
+    assistant turn after the last one in its messages."""
+    return sum(m.role == "assistant" for m in ex.messages) + 1
+
+
 def prompt_messages(ex: Example, system: str | None = None) -> list[dict[str, str]]:
     """The chat messages the model sees before its answer. `system` is a system prompt template
     (`{functions}` becomes the tool list); default: BFCL's. Earlier assistant turns show their text
     and calls, never their reasoning (`HISTORY_REASONING`). A record without tools gets no system
     prompt of FunReason's: its conversation as it is (see below)."""
-    msgs: list[dict[str, str]] = []
-    for m in ex.messages:
-        content = m.content
-        if m.role == "assistant" and THINK_CLOSE in content:
-            content = content.split(THINK_CLOSE)[-1].lstrip()  # earlier reasoning is never shown back (HISTORY_REASONING)
-        if m.tool_calls:
-            content = (content + "\n\n" if content else "") + format_python_calls(m.tool_calls)
-        msgs.append({"role": m.role, "content": content})
+    msgs = [{"role": m.role, "content": shown_content(m)} for m in ex.messages]
     # No tools, no function-calling prompt: a served model is asked without one when a request offers
     # no tools (the checkpoint's template, `carry_tools_prompt`, renders its own template then, and
     # `serve` its plain chat), and requests without tools are the common case of plain chat, where

@@ -459,6 +459,11 @@ TOOL_SEARCHER = Tool("ToolSearcher", "Searches the API library for the APIs that
                      _schema({"keywords": {"type": "string", "description": "Keywords of the API wanted."}}, ["keywords"]))
 
 
+def _api_bank_props(params: dict[str, Any]) -> dict[str, Any]:
+    """API-Bank's input parameters (`{name: {"type": "str(…)", "description": …}}`) as JSON-schema properties."""
+    return {p: _prop(str(spec.get("type", "str")).split("(")[0], spec.get("description")) for p, spec in params.items()}
+
+
 def api_bank_tools(csv_path: Path) -> tuple[dict[str, Tool], list[Skip]]:
     """API-Bank's API list (all_apis.csv): each row's `api_info` holds the API's description and
     input parameters as Python literals, read with `ast.literal_eval` (literals only, nothing run)."""
@@ -476,7 +481,7 @@ def api_bank_tools(csv_path: Path) -> tuple[dict[str, Tool], list[Skip]]:
                 params = info["input_parameters"]
                 if params == {None}:  # how the list writes an API that takes no parameters
                     params = {}
-                props = {p: _prop(str(spec.get("type", "str")).split("(")[0], spec.get("description")) for p, spec in params.items()}
+                props = _api_bank_props(params)
             except (SyntaxError, ValueError, KeyError, TypeError, AttributeError) as e:
                 skips.append(Skip(f"api-bank/all_apis.csv:{n} ({name})", "unreadable_api", f"api_info is not readable: {type(e).__name__}: {e}"))
                 continue
@@ -496,8 +501,7 @@ def api_bank_searched(paths: list[Path]) -> dict[str, Tool]:
             out = (turn.get("result") or {}).get("output")
             for d in out if isinstance(out, list) else [out]:
                 if isinstance(d, dict) and isinstance(d.get("name"), str) and isinstance(d.get("input_parameters"), dict):
-                    props = {p: _prop(str(spec.get("type", "str")).split("(")[0], spec.get("description"))
-                             for p, spec in d["input_parameters"].items() if isinstance(spec, dict)}
+                    props = _api_bank_props({p: spec for p, spec in d["input_parameters"].items() if isinstance(spec, dict)})
                     found[d["name"]] = Tool(d["name"], str(d.get("description") or ""), _schema(props, list(props)))
     return found
 

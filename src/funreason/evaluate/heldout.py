@@ -85,7 +85,7 @@ def asked_turns(ex: Example, per_turn: bool = False) -> list[Example]:
     """What a row is asked as: a whole conversation (`meta.conversation: whole`, or with `per_turn`
     any row with an earlier assistant turn) at each assistant turn (`chat.assistant_turns`, each
     turn's place in `meta.turn`), any other row once, as it is."""
-    from funreason.chat import assistant_turns
+    from funreason.chat import answer_turn, assistant_turns
 
     # a row without an earlier assistant turn is not a conversation to follow: asked once, untallied
     earlier = any(m.role == "assistant" for m in ex.messages)
@@ -93,7 +93,7 @@ def asked_turns(ex: Example, per_turn: bool = False) -> list[Example]:
         return [ex]
     turns = assistant_turns(ex).examples
     return [t if t is not ex else Example(ex.id, ex.tools, ex.messages, ex.reasoning, ex.answer, ex.possible_answer,
-                                          {**ex.meta, "turn": sum(m.role == "assistant" for m in ex.messages) + 1})
+                                          {**ex.meta, "turn": answer_turn(ex)})
             for t in turns]
 
 

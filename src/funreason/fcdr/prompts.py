@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 
-from funreason.calls import THINK_CLOSE, format_python_calls
-from funreason.chat import prompt_template, public_schema
+from funreason.calls import format_python_calls
+from funreason.chat import prompt_template, public_schema, shown_content
 from funreason.schema import Call, Example, Message
 
 # the title of the history section; what follows the title tells the teacher how to read it
@@ -48,12 +48,7 @@ def is_conversation(ex: Example) -> bool:
 def history_line(m: Message) -> str:
     """One turn of the history as the student sees it, on lines of its own: `[role] text`, later
     lines of the text indented so that no line of it can start a section of the prompt."""
-    text = m.content
-    if m.role == "assistant":
-        if THINK_CLOSE in text:
-            text = text.split(THINK_CLOSE)[-1].lstrip()  # earlier reasoning is never shown back
-        if m.tool_calls:
-            text = (text + "\n" if text else "") + format_python_calls(m.tool_calls)
+    text = shown_content(m, calls_after="\n") if m.role == "assistant" else m.content
     label = f"tool {m.name}" if m.role == "tool" and m.name else m.role
     return f"[{label}] " + text.strip().replace("\n", "\n  ")
 

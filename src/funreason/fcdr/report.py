@@ -63,7 +63,8 @@ class FcdrSummary:
     def markdown(self) -> str:
         run = self.this_run
         lines = ["# FCDR report", "", *self.funnel_markdown(), "", *table(("file", "rows"), [(f"{k}.jsonl", v) for k, v in self.files.items()])]
-        s, c = self.steps.to_dict()["steps"], self.steps.to_dict()["conversations"]
+        tally = self.steps.to_dict()
+        s, c = tally["steps"], tally["conversations"]
         lines += ["", *table(("steps (a single-turn row is one step)", "steps"),
                              [(k.replace("_", " "), v) for k, v in s.items() if k != "dropped_by_stage"]
                              + [(f"dropped at {stage}", v) for stage, v in s["dropped_by_stage"].items()]),

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from funreason.chat import assistant_turns
+from funreason.chat import answer_turn, assistant_turns
 from funreason.schema import Example
 
 # a step's outcome in its record
@@ -52,10 +52,10 @@ def conversation_steps(ex: Example) -> Steps:
     """The steps of `ex`, in order. An earlier turn's record holds the messages before it, so its
     message index is their count; the record's own answer is the turn after the last message."""
     found = assistant_turns(ex)
-    turns = sum(1 for m in ex.messages if m.role == "assistant")
-    steps = [Step(turns + 1, t, None) if t is ex else Step(int(t.meta["turn"]), t, len(t.messages)) for t in found.examples]
+    last = answer_turn(ex)
+    steps = [Step(last, t, None) if t is ex else Step(int(t.meta["turn"]), t, len(t.messages)) for t in found.examples]
     left_out = [(x.turn, x.reason) for x in found.left_out]
-    total = turns + (1 if any(s.message is None for s in steps) else 0)
+    total = last if any(s.message is None for s in steps) else last - 1
     return Steps(steps, left_out, total)
 
 
@@ -107,7 +107,8 @@ class StepTally:
 
     def line(self) -> str:
         """One line for the terminal."""
-        s, c = self.to_dict()["steps"], self.to_dict()["conversations"]
+        tally = self.to_dict()
+        s, c = tally["steps"], tally["conversations"]
         by_stage = ", ".join(f"{k} {v}" for k, v in s["dropped_by_stage"].items())
         return (f"steps: judged {s['judged']} · passed {s['passed']} ({s['regenerated']} after regeneration) · dropped {s['dropped']}"
                 + (f" ({by_stage})" if by_stage else "") + f" · hard {s['hard']} · not reached {s['not_reached']} · left out {s['left_out']}"
