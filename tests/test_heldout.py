@@ -65,12 +65,15 @@ def test_a_conversation_is_asked_at_every_assistant_turn_with_the_gold_history(t
             "messages": PARIS + [{"role": "assistant", "content": "", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]},
                                  {"role": "tool", "content": '{"temperature": 14}'}] + JOKE,
             "answer": "I can only look up the weather."}
+    # a turn with text and calls together has no one answer to compare: not asked, and named as such
+    chatty = {**trip, "id": "chatty", "messages": [trip["messages"][0], {**trip["messages"][1], "content": "Let me look."}, *trip["messages"][2:]]}
     split = tmp_path / "heldout.jsonl"
-    split.write_text("".join(json.dumps(r) + "\n" for r in [*SPLIT, trip]))
+    split.write_text("".join(json.dumps(r) + "\n" for r in [*SPLIT, trip, chatty]))
     out = tmp_path / "eval"
     proc = funreason("eval", "heldout", split, "--model", trained_tiny_model_dir, "--max-tokens", "24", "--batch", "2", "--out", out)
     got = rows(out / "heldout_results.jsonl")
-    singles, turns = got[:3], got[3:]
+    singles, turns, chatty_turns = got[:3], got[3:5], got[5:]
+    assert [(r["id"], r["turn"]) for r in chatty_turns] == [("chatty", 2)]
     assert [(r["id"], r["correct"]) for r in singles] == [("paris", True), ("joke", True), ("oslo", False)]
     assert all("turn" not in r for r in singles)
     # turn 1 is asked exactly as the single-turn Paris row (same tools, same history): the same answer
@@ -83,8 +86,11 @@ def test_a_conversation_is_asked_at_every_assistant_turn_with_the_gold_history(t
     assert turns[1]["correct"] == is_correct(turns[1]["output"], last)
     score = json.loads((out / "heldout.json").read_text())
     right2 = int(turns[1]["correct"])
-    assert score["total"] == 5 and score["correct"] == 3 + right2
-    assert {k: (v["correct"], v["total"]) for k, v in score["per_turn"].items()} == {"1": (1, 1), "2": (right2, 1)}
+    right3 = int(chatty_turns[0]["correct"])
+    assert score["total"] == 6 and score["correct"] == 3 + right2 + right3
+    assert {k: (v["correct"], v["total"]) for k, v in score["per_turn"].items()} == {"1": (1, 1), "2": (right2 + right3, 2)}
+    assert score["left_out"] == ["chatty assistant turn 1: text and calls in one turn"]
+    assert "1 conversation turns not asked (text and calls in one turn: 1)" in proc.stdout and "heldout.json names them" in proc.stdout
     lo, hi = score["per_turn"]["1"]["interval"]
     assert 0.2 < lo < 0.21 and hi == 1.0  # Wilson's 95% interval of 1/1
     assert "exact calls per assistant turn" in proc.stdout and "1/1" in proc.stdout

@@ -325,6 +325,6 @@ def test_the_demos_conversations_are_whole_and_none_held_out_shares_a_user_turn_
     conversations = [ex for ex in held if ex.meta.get("conversation") == "whole"]
     assert len(conversations) == cfg.heldout_conversations and sum(ex.meta.get("conversation") == "whole" for ex in train) == cfg.conversation_rows
     assert not set().union(*map(said, conversations)) & set().union(*map(said, train))
-    turns = [t for ex in held for t in asked_turns(ex)]
+    turns = [t for ex in held for t in asked_turns(ex)[0]]
     assert set(sources) == {t.id for t in turns} and sum(s == "conversations" for s in sources.values()) >= 2 * len(conversations)
     assert all(any(m.tool_calls for m in ex.messages) or ex.calls for ex in conversations)

@@ -91,6 +91,9 @@ def test_each_step_is_judged_with_the_conversation_before_it_by_the_rule_teacher
     prompt = stage_prompt("query_tool", step2, functions_json(step2))
     assert "Conversation so far" in prompt and TOOL_ERROR in prompt and "[get_weather(city='Pariss')]" in prompt
     assert "I look Pariss up." not in prompt  # earlier reasoning is never shown back (chat.HISTORY_REASONING)
+    # self-refinement's judge scores a sampled step with the same conversation before it
+    scored = stage_prompt("score", step2, functions_json(step2), reasoning="I retry with Paris-Orly.")
+    assert scored.index("Conversation so far") < scored.index("Query:") and TOOL_ERROR in scored and "I look Pariss up." not in scored
     single = single_turn("s", "Pariss")
     assert "Conversation so far" not in stage_prompt("query_tool", single, functions_json(single))
 

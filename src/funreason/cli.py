@@ -465,6 +465,7 @@ def eval_heldout(cfg: HeldoutConfig) -> None:
     stdout.print(f"held-out exact calls {score.correct}/{score.total} = {100 * score.accuracy:.1f}%"
                  + (" (every assistant turn of a conversation counts as one)" if score.per_turn else "")
                  + (f" · {score.unreadable_rows} unreadable rows left out: {cfg.out}/rejected.jsonl says why" if score.unreadable_rows else "")
+                 + (f" · {score.left_out_line()}: {cfg.out}/heldout.json names them" if score.left_out else "")
                  + f" · {cfg.out}/heldout_results.jsonl")
 
 

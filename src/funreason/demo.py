@@ -153,7 +153,7 @@ def demo_data(cfg: DemoConfig, folder: Path) -> tuple[Path, Path, dict[str, str]
     paths = folder / "train.jsonl", folder / "heldout.jsonl"
     for path, rows in zip(paths, (train, [ex for rows in heldout.values() for ex in rows])):
         path.write_text("".join(json.dumps(ex.to_dict(), ensure_ascii=False) + "\n" for ex in rows), encoding="utf-8")
-    return paths[0], paths[1], {turn.id: source for source, rows in heldout.items() for ex in rows for turn in asked_turns(ex)}
+    return paths[0], paths[1], {turn.id: source for source, rows in heldout.items() for ex in rows for turn in asked_turns(ex)[0]}
 
 
 def _scores(ev: EvalMetrics, eval_dir: Path, categories: tuple[str, ...], sources: dict[str, str]) -> dict[str, float | None]:

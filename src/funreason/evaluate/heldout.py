@@ -12,7 +12,9 @@ split, with these settings); a finished run rewrites the file in the split's ord
 A whole conversation (`meta.conversation: whole`, as `data mix --multi-turn` writes them) is asked
 at every assistant turn: with the gold history before that turn (earlier reasoning dropped, as in
 training), its calls compared with that turn's gold calls. Each turn counts as one row of the
-score, and `per_turn` tallies them by the turn's place in its conversation (1 = first). Rows of
+score, and `per_turn` tallies them by the turn's place in its conversation (1 = first). A turn
+that has no one answer to compare (text and calls together, an empty turn; `chat.assistant_turns`)
+is not asked, and the score's `left_out` names each such turn with the reason. Rows of
 any other kind are asked once, at their answer, as before; with `per_turn` (`eval heldout
 --per-turn`, for conversations a user brings without the mark) every row with an earlier assistant
 turn is asked at each of its turns as a whole conversation is.
@@ -25,7 +27,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from funreason.runinfo import releases_folders
 from funreason.calls import parse_output
@@ -37,6 +39,9 @@ from funreason.llm import Engine, Generation, SamplingParams
 from funreason.progress import Progress, quiet
 from funreason.schema import Example
 
+if TYPE_CHECKING:
+    from funreason.chat import LeftOut
+
 RESULTS = "heldout_results.jsonl"
 
 
@@ -46,6 +51,7 @@ class HeldoutScore:
     correct: int
     unreadable_rows: int  # rows of the split its reader could not read (named in its rejected file)
     per_turn: dict[int, tuple[int, int]] = field(default_factory=dict)  # conversations' turn → (correct, asked)
+    left_out: list[str] = field(default_factory=list)  # conversations' turns not asked, each "ID assistant turn K: why"
 
     @property
     def accuracy(self) -> float:
@@ -56,6 +62,8 @@ class HeldoutScore:
 
         d = {"total": self.total, "correct": self.correct, "unreadable_rows": self.unreadable_rows, "accuracy": self.accuracy,
              "interval": wilson(self.correct, self.total)}
+        if self.left_out:
+            d["left_out"] = self.left_out
         if self.per_turn:
             d["per_turn"] = {str(k): {"correct": c, "total": n, "accuracy": c / n, "interval": wilson(c, n)}
                              for k, (c, n) in sorted(self.per_turn.items())}
@@ -64,37 +72,62 @@ class HeldoutScore:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "HeldoutScore":
         return cls(d["total"], d["correct"], d.get("unreadable_rows", 0),
-                   {int(k): (v["correct"], v["total"]) for k, v in (d.get("per_turn") or {}).items()})
+                   {int(k): (v["correct"], v["total"]) for k, v in (d.get("per_turn") or {}).items()}, list(d.get("left_out", [])))
+
+    def left_out_line(self) -> str:
+        """The turns not asked, counted by reason, for a report line ("" when none)."""
+        if not self.left_out:
+            return ""
+        reasons: dict[str, int] = {}
+        for line in self.left_out:
+            why = line.split(": ", 1)[-1]
+            reasons[why] = reasons.get(why, 0) + 1
+        return (f"{len(self.left_out)} conversation turns not asked ("
+                + ", ".join(f"{why}: {n}" for why, n in sorted(reasons.items())) + ")")
 
 
-def heldout_examples(path: str | Path, limit: int | None, rejected: Path,
-                     per_turn: bool = False) -> tuple[list[tuple[int, Example]], Reader]:
-    """The split's (first `limit`) rows with a reference answer, as `asked_turns` asks them, each
-    with its place among them (the key a resumed run finds its finished rows by), shortest prompt
-    first, and the reader: rows it cannot read go to `rejected` with the reason, and its
-    `rejected_count` says how many."""
+@dataclass
+class HeldoutRows:
+    """A split as it is asked: each asked row with its place among them (the key a resumed run finds
+    its finished rows by), shortest prompt first; the conversations' turns not asked, each with the
+    reason (`chat.LeftOut`); and the reader, whose `rejected_count` says how many rows it could not
+    read (they are in its rejected file, with the reason)."""
+
+    rows: list[tuple[int, Example]]
+    left_out: list[str]
+    reader: Reader
+
+
+def heldout_examples(path: str | Path, limit: int | None, rejected: Path, per_turn: bool = False) -> HeldoutRows:
+    """The split's (first `limit`) rows with a reference answer, as `asked_turns` asks them; rows
+    the reader cannot read go to `rejected` with the reason."""
     from funreason.evaluate.runner import prompt_size
 
     reader = Reader(path, skip_invalid=True, rejected=rejected)
-    rows = list(enumerate([turn for ex in [ex for ex in reader if ex.answer is not None][:limit]
-                           for turn in asked_turns(ex, per_turn)]))
-    return sorted(rows, key=lambda row: prompt_size(row[1])), reader
+    asked: list[Example] = []
+    left_out: list[str] = []
+    for ex in [ex for ex in reader if ex.answer is not None][:limit]:
+        turns, skipped = asked_turns(ex, per_turn)
+        asked += turns
+        left_out += map(str, skipped)
+    return HeldoutRows(sorted(enumerate(asked), key=lambda row: prompt_size(row[1])), left_out, reader)
 
 
-def asked_turns(ex: Example, per_turn: bool = False) -> list[Example]:
+def asked_turns(ex: Example, per_turn: bool = False) -> tuple[list[Example], list["LeftOut"]]:
     """What a row is asked as: a whole conversation (`meta.conversation: whole`, or with `per_turn`
     any row with an earlier assistant turn) at each assistant turn (`chat.assistant_turns`, each
-    turn's place in `meta.turn`), any other row once, as it is."""
+    turn's place in `meta.turn`), any other row once, as it is; and the conversation's turns that
+    cannot be asked, with the reason."""
     from funreason.chat import answer_turn, assistant_turns
 
     # a row without an earlier assistant turn is not a conversation to follow: asked once, untallied
     earlier = any(m.role == "assistant" for m in ex.messages)
     if ex.meta.get("conversation") != "whole" and not (per_turn and earlier):
-        return [ex]
-    turns = assistant_turns(ex).examples
+        return [ex], []
+    turns = assistant_turns(ex)
     return [t if t is not ex else Example(ex.id, ex.tools, ex.messages, ex.reasoning, ex.answer, ex.possible_answer,
                                           {**ex.meta, "turn": answer_turn(ex)})
-            for t in turns]
+            for t in turns.examples], turns.left_out
 
 
 def is_correct(text: str, ex: Example) -> bool:
@@ -122,7 +155,7 @@ class HeldoutRun:
         """Rows of the split an earlier run had finished."""
         return len(self.rows) - len(self.pending)
 
-    def score(self, unreadable: int, advance: Any = lambda n=1: None) -> HeldoutScore:
+    def score(self, unreadable: int, advance: Any = lambda n=1: None, left_out: list[str] | None = None) -> HeldoutScore:
         """Wait for each row still generating, append it, score every row; the results file is then
         rewritten in the split's order, one line per row."""
         with AppendLog(self.path) as log:
@@ -141,7 +174,7 @@ class HeldoutRun:
             if "turn" in r:
                 c, n = per_turn.get(r["turn"], (0, 0))
                 per_turn[r["turn"]] = (c + r["correct"], n + 1)
-        return HeldoutScore(len(results), sum(r["correct"] for r in results), unreadable, dict(sorted(per_turn.items())))
+        return HeldoutScore(len(results), sum(r["correct"] for r in results), unreadable, dict(sorted(per_turn.items())), list(left_out or []))
 
 
 def submit(engine: Engine, exs: list[Example], params: SamplingParams, *,
@@ -204,14 +237,14 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     try:
         data = {c: load_category(c, limit) for c in categories}
         stream = local_stream(engine, params, data, out, guided=guided)
-        rows, reader = heldout_examples(eval_data, None, out / "heldout_rejected.jsonl") if eval_data else ([], None)
-        held = HeldoutRun(engine, rows, params, out, guided=guided) if reader is not None else None
+        split = heldout_examples(eval_data, None, out / "heldout_rejected.jsonl") if eval_data else None
+        held = HeldoutRun(engine, split.rows, params, out, guided=guided) if split is not None else None
         with progress(f"{label}: BFCL", "entries", sum(map(len, data.values()))) as advance:
             scores = run_categories(data, None, out, batch=batch, on_done=advance, stream=stream)
         heldout = None
-        if held is not None:
-            with progress(f"{label}: held-out split", "rows", len(rows)) as advance:
-                heldout = held.score(reader.rejected_count, advance)
+        if held is not None and split is not None:
+            with progress(f"{label}: held-out split", "rows", len(split.rows)) as advance:
+                heldout = held.score(split.reader.rejected_count, advance, split.left_out)
     finally:
         if own:
             engines.close()
@@ -270,10 +303,10 @@ def eval_heldout(cfg: HeldoutConfig, progress: Progress = quiet) -> HeldoutScore
                 **({"guided": True} if cfg.guided else {}), **({"per_turn": True} if cfg.per_turn else {}), **params.search_settings()},
           [out / RESULTS, out / "heldout.json"])
     out.mkdir(parents=True, exist_ok=True)
-    rows, reader = heldout_examples(cfg.data, cfg.limit, out / "rejected.jsonl", per_turn=cfg.per_turn)
+    split = heldout_examples(cfg.data, cfg.limit, out / "rejected.jsonl", per_turn=cfg.per_turn)
     with open_engine(BackendConfig(local=cfg.model, concurrency=cfg.batch, chat_template=cfg.chat_template)) as engine:
-        held = HeldoutRun(engine, rows, params, out, guided=cfg.guided)
-        with progress("held-out split" + (f" ({held.resumed} rows finished before)" if held.resumed else ""), "rows", len(rows)) as advance:
-            score = held.score(reader.rejected_count, advance)
+        held = HeldoutRun(engine, split.rows, params, out, guided=cfg.guided)
+        with progress("held-out split" + (f" ({held.resumed} rows finished before)" if held.resumed else ""), "rows", len(split.rows)) as advance:
+            score = held.score(split.reader.rejected_count, advance, split.left_out)
     write_text_atomic(out / "heldout.json", json.dumps({"model": cfg.model, "data": cfg.data, **score.to_dict()}, indent=2))
     return score
