@@ -6,7 +6,8 @@ hashes differently refuses to touch the folder. A piece counts as done only when
 *and* records this plan's settings (a training's `run.json` its data hash, seed and steps; an
 evaluation's `report.json` its model, split, entries and decoding); anything else in its place
 stops the run with the way out. `progress.json` keeps the wall and CPU seconds every piece has
-spent (interrupted attempts included); a piece is not started when the seconds spent plus its
+spent (interrupted attempts included: the clock is saved each minute; `adjustments.jsonl` corrects
+it, with a reason per line, for holds and for attempts killed before it was saved); a piece is not started when the seconds spent plus its
 estimate would pass the budget. Every heavy step is a plain `funreason` subprocess (children
 inherit `nice -n 19`), its output in `logs/`. Run from anywhere; the code imported is this
 checkout's `src/`.
@@ -181,7 +182,9 @@ class Runner:
         done = [p for p in self.progress.get("pieces", {}).values() if p.get("kind") == kind and p.get("done") and p.get("units")]
         if not done:
             return None
-        return sum(p["seconds"] for p in done) / sum(p["units"] for p in done)
+        names = {name for name, p in self.progress["pieces"].items() if p in done}
+        held = sum(a["seconds"] for a in self.adjustments() if a.get("piece") in names)
+        return (sum(p["seconds"] for p in done) + held) / sum(p["units"] for p in done)
 
     # --- state --------------------------------------------------------------------------------
     def claim(self) -> None:
@@ -203,8 +206,17 @@ class Runner:
         t = self.s["train"]
         write_atomic(extra, "".join(f"{k}: {json.dumps(t[k])}\n" for k in ("warmup_ratio", "weight_decay", "lr_scheduler", "group_by_length", "save_total_limit")))
 
+    def adjustments(self) -> list[dict[str, Any]]:
+        """`adjustments.jsonl`: seconds the pieces' clocks got wrong, each line with its reason: a hold
+        (`--hold`/`--go`: the machine lent to other work, the runner stopped) counts negative; an attempt
+        killed before its clock was saved counts positive."""
+        path = self.work / "adjustments.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
     def spent(self) -> float:
-        return sum(p["seconds"] for p in self.progress["pieces"].values())
+        return sum(p["seconds"] for p in self.progress["pieces"].values()) + sum(a["seconds"] for a in self.adjustments())
 
     def save(self) -> None:
         self.progress["spent_s"] = round(self.spent(), 1)
@@ -288,6 +300,7 @@ class Runner:
     # --- running ----------------------------------------------------------------------------
     def run(self) -> int:
         self.claim()
+        write_atomic(self.work / "runner.pid", str(os.getpid()))  # for --hold / --go
         pieces = self.pieces()
         for i, p in enumerate(pieces):
             rec = self.progress["pieces"].setdefault(p.name, {"kind": p.kind, "seconds": 0.0, "cpu_seconds": 0.0, "attempts": 0, "done": False})
@@ -334,7 +347,15 @@ class Runner:
                 with open(logs / f"{p.name}.log", "a", encoding="utf-8") as fh:
                     fh.write(f"$ {' '.join(p.args)}\n")
                     fh.flush()
-                    proc = subprocess.run(p.args, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+                    proc = subprocess.Popen(p.args, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+                    base = rec["seconds"]
+                    while proc.poll() is None:  # the clock saved each minute: a killed runner loses at most that
+                        try:
+                            proc.wait(timeout=60)
+                        except subprocess.TimeoutExpired:
+                            rec["seconds"] = round(base + time.monotonic() - t0, 1)
+                            self.save()
+                    rec["seconds"] = base  # the finally below adds the whole attempt once
                 if proc.returncode != 0:
                     sys.exit(f"error: {p.name} failed (exit {proc.returncode}); its output: {logs / (p.name + '.log')}")
                 if p.kind == "audit":
@@ -514,6 +535,38 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def hold(work: Path, go: bool) -> int:
+    """`--hold` stops the running runner and its children (SIGSTOP to its process group) so the machine
+    can do other work; `--go` continues it and writes the held seconds to `adjustments.jsonl`, taken
+    off the budget and off the held piece's rate."""
+    import signal
+
+    pid = int((work / "runner.pid").read_text()) if (work / "runner.pid").exists() else 0
+    state = work / "hold.json"
+    try:
+        os.killpg(os.getpgid(pid), signal.SIGCONT if go else signal.SIGSTOP)
+    except (ProcessLookupError, PermissionError, OSError) as e:
+        sys.exit(f"error: no runner of {work} is running (runner.pid {pid or 'missing'}: {e}); start it with nice -n 19 {sys.argv[0]} --work {work}")
+    if not go:
+        progress = json.loads((work / "progress.json").read_text(encoding="utf-8"))
+        # pieces are recorded in the order they run: the first not done is the one running
+        running = [n for n, p in progress["pieces"].items() if not p["done"]]
+        write_atomic(state, json.dumps({"since": time.time(), "piece": running[0] if running else None}))
+        log(f"held runner {pid}; continue it with: {sys.argv[0]} --work {work} --go")
+        return 0
+    if not state.exists():
+        log(f"runner {pid} continued; no hold was recorded")
+        return 0
+    h = json.loads(state.read_text(encoding="utf-8"))
+    held = round(time.time() - h["since"], 1)
+    with open(work / "adjustments.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"seconds": -held, "piece": h["piece"], "why": f"held from {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(h['since']))} UTC "
+                             "while the machine ran other work (the runner stopped)"}) + "\n")
+    state.unlink()
+    log(f"runner {pid} continued after {held:.0f} s held (off the budget: {work / 'adjustments.jsonl'})")
+    return 0
+
+
 def dry_run(r: Runner) -> None:
     if (r.work / "progress.json").exists():
         r.progress = json.loads((r.work / "progress.json").read_text(encoding="utf-8"))
@@ -541,8 +594,12 @@ def main() -> int:
     ap.add_argument("--dry-run", action="store_true", help="print the plan and its cost estimate; run nothing")
     ap.add_argument("--ledger", default="", help="test-set ledger (default: the committed experiments/bfcl_test_ledger.jsonl; "
                                                  "with --tiny, WORK/bfcl_test_ledger.jsonl)")
+    ap.add_argument("--hold", action="store_true", help="stop the running runner (and its children) while the machine does other work")
+    ap.add_argument("--go", action="store_true", help="continue a held runner; the held seconds come off the budget")
     args = ap.parse_args()
     work = Path(args.work).resolve()
+    if args.hold or args.go:
+        return hold(work, args.go)
     if args.tiny and not args.ledger and (work == ROOT or ROOT in work.parents):
         sys.exit("error: --tiny writes a stand-in; give a --work outside the checkout (e.g. /tmp/e36-tiny)")
     ledger = Path(args.ledger).resolve() if args.ledger else (work / "bfcl_test_ledger.jsonl" if args.tiny else ROOT / "experiments" / "bfcl_test_ledger.jsonl")
