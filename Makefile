@@ -23,12 +23,17 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
+# the suite runs on every core, at most 4 workers (`make test TEST_WORKERS=0` runs it in one process);
+# worksteal keeps both cores busy to the end although a few tests take minutes
+TEST_WORKERS ?= auto
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist worksteal
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 # the edit loop: everything but the tests that build, train, download or serve a model
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not integration"
+	$(PYTEST) -m "not integration"
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs serve

@@ -7,6 +7,12 @@ import signal
 import subprocess
 import sys
 
+# Under pytest-xdist (`make test` runs a worker per core) each worker and every process it starts
+# computes on one thread: workers with a thread per core each would fight for the same cores. Set
+# before torch is imported, so its thread pool reads it; a value the caller set is kept.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest
 
 from funreason.data import bundled
