@@ -128,3 +128,27 @@ def test_per_turn_asks_a_conversation_a_user_brings_at_each_of_its_turns(tmp_pat
     assert "exact calls per assistant turn" in proc.stdout
     table = [line for line in proc.stdout.splitlines() if "/1" in line]
     assert [line.split()[1] for line in table] == ["1", "2", "3"], proc.stdout
+
+
+def test_a_row_without_a_reference_answer_is_named_and_its_earlier_turns_are_asked(tmp_path):
+    """A conversation that ends on a user turn has no gold answer for the model's next turn: that
+    turn is named in `left_out` ("no reference answer"), its earlier assistant turns are still asked
+    (with `--per-turn`, as training learns them), and the row takes its place under `--limit`. They
+    were all skipped without a word, and the row did not count toward `--limit`."""
+    from funreason.evaluate.heldout import heldout_examples
+
+    open_end = {"id": "open-end", "tools": TOOLS, "messages": [
+        *PARIS, {"role": "assistant", "content": "[get_weather(city='Paris')]"}, {"role": "tool", "content": "12"},
+        {"role": "assistant", "content": "It is 12 degrees."}, {"role": "user", "content": "Thanks!"}]}
+    lone = {"id": "lone", "tools": TOOLS, "messages": OSLO}  # no assistant turn at all, nothing to ask
+    split = tmp_path / "split.jsonl"
+    split.write_text("".join(json.dumps(r) + "\n" for r in [open_end, lone, *SPLIT]))
+
+    got = heldout_examples(split, None, tmp_path / "rejected.jsonl", per_turn=True)
+    assert sorted((ex.id, ex.meta.get("turn")) for _, ex in got.rows) == [
+        ("joke", None), ("open-end#turn1", 1), ("open-end#turn2", 2), ("oslo", None), ("paris", None)]
+    assert got.left_out == ["open-end assistant turn 3: no reference answer", "lone assistant turn 1: no reference answer"]
+    # without --per-turn the unmarked conversation is asked once, at its answer: it has none, and says so
+    once = heldout_examples(split, 3, tmp_path / "rejected.jsonl")
+    assert [ex.id for _, ex in sorted(once.rows)] == ["paris"]
+    assert once.left_out == ["open-end assistant turn 3: no reference answer", "lone assistant turn 1: no reference answer"]

@@ -99,14 +99,15 @@ class HeldoutRows:
 
 
 def heldout_examples(path: str | Path, limit: int | None, rejected: Path, per_turn: bool = False) -> HeldoutRows:
-    """The split's (first `limit`) rows with a reference answer, as `asked_turns` asks them; rows
-    the reader cannot read go to `rejected` with the reason."""
+    """The split's (first `limit`) rows, as `asked_turns` asks them; rows the reader cannot read go
+    to `rejected` with the reason. A row's place counts toward `limit` even when it has nothing to
+    ask: what it has is named in `left_out`, never skipped without a word."""
     from funreason.evaluate.runner import prompt_size
 
     reader = Reader(path, skip_invalid=True, rejected=rejected)
     asked: list[Example] = []
     left_out: list[str] = []
-    for ex in [ex for ex in reader if ex.answer is not None][:limit]:
+    for ex in list(reader)[:limit]:
         turns, skipped = asked_turns(ex, per_turn)
         asked += turns
         left_out += map(str, skipped)
@@ -116,18 +117,23 @@ def heldout_examples(path: str | Path, limit: int | None, rejected: Path, per_tu
 def asked_turns(ex: Example, per_turn: bool = False) -> tuple[list[Example], list["LeftOut"]]:
     """What a row is asked as: a whole conversation (`meta.conversation: whole`, or with `per_turn`
     any row with an earlier assistant turn) at each assistant turn (`chat.assistant_turns`, each
-    turn's place in `meta.turn`), any other row once, as it is; and the conversation's turns that
-    cannot be asked, with the reason."""
-    from funreason.chat import answer_turn, assistant_turns
+    turn's place in `meta.turn`), any other row once, as it is; and the turns that cannot be asked,
+    with the reason. A row without a reference answer (a conversation that ends on a user or tool
+    turn) has no answer turn to ask: that turn is left out by name, its earlier turns still asked."""
+    from funreason.chat import LeftOut, answer_turn, assistant_turns
 
+    # no gold answer: nothing to compare the model's next turn with (it would count as "no calls")
+    unanswered = [LeftOut(ex.id, answer_turn(ex), "no reference answer")] if ex.answer is None else []
     # a row without an earlier assistant turn is not a conversation to follow: asked once, untallied
     earlier = any(m.role == "assistant" for m in ex.messages)
     if ex.meta.get("conversation") != "whole" and not (per_turn and earlier):
-        return [ex], []
+        return ([ex] if ex.answer is not None else []), unanswered
     turns = assistant_turns(ex)
+    # a turn of reasoning alone is learned, but has no answer to compare: named, not asked
+    unanswered += [LeftOut(ex.id, t.meta["turn"], "no reference answer") for t in turns.examples if t is not ex and t.answer is None]
     return [t if t is not ex else Example(ex.id, ex.tools, ex.messages, ex.reasoning, ex.answer, ex.possible_answer,
                                           {**ex.meta, "turn": answer_turn(ex)})
-            for t in turns.examples], turns.left_out
+            for t in turns.examples if t.answer is not None], turns.left_out + unanswered
 
 
 def is_correct(text: str, ex: Example) -> bool:
@@ -261,7 +267,7 @@ class HeldoutConfig:
     data: str = field(default="", metadata=cli("A held-out split (any format the readers take), e.g. `data mix`'s heldout.jsonl.", argument=True, required=True))
     out: str = field(default="", metadata=cli("Folder for heldout_results.jsonl, heldout.json and rejected.jsonl.", "--out", "-o", required=True))
     model: str = field(default="", metadata=cli("Local model (directory or hub id).", required=True))
-    limit: int | None = field(default=None, metadata=cli("Only the first N rows with a reference answer."))
+    limit: int | None = field(default=None, metadata=cli("Only the first N rows of the split (a conversation is one row)."))
     max_tokens: int = field(default=512, metadata=cli("Cap on new tokens per answer."))
     batch: int = field(default=16, metadata=cli("Prompts generated together."))
     chat_template: str | None = field(default=None, metadata=cli("A Jinja chat template file used in place of the model's own."))
