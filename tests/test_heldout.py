@@ -126,6 +126,7 @@ def test_per_turn_asks_a_conversation_a_user_brings_at_each_of_its_turns(tmp_pat
     assert {k: (v["correct"], v["total"]) for k, v in score["per_turn"].items()} == {str(r["turn"]): (int(r["correct"]), 1) for r in got[3:]}
     assert score["total"] == 6
     assert "exact calls per assistant turn" in proc.stdout
+    assert f"held-out exact calls {score['correct']}/6 = " in proc.stdout and "(95% interval [" in proc.stdout, proc.stdout
     table = [line for line in proc.stdout.splitlines() if "/1" in line]
     assert [line.split()[1] for line in table] == ["1", "2", "3"], proc.stdout
 

@@ -456,14 +456,15 @@ def eval_heldout(cfg: HeldoutConfig) -> None:
         score = run_eval(cfg, progress_bar)
     except (OSError, SchemaError, ValueError) as e:
         _fail(str(e))
-    if score.per_turn:
-        from funreason.evaluate.splits import interval_text, wilson
+    from funreason.evaluate.splits import interval_text, wilson
 
+    if score.per_turn:
         _table("held-out conversations: exact calls per assistant turn (gold history before it)",
                ("assistant turn", "right / asked", "accuracy", "95% interval"),
                [(k, f"{c}/{n}", f"{100 * c / n:.1f}", interval_text(wilson(c, n))) for k, (c, n) in score.per_turn.items()])
     stdout.print(f"held-out exact calls {score.correct}/{score.total} = {100 * score.accuracy:.1f}%"
-                 + (" (every assistant turn of a conversation counts as one)" if score.per_turn else "")
+                 f" (95% interval {interval_text(wilson(score.correct, score.total))}"
+                 + ("; every assistant turn of a conversation counts as one)" if score.per_turn else ")")
                  + (f" · {score.unreadable_rows} unreadable rows left out: {cfg.out}/rejected.jsonl says why" if score.unreadable_rows else "")
                  + (f" · {score.left_out_line()}: {cfg.out}/heldout.json names them" if score.left_out else "")
                  + f" · {cfg.out}/heldout_results.jsonl")
