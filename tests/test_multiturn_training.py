@@ -184,4 +184,4 @@ def test_a_turn_that_is_already_a_record_of_the_file_is_learned_once(tokenizer):
     first = Example("d-1", [WEATHER], CONVERSATION.messages[:1], CONVERSATION.messages[1].reasoning, CONVERSATION.messages[1].tool_calls)
     features, report = build_features([first, CONVERSATION], tokenizer, 4096)
     assert report.rows == 2 and report.turns == 3 and report.turns_repeated == 1 and len(features) == 3
-    assert "1 earlier turns already records of their own" in report.summary()
+    assert "1 earlier turns repeat a record or turn seen before" in report.summary()

@@ -189,11 +189,11 @@ class TurnTally:
 
 
 def learned_turns(examples: Iterable[Example], count: TurnTally, last_only: bool = False) -> Iterator[Example]:
-    """`assistant_turns` of every record of a stream, counted in `count`. An earlier turn that is
-    already a record of the stream with the same tools, history and answer (glaive's reader yields
-    every target turn of a dialogue as its own record, in order) is learned once: when that record
-    came earlier in the stream, the turn is skipped and counted as repeated. Records themselves are
-    never skipped."""
+    """`assistant_turns` of every record of a stream, counted in `count`. An earlier turn identical
+    (tools, history, reasoning and answer) to a record or turn that came before it in the stream is
+    learned once: it is skipped and counted as repeated. That is glaive's reader, which yields every
+    target turn of a dialogue as its own record, in order, and two conversations that open alike.
+    Records themselves are never skipped."""
     seen: set[bytes] = set()
 
     def key(ex: Example) -> bytes:

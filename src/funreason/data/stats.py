@@ -54,6 +54,7 @@ class Stats:
     rows: int = 0
     turns: int = 0  # assistant turns counted (one per row for single-turn data)
     turns_left_out: int = 0  # turns training cannot learn (text and calls in one turn, empty)
+    turns_repeated: int = 0  # earlier turns identical to one seen before in the file, learned (and counted) once
     per_turn: dict[int, TurnCount] = field(default_factory=dict)
     rejected: int = 0
     no_reasoning: int = 0
@@ -80,8 +81,10 @@ class Stats:
         return lines
 
     def line(self) -> str:
-        turns = f" · {self.turns} assistant turns" + (f" ({self.turns_left_out} not learnable)" if self.turns_left_out else "") \
-            if self.turns != self.rows or self.turns_left_out else ""
+        besides = [f"{n} {what}" for n, what in ((self.turns_left_out, "not learnable"),
+                                                   (self.turns_repeated, "more repeating one seen before, learned once")) if n]
+        turns = f" · {self.turns} assistant turns" + (f" ({', '.join(besides)})" if besides else "") \
+            if self.turns != self.rows or besides else ""
         return (f"rows {self.rows}{turns} · think:result ratio {self.think_result_ratio:.2f} · think share of answer tokens "
                 f"{self.think_share:.1%} · no reasoning {self.no_reasoning} · no call {self.no_call} · could not be parsed {self.rejected}")
 
@@ -114,7 +117,7 @@ def compute_stats(
             result.append(r.count(RESULT))
             count.result_segments += 1
             count.result_tokens += result[-1]
-    st.rows, st.turns_left_out = counted.records, counted.left_out
+    st.rows, st.turns_left_out, st.turns_repeated = counted.records, counted.left_out, counted.repeated
     st.think, st.result = Summary.of(think), Summary.of(result)
     if st.result.mean:
         st.think_result_ratio = st.think.mean / st.result.mean

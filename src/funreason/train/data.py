@@ -26,7 +26,7 @@ class DataReport:
     rows: int = 0  # records read
     turns: int = 0  # assistant turns to learn (one training row each)
     turns_left_out: int = 0  # assistant turns that cannot be learned (text and calls in one turn, empty)
-    turns_repeated: int = 0  # earlier turns already a record of the file, learned once
+    turns_repeated: int = 0  # earlier turns identical to a record or turn seen before in the file, learned once
     left_out_examples: list[str] = field(default_factory=list)  # the first few, with the reason
     kept: int = 0
     no_answer_tokens: int = 0  # rendering has neither think nor result tokens
@@ -46,7 +46,7 @@ class DataReport:
             by = sorted(self.too_long_by_source.items(), key=lambda kv: (-kv[1], kv[0]))
             long += " (" + ", ".join(f"{k} {n}" for k, n in by) + "; a larger max_length keeps them)"
         turns = (f"{self.turns} assistant turns from {self.rows} records"
-                 + (f" ({self.turns_repeated} earlier turns already records of their own, learned once)" if self.turns_repeated else "")
+                 + (f" ({self.turns_repeated} earlier turns repeat a record or turn seen before, learned once)" if self.turns_repeated else "")
                  + (f" ({self.turns_left_out} turns left out, e.g. {self.left_out_examples[0]})" if self.turns_left_out else "") + " · ")
         return (
             turns + f"{self.kept}/{self.turns} rows kept · {self.no_answer_tokens} without answer tokens · "
