@@ -273,9 +273,10 @@ def test_two_processes_writing_one_file_atomically_do_not_collide(tmp_path):
 
 
 def test_a_tool_message_must_answer_a_call_before_it(tmp_path):
-    """OpenAI's API refuses a tool message that follows no assistant turn with tool_calls, or whose
-    tool_call_id is none of those calls'. Read, such a conversation was learned with a result nobody
-    asked for, without a word; now the row is refused with its line and the message."""
+    """OpenAI's API refuses a tool message that follows no assistant turn, or whose tool_call_id is
+    none of that turn's calls'. Read, such a conversation was learned with a result nobody asked
+    for, without a word; now the row is refused with its line and the message. A prompting-style
+    turn (its calls in its text) may be answered."""
     tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
     call = {"role": "assistant", "content": None, "tool_calls": [
         {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}
@@ -283,6 +284,8 @@ def test_a_tool_message_must_answer_a_call_before_it(tmp_path):
     rows = [
         {"id": "ok", "tools": tools, "messages": [ask, call, {"role": "tool", "tool_call_id": "c1", "content": "12"}, reply]},
         {"id": "no-id", "tools": tools, "messages": [ask, call, {"role": "tool", "content": "12"}, reply]},
+        {"id": "prompting", "tools": tools, "messages": [ask, {"role": "assistant", "content": "[get_weather(city='Paris')]"},
+                                                          {"role": "tool", "content": "12"}, reply]},
         {"id": "orphan", "tools": tools, "messages": [ask, {"role": "tool", "tool_call_id": "c1", "content": "12"}, reply]},
         {"id": "after-user", "tools": tools, "messages": [ask, call, {"role": "user", "content": "hm"}, {"role": "tool", "content": "12"}, reply]},
         {"id": "wrong-id", "tools": tools, "messages": [ask, call, {"role": "tool", "tool_call_id": "c9", "content": "12"}, reply]},
@@ -290,9 +293,9 @@ def test_a_tool_message_must_answer_a_call_before_it(tmp_path):
     path = tmp_path / "chats.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     reader = Reader(path, skip_invalid=True, rejected=tmp_path / "rejected.jsonl")
-    assert [ex.id for ex in reader] == ["ok", "no-id"]
+    assert [ex.id for ex in reader] == ["ok", "no-id", "prompting"]
     assert reader.first_errors == [
-        f"{path}:3: message 1 (tool) answers no call: it does not follow an assistant turn with tool_calls",
-        f"{path}:4: message 3 (tool) answers no call: it does not follow an assistant turn with tool_calls",
-        f"{path}:5: message 2 (tool) has tool_call_id 'c9', which is none of the calls before it (c1)",
+        f"{path}:4: message 1 (tool) answers no call: it does not follow an assistant turn",
+        f"{path}:5: message 3 (tool) answers no call: it does not follow an assistant turn",
+        f"{path}:6: message 2 (tool) has tool_call_id 'c9', which is none of the calls before it (c1)",
     ]
