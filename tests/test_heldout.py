@@ -31,9 +31,11 @@ def test_an_interrupted_run_resumes_with_the_rows_it_finished(tmp_path, trained_
     assert "2/3" in proc.stdout and json.loads((out / "heldout.json").read_text())["correct"] == 2
 
     # a run killed after two answers: Oslo's answered as the reference (which this model never
-    # writes), the joke not yet, and a line torn mid-write
+    # writes), the joke not yet, and a line torn mid-write; a line at the joke's place that is
+    # another row's answer (its id differs) is not the joke's and is never attached to it
     (out / "heldout.json").unlink()
-    kept = [first[0], {**first[2], "output": "[get_weather(city='Oslo')]", "correct": False}]
+    kept = [first[0], {**first[2], "output": "[get_weather(city='Oslo')]", "correct": False},
+            {**first[1], "id": "another-row", "output": "[get_weather(city='Paris')]"}]
     (out / "heldout_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept) + '{"row": 1, "id": "jo')
     proc = funreason(*args)
     again = rows(out / "heldout_results.jsonl")

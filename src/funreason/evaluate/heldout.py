@@ -150,9 +150,13 @@ class HeldoutRun:
     def __init__(self, engine: Engine, rows: list[tuple[int, Example]], params: SamplingParams, out: Path, *,
                  guided: bool = False):
         self.rows, self.path = rows, out / RESULTS
-        # a row without its place is from a version that wrote the file only when it finished: done again
+        # a row without its place is from a version that wrote the file only when it finished, and one
+        # whose id is not the id of the row at that place is from a version that placed rows otherwise
+        # (rows without an answer were once not counted): both done again, never attached to another row
+        ids = {i: ex.id for i, ex in rows}
         self.done = {r["row"]: r["output"] for r in read_finished_rows(self.path)
-                     if isinstance(r, dict) and isinstance(r.get("row"), int) and isinstance(r.get("output"), str)}
+                     if isinstance(r, dict) and isinstance(r.get("row"), int) and isinstance(r.get("output"), str)
+                     and r.get("id") == ids.get(r["row"])}
         todo = [(i, ex) for i, ex in rows if i not in self.done]
         self.pending = dict(zip([i for i, _ in todo], submit(engine, [ex for _, ex in todo], params, guided=guided)))
 
