@@ -60,6 +60,8 @@ def test_bare_call_tuple_and_empty_arguments():
         ("[1, 2]", "expected a function call"),
         ("[f()(x=1)]", "dotted identifier"),
         ("[f(x=lambda: 0)]", "lambda"),
+        ("[get - weather(x=1)]", "arithmetic"),  # a hyphenated name has no spaces in it
+        ("[get-weather]", "arithmetic"),
         ("[f(x=1)", "not a Python call list"),
         ("", "empty"),
     ],
@@ -115,6 +117,14 @@ def test_code_fences_are_accepted():
     assert parse_calls('```json\n[{"name": "f", "arguments": {"a": 1}}]\n```') == [Call("f", {"a": 1})]
 
 
+def test_a_hyphenated_name_as_openai_and_mcp_tools_have_parses_and_round_trips():
+    calls = [Call("get-weather", {"city": "Paris", "delta": -1}), Call("fs.list-files", {}), Call("a-b.c-d", {"x": "e-f(g=1)"})]
+    text = format_python_calls(calls)
+    assert text == "[get-weather(city='Paris', delta=-1), fs.list-files(), a-b.c-d(x='e-f(g=1)')]"
+    assert parse_python_calls(text) == calls and parse_output(format_answer("why", calls)).calls == calls
+    assert parse_python_calls("get-weather(city='Paris', delta=-1)") == calls[:1]  # a bare call too
+
+
 def test_formats_round_trip():
     calls = [Call("get_weather", {"city": "São Paulo", "days": 3}), Call("m.f", {"x": [1.5, -2], "y": {"k": None}})]
     assert format_python_calls(calls) == "[get_weather(city='São Paulo', days=3), m.f(x=[1.5, -2], y={'k': None})]"
@@ -137,7 +147,9 @@ identifiers = st.from_regex(r"[a-z_][a-z0-9_]{0,10}", fullmatch=True).filter(
 )
 call_strategy = st.builds(
     Call,
-    name=st.lists(identifiers, min_size=1, max_size=3).map(".".join),
+    # dotted and hyphenated names (`pkg.f`, OpenAI's and MCP's `get-weather`)
+    name=st.tuples(identifiers, st.lists(st.tuples(st.sampled_from(".-"), identifiers), max_size=2)).map(
+        lambda t: t[0] + "".join(sep + part for sep, part in t[1])),
     arguments=st.dictionaries(identifiers, json_values, max_size=4),
 )
 

@@ -380,3 +380,25 @@ def test_the_teacher_sees_the_functions_as_the_student_does(sample_examples):
     for ex in annotated:
         shown = functions_json(ex)
         assert '"x-' not in shown and all(t.name in shown for t in ex.tools)
+
+
+def test_a_tool_with_a_hyphenated_name_is_refined_and_kept(tmp_path):
+    """OpenAI's and MCP's tool names may have hyphens (`get-weather`): the format check takes a name
+    of identifiers joined by dots or hyphens, so such a row is kept, not sent to hard.jsonl after
+    four regenerations that all write the same call; a part that is no identifier is still refused."""
+    from funreason.fcdr.checks import BAD_NAME, format_problem
+    from funreason.fcdr.rule_teacher import RuleTeacher
+    from funreason.schema import Call
+
+    assert format_problem([Call("get-weather", {"city": "Paris"}), Call("fs.list-files", {})]) is None
+    assert format_problem([Call("get-2fa", {})]).kind == BAD_NAME
+    tool = {"type": "function", "function": {"name": "get-weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+    row = {"id": "hy", "tools": [tool], "messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "get-weather", "arguments": '{"city": "Paris"}'}}]}]}
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps(row) + "\n")
+    report = asyncio.run(run_refine(RefineConfig(str(inp), str(tmp_path / "out"), concurrency=1), RuleTeacher()))
+    assert report.outcomes["kept"] == 1 and report.outcomes["hard"] == 0, report
+    (kept,) = outputs(tmp_path / "out")["kept"]
+    assert kept["answer"] == [{"name": "get-weather", "arguments": {"city": "Paris"}, "id": "c1"}]

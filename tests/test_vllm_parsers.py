@@ -117,7 +117,8 @@ CALL_TEXTS = ["[get_weather(city='Paris')]", "get_weather(city='Paris')", "get_w
               '{"name": "get_weather", "arguments": {"city": "Par}is"}}', '[{"name": "f", "arguments": "{\\"a\\": 1}"}]',
               "```python\n[get_weather(city='Paris')]\n```", "```\nget_weather(city='Paris')\n```",
               '```json\n{"name": "f", "arguments": {}}\n```', "[f(a='''x\n]'''), g(b=\"\\\")\")]",
-              "[f(a=1),  # first ]\n g(b=2)]", "a . b (c=1)", "[f(a=1)]  # done", "``````\n[f(a=1)]\n``````"]
+              "[f(a=1),  # first ]\n g(b=2)]", "a . b (c=1)", "[f(a=1)]  # done", "``````\n[f(a=1)]\n``````",
+              "get-weather(city='Paris'), mcp.list-files(path='/')"]
 STATEMENTS = {"[get_weather(city='Paris')] I also checked.": "[get_weather(city='Paris')] I",
               '{"name": "f", "arguments": {}}\n{"name": "g", "arguments": {}}': '{"name": "f", "arguments": {}}\n{',
               "```python\ndef add(a, b):\n    return a + b\n```": "```python\ndef a",

@@ -2,7 +2,9 @@
 
 Three call syntaxes are understood:
 - the BFCL / FunReason Python-call list: `[get_weather(city='Paris', days=3), math.factorial(n=5)]`
-  (parsed with `ast.parse`, which builds a syntax tree and runs nothing);
+  (parsed with `ast.parse`, which builds a syntax tree and runs nothing); a name may have hyphens
+  between its parts (`get-weather(city='Paris')`, as OpenAI's and MCP's tool names may), though a
+  part after a hyphen must start as an identifier does (`get-2fa` is not read);
 - JSON: `[{"name": ..., "arguments": {...}}]`, arguments as an object or a JSON string
   (BFCL's `{"function": ..., "parameters": ...}` spelling too);
 - Qwen / Hermes blocks: `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`.
@@ -138,7 +140,7 @@ def parse_python_calls(text: str, *, max_chars: int = MAX_CHARS) -> list[Call]:
     body = tree.body
     nodes = body.elts if isinstance(body, (ast.List, ast.Tuple)) else [body]
     try:
-        return [_call_from_node(n) for n in nodes]
+        return [_call_from_node(n, s) for n in nodes]
     except RecursionError:
         raise ParseError("value nested too deeply", s) from None
 
@@ -266,8 +268,11 @@ class CallsPrefix:
         return True
 
     def _name(self, c: str, state: str) -> None:
-        """A dotted function name, then its `(`: anything else ends the chance of a bare call."""
+        """A dotted (or hyphenated) function name, then its `(`: anything else ends the chance of a bare call."""
         if state == "name" and ("a" + c).isidentifier():
+            return
+        if state == "name" and c == "-":  # `get-weather(`: like a dot, a name part must follow
+            self._state = "dot"
             return
         if state == "dot":
             if c.isidentifier():
@@ -333,10 +338,18 @@ def _prepare(text: str, max_chars: int) -> str:
     return s
 
 
-def _call_from_node(node: ast.AST) -> Call:
+def _call_from_node(node: ast.AST, source: str) -> Call:
+    prefix = ""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub) and isinstance(node.right, ast.Call):
+        # `get-weather(…)` reads as `get - weather(…)`: a hyphenated name (OpenAI's and MCP's tool
+        # names may have hyphens), taken only when the hyphens join the name's parts with no space
+        prefix = _hyphened(node.left) + "-"
+        if not (ast.get_source_segment(source, node) or "").startswith(prefix + _dotted_name(node.right.func)):
+            raise ParseError(f"expected a function call, found {_describe(node)}", _unparse(node))
+        node = node.right
     if not isinstance(node, ast.Call):
         raise ParseError(f"expected a function call, found {_describe(node)}", _unparse(node))
-    name = _dotted_name(node.func)
+    name = prefix + _dotted_name(node.func)
     if node.args:
         raise ParseError(f"positional argument in call to {name}; write name=value", _unparse(node))
     args: dict[str, Any] = {}
@@ -347,6 +360,13 @@ def _call_from_node(node: ast.AST) -> Call:
             raise ParseError(f"argument {kw.arg!r} given twice in call to {name}", _unparse(node))
         args[kw.arg] = _literal(kw.value, name, kw.arg, 0)
     return Call(name=name, arguments=args)
+
+
+def _hyphened(node: ast.AST) -> str:
+    """The part of a hyphenated name before its last hyphen: `get` of `get-weather`, `a-b` of `a-b-c`."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub):
+        return _hyphened(node.left) + "-" + _dotted_name(node.right)
+    return _dotted_name(node)
 
 
 def _dotted_name(node: ast.AST) -> str:

@@ -38,15 +38,16 @@ _ANSWER = re.compile(r"ANSWER\s*:\s*", re.IGNORECASE)
 
 def format_problem(calls: list[Call]) -> Verdict | None:
     """Stage 5, format identification: the calls must write as a Python call list that parses
-    back to the same calls (valid dotted names, keyword names, literal JSON-like values)."""
+    back to the same calls (dotted or hyphenated names of identifiers, keyword names, literal
+    JSON-like values)."""
     try:
         text = format_python_calls(calls)
     except ValueError as e:
         return Verdict(NO_LITERAL, f"a value has no literal form ({e})")
     for c in calls:
-        for part in c.name.split("."):
+        for part in re.split(r"[.-]", c.name):
             if not part.isidentifier():
-                return Verdict(BAD_NAME, f"function name {c.name!r} is not a dotted identifier")
+                return Verdict(BAD_NAME, f"function name {c.name!r} is not identifiers joined by dots or hyphens")
         for arg in c.arguments:
             if not isinstance(arg, str) or not arg.isidentifier():
                 return Verdict(BAD_NAME, f"{c.name}: parameter name {arg!r} cannot be a keyword argument")
