@@ -88,7 +88,7 @@ def stats(cfg: StatsConfig, as_json: bool = typer.Option(False, "--json", help="
     seconds = time.perf_counter() - t0
     if as_json:
         return stdout.print_json(json.dumps({"data": cfg.data, "tokenizer": cfg.tokenizer, **st.to_dict(), "seconds": round(seconds, 3)}))
-    _table(f"Segment tokens — {Path(cfg.data).name} ({cfg.tokenizer})", ("segment", "rows", "mean", "median", "p90", "max"), st.segment_rows())
+    _table(f"Segment tokens — {Path(cfg.data).name} ({cfg.tokenizer})", ("segment", "segments", "mean", "median", "p90", "max"), st.segment_rows())
     if len(st.per_turn) > 1:
         _table("Segments per assistant turn", ("turn", "turns", "think segments", "result segments", "think tokens", "result tokens"),
                [(str(k), str(c.turns), str(c.think_segments), str(c.result_segments), str(c.think_tokens), str(c.result_tokens))

@@ -68,12 +68,13 @@ class Stats:
         return asdict(self)
 
     def segment_rows(self) -> list[tuple[str, str, str, str, str, str]]:
-        """(segment, rows, mean, median, p90, max) for think and result, as tables show them."""
+        """(segment, segments counted, mean, median, p90, max) for think and result, as tables show them:
+        one segment per assistant turn that has it, so a conversation counts each of its turns."""
         return [(name, str(s.count), f"{s.mean:.2f}", f"{s.median:.0f}", f"{s.p90:.0f}", str(s.max))
                 for name, s in (("think", self.think), ("result", self.result))]
 
     def markdown(self) -> list[str]:
-        lines = table(("segment", "rows", "mean", "median", "p90", "max"), self.segment_rows())
+        lines = table(("segment", "segments", "mean", "median", "p90", "max"), self.segment_rows())
         if len(self.per_turn) > 1:  # a multi-turn file: what each turn carries
             lines += [""] + table(("assistant turn", "turns", "think segments", "result segments", "think tokens", "result tokens"),
                                   [(str(k), str(c.turns), str(c.think_segments), str(c.result_segments), str(c.think_tokens),
