@@ -22,7 +22,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import resource
 import statistics
@@ -311,7 +310,9 @@ class Runner:
                 continue
             if p.kind in ("train", "eval"):  # re-estimated from what finished pieces measured
                 p = next(q for q in self.pieces() if q.name == p.name)
-            left = max(p.estimate - rec["seconds"], 0.0) if p.kind == "train" else p.estimate
+            # a training resumes from its checkpoints: what is left is its estimate less the time it ran (held time not counted)
+            ran = rec["seconds"] + sum(a["seconds"] for a in self.adjustments() if a.get("piece") == p.name)
+            left = max(p.estimate - ran, 0.0) if p.kind == "train" else p.estimate
             if self.spent() + left > self.budget:
                 log(f"stop: {p.name} would take about {left:.0f} s, and {self.spent():.0f} s of the {self.budget:.0f} s budget are spent; "
                     f"{len(pieces) - i} pieces not run (results.md reports what finished)")
