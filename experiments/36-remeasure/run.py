@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT / "src"))  # this checkout's funreason, for the light work (files, BFCL entries, intervals)
+ROOT = HERE.parents[1]  # the checkout of this script: default work folder and ledger
+CODE = ROOT  # the checkout whose src/ every piece runs (`--code`: a worktree pinned for the whole experiment)
 
 BUDGET_S = 36_000  # 10 hours of this machine, all pieces together (wall seconds)
 SEEDS = (0, 1, 2)
@@ -299,7 +299,16 @@ class Runner:
     # --- running ----------------------------------------------------------------------------
     def run(self) -> int:
         self.claim()
+        if (self.work / "hold.json").exists():  # a runner that ended while held: its clock stopped at the hold
+            (self.work / "hold.json").unlink()
+            log("an earlier runner ended while held; its hold is closed (the held time was never on its clock)")
         write_atomic(self.work / "runner.pid", str(os.getpid()))  # for --hold / --go
+        try:
+            return self._run()
+        finally:
+            (self.work / "runner.pid").unlink(missing_ok=True)
+
+    def _run(self) -> int:
         pieces = self.pieces()
         for i, p in enumerate(pieces):
             rec = self.progress["pieces"].setdefault(p.name, {"kind": p.kind, "seconds": 0.0, "cpu_seconds": 0.0, "attempts": 0, "done": False})
@@ -335,7 +344,9 @@ class Runner:
 
     def execute(self, p: Piece, rec: dict[str, Any]) -> None:
         rec["attempts"] += 1
-        t0, c0 = time.monotonic(), child_cpu()
+        rec["code"] = code_commit()
+        self.save()  # recorded before it runs: `--hold` finds the running piece here
+        t0, c0, base = time.monotonic(), child_cpu(), rec["seconds"]
         try:
             if p.kind == "assemble":
                 self.assemble(p.meta["recipe"])
@@ -344,25 +355,28 @@ class Runner:
                 logs.mkdir(exist_ok=True)
                 if p.kind == "sample":
                     Path(p.args[-1]).parent.mkdir(parents=True, exist_ok=True)  # `funreason sample` writes into an existing folder
-                env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FUNREASON_LEDGER": str(self.ledger)}
+                env = {**os.environ, "PYTHONPATH": str(CODE / "src"), "FUNREASON_LEDGER": str(self.ledger)}
                 with open(logs / f"{p.name}.log", "a", encoding="utf-8") as fh:
                     fh.write(f"$ {' '.join(p.args)}\n")
                     fh.flush()
-                    proc = subprocess.Popen(p.args, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-                    base = rec["seconds"]
-                    while proc.poll() is None:  # the clock saved each minute: a killed runner loses at most that
-                        try:
-                            proc.wait(timeout=60)
-                        except subprocess.TimeoutExpired:
-                            rec["seconds"] = round(base + time.monotonic() - t0, 1)
-                            self.save()
-                    rec["seconds"] = base  # the finally below adds the whole attempt once
+                    proc = subprocess.Popen(p.args, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=CODE)
+                    try:
+                        while proc.poll() is None:  # the clock saved each minute: a killed runner loses at most that
+                            try:
+                                proc.wait(timeout=60)
+                            except subprocess.TimeoutExpired:
+                                rec["seconds"] = round(base + time.monotonic() - t0, 1)
+                                self.save()
+                    except BaseException:  # Ctrl-C, SIGTERM: the piece's process ends with the runner, never runs on untimed
+                        proc.kill()
+                        proc.wait()
+                        raise
                 if proc.returncode != 0:
                     sys.exit(f"error: {p.name} failed (exit {proc.returncode}); its output: {logs / (p.name + '.log')}")
                 if p.kind == "audit":
                     self.drop_flagged(p.meta["recipe"])
         finally:
-            rec["seconds"] = round(rec["seconds"] + time.monotonic() - t0, 1)
+            rec["seconds"] = round(base + time.monotonic() - t0, 1)  # set, not added: the heartbeat wrote part of it
             rec["cpu_seconds"] = round(rec["cpu_seconds"] + child_cpu() - c0, 1)
             self.save()
 
@@ -539,26 +553,39 @@ def log(msg: str) -> None:
 def hold(work: Path, go: bool) -> int:
     """`--hold` stops the running runner and its children (SIGSTOP to its process group) so the machine
     can do other work; `--go` continues it and writes the held seconds to `adjustments.jsonl`, taken
-    off the budget and off the held piece's rate."""
+    off the budget and off the held piece's rate. The pid must be this work folder's runner."""
     import signal
 
     pid = int((work / "runner.pid").read_text()) if (work / "runner.pid").exists() else 0
-    state = work / "hold.json"
     try:
-        os.killpg(os.getpgid(pid), signal.SIGCONT if go else signal.SIGSTOP)
-    except (ProcessLookupError, PermissionError, OSError) as e:
-        sys.exit(f"error: no runner of {work} is running (runner.pid {pid or 'missing'}: {e}); start it with nice -n 19 {sys.argv[0]} --work {work}")
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if pid else []
+    except OSError:
+        cmdline = []
+    if not any(arg.endswith(b"36-remeasure/run.py") for arg in cmdline) or os.getpgid(pid) != pid:
+        sys.exit(f"error: no runner of {work} is running as a process group of its own (runner.pid {pid or 'missing'}); "
+                 f"start it as the NOTES say (setsid nohup nice -n 19 …)")
+    state = work / "hold.json"
     if not go:
+        if state.exists():
+            sys.exit(f"error: {work} is held already since {json.loads(state.read_text())['since']:.0f}; continue it with --go")
         progress = json.loads((work / "progress.json").read_text(encoding="utf-8"))
-        # pieces are recorded in the order they run: the first not done is the one running
+        # pieces are recorded in the order they run, and saved as one starts: the first not done is the one running
         running = [n for n, p in progress["pieces"].items() if not p["done"]]
-        write_atomic(state, json.dumps({"since": time.time(), "piece": running[0] if running else None}))
-        log(f"held runner {pid}; continue it with: {sys.argv[0]} --work {work} --go")
+        if not running:
+            sys.exit(f"error: no piece of {work} is running; nothing to hold")
+        write_atomic(state, json.dumps({"since": time.time(), "piece": running[0], "pid": pid}))
+        os.killpg(pid, signal.SIGSTOP)
+        log(f"held runner {pid} in {running[0]}; continue it with: {sys.argv[0]} --work {work} --go")
         return 0
+    os.killpg(pid, signal.SIGCONT)
     if not state.exists():
         log(f"runner {pid} continued; no hold was recorded")
         return 0
     h = json.loads(state.read_text(encoding="utf-8"))
+    if h.get("pid") != pid:  # held another runner, which ended: its clock stopped at the hold
+        state.unlink()
+        log(f"the hold was of runner {h.get('pid')}, not of {pid}: closed without a correction")
+        return 0
     held = round(time.time() - h["since"], 1)
     with open(work / "adjustments.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps({"seconds": -held, "piece": h["piece"], "why": f"held from {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(h['since']))} UTC "
@@ -566,6 +593,13 @@ def hold(work: Path, go: bool) -> int:
     state.unlink()
     log(f"runner {pid} continued after {held:.0f} s held (off the budget: {work / 'adjustments.jsonl'})")
     return 0
+
+
+def code_commit() -> str:
+    """The commit of the code pieces run (`--code`), with `+dirty` when its src/ has changes."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(CODE), *args], capture_output=True, text=True).stdout.strip()
+    return (git("rev-parse", "--short", "HEAD") or "unknown") + ("+dirty" if git("status", "--porcelain", "--", "src") else "")
 
 
 def dry_run(r: Runner) -> None:
@@ -595,10 +629,18 @@ def main() -> int:
     ap.add_argument("--dry-run", action="store_true", help="print the plan and its cost estimate; run nothing")
     ap.add_argument("--ledger", default="", help="test-set ledger (default: the committed experiments/bfcl_test_ledger.jsonl; "
                                                  "with --tiny, WORK/bfcl_test_ledger.jsonl)")
-    ap.add_argument("--hold", action="store_true", help="stop the running runner (and its children) while the machine does other work")
-    ap.add_argument("--go", action="store_true", help="continue a held runner; the held seconds come off the budget")
+    ap.add_argument("--code", default="", help="checkout whose src/ every piece runs (default: this script's); a worktree "
+                                               "pinned for the whole experiment keeps later commits out of it")
+    how = ap.add_mutually_exclusive_group()
+    how.add_argument("--hold", action="store_true", help="stop the running runner (and its children) while the machine does other work")
+    how.add_argument("--go", action="store_true", help="continue a held runner; the held seconds come off the budget")
     args = ap.parse_args()
     work = Path(args.work).resolve()
+    global CODE
+    CODE = Path(args.code).resolve() if args.code else ROOT
+    if not (CODE / "src" / "funreason").is_dir():
+        sys.exit(f"error: --code {CODE} holds no src/funreason")
+    sys.path.insert(0, str(CODE / "src"))  # that checkout's funreason, for the light work too (files, BFCL entries, intervals)
     if args.hold or args.go:
         return hold(work, args.go)
     if args.tiny and not args.ledger and (work == ROOT or ROOT in work.parents):
@@ -608,6 +650,12 @@ def main() -> int:
     if args.dry_run:
         dry_run(r)
         return 0
+    import signal
+
+    def stop(_sig: int, _frame: Any) -> None:  # SIGTERM as Ctrl-C: the running piece is ended and its clock saved
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     return r.run()
 
 
