@@ -62,6 +62,9 @@ def test_bare_call_tuple_and_empty_arguments():
         ("[f(x=lambda: 0)]", "lambda"),
         ("[get - weather(x=1)]", "arithmetic"),  # a hyphenated name has no spaces in it
         ("[get-weather]", "arithmetic"),
+        ("[(get)-weather(x=1)]", "arithmetic"),
+        ("[get-\nweather(x=1)]", "arithmetic"),
+        ("[get-class(x=1)]", "not a Python call list"),  # a keyword part: rename such a tool
         ("[f(x=1)", "not a Python call list"),
         ("", "empty"),
     ],

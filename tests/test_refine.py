@@ -391,7 +391,7 @@ def test_a_tool_with_a_hyphenated_name_is_refined_and_kept(tmp_path):
     from funreason.schema import Call
 
     assert format_problem([Call("get-weather", {"city": "Paris"}), Call("fs.list-files", {})]) is None
-    assert format_problem([Call("get-2fa", {})]).kind == BAD_NAME
+    assert format_problem([Call("get-2fa", {})]).kind == BAD_NAME and format_problem([Call("get-class", {})]).kind == BAD_NAME
     tool = {"type": "function", "function": {"name": "get-weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
     row = {"id": "hy", "tools": [tool], "messages": [
         {"role": "user", "content": "Weather in Paris?"},

@@ -3,8 +3,8 @@
 Three call syntaxes are understood:
 - the BFCL / FunReason Python-call list: `[get_weather(city='Paris', days=3), math.factorial(n=5)]`
   (parsed with `ast.parse`, which builds a syntax tree and runs nothing); a name may have hyphens
-  between its parts (`get-weather(city='Paris')`, as OpenAI's and MCP's tool names may), though a
-  part after a hyphen must start as an identifier does (`get-2fa` is not read);
+  between its parts (`get-weather(city='Paris')`, as OpenAI's and MCP's tool names may), though
+  each part must be an identifier that is not a Python keyword (`get-2fa`, `get-class` are not read);
 - JSON: `[{"name": ..., "arguments": {...}}]`, arguments as an object or a JSON string
   (BFCL's `{"function": ..., "parameters": ...}` spelling too);
 - Qwen / Hermes blocks: `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`.
@@ -140,7 +140,7 @@ def parse_python_calls(text: str, *, max_chars: int = MAX_CHARS) -> list[Call]:
     body = tree.body
     nodes = body.elts if isinstance(body, (ast.List, ast.Tuple)) else [body]
     try:
-        return [_call_from_node(n, s) for n in nodes]
+        return [_call_from_node(n) for n in nodes]
     except RecursionError:
         raise ParseError("value nested too deeply", s) from None
 
@@ -338,13 +338,13 @@ def _prepare(text: str, max_chars: int) -> str:
     return s
 
 
-def _call_from_node(node: ast.AST, source: str) -> Call:
+def _call_from_node(node: ast.AST) -> Call:
     prefix = ""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub) and isinstance(node.right, ast.Call):
         # `get-weather(…)` reads as `get - weather(…)`: a hyphenated name (OpenAI's and MCP's tool
         # names may have hyphens), taken only when the hyphens join the name's parts with no space
         prefix = _hyphened(node.left) + "-"
-        if not (ast.get_source_segment(source, node) or "").startswith(prefix + _dotted_name(node.right.func)):
+        if not _joined(node.left, node.right.func):
             raise ParseError(f"expected a function call, found {_describe(node)}", _unparse(node))
         node = node.right
     if not isinstance(node, ast.Call):
@@ -365,8 +365,20 @@ def _call_from_node(node: ast.AST, source: str) -> Call:
 def _hyphened(node: ast.AST) -> str:
     """The part of a hyphenated name before its last hyphen: `get` of `get-weather`, `a-b` of `a-b-c`."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub):
+        if not _joined(node.left, node.right):
+            raise ParseError(f"function name must be a dotted identifier, found {_describe(node)}", _unparse(node))
         return _hyphened(node.left) + "-" + _dotted_name(node.right)
     return _dotted_name(node)
+
+
+def _joined(left: ast.AST, right: ast.AST) -> bool:
+    """True when one character (the `-`) stands between `left`'s end and the start of `right`'s
+    first name part, on one line: no space, bracket or comment (positions, not text, so a long
+    call list is read in linear time)."""
+    while isinstance(right, ast.Attribute):
+        right = right.value
+    return (getattr(left, "end_lineno", None) == getattr(right, "lineno", -1)
+            and getattr(left, "end_col_offset", -9) + 1 == getattr(right, "col_offset", -1))
 
 
 def _dotted_name(node: ast.AST) -> str:

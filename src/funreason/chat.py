@@ -184,7 +184,7 @@ class TurnTally:
     records: int = 0
     turns: int = 0  # turns to learn, one training row each
     left_out: int = 0  # turns that cannot be learned
-    repeated: int = 0  # earlier turns that are already a record of the stream (a reader that yields every prefix)
+    repeated: int = 0  # earlier turns identical to a record or turn before them in the stream, learned once
     first_left_out: list[str] = field(default_factory=list)
 
 

