@@ -118,12 +118,13 @@ CALL_TEXTS = ["[get_weather(city='Paris')]", "get_weather(city='Paris')", "get_w
               "```python\n[get_weather(city='Paris')]\n```", "```\nget_weather(city='Paris')\n```",
               '```json\n{"name": "f", "arguments": {}}\n```', "[f(a='''x\n]'''), g(b=\"\\\")\")]",
               "[f(a=1),  # first ]\n g(b=2)]", "a . b (c=1)", "[f(a=1)]  # done", "``````\n[f(a=1)]\n``````",
-              "get-weather(city='Paris'), mcp.list-files(path='/')"]
+              "get-weather(city='Paris'), mcp.list-files(path='/')", "# the call\n[get_weather(city='Paris')]"]
 STATEMENTS = {"[get_weather(city='Paris')] I also checked.": "[get_weather(city='Paris')] I",
               '{"name": "f", "arguments": {}}\n{"name": "g", "arguments": {}}': '{"name": "f", "arguments": {}}\n{',
               "```python\ndef add(a, b):\n    return a + b\n```": "```python\ndef a",
               "[Note] None of the functions can answer this.": "[Note] N", "None of them fits.": "None o",
-              "get_weather(city='Paris') is done": "get_weather(city='Paris') i", "1. First": "1"}
+              "get_weather(city='Paris') is done": "get_weather(city='Paris') i", "1. First": "1",
+              "# Answer\nThe weather is fine.": "# Answer\nThe w"}
 
 
 def test_calls_prefix_never_gives_up_on_calls_and_gives_up_on_statements():

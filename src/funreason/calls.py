@@ -239,8 +239,13 @@ class CallsPrefix:
                 self._open = True
             elif c.isidentifier():
                 self._state = "name"
+            elif c == "#":  # a comment line before the calls: Python's parser skips it, and so does this
+                self._state = "comment"
             else:
                 self.dead = True
+        elif state == "comment":
+            if c == "\n":
+                self._state = "start"
         elif state == "ticks":
             self._ticks += 1
             if c != "`":
