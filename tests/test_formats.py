@@ -299,3 +299,32 @@ def test_a_tool_message_must_answer_a_call_before_it(tmp_path):
         f"{path}:5: message 3 (tool) answers no call: it does not follow an assistant turn",
         f"{path}:6: message 2 (tool) has tool_call_id 'c9', which is none of the calls before it (c1)",
     ]
+
+
+def test_a_record_with_ids_on_one_side_is_written_as_a_row_openai_accepts(tmp_path):
+    """Native records may give call ids only on the calls or only on the results. Written as OpenAI
+    rows, each tool message is paired with its call (the k-th result after a turn answers its k-th
+    call) and the side without an id takes the other's, so the row reads back; before, a result's
+    own id beside a filled-in `call_0` made a row this reader refuses."""
+    from funreason.formats import write_examples
+    from funreason.schema import Example
+
+    tools = [{"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    paris, oslo = {"name": "get_weather", "arguments": {"city": "Paris"}}, {"name": "get_weather", "arguments": {"city": "Oslo"}}
+    ask = {"role": "user", "content": "Weather in Paris and Oslo?"}
+    records = [
+        {"id": "ids-on-results", "tools": tools, "answer": "12 and 3 degrees.", "messages": [
+            ask, {"role": "assistant", "content": "", "tool_calls": [paris, oslo]},
+            {"role": "tool", "tool_call_id": "abc", "content": "12"}, {"role": "tool", "tool_call_id": "def", "content": "3"}]},
+        {"id": "ids-on-calls", "tools": tools, "answer": "12 and 3 degrees.", "messages": [
+            ask, {"role": "assistant", "content": "", "tool_calls": [{**paris, "id": "p"}, {**oslo, "id": "o"}]},
+            {"role": "tool", "content": "12"}, {"role": "tool", "content": "3"}]},
+    ]
+    out = tmp_path / "chats.jsonl"
+    write_examples([Example.from_dict(r) for r in records], out, "openai")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    # messages: the question, the turn with two calls, the two results (then the answer)
+    pairs = [([c["id"] for c in r["messages"][1]["tool_calls"]], [m["tool_call_id"] for m in r["messages"][2:4]]) for r in rows]
+    assert pairs == [(["abc", "def"], ["abc", "def"]), (["p", "o"], ["p", "o"])]
+    assert [ex.id for ex in Reader(out)] == ["ids-on-results", "ids-on-calls"]  # read back: none refused
+    assert all("_id_filled" not in json.dumps(r) for r in rows)
