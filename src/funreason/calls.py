@@ -382,8 +382,7 @@ def _joined(left: ast.AST, right: ast.AST) -> bool:
     call list is read in linear time)."""
     while isinstance(right, ast.Attribute):
         right = right.value
-    return (getattr(left, "end_lineno", None) == getattr(right, "lineno", -1)
-            and getattr(left, "end_col_offset", -9) + 1 == getattr(right, "col_offset", -1))
+    return left.end_lineno == right.lineno and left.end_col_offset + 1 == right.col_offset  # type: ignore[attr-defined, operator]
 
 
 def _dotted_name(node: ast.AST) -> str:

@@ -68,7 +68,7 @@ def to_row(ex: Example) -> dict[str, Any]:
         if ex.reasoning is not None:
             final["reasoning_content"] = ex.reasoning
         messages.append(final)
-    row: dict[str, Any] = {"id": ex.id, "messages": _paired_ids(messages)}
+    row: dict[str, Any] = {"id": ex.id, "messages": _paired_ids(messages, ex.messages)}
     row["tools"] = [{"type": "function", "function": t.to_dict()} for t in ex.tools]
     row.update(ex.meta.get("extra", {}))
     return row
@@ -146,42 +146,38 @@ def _call_in(c: Any) -> Call:
 
 
 def _tool_calls_out(calls: list[Call]) -> list[dict[str, Any]]:
-    """The calls as OpenAI writes them; a call without an id gets `call_{i}` (`_id_filled` marks it
-    for `_paired_ids`, which may take its result's id instead)."""
+    """The calls as OpenAI writes them; a call without an id gets `call_{i}` (`_paired_ids` may give
+    it its result's id instead)."""
     return [
         {
             "id": c.id or f"call_{i}",
             "type": "function",
             "function": {"name": c.name, "arguments": json.dumps(c.arguments, ensure_ascii=False)},
-            **({} if c.id else {"_id_filled": True}),
         }
         for i, c in enumerate(calls)
     ]
 
 
-def _paired_ids(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _paired_ids(messages: list[dict[str, Any]], given: list[Message]) -> list[dict[str, Any]]:
     """OpenAI's API pairs each tool message with a call of the assistant turn before it by id. A
     record may give the id on one side only (calls without ids, results without `tool_call_id`):
     the k-th tool message after a turn answers its k-th call, and the side without an id takes
     the other's, so the row written is one OpenAI (and this reader) accepts. Ids given on both
-    sides are written as they are."""
-    calls: list[dict[str, Any]] = []
+    sides are written as they are. `given`: the record's messages, which `messages` write in order."""
+    calls: list[tuple[dict[str, Any], Call]] = []  # the turn's calls as written, each with the call it writes
     k = 0
-    for m in messages:
+    for m, src in zip(messages, given):
         if m["role"] == "assistant":
-            calls, k = m.get("tool_calls") or [], 0
+            calls, k = list(zip(m.get("tool_calls") or [], src.tool_calls or [])), 0
         elif m["role"] == "tool" and k < len(calls):
-            call = calls[k]
+            written, call = calls[k]
             if m.get("tool_call_id") is None:
-                m["tool_call_id"] = call["id"]
-            elif call.pop("_id_filled", False):
-                call["id"] = m["tool_call_id"]
+                m["tool_call_id"] = written["id"]
+            elif not call.id:  # the call's id was filled in: the result's own id pairs them
+                written["id"] = m["tool_call_id"]
             k += 1
         else:
             calls = []
-    for m in messages:
-        for call in m.get("tool_calls") or []:
-            call.pop("_id_filled", None)
     return messages
 
 
