@@ -272,6 +272,13 @@ class Runner:
         return True
 
     @staticmethod
+    def checkpoint_step(p: Piece) -> int:
+        """The step of the last checkpoint a training would resume from (`checkpoint-N` in its run folder), 0 if none."""
+        run = Path(p.args[p.args.index("--out") + 1])
+        steps = [int(c.name.split("-", 1)[1]) for c in run.glob("checkpoint-*") if c.name.split("-", 1)[1].isdigit()] if run.exists() else []
+        return max(steps, default=0)
+
+    @staticmethod
     def trained_steps(run: Path) -> int | None:
         """The optimizer steps the run's metrics log reached."""
         path = run / "metrics.jsonl"
@@ -319,9 +326,9 @@ class Runner:
                 continue
             if p.kind in ("train", "eval"):  # re-estimated from what finished pieces measured
                 p = next(q for q in self.pieces() if q.name == p.name)
-            # a training resumes from its checkpoints: what is left is its estimate less the time it ran (held time not counted)
-            ran = rec["seconds"] + sum(a["seconds"] for a in self.adjustments() if a.get("piece") == p.name)
-            left = max(p.estimate - ran, 0.0) if p.kind == "train" else p.estimate
+            # a training resumes from its last checkpoint: what is left is the share of its steps after that checkpoint
+            # (time an attempt ran past its last checkpoint is lost, so the time it ran says less)
+            left = p.estimate * (1 - self.checkpoint_step(p) / self.s["train"]["max_steps"]) if p.kind == "train" else p.estimate
             if self.spent() + left > self.budget:
                 log(f"stop: {p.name} would take about {left:.0f} s, and {self.spent():.0f} s of the {self.budget:.0f} s budget are spent; "
                     f"{len(pieces) - i} pieces not run (results.md reports what finished)")
