@@ -271,6 +271,11 @@ class Runner:
                      f"move it away or delete {run} to train it again")
         return True
 
+    def left(self, p: Piece) -> float:
+        """Seconds a piece still needs. A training resumes from its last checkpoint: what is left is the share of
+        its steps after that checkpoint (time an attempt ran past its last checkpoint is lost)."""
+        return p.estimate * (1 - self.checkpoint_step(p) / self.s["train"]["max_steps"]) if p.kind == "train" else p.estimate
+
     @staticmethod
     def checkpoint_step(p: Piece) -> int:
         """The step of the last checkpoint a training would resume from (`checkpoint-N` in its run folder), 0 if none."""
@@ -326,11 +331,18 @@ class Runner:
                 continue
             if p.kind in ("train", "eval"):  # re-estimated from what finished pieces measured
                 p = next(q for q in self.pieces() if q.name == p.name)
-            # a training resumes from its last checkpoint: what is left is the share of its steps after that checkpoint
-            # (time an attempt ran past its last checkpoint is lost, so the time it ran says less)
-            left = p.estimate * (1 - self.checkpoint_step(p) / self.s["train"]["max_steps"]) if p.kind == "train" else p.estimate
-            if self.spent() + left > self.budget:
-                log(f"stop: {p.name} would take about {left:.0f} s, and {self.spent():.0f} s of the {self.budget:.0f} s budget are spent; "
+            left = self.left(p)
+            # a stop leaves whole seeds: a seed is begun only if the whole seed fits, as a trained model that cannot be
+            # evaluated, or one split of a seed, would spend budget on no reportable figure; within a begun seed,
+            # each piece must fit
+            seed = p.meta.get("seed")
+            of_seed = [q for q in self.pieces() if seed is not None and q.meta.get("seed") == seed]
+            begun = any(self.progress["pieces"].get(q.name, {}).get("attempts") for q in of_seed)
+            need = left if seed is None or begun else sum(self.left(q) for q in of_seed)
+            if self.spent() + need > self.budget:
+                what = f"{p.name} would take about {left:.0f} s" if seed is None or begun else \
+                    f"seed {seed} ({p.name} first) would take about {need:.0f} s whole"
+                log(f"stop: {what}, and {self.spent():.0f} s of the {self.budget:.0f} s budget are spent; "
                     f"{len(pieces) - i} pieces not run (results.md reports what finished)")
                 self.save()
                 self.results()
