@@ -155,3 +155,21 @@ def test_a_row_without_a_reference_answer_is_named_and_its_earlier_turns_are_ask
     once = heldout_examples(split, 3, tmp_path / "rejected.jsonl")
     assert [ex.id for _, ex in sorted(once.rows)] == ["paris"]
     assert once.left_out == ["open-end assistant turn 3: no reference answer", "lone assistant turn 1: no reference answer"]
+
+
+def test_a_turn_calling_a_function_not_on_offer_is_named_not_asked(tmp_path):
+    """No answer under the row's tools could match such a reference turn (guided decoding cannot
+    even write it): it is named in `left_out`, as training leaves it out, and the turns around it
+    are asked."""
+    from funreason.evaluate.heldout import heldout_examples
+
+    call = {"id": "c1", "type": "function", "function": {"name": "get_forecast", "arguments": '{"city": "Paris"}'}}
+    row = {"id": "forecast", "tools": TOOLS, "messages": [
+        *PARIS, {"role": "assistant", "content": None, "tool_calls": [call]}, {"role": "tool", "content": "12", "tool_call_id": "c1"},
+        {"role": "assistant", "content": "It is 12 degrees."}]}
+    split = tmp_path / "split.jsonl"
+    split.write_text(json.dumps(row) + "\n")
+    got = heldout_examples(split, None, tmp_path / "rejected.jsonl", per_turn=True)
+    assert [(ex.id, ex.meta.get("turn")) for _, ex in got.rows] == [("forecast", 2)]
+    assert got.left_out == ["forecast assistant turn 1: calls get_forecast, not among the tools"]
+

@@ -185,3 +185,21 @@ def test_a_turn_that_is_already_a_record_of_the_file_is_learned_once(tokenizer):
     features, report = build_features([first, CONVERSATION], tokenizer, 4096)
     assert report.rows == 2 and report.turns == 3 and report.turns_repeated == 1 and len(features) == 3
     assert "1 earlier turns repeat a record or turn seen before" in report.summary()
+
+
+def test_an_earlier_turn_calling_a_function_not_on_offer_is_left_out_of_training_and_named():
+    """Learned, such a turn teaches calling what is not on offer; it was learned without a word.
+    (The record's own answer may not call one at all: `Example.validate` refuses it.) FCDR's view
+    (`offered_only=False`) still has it, so that its format stage judges the turn."""
+    ex = Example("forecast", [WEATHER], [
+        Message("user", USER_TEXT),
+        Message("assistant", "", tool_calls=[Call("get_forecast", {"city": "Paris"})]),
+        Message("tool", TOOL_RESULT),
+    ], None, "Take an umbrella.")
+    assert [t.id for t in assistant_turns(ex).examples] == ["forecast#turn1", "forecast"] and not assistant_turns(ex).left_out
+    kept = assistant_turns(ex, offered_only=True)
+    assert [t.id for t in kept.examples] == ["forecast"]
+    assert [str(x) for x in kept.left_out] == ["forecast assistant turn 1: calls get_forecast, not among the tools"]
+    count = TurnTally()
+    assert [t.id for t in learned_turns([ex, CONVERSATION], count)] == ["forecast", "trip#turn1", "trip#turn2", "trip"]
+    assert (count.turns, count.left_out, count.first_left_out) == (4, 1, ["forecast assistant turn 1: calls get_forecast, not among the tools"])

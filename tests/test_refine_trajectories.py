@@ -210,6 +210,22 @@ def test_a_turn_training_cannot_learn_is_a_step_left_out_and_named(tmp_path):
     assert report.steps.to_dict()["steps"]["left_out"] == 1
 
 
+def test_an_earlier_turn_calling_a_function_not_on_offer_is_judged_and_drops_the_conversation(tmp_path):
+    """Training leaves such a turn out, but its call would stay in the history of the turns after
+    it: FCDR judges it (it is no step left out), and its failure drops the conversation."""
+    ex = trip("forecast")
+    ex.messages[1].tool_calls = [Call("get_forecast", {"city": "Pariss"})]
+    inp = write(tmp_path / "in.jsonl", [ex])
+
+    async def go():
+        return await run_refine(RefineConfig(str(inp), str(tmp_path / "out")), RuleTeacher())
+
+    asyncio.run(go())
+    file, row = by_id(tmp_path / "out")["forecast"]
+    assert file == "dropped" and row["step"] == 1 and "get_forecast" in row["why"], row
+    assert steps_of(file, row)[1:] == [(2, "not_reached", None), (3, "not_reached", None)]
+
+
 @pytest.mark.integration
 def test_a_refined_conversation_goes_through_stats_and_train(tmp_path, tiny_model_dir, tokenizer):
     from funreason.chat import PROMPT, RESULT, THINK

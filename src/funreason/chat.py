@@ -146,14 +146,20 @@ class Turns:
     left_out: list[LeftOut]
 
 
-def assistant_turns(ex: Example, last_only: bool = False) -> Turns:
+def assistant_turns(ex: Example, last_only: bool = False, *, offered_only: bool = False) -> Turns:
     """Every assistant turn of `ex` as a record to learn: an earlier turn `k` becomes
     `Example("{id}#turn{k}", tools, messages before it, its reasoning, its calls or its text)`,
     and the record's own answer is the last turn (its id unchanged). With `last_only`, only that.
     A turn with both text and calls is left out (its answer has no one form to learn), as is an
-    empty one; `left_out` says which and why, so nothing is dropped silently."""
+    empty one; `left_out` says which and why, so nothing is dropped silently.
+
+    With `offered_only` (training, held-out scoring), an earlier turn that calls a function not
+    among the tools is left out too: learned, it teaches calling what is not on offer, and asked,
+    no answer could match it. (`Example.validate` refuses such a call in the record's own answer.
+    FCDR asks for every turn, so that its format stage judges such a turn and drops the row.)"""
     turns: list[Example] = []
     left_out: list[LeftOut] = []
+    offered = {t.name for t in ex.tools}
     if not last_only:
         k = 0
         for i, m in enumerate(ex.messages):
@@ -162,6 +168,10 @@ def assistant_turns(ex: Example, last_only: bool = False) -> Turns:
             k += 1
             if m.tool_calls and m.content.strip():
                 left_out.append(LeftOut(ex.id, k, "text and calls in one turn"))
+                continue
+            unknown = sorted({c.name for c in m.tool_calls or []} - offered)
+            if offered_only and unknown:
+                left_out.append(LeftOut(ex.id, k, f"calls {', '.join(unknown)}, not among the tools"))
                 continue
             answer: list[Any] | str | None = list(m.tool_calls) if m.tool_calls else (m.content or None)
             if answer is None and m.reasoning is None:
@@ -189,7 +199,7 @@ class TurnTally:
 
 
 def learned_turns(examples: Iterable[Example], count: TurnTally, last_only: bool = False) -> Iterator[Example]:
-    """`assistant_turns` of every record of a stream, counted in `count`. An earlier turn identical
+    """`assistant_turns` of every record of a stream (`offered_only`), counted in `count`. An earlier turn identical
     (tools, history, reasoning and answer) to a record or turn that came before it in the stream is
     learned once: it is skipped and counted as repeated. That is glaive's reader, which yields every
     target turn of a dialogue as its own record, in order, and two conversations that open alike.
@@ -203,7 +213,7 @@ def learned_turns(examples: Iterable[Example], count: TurnTally, last_only: bool
 
     for ex in examples:
         count.records += 1
-        found = assistant_turns(ex, last_only=last_only)
+        found = assistant_turns(ex, last_only=last_only, offered_only=True)
         count.left_out += len(found.left_out)
         count.first_left_out += [str(x) for x in found.left_out[: max(0, 5 - len(count.first_left_out))]]
         for turn in found.examples:

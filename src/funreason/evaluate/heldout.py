@@ -130,7 +130,7 @@ def asked_turns(ex: Example, per_turn: bool = False) -> tuple[list[Example], lis
     earlier = any(m.role == "assistant" for m in ex.messages)
     if ex.meta.get("conversation") != "whole" and not (per_turn and earlier):
         return ([ex] if ex.answer is not None else []), unanswered
-    turns = assistant_turns(ex)
+    turns = assistant_turns(ex, offered_only=True)
     # a turn of reasoning alone is learned, but has no answer to compare: named, not asked
     unanswered += [LeftOut(ex.id, t.meta["turn"], "no reference answer") for t in turns.examples if t is not ex and t.answer is None]
     return [t if t is not ex else Example(ex.id, ex.tools, ex.messages, ex.reasoning, ex.answer, ex.possible_answer,

@@ -25,7 +25,7 @@ from funreason.schema import Example
 class DataReport:
     rows: int = 0  # records read
     turns: int = 0  # assistant turns to learn (one training row each)
-    turns_left_out: int = 0  # assistant turns that cannot be learned (text and calls in one turn, empty)
+    turns_left_out: int = 0  # assistant turns that cannot be learned (text and calls in one turn, empty, a call not on offer)
     turns_repeated: int = 0  # earlier turns identical to a record or turn seen before in the file, learned once
     left_out_examples: list[str] = field(default_factory=list)  # the first few, with the reason
     kept: int = 0
