@@ -301,6 +301,27 @@ def test_a_tool_message_must_answer_a_call_before_it(tmp_path):
     ]
 
 
+def test_a_native_record_whose_tool_message_answers_no_call_is_refused_too(tmp_path):
+    """The rule is the record's (`Example.validate`), not only the OpenAI reader's: FunReason's own
+    JSONL rows took such a conversation without a word."""
+    tools = [{"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+    call = {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "name": "get_weather", "arguments": {"city": "Paris"}}]}
+    ask = {"role": "user", "content": "Weather in Paris?"}
+    rows = [
+        {"id": "ok", "tools": tools, "messages": [ask, call, {"role": "tool", "tool_call_id": "c1", "content": "12"}], "answer": "12 degrees."},
+        {"id": "orphan", "tools": tools, "messages": [ask, {"role": "tool", "content": "12"}], "answer": "12 degrees."},
+        {"id": "wrong-id", "tools": tools, "messages": [ask, call, {"role": "tool", "tool_call_id": "c9", "content": "12"}], "answer": "12 degrees."},
+    ]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    reader = Reader(path, skip_invalid=True, rejected=tmp_path / "rejected.jsonl")
+    assert [ex.id for ex in reader] == ["ok"]
+    assert reader.first_errors == [
+        f"{path}:2: message 1 (tool) answers no call: it does not follow an assistant turn",
+        f"{path}:3: message 2 (tool) has tool_call_id 'c9', which is none of the calls before it (c1)",
+    ]
+
+
 def test_a_record_with_ids_on_one_side_is_written_as_a_row_openai_accepts(tmp_path):
     """Native records may give call ids only on the calls or only on the results. Written as OpenAI
     rows, each tool message is paired with its call (the k-th result after a turn answers its k-th

@@ -148,6 +148,25 @@ class Message:
 Answer = list[Call] | str | None
 
 
+def check_tool_turns(turns: list[Message]) -> None:
+    """A tool turn answers the assistant turn before it: it follows an assistant turn (or another
+    tool turn after one), and an id it names is one of that turn's tool_calls' ids, as OpenAI's API
+    requires. (An assistant turn whose calls are its text, prompting style, may be answered too.)
+    Otherwise the conversation would be learned with a result nobody asked for, or answering the
+    wrong call: a SchemaError names the message (0-based) and why."""
+    ids: set[str] | None = None  # the ids of the calls a tool turn here may answer; None: no assistant turn to answer
+    for i, m in enumerate(turns):
+        if m.role == "assistant":
+            ids = {c.id for c in m.tool_calls or [] if c.id}
+        elif m.role != "tool":
+            ids = None
+        elif ids is None:
+            raise SchemaError(f"message {i} (tool) answers no call: it does not follow an assistant turn")
+        elif m.tool_call_id is not None and ids and m.tool_call_id not in ids:
+            raise SchemaError(f"message {i} (tool) has tool_call_id {m.tool_call_id!r}, which is none of the calls"
+                              f" before it ({', '.join(sorted(ids))})")
+
+
 @dataclass
 class Example:
     """A function-calling example: tools, conversation, optional reasoning, reference answer."""
@@ -190,7 +209,8 @@ class Example:
         return None
 
     def validate(self) -> "Example":
-        """Structural checks every reader applies. Raises SchemaError naming the problem."""
+        """Structural checks every reader applies (tool names unique, a user turn, each tool turn answering
+        a call before it, the answer calling only tools on offer). Raises SchemaError naming the problem."""
         if not self.id:
             raise SchemaError("example has no id")
         names = [t.name for t in self.tools]
@@ -199,6 +219,7 @@ class Example:
             raise SchemaError(f"duplicate tool names: {', '.join(sorted(dup))}")
         if not any(m.role == "user" for m in self.messages):
             raise SchemaError("conversation has no user turn")
+        check_tool_turns(self.messages)
         known = set(names)
         for c in self.calls:
             if c.name not in known:

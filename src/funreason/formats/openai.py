@@ -38,8 +38,7 @@ def from_row(row: dict, where: str) -> Example:
     if not isinstance(tools_raw, list):
         raise SchemaError("'tools' must be a list", where)
     tools = [Tool.from_dict(t) for t in tools_raw]
-    turns = [message_from_openai(m) for m in messages]
-    check_tool_turns(turns)
+    turns = [message_from_openai(m) for m in messages]  # a tool turn must answer a call: Example.validate
     reasoning = None
     answer: list[Call] | str | None = None
     meta: dict[str, Any] = {"source": "openai"}
@@ -90,25 +89,6 @@ def message_from_openai(m: Any) -> Message:
     if msg.role == "assistant" and msg.reasoning is None and msg.content.lstrip().startswith(THINK_OPEN):
         msg.reasoning, msg.content = split_think(msg.content)
     return msg
-
-
-def check_tool_turns(turns: list[Message]) -> None:
-    """A tool turn answers the assistant turn before it: it follows an assistant turn (or another
-    tool turn after one), and an id it names is one of that turn's tool_calls' ids, as OpenAI's API
-    requires. (An assistant turn whose calls are its text, prompting style, may be answered too.)
-    Otherwise the conversation would be learned with a result nobody asked for, or answering the
-    wrong call: a SchemaError names the message (0-based) and why."""
-    ids: set[str] | None = None  # the ids of the calls a tool turn here may answer; None: no assistant turn to answer
-    for i, m in enumerate(turns):
-        if m.role == "assistant":
-            ids = {c.id for c in m.tool_calls or [] if c.id}
-        elif m.role != "tool":
-            ids = None
-        elif ids is None:
-            raise SchemaError(f"message {i} (tool) answers no call: it does not follow an assistant turn")
-        elif m.tool_call_id is not None and ids and m.tool_call_id not in ids:
-            raise SchemaError(f"message {i} (tool) has tool_call_id {m.tool_call_id!r}, which is none of the calls"
-                              f" before it ({', '.join(sorted(ids))})")
 
 
 def _answer(m: dict, tool_names: set[str]) -> tuple[str | None, list[Call] | str, str | None]:
