@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import funreason
 
-from funreason.evaluate.splits import REGISTRY, build_registry, load_registry, wilson
+from funreason.evaluate.splits import REGISTRY, build_registry, load_registry, mean_interval, wilson
 
 
 def test_the_committed_registry_is_the_rule_applied_to_the_installed_bfcl():
@@ -33,6 +33,20 @@ def test_an_edited_registry_is_refused(tmp_path):
 def test_wilson_matches_the_readme():
     lo, hi = wilson(76, 100)
     assert (round(100 * lo, 1), round(100 * hi, 1)) == (66.8, 83.3) and wilson(0, 0) is None
+
+
+def test_an_aggregate_interval_is_never_narrower_than_the_pooled_entries_allow():
+    """Four multi-turn categories of one entry each, all wrong, printed [0.0, 21.5]: the normal
+    approximation over one-entry parts, narrower than 0 of 4 entries allows ([0.0, 49.0]). With a
+    hundred entries per part the two differ by a fraction of a point, and the wider is given."""
+    lo, hi = mean_interval([(0.0, 1)] * 4)
+    assert (round(100 * lo, 1), round(100 * hi, 1)) == (0.0, 49.0) == tuple(round(100 * x, 1) for x in wilson(0, 4))
+    parts = [(0.76, 100), (0.5, 100), (0.45, 100), (0.43, 100)]
+    lo, hi = mean_interval(parts)
+    mean = sum(p for p, _ in parts) / 4
+    half = 1.96 * sum((((p * n + 2) / (n + 4)) * (1 - (p * n + 2) / (n + 4)) / (n + 4)) / 16 for p, n in parts) ** 0.5
+    assert lo <= mean - half and hi >= mean + half and (lo, hi) == pytest.approx((mean - half, mean + half), abs=0.005)
+    assert (round(100 * lo, 1), round(100 * hi, 1)) == (48.6, 58.3)  # the README's dev Non-Live AST row, 53.5 over 400 entries
 
 
 def test_split_test_scores_only_unstudied_entries_and_writes_the_ledger(tmp_path, tiny_model_dir):
