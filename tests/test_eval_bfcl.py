@@ -113,6 +113,21 @@ def test_compare_runs_side_by_side(tmp_path):
     assert bad.returncode == 2 and "no report.json" in bad.stderr
 
 
+def test_compare_shows_an_older_report_with_the_intervals_a_report_gets_now(tmp_path):
+    """A report written before aggregate intervals had their Wilson floor stored [0.0, 21.5] for 0 of
+    4 one-entry multi-turn categories; compare recomputes from the counts and shows 0 of 4's."""
+    from funreason.evaluate.compare import load_run
+
+    cats = {c: {"correct": 0, "total": 1, "accuracy": 0.0, "interval": [0.0, 0.793]}
+            for c in ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context")}
+    summary = {"non_live_ast": 0.0, "live_ast": 0.0, "overall": 0.0, "multi_turn": 0.0, "multi_turn_scored": 0.0}
+    (tmp_path / "report.json").write_text(json.dumps({"summary": summary, "categories": cats, "split": "test", "entries": 4,
+                                                      "intervals": {"multi_turn_scored": [0.0, 0.215]}}))
+    run = load_run(tmp_path)
+    lo, hi = run["intervals"]["Multi-turn, scored categories"]
+    assert lo == 0.0 and round(100 * hi, 1) == 49.0
+
+
 def test_a_line_torn_by_a_crash_is_cut_before_answers_are_appended(tmp_path, tiny_model_dir):
     out = tmp_path / "run"
     args = ("--model", tiny_model_dir, "--out", out, "--categories", "simple_python", "--limit", 3, "--max-tokens", 8)

@@ -190,7 +190,7 @@ def test_a_turn_that_is_already_a_record_of_the_file_is_learned_once(tokenizer):
 def test_an_earlier_turn_calling_a_function_not_on_offer_is_left_out_of_training_and_named():
     """Learned, such a turn teaches calling what is not on offer; it was learned without a word.
     (The record's own answer may not call one at all: `Example.validate` refuses it.) FCDR's view
-    (`offered_only=False`) still has it, so that its format stage judges the turn."""
+    (`offered_only=False`) still has it, so that its query/tool stage judges the turn."""
     ex = Example("forecast", [WEATHER], [
         Message("user", USER_TEXT),
         Message("assistant", "", tool_calls=[Call("get_forecast", {"city": "Paris"})]),

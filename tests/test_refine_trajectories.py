@@ -223,6 +223,7 @@ def test_an_earlier_turn_calling_a_function_not_on_offer_is_judged_and_drops_the
     asyncio.run(go())
     file, row = by_id(tmp_path / "out")["forecast"]
     assert file == "dropped" and row["step"] == 1 and "get_forecast" in row["why"], row
+    assert (row["stage"], row["kind"]) == ("query_tool", "calls:unknown_function")
     assert steps_of(file, row)[1:] == [(2, "not_reached", None), (3, "not_reached", None)]
 
 

@@ -207,7 +207,7 @@ def test_a_stream_whose_client_stops_reading_is_cancelled(engine):
         srv.stop()
 
 
-def test_a_lone_surrogate_is_a_400_and_a_vanishing_temperature_decodes_greedily(engine):
+def test_a_lone_surrogate_or_an_orphan_tool_message_is_a_400_and_a_vanishing_temperature_decodes_greedily(engine):
     """Review L2 and L3: `\\ud800` gave a plain-text 500 on both routes; temperature 1e-300 gave a
     500 'generation failed: generation failed: ... inf/nan'."""
     srv = BackgroundServer(create_app(engine, ServeConfig("tiny")))
@@ -217,6 +217,10 @@ def test_a_lone_surrogate_is_a_400_and_a_vanishing_temperature_decodes_greedily(
             r = httpx.post(srv.url + path, content=json.dumps({"model": "tiny", "max_tokens": 2, **body}),
                            headers={"content-type": "application/json"}, timeout=30)
             assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error", r.text
+        # as OpenAI's API: a tool message that answers no call before it is a 400 naming the message
+        orphan = [*HI, {"role": "tool", "tool_call_id": "c1", "content": "12"}]
+        r = httpx.post(srv.url + "/v1/chat/completions", json={"model": "tiny", "messages": orphan, "max_tokens": 2}, timeout=30)
+        assert r.status_code == 400 and "message 1 (tool) answers no call" in r.json()["error"]["message"], r.text
         for extra in ({"temperature": 1e-300, "top_p": 1e-300}, {"temperature": 2, "top_p": 5e-324}):
             r = httpx.post(srv.url + "/v1/chat/completions", json={"model": "tiny", "messages": HI, "max_tokens": 2, **extra}, timeout=30)
             assert r.status_code == 200, r.text

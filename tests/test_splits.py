@@ -47,6 +47,10 @@ def test_an_aggregate_interval_is_never_narrower_than_the_pooled_entries_allow()
     half = 1.96 * sum((((p * n + 2) / (n + 4)) * (1 - (p * n + 2) / (n + 4)) / (n + 4)) / 16 for p, n in parts) ** 0.5
     assert lo <= mean - half and hi >= mean + half and (lo, hi) == pytest.approx((mean - half, mean + half), abs=0.005)
     assert (round(100 * lo, 1), round(100 * hi, 1)) == (48.6, 58.3)  # the README's dev Non-Live AST row, 53.5 over 400 entries
+    # parts of unequal size, equally weighted: the floor is the effective count's (about 5.3), not the 103 entries'
+    lo, hi = mean_interval([(0.0, 100), (0.0, 1), (0.0, 1), (0.0, 1)])
+    effective = 1 / (1 / 16 * (1 / 100 + 3))
+    assert lo == 0.0 and hi == pytest.approx(3.8416 / (effective + 3.8416)) and hi > 0.4
 
 
 def test_split_test_scores_only_unstudied_entries_and_writes_the_ledger(tmp_path, tiny_model_dir):

@@ -156,7 +156,7 @@ def assistant_turns(ex: Example, last_only: bool = False, *, offered_only: bool 
     With `offered_only` (training, held-out scoring), an earlier turn that calls a function not
     among the tools is left out too: learned, it teaches calling what is not on offer, and asked,
     no answer could match it. (`Example.validate` refuses such a call in the record's own answer.
-    FCDR asks for every turn, so that its format stage judges such a turn and drops the row.)"""
+    FCDR asks for every turn, so that its query/tool stage judges such a turn and drops the row.)"""
     turns: list[Example] = []
     left_out: list[LeftOut] = []
     offered = {t.name for t in ex.tools}

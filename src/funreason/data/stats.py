@@ -53,7 +53,7 @@ class TurnCount:
 class Stats:
     rows: int = 0
     turns: int = 0  # assistant turns counted (one per row for single-turn data)
-    turns_left_out: int = 0  # turns training cannot learn (text and calls in one turn, empty)
+    turns_left_out: int = 0  # turns training cannot learn (text and calls in one turn, empty, a call not on offer)
     turns_repeated: int = 0  # earlier turns identical to one seen before in the file, learned (and counted) once
     per_turn: dict[int, TurnCount] = field(default_factory=dict)
     rejected: int = 0

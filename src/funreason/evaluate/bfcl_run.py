@@ -275,7 +275,7 @@ def write_report(out: Path, scores: dict[str, dict[str, Any]], meta: dict[str, A
     lines = ["# BFCL report", "", f"Model: {meta.get('model')} · mode: {meta.get('mode')} · split: **{split}**, {entries} entries"
              + (f" · the entries after the first {meta['skip']} of each category's split" if meta.get("skip") else "")
              + (f" · bfcl-eval {meta['bfcl_eval']}" if meta.get("bfcl_eval") else ""), "",
-             "Accuracy in %, with the 95% Wilson interval (aggregates: a normal approximation over their categories).", "",
+             "Accuracy in %, with the 95% Wilson interval (aggregates: a normal approximation over their categories, never narrower than the Wilson interval of the entries scored).", "",
              "| category | split, entries | accuracy | 95% interval |", "|---|---|---|---|"]
     lines += [f"| {c} | {split}, {s['total']} | {pct(s['accuracy'])} | {interval_text(s['interval'])} |" for c, s in sorted(scores.items())]
     lines += ["", "| aggregate | accuracy | 95% interval |", "|---|---|---|",

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from funreason.evaluate.splits import wilson
+from funreason.evaluate.splits import wilson, with_intervals
 
 METRICS = [("Non-Live AST", "non_live_ast"), ("Live AST", "live_ast"), ("Overall", "overall")]
 # shown where the report scored a multi-turn category (reports without one have no such key)
@@ -27,7 +27,11 @@ def load_run(path: Path) -> dict[str, Any]:
         run["entries"] = report.get("entries", sum(s["total"] for s in report["categories"].values()))
         for label, key in METRICS:
             run["metrics"][label] = report["summary"][key]
-        intervals = report.get("intervals") or {}
+        cats = report["categories"]
+        # computed again from the counts, so a report written by an older version (whose aggregate
+        # intervals could be too narrow) is shown with the intervals a report gets now
+        intervals = (with_intervals({c: dict(v) for c, v in cats.items()}) if all({"correct", "total", "accuracy"} <= set(v) for v in cats.values())
+                     else report.get("intervals") or {})
         run["intervals"]["Live AST"] = intervals.get("live_ast")
         if report["summary"].get("non_live_ast_scored") is not None:
             run["metrics"]["Non-Live AST, scored categories"] = report["summary"]["non_live_ast_scored"]
@@ -41,7 +45,7 @@ def load_run(path: Path) -> dict[str, Any]:
             run["bfcl_eval"] = report["bfcl_eval"]
         for cat, s in sorted(report["categories"].items()):
             run["metrics"][cat] = s["accuracy"]
-            run["intervals"][cat] = s.get("interval") or wilson(s.get("correct", round(s["accuracy"] * s["total"])), s["total"])
+            run["intervals"][cat] = wilson(s.get("correct", round(s["accuracy"] * s["total"])), s["total"])
     if he.exists():
         held = json.loads(he.read_text())
         run["metrics"]["HumanEval pass@1"] = held["pass@1"]

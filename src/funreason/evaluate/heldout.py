@@ -13,7 +13,8 @@ A whole conversation (`meta.conversation: whole`, as `data mix --multi-turn` wri
 at every assistant turn: with the gold history before that turn (earlier reasoning dropped, as in
 training), its calls compared with that turn's gold calls. Each turn counts as one row of the
 score, and `per_turn` tallies them by the turn's place in its conversation (1 = first). A turn
-that has no one answer to compare (text and calls together, an empty turn; `chat.assistant_turns`)
+that has no one answer to compare (text and calls together, an empty turn, a reference call to a
+function not on offer; `chat.assistant_turns`)
 is not asked, and the score's `left_out` names each such turn with the reason; so is the answer
 turn of a row without a reference answer (its earlier turns are still asked with `per_turn`). A
 resumed run keeps a finished answer only where the line's place and id are the row's. Rows of

@@ -140,10 +140,12 @@ def mean_interval(parts: list[tuple[float, int]], weights: list[float] | None = 
     """A 95% interval of a weighted mean of independent accuracies (`(accuracy, entries)` each): how
     the leaderboard's aggregates are made. The normal approximation, each part's variance taken at
     its Wilson-adjusted share (p + 2)/(n + 4) so that a category at 0% or 100% still adds width; but
-    never narrower than the Wilson interval of the mean share over all the entries scored, because
-    with few entries per part the normal approximation is far too narrow (four categories of one
-    entry each, all wrong: [0.0, 21.5] against 0 of 4's [0.0, 49.0]). With a hundred entries per
-    part the two differ by a fraction of a point (the normal one gains from the parts' spread)."""
+    never narrower than the Wilson interval of the mean share over the parts' effective entry count
+    `1 / Σ((w_i / Σw)² / n_i)` (the total when parts are of equal size and weight, or weighted by
+    their sizes), because with few entries per part the normal approximation is far too narrow
+    (four categories of one entry each, all wrong: [0.0, 21.5] against 0 of 4's [0.0, 49.0]). With a
+    hundred entries per part the two differ by a fraction of a point (the normal one gains from the
+    parts' spread)."""
     parts = [(p, n) for p, n in parts if n > 0]
     if not parts:
         return None
@@ -152,12 +154,12 @@ def mean_interval(parts: list[tuple[float, int]], weights: list[float] | None = 
     mean = sum(wi * p for wi, (p, _) in zip(w, parts)) / total
     var = sum((wi / total) ** 2 * ((p * n + 2) / (n + 4)) * (1 - (p * n + 2) / (n + 4)) / (n + 4) for wi, (p, n) in zip(w, parts))
     half = z * math.sqrt(var)
-    entries = sum(n for _, n in parts)
-    pooled = _wilson_share(mean, entries, z)
+    effective = 1.0 / sum((wi / total) ** 2 / n for wi, (_, n) in zip(w, parts))
+    pooled = _wilson_share(mean, effective, z)
     return max(0.0, min(mean - half, pooled[0])), min(1.0, max(mean + half, pooled[1]))
 
 
-def _wilson_share(p: float, total: int, z: float) -> tuple[float, float]:
+def _wilson_share(p: float, total: float, z: float) -> tuple[float, float]:
     """`wilson` at a share rather than a count (a weighted mean's share need not be a whole count)."""
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)

@@ -48,7 +48,7 @@ from funreason.chat import render_prompt
 from funreason.errors import SchemaError
 from funreason.formats.openai import message_from_openai
 from funreason.llm import Generation, SamplingParams, ServingEngine
-from funreason.schema import Example, Tool
+from funreason.schema import Example, Tool, check_tool_turns
 from funreason.serve.config import ServeConfig, ServerConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -89,6 +89,7 @@ def parse_request(body: Any, cfg: ServeConfig, tokenizer: Any) -> ChatRequest:
         raise APIError(400, "'messages' must be a non-empty list", param="messages")
     try:
         messages = [message_from_openai(m) for m in raw_messages]
+        check_tool_turns(messages)  # as OpenAI's API: a tool message answers a call before it
     except SchemaError as e:
         raise APIError(400, f"bad message: {e}", param="messages") from None
     tools = _tools(body.get("tools"))
