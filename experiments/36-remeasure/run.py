@@ -329,14 +329,14 @@ class Runner:
                     rec["done"] = True
                     self.save()
                 continue
-            if p.kind in ("train", "eval"):  # re-estimated from what finished pieces measured
-                p = next(q for q in self.pieces() if q.name == p.name)
+            fresh = self.pieces() if p.kind in ("train", "eval") else []  # re-estimated from what finished pieces measured
+            p = next((q for q in fresh if q.name == p.name), p)
             left = self.left(p)
             # a stop leaves whole seeds: a seed is begun only if the whole seed fits, as a trained model that cannot be
             # evaluated, or one split of a seed, would spend budget on no reportable figure; within a begun seed,
-            # each piece must fit
+            # each piece must fit (only trainings and evaluations belong to a seed)
             seed = p.meta.get("seed")
-            of_seed = [q for q in self.pieces() if seed is not None and q.meta.get("seed") == seed]
+            of_seed = [q for q in fresh if seed is not None and q.meta.get("seed") == seed]
             begun = any(self.progress["pieces"].get(q.name, {}).get("attempts") for q in of_seed)
             need = left if seed is None or begun else sum(self.left(q) for q in of_seed)
             if self.spent() + need > self.budget:

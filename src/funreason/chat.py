@@ -169,8 +169,7 @@ def assistant_turns(ex: Example, last_only: bool = False, *, offered_only: bool 
             if m.tool_calls and m.content.strip():
                 left_out.append(LeftOut(ex.id, k, "text and calls in one turn"))
                 continue
-            unknown = sorted({c.name for c in m.tool_calls or []} - offered)
-            if offered_only and unknown:
+            if offered_only and (unknown := sorted({c.name for c in m.tool_calls or []} - offered)):
                 left_out.append(LeftOut(ex.id, k, f"calls {', '.join(unknown)}, not among the tools"))
                 continue
             answer: list[Any] | str | None = list(m.tool_calls) if m.tool_calls else (m.content or None)

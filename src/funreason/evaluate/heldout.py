@@ -14,10 +14,9 @@ at every assistant turn: with the gold history before that turn (earlier reasoni
 training), its calls compared with that turn's gold calls. Each turn counts as one row of the
 score, and `per_turn` tallies them by the turn's place in its conversation (1 = first). A turn
 that has no one answer to compare (text and calls together, an empty turn, a reference call to a
-function not on offer; `chat.assistant_turns`)
-is not asked, and the score's `left_out` names each such turn with the reason; so is the answer
-turn of a row without a reference answer (its earlier turns are still asked with `per_turn`). A
-resumed run keeps a finished answer only where the line's place and id are the row's. Rows of
+function not on offer; `chat.assistant_turns`) is not asked, and the score's `left_out` names each
+such turn with the reason; so is the answer turn of a row without a reference answer (its earlier
+turns are still asked with `per_turn`). A resumed run keeps a finished answer only where the line's place and id are the row's. Rows of
 any other kind are asked once, at their answer, as before; with `per_turn` (`eval heldout
 --per-turn`, for conversations a user brings without the mark) every row with an earlier assistant
 turn is asked at each of its turns as a whole conversation is.

@@ -1,10 +1,10 @@
 """FCDR over trajectories: a conversation's assistant steps, and the per-step and per-conversation counts.
 
 A conversation is a record whose answer follows assistant turns (`prompts.is_conversation`). Its
-steps are the turns training learns (`chat.assistant_turns`): each earlier assistant turn,
-then the record's own answer, and also an earlier turn calling a function not on offer, which
-training leaves out but FCDR judges (its query/tool stage fails it, dropping the row); the turns training cannot learn (text and calls in one turn, an empty
-turn) are steps left out, named, never judged. Each step is judged with the conversation before it
+steps are the turns training learns (`chat.assistant_turns`): each earlier assistant turn, then
+the record's own answer, and also an earlier turn calling a function not on offer, which training
+leaves out but FCDR judges (its query/tool stage fails it, dropping the row); the turns training
+cannot learn (text and calls in one turn, an empty turn) are steps left out, named, never judged. Each step is judged with the conversation before it
 in view, in order; the first step that fails ends the conversation (the later steps are not
 reached).
 
