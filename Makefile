@@ -5,8 +5,9 @@ PY     := $(VENV)/bin/python
 # torch is pinned and installed first: on a CPU-only machine with a local CPU wheel this takes
 # that wheel; an unpinned torch would pull gigabytes of CUDA packages.
 TORCH_VERSION ?= 2.13.0
-# bfcl-eval is installed for its data files only (BFCL questions and possible answers); its own
-# dependency pins (numpy==1.26.4, vllm, ...) would clash with ours, so it comes without them.
+# bfcl-eval is installed for its data files and multi-turn environments (BFCL questions, possible answers, the
+# executable API classes); its own dependency pins (numpy==1.26.4, vllm, ...) would clash with ours, so it
+# comes without them.
 BFCL_EVAL_VERSION ?= 2026.3.23
 STAMP  := $(VENV)/.installed
 

@@ -218,6 +218,35 @@ def test_a_verb_reads_its_settings_from_yaml_nested_sections_included(tmp_path):
     assert proc.returncode == 2 and f"{bad}: teacher: retries: expected a whole number" in proc.stderr
 
 
+def test_a_nested_section_given_in_part_keeps_the_verbs_own_defaults_for_the_rest(tmp_path):
+    """Probe: `self-refine --lora 64` (or `train: {lora: 64}` in its YAML) rebuilt the round's training
+    from TrainConfig's defaults, so the round trained at 2e-5, not the 1e-5 the help shows, reported
+    to TensorBoard and stopped at one bad row of --base-data."""
+    from funreason.config import load_config
+    from funreason.selfrefine import SelfRefineConfig, round_training
+
+    own = round_training()
+    yaml_file = tmp_path / "sr.yaml"
+    yaml_file.write_text("out: o\ntrain: {lora: 64}\n")
+    for cfg in (load_config(SelfRefineConfig, None, {"train.lora": 64}), load_config(SelfRefineConfig, yaml_file, {}),
+                load_config(SelfRefineConfig, yaml_file, {"train.max_steps": 9})):
+        assert cfg.train.lora == 64
+        assert (cfg.train.loss, cfg.train.learning_rate, cfg.train.report_to, cfg.train.skip_invalid) == \
+            (own.loss, own.learning_rate, own.report_to, own.skip_invalid) == ("srml", 1e-5, "none", True)
+    assert load_config(SelfRefineConfig, yaml_file, {"train.max_steps": 9}).train.max_steps == 9
+
+
+def test_a_comma_separated_options_default_is_shown_as_it_is_typed():
+    """`data mix --help` showed `seal-tools/toolrl/glaive/ste`, which the option refuses as one unknown source."""
+    from typer.testing import CliRunner
+
+    from funreason.cli import app
+    from funreason.data.mix import MixConfig
+
+    shown = CliRunner().invoke(app, ["data", "mix", "--help"], env={"COLUMNS": "400", "TERMINAL_WIDTH": "400"}).output
+    assert f"(default: {','.join(MixConfig().sources)})" in " ".join(shown.split())
+
+
 def test_a_settings_file_that_gives_a_key_twice_is_refused_with_its_line(tmp_path):
     """Review L8: YAML keeps the last of two equal keys silently (max_steps 2, then 2000)."""
     from funreason.config import read_yaml

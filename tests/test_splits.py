@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 
 import pytest
 from conftest import funreason
@@ -75,3 +77,21 @@ def test_split_test_scores_only_unstudied_entries_and_writes_the_ledger(tmp_path
     assert refused.returncode == 2 and "no dev entries of live_simple" in refused.stderr
     shown = funreason("eval", "compare", out, tmp_path / "dev", "--out", tmp_path / "c.png")
     assert "test, 4" in shown.stdout and "dev, 1" in shown.stdout and "[" in shown.stdout
+
+
+def test_split_test_over_the_default_categories_needs_no_java_grammar(tmp_path, tiny_model_dir, monkeypatch):
+    """Probe: the README's `eval bfcl --split test` failed without `funreason[bfcl-langs]`, though
+    simple_java and simple_javascript have no test entries and are left out of that run. The
+    grammars' absence is caused by making their modules unimportable."""
+    from funreason.evaluate.bfcl_langs import EXTRA_HINT
+    from funreason.evaluate.bfcl_run import EvalBfclConfig
+
+    for name in ("tree_sitter", "tree_sitter_java", "tree_sitter_javascript"):
+        monkeypatch.setitem(sys.modules, name, None)
+    reg = load_registry()
+    assert reg.categories["simple_java"].count("test") == reg.categories["simple_javascript"].count("test") == 0
+    EvalBfclConfig(model=str(tiny_model_dir), out=str(tmp_path / "t"), split="test").validate()
+    with pytest.raises(ValueError, match=re.escape(EXTRA_HINT)):
+        EvalBfclConfig(model=str(tiny_model_dir), out=str(tmp_path / "d")).validate()  # dev holds Java entries
+    with pytest.raises(ValueError, match=re.escape(EXTRA_HINT)):  # named, they are checked as before
+        EvalBfclConfig(model=str(tiny_model_dir), out=str(tmp_path / "n"), split="test", categories=["simple_java"]).validate()

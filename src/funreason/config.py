@@ -85,22 +85,36 @@ def _coerce(kind: Any, value: Any, source: str = "") -> Any:
     raise ValueError(f"cannot read a value of type {kind}")
 
 
-def from_mapping(cls: type[T], data: dict[str, Any], source: str) -> T:
-    """`cls(**data)` with unknown keys refused and each value typed as its field; errors name `source`."""
+def _default(f: dataclasses.Field) -> Any:
+    """Field `f`'s default value (its factory called), or None when it has none."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+def from_mapping(cls: type[T], data: dict[str, Any], source: str, base: T | None = None) -> T:
+    """`cls(**data)` with unknown keys refused and each value typed as its field; errors name `source`.
+    With `base`, the settings replace those of `base` instead: a nested section (self-refine's
+    `train:`) starts from its field's own default, not from its class's, so setting one key of it
+    keeps the others the verb chose (a round's learning rate, say)."""
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - known)
+    by_name = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(by_name))
     if unknown:
-        raise ValueError(f"{source}: unknown settings {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        raise ValueError(f"{source}: unknown settings {', '.join(unknown)} (known: {', '.join(sorted(by_name))})")
     typed = {}
     for key, value in data.items():
         try:
-            typed[key] = _coerce(hints[key], value, f"{source}: {key}")
+            kind = hints[key]
+            if dataclasses.is_dataclass(kind) and isinstance(value, dict):
+                typed[key] = from_mapping(kind, value, f"{source}: {key}", base=_default(by_name[key]))
+            else:
+                typed[key] = _coerce(kind, value, f"{source}: {key}")
         except ValueError as e:
             if str(e).startswith(f"{source}: {key}"):  # a nested section named itself already
                 raise
             raise ValueError(f"{source}: {key}: {e}") from None
-    return cls(**typed)
+    return dataclasses.replace(base, **typed) if base is not None else cls(**typed)  # type: ignore[type-var]
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -182,7 +196,7 @@ def _parameter(key: str, f: Any, owner: Any, flags: tuple[str, ...] = (), help: 
     kind = inner[0]
     text = help or meta["help"]
     default = getattr(owner, f.name)
-    shown = ("/" if isinstance(default, tuple) else ",").join(map(str, default)) if isinstance(default, (list, tuple)) else default
+    shown = ("," if meta["csv"] or isinstance(default, list) else "/").join(map(str, default)) if isinstance(default, (list, tuple)) else default
     if shown not in (None, "", []) and not meta["argument"]:
         text += f" (default: {shown})"
     if meta["required"]:

@@ -93,7 +93,11 @@ class EvalBfclConfig(ModelChoice):
         if unknown or not self.categories:
             raise ValueError(f"unknown categories: {', '.join(unknown) or 'none given'}; single-turn categories: {', '.join(DEFAULT_CATEGORIES)}; "
                              f"multi-turn: {', '.join(MULTI_TURN)}")
-        require_grammars([c for c in self.categories if c not in MULTI_TURN])
+        single = [c for c in self.categories if c not in MULTI_TURN]
+        if self.categories == DEFAULT_CATEGORIES:  # those the split has no entries of are left out: they need no grammar
+            registry = load_registry()
+            single = [c for c in single if c not in registry.categories or registry.categories[c].count(self.split)]
+        require_grammars(single)
         if any(c in MULTI_TURN for c in self.categories) and (self.guided or self.beams > 1):
             raise ValueError("--guided and --beams are single-turn settings: the multi-turn conversation loop decodes plainly")
         if self.guided and not self.model:

@@ -55,6 +55,10 @@ class CategorySplit:
     test_count: int
     test_sha256: str
 
+    def count(self, split: str) -> int:
+        """How many of the category's entries `split` (dev, test or all) holds."""
+        return {"dev": len(self.dev), "test": self.test_count}.get(split, self.entries)
+
 
 @dataclass(frozen=True)
 class Registry:
