@@ -194,6 +194,45 @@ def test_ordinary_mistakes_are_one_error_line_with_exit_2(tmp_path, tiny_model_d
     assert (tmp_path / "taken" / "notes.md").read_text() == "mine\n"
 
 
+def test_settings_that_would_be_dropped_or_found_wrong_late_are_one_error_line_before_anything_runs(tmp_path, tiny_model_dir):
+    """Probe: self-refine checked its `train:` section only after round 0's evaluation and round 1's
+    rollouts, and recorded it in the run folder, so the mended command was refused; options that
+    one kind of backend or mode never reads were dropped without a word."""
+    data = tmp_path / "d.jsonl"
+    write_sample(data, 2, 0)
+    (tmp_path / "t.jinja").write_text("{{ messages }}")
+    (tmp_path / "own.yaml").write_text("train: {out: mine}\n")
+    (tmp_path / "teacher.yaml").write_text("teacher: {endpoints: [http://127.0.0.1:9/v1], served_model: T, concurrency: 4}\n")
+    sr = ["self-refine", "--model", tiny_model_dir, "--data", data, "--out", tmp_path / "sr", "--judge-endpoint", "http://127.0.0.1:9/v1",
+          "--judge-model", "J"]
+    local_judge = ["self-refine", "--model", tiny_model_dir, "--data", data, "--out", tmp_path / "sr", "--judge", tiny_model_dir]
+    train = ["train", "--model", tiny_model_dir, "--data", data, "--out", tmp_path / "tr"]
+    cases = [
+        (sr + ["--alpha", "2"], "train: --alpha must lie in [0, 1], not 2.0"),
+        (sr + ["--config", tmp_path / "own.yaml"], "train: out are set by each round"),
+        (sr + ["--eval-categories", "multi_turn_base"], "--eval-categories: multi_turn_base cannot be scored each round"),
+        (sr + ["--limit", "0"], "--limit and --eval-limit must be 1 or more"),
+        (local_judge + ["--judge-model", "J"], "--judge-model names the model the judge endpoints serve"),
+        (train + ["--lora-layers", "4"], "--lora-layers 4 places LoRA adapters; it needs --lora N"),
+        (train + ["--full", "--lora", "16"], "--full trains every weight; --lora 16 asks for LoRA adapters"),
+        (train + ["--loss", "sft", "--alpha", "0.9"], "--loss sft has none to weigh"),
+        (["refine", data, "--out", tmp_path / "r", "--config", tmp_path / "teacher.yaml"], "teacher: concurrency 4 is not read"),
+        (["eval", "bfcl", "--endpoint", "http://127.0.0.1:9/v1", "--served-model", "S", "--chat-template", tmp_path / "t.jinja",
+          "--out", tmp_path / "e"], "a chat template is used by a local model run with transformers"),
+        (["eval", "bfcl", "--model", tiny_model_dir, "--served-model", "S", "--out", tmp_path / "e"], "--served-model names the model an endpoint serves"),
+        (["serve", "--model", tiny_model_dir, "--max-prompt-tokens", "-5"], "--max-prompt-tokens must be 1 or more, not -5"),
+    ]
+    from typer.testing import CliRunner
+
+    from funreason.cli import app
+
+    for args, said in cases:
+        result = CliRunner().invoke(app, list(map(str, args)))
+        lines = [l for l in result.stderr.splitlines() if l.strip()]
+        assert result.exit_code == 2 and lines and lines[-1].startswith("error:") and said in " ".join(lines), (args, result.stderr[-1500:])
+    assert not [p.name for p in tmp_path.iterdir() if p.name in ("sr", "tr", "r", "e")], "a refused run left a folder"
+
+
 def test_a_verb_reads_its_settings_from_yaml_nested_sections_included(tmp_path):
     """refine's YAML holds its teacher as a section; the command line overrides the file; an unknown
     key, even in a section, is one error line naming the file and the key, before anything runs."""

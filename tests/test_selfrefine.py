@@ -189,6 +189,9 @@ def test_a_round_reads_back_as_it_was_written(tmp_path):
     d = json.loads(json.dumps(r.to_dict()))
     assert RoundResult.from_dict(d) == r
     assert d["eval"]["bfcl_mean"] == 0.5 and d["eval"]["heldout"]["accuracy"] == 0.75 and d["rollouts"]["failed_checks"] == stats.failed_checks
+    # what the table prints: split, entries and 95% interval beside each accuracy
+    assert d["eval"]["split"] == "dev" and r.eval.bfcl_line() == "50.0 [15.0, 85.0] (dev, 4)"
+    assert r.eval.heldout.line() == "75.0 [30.1, 95.4] (held-out, 4)"
 
 
 def test_judges_ask_again_until_a_verdict_reads_and_a_majority_passes():

@@ -95,3 +95,16 @@ def test_split_test_over_the_default_categories_needs_no_java_grammar(tmp_path, 
         EvalBfclConfig(model=str(tiny_model_dir), out=str(tmp_path / "d")).validate()  # dev holds Java entries
     with pytest.raises(ValueError, match=re.escape(EXTRA_HINT)):  # named, they are checked as before
         EvalBfclConfig(model=str(tiny_model_dir), out=str(tmp_path / "n"), split="test", categories=["simple_java"]).validate()
+
+
+def test_a_rounds_evaluation_reads_dev_entries_only(tmp_path, tiny_model_dir):
+    """Probe: self-refine's and the demo's evaluation (`evaluate_model`) read whole categories, so a
+    round without --eval-limit scored irrelevance's 40 test entries each time, in no ledger."""
+    from funreason.evaluate.heldout import evaluate_model
+
+    reg = load_registry()
+    m = evaluate_model(str(tiny_model_dir), tmp_path / "ev", categories=["irrelevance"], limit=None, eval_data=None, max_tokens=1, batch=40)
+    assert m.split == "dev" and m.bfcl["irrelevance"]["total"] == reg.categories["irrelevance"].count("dev") == 200
+    scored = [json.loads(line)["id"] for line in (tmp_path / "ev" / "BFCL_v4_irrelevance_result.json").read_text().splitlines()]
+    assert len(scored) == 200 and {reg.split_of(i) for i in scored} == {"dev"}
+    assert m.bfcl_line().endswith("(dev, 200)") and "[" in m.bfcl_line()

@@ -243,7 +243,7 @@ def train_setting(cfg: ReplicationConfig, setting: str, seed: int, model: str, d
     log(f"training {setting} seed {seed}")
     tc = TrainConfig(model=model, data=str(raw if setting == "sft_raw" else data), out=str(run), loss=loss, alpha_mode=mode,
                      max_steps=cfg.steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, lora=cfg.lora,
-                     lora_layers=cfg.lora_layers, max_length=cfg.max_length, seed=seed, logging_steps=10, save_steps=25,
+                     lora_layers=cfg.lora_layers if cfg.lora else 0, max_length=cfg.max_length, seed=seed, logging_steps=10, save_steps=25,
                      save_total_limit=1, report_to="none", warmup_ratio=0.05, resume=True,
                      allow_benchmark_overlap=True,  # the generated kinds mirror BFCL dev entries; the audit is in run.json
                      bf16=True if cfg.bf16 else None)  # None, as before the option: runs made then still resume
@@ -266,7 +266,7 @@ def self_refine(cfg: ReplicationConfig, seed: int, start: str, data: Path, heldo
             samples=cfg.sr_samples, hard_samples=cfg.sr_samples + 1, base_data=[str(data)], limit=cfg.sr_queries,
             max_tokens=cfg.max_tokens, batch=16, seed=seed, eval_categories=["simple_python"], eval_limit=1, eval_max_tokens=16,
             train=dataclasses.replace(round_training(), max_steps=cfg.sr_steps, learning_rate=cfg.learning_rate / 2,
-                                      batch_size=cfg.batch_size, lora=cfg.lora, lora_layers=cfg.lora_layers, max_length=cfg.max_length,
+                                      batch_size=cfg.batch_size, lora=cfg.lora, lora_layers=cfg.lora_layers if cfg.lora else 0, max_length=cfg.max_length,
                                       seed=seed, save_steps=25, allow_benchmark_overlap=True)), log=log)
     return str(final)
 

@@ -27,7 +27,6 @@ from funreason.evaluate.bfcl_run import EvalBfclConfig
 from funreason.evaluate.heldout import HeldoutConfig
 from funreason.evaluate.humaneval import HumanEvalConfig
 from funreason.data.mix import MixConfig
-from funreason.markdown import pct
 from funreason.models.average import AverageConfig
 from funreason.progress import bar
 from funreason.fcdr.runner import RefineConfig
@@ -260,6 +259,8 @@ def train(cfg: TrainConfig, full: bool = typer.Option(False, "--full", help="Ful
     """Fine-tune with the SRML loss (α·L_think + (1−α)·L_result) or plain SFT."""
     from funreason.train.trainer import end_process_group, train as run_train
 
+    if full and cfg.lora:
+        _fail(f"--full trains every weight; --lora {cfg.lora} asks for LoRA adapters: give one of them")
     cfg.lora = 0 if full else cfg.lora
     try:
         summary = run_train(cfg, log=stdout.print)
@@ -483,9 +484,9 @@ def self_refine(cfg: SelfRefineConfig) -> None:
         _fail(str(e))
     except (ValueError, SchemaError, BackendError, OSError) as e:
         _fail(f"{e} (finished work is kept; run the same command again to resume)")
-    _table("self-refinement", ("round", "kept", "hard → kept", "BFCL mean", "held-out"),
+    _table("self-refinement", ("round", "kept", "hard → kept", "BFCL mean, 95% interval (split, entries)", "held-out exact calls (rows)"),
            [(r.round, r.rollouts.kept if r.rollouts else "–", f"{r.rollouts.hard_kept}/{r.rollouts.hard_in}" if r.rollouts else "–",
-             pct(r.eval.bfcl_mean), pct(r.eval.heldout.accuracy) if r.eval.heldout else "–") for r in result])
+             r.eval.bfcl_line(), r.eval.heldout.line() if r.eval.heldout else "–") for r in result])
     stdout.print(f"rounds: {cfg.out}/rounds.json · chart: {cfg.out}/rounds.png")
 
 

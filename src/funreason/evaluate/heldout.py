@@ -59,6 +59,12 @@ class HeldoutScore:
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
 
+    def line(self) -> str:
+        """`44.4 [18.9, 73.3] (held-out, 9)`: exact calls with the 95% interval and what was asked."""
+        from funreason.evaluate.splits import interval_text, wilson
+
+        return f"{100 * self.accuracy:.1f} {interval_text(wilson(self.correct, self.total))} (held-out, {self.total})"
+
     def to_dict(self) -> dict[str, Any]:
         from funreason.evaluate.splits import wilson
 
@@ -201,42 +207,57 @@ def submit(engine: Engine, exs: list[Example], params: SamplingParams, *,
 
 @dataclass
 class EvalMetrics:
-    """One model's evaluation: BFCL accuracy per category (of a fixed subset) and the held-out split's."""
+    """One model's evaluation: BFCL accuracy per category (of a fixed subset of its `split`'s
+    entries) and the held-out split's."""
 
     model: str
     bfcl: dict[str, dict[str, float]] = field(default_factory=dict)  # category → {"total", "accuracy"}
     heldout: HeldoutScore | None = None
     seconds: float = 0.0
+    split: str = "dev"  # the BFCL split scored: `evaluate_model` never reads test entries
 
     @property
     def bfcl_mean(self) -> float | None:
         return sum(s["accuracy"] for s in self.bfcl.values()) / len(self.bfcl) if self.bfcl else None
 
+    def bfcl_line(self) -> str:
+        """`25.0 [11.2, 46.9] (dev, 20)`: the mean over the categories, its 95% interval, the split and
+        the entries scored; `–` when nothing was."""
+        from funreason.evaluate.splits import interval_text, mean_interval
+
+        if not self.bfcl:
+            return "–"
+        parts = [(float(s["accuracy"]), int(s["total"])) for s in self.bfcl.values()]
+        return f"{100 * (self.bfcl_mean or 0.0):.1f} {interval_text(mean_interval(parts))} ({self.split}, {sum(n for _, n in parts)})"
+
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "bfcl": self.bfcl, "bfcl_mean": self.bfcl_mean,
+        return {"model": self.model, "split": self.split, "bfcl": self.bfcl, "bfcl_mean": self.bfcl_mean,
                 "heldout": self.heldout.to_dict() if self.heldout else None, "seconds": self.seconds}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "EvalMetrics":
-        return cls(d["model"], d["bfcl"], HeldoutScore.from_dict(d["heldout"]) if d.get("heldout") else None, d.get("seconds", 0.0))
+        return cls(d["model"], d["bfcl"], HeldoutScore.from_dict(d["heldout"]) if d.get("heldout") else None, d.get("seconds", 0.0),
+                   d.get("split", "dev"))
 
 
 @releases_folders
 def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int | None, eval_data: str | None,
                    max_tokens: int, batch: int = 16, progress: Progress = quiet, label: str = "eval",
                    engines: Any = None, guided: bool = False) -> EvalMetrics:
-    """BFCL accuracy on `categories` (first `limit` entries each) and exact-call accuracy on a
-    held-out split; cached in `out/metrics.json`, generation resumable through the result files.
+    """BFCL accuracy on `categories` (the first `limit` of each one's dev entries: a run nobody asked
+    to touch the test set never reads it) and exact-call accuracy on a held-out split; cached in
+    `out/metrics.json`, generation resumable through the result files.
     The model runs on `engines` (`llm.launch.ModelEngines`, left open for the caller, e.g. for the
     next round's rollouts on the same model), or on a local engine of its own, closed at the end.
     `guided`: every answer decoded under its functions' call grammar (`guided`)."""
-    from funreason.evaluate.runner import load_category, local_stream, result_path, run_categories
+    from funreason.evaluate.runner import local_stream, result_path, run_categories
+    from funreason.evaluate.splits import load_registry, load_split
     from funreason.llm.launch import ModelEngines
     from funreason.runinfo import claim, model_identity
 
     done = out / "metrics.json"
     # the cached metrics and the result files are reused only for this model and these settings
-    claim(out, {"verb": "evaluate", **model_identity(model), "categories": categories, "limit": limit, "eval_data": eval_data,
+    claim(out, {"verb": "evaluate", **model_identity(model), "split": "dev", "categories": categories, "limit": limit, "eval_data": eval_data,
                 "max_tokens": max_tokens, **({"guided": True} if guided else {})}, [done, out / RESULTS, *[result_path(out, c) for c in categories]])
     if done.exists():
         return EvalMetrics.from_dict(json.loads(done.read_text()))
@@ -247,7 +268,8 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     engine = engines.get(model)
     t0 = time.perf_counter()
     try:
-        data = {c: load_category(c, limit) for c in categories}
+        registry = load_registry()
+        data = {c: load_split(c, "dev", limit, registry=registry) for c in categories}
         stream = local_stream(engine, params, data, out, guided=guided)
         split = heldout_examples(eval_data, None, out / "heldout_rejected.jsonl") if eval_data else None
         held = HeldoutRun(engine, split.rows, params, out, guided=guided) if split is not None else None

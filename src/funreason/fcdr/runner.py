@@ -109,6 +109,9 @@ class RefineConfig:
         if not Path(self.input).exists():
             raise ValueError(f"{self.input}: no such file")
         self.teacher.validate("teacher", ("--endpoint", "--teacher-model", "--teacher"))
+        if self.teacher.concurrency != BackendConfig().concurrency:  # the run opens the teacher with --concurrency
+            raise ValueError(f"teacher: concurrency {self.teacher.concurrency} is not read; the requests in flight are refine's "
+                             f"--concurrency (concurrency: N at the top level of the file)")
         return self
 
 

@@ -46,6 +46,14 @@ class BackendConfig:
             raise ValueError(f"{endpoint} needs {served} (the model name the server serves)")
         if self.engine not in ("transformers", "vllm"):
             raise ValueError(f"the {what}'s engine is transformers or vllm, not {self.engine!r}")
+        # settings that only one kind of backend reads are refused elsewhere, not dropped without a word
+        if self.endpoints and self.engine != "transformers":
+            raise ValueError(f"the engine ({self.engine}) runs a local {what} ({local} PATH); an endpoint's server has its own")
+        if self.local and self.served_model:
+            raise ValueError(f"{served} names the model an endpoint serves; a local {what} ({local} PATH) takes none")
+        if self.chat_template and (self.endpoints or self.engine != "transformers"):
+            raise ValueError(f"a chat template is used by a local {what} run with transformers ({local} PATH); "
+                             "an endpoint's server, or vLLM, applies its own")
         if self.concurrency < 1 or self.timeout <= 0 or self.retries < 0:
             raise ValueError(f"the {what}'s concurrency must be 1 or more, its timeout above 0 and its retries 0 or more")
         return self

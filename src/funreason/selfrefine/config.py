@@ -6,19 +6,25 @@ kind of judge; engine command templates are checked before anything starts.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from funreason.config import cli
 from funreason.evaluate import ROUND_CATEGORIES
 from funreason.llm.launch import check_template
+from funreason.models.ref import check_model_ref
 from funreason.train.config import TrainConfig
 
 
 def round_training() -> TrainConfig:
     """Each round's SRML training, unless the config's `train:` section says otherwise (model,
-    data, out and the seed are the round's own)."""
+    data, out and resuming are the round's own; round N trains with the section's seed + N − 1)."""
     return TrainConfig(loss="srml", learning_rate=1e-5, report_to="none", skip_invalid=True)
+
+
+# what the loop sets for each round's training: a value given for them would be dropped
+ROUND_OWN = ("model", "data", "out", "resume")
 
 
 @dataclass
@@ -79,7 +85,39 @@ class SelfRefineConfig:
             check_template(template)
         if self.rounds < 1 or self.samples < 1 or self.hard_samples < 1:
             raise ValueError("--rounds, --samples and --hard-samples must be at least 1")
+        if (self.limit is not None and self.limit < 1) or (self.eval_limit is not None and self.eval_limit < 1):
+            raise ValueError("--limit and --eval-limit must be 1 or more")
+        if self.judge and self.judge_model:
+            raise ValueError("--judge-model names the model the judge endpoints serve; a local --judge takes none")
+        self.check_eval_categories()
+        self.check_training()
         for p in [self.data, *self.hard, *self.base_data] + ([self.eval_data] if self.eval_data else []):
             if not Path(p).exists():
                 raise ValueError(f"{p}: no such file")
+        if self.judge:
+            check_model_ref(self.judge)
         return self
+
+    def check_eval_categories(self) -> None:
+        """Each round is scored on BFCL's dev entries of single-turn categories (`evaluate_model`)."""
+        from funreason.evaluate.bfcl_checker import SUPPORTED
+        from funreason.evaluate.bfcl_langs import require_grammars
+
+        unknown = [c for c in self.eval_categories if c not in SUPPORTED]
+        if unknown or not self.eval_categories:
+            raise ValueError(f"--eval-categories: {', '.join(unknown) or 'none given'} cannot be scored each round; "
+                             f"single-turn categories: {', '.join(sorted(SUPPORTED))}")
+        require_grammars(self.eval_categories)
+
+    def check_training(self) -> None:
+        """The `train:` section checked now, not after round 0's evaluation and round 1's rollouts:
+        its values are recorded in the run folder, so a mistake found later could not be mended by
+        running again."""
+        given = [k for k in ROUND_OWN if getattr(self.train, k) != getattr(round_training(), k)]
+        if given:
+            raise ValueError(f"train: {', '.join(given)} are set by each round (its starting model, its data, "
+                             f"round-N/train, resumed when there); leave them out")
+        try:
+            dataclasses.replace(self.train, model=self.model, data=self.data, out=str(Path(self.out) / "round-1" / "train")).validate()
+        except ValueError as e:
+            raise ValueError(f"train: {e}") from None

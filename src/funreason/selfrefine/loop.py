@@ -237,7 +237,7 @@ def _write_rounds(out: Path, rounds: list[RoundResult]) -> None:
 def plot_rounds(rounds: list[RoundResult], path: Path) -> Path:
     xs = [r.round for r in rounds]
     with figure(path, (5.5, 3.4)) as ax:
-        ax.plot(xs, [100 * (r.eval.bfcl_mean or 0) for r in rounds], marker="o", label="BFCL (mean of the evaluated categories)")
+        ax.plot(xs, [100 * (r.eval.bfcl_mean or 0) for r in rounds], marker="o", label=f"BFCL {rounds[0].eval.split} entries (mean of the categories)")
         if all(r.eval.heldout for r in rounds):
             ax.plot(xs, [100 * r.eval.heldout.accuracy for r in rounds], marker="s", label="held-out split, exact calls")
         ax.set_xticks(xs)

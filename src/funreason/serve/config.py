@@ -57,6 +57,8 @@ class ServerConfig:
             raise ValueError("--model is required")
         if not 0 < self.port < 65536 or self.max_batch < 1 or self.max_tokens_cap < 1 or not self.max_body_mb > 0:
             raise ValueError("--port must lie in 1..65535, --max-batch and --max-tokens-cap must be 1 or more, --max-body-mb above 0")
+        if self.max_prompt_tokens is not None and self.max_prompt_tokens < 1:  # else every request would get a 400
+            raise ValueError(f"--max-prompt-tokens must be 1 or more, not {self.max_prompt_tokens}")
         from funreason.models.ref import check_model_ref
 
         check_model_ref(self.model)

@@ -7,6 +7,7 @@ data, so a mistake costs a second rather than a model load.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +59,7 @@ class TrainConfig:
     skip_invalid: bool = field(default=False, metadata=cli("Set unreadable rows aside in OUT/rejected.jsonl."))
     system_prompt: str | None = field(default=None, metadata=cli("System prompt file ({functions} is replaced) (default: BFCL's)."))
     chat_template: str | None = field(default=None, metadata=cli("A Jinja chat template file in place of the model's own; saved with the trained model."))
-    report_to: str = field(default="tensorboard", metadata=cli("tensorboard or none."))
+    report_to: str = field(default="tensorboard", metadata=cli("tensorboard, none, or another integration transformers reports to (installed by you, e.g. wandb)."))
     allow_benchmark_overlap: bool = field(default=False, metadata=cli(
         "Train even when the benchmark audit (`funreason data audit`) finds rows resembling BFCL entries by definition or "
         "question; the audit is recorded in run.json either way."))
@@ -84,6 +85,12 @@ class TrainConfig:
             raise ValueError(f"--alpha must lie in [0, 1], not {self.alpha!r}")
         if self.lora < 0 or self.lora_layers < 0:
             raise ValueError("--lora and --lora-layers must be 0 or more")
+        if self.lora_layers and not self.lora:  # full fine-tuning trains every layer; the option would be dropped
+            raise ValueError(f"--lora-layers {self.lora_layers} places LoRA adapters; it needs --lora N (a rank), not full fine-tuning")
+        default = {f.name: f.default for f in dataclasses.fields(self)}
+        if self.loss == "sft" and (self.alpha != default["alpha"] or self.alpha_mode != default["alpha_mode"]):
+            raise ValueError(f"--alpha and --alpha-mode weigh SRML's two segments; --loss sft has none to weigh "
+                             f"(got --alpha {self.alpha}, --alpha-mode {self.alpha_mode})")
         if self.max_steps == 0 or self.max_steps < -1:
             raise ValueError(f"--max-steps must be -1 (use --epochs) or a positive number, not {self.max_steps}")
         if self.max_steps == -1 and not self.epochs > 0:
