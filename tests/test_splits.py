@@ -99,7 +99,7 @@ def test_split_test_over_the_default_categories_needs_no_java_grammar(tmp_path, 
 
 def test_a_rounds_evaluation_reads_dev_entries_only(tmp_path, tiny_model_dir):
     """Probe: self-refine's and the demo's evaluation (`evaluate_model`) read whole categories, so a
-    round without --eval-limit scored irrelevance's 40 test entries each time, in no ledger."""
+    round without --eval-limit scored simple_python's 100 and irrelevance's 40 test entries each time, in no ledger."""
     from funreason.evaluate.heldout import evaluate_model
 
     reg = load_registry()
@@ -108,3 +108,22 @@ def test_a_rounds_evaluation_reads_dev_entries_only(tmp_path, tiny_model_dir):
     scored = [json.loads(line)["id"] for line in (tmp_path / "ev" / "BFCL_v4_irrelevance_result.json").read_text().splitlines()]
     assert len(scored) == 200 and {reg.split_of(i) for i in scored} == {"dev"}
     assert m.bfcl_line().endswith("(dev, 200)") and "[" in m.bfcl_line()
+
+
+def test_a_rounds_evaluation_folder_from_before_splits_resumes_while_its_entries_are_all_dev(tmp_path, tiny_model_dir):
+    """Within the dev entries (the first of each category) a folder claimed before the split was
+    recorded holds the entries a run now scores, so it resumes; past them it is refused."""
+    from funreason.evaluate.heldout import evaluate_model
+    from funreason.runinfo import RUN_FILE, RunMismatch, model_identity
+
+    for limit, resumes in ((2, True), (None, False)):
+        out = tmp_path / f"ev-{limit}"
+        out.mkdir()
+        (out / RUN_FILE).write_text(json.dumps({"verb": "evaluate", **model_identity(str(tiny_model_dir)), "categories": ["irrelevance"],
+                                                "limit": limit, "eval_data": None, "max_tokens": 1}))  # as a run before splits wrote it
+        if resumes:
+            m = evaluate_model(str(tiny_model_dir), out, categories=["irrelevance"], limit=limit, eval_data=None, max_tokens=1)
+            assert m.bfcl["irrelevance"]["total"] == 2
+        else:
+            with pytest.raises(RunMismatch, match="split: None there, 'dev' now"):
+                evaluate_model(str(tiny_model_dir), out, categories=["irrelevance"], limit=limit, eval_data=None, max_tokens=1)

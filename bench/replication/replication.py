@@ -41,7 +41,7 @@ model average`: the uniform mean of their weights, a "model soup") and evaluates
 in the same `--out`, into `eval_guided/`; give it its own `--results`.
 `--lora-layers N` puts the LoRA adapters on the last N of the model's 30 layers (12 by default, the
 replication table's setting; 0: all of them, which learns much more here and costs about 1.6 times
-the time a step). `--lora 0` trains all the weights instead (full fine-tuning; then set
+the time a step). `--lora 0` trains all the weights instead (full fine-tuning, with `--lora-layers 0`; then set
 `--learning-rate`, 1e-3 being the LoRA setting).
 
 Training rows: the mix's `train.jsonl` less the rows with a call that takes no arguments (they
@@ -243,7 +243,7 @@ def train_setting(cfg: ReplicationConfig, setting: str, seed: int, model: str, d
     log(f"training {setting} seed {seed}")
     tc = TrainConfig(model=model, data=str(raw if setting == "sft_raw" else data), out=str(run), loss=loss, alpha_mode=mode,
                      max_steps=cfg.steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, lora=cfg.lora,
-                     lora_layers=cfg.lora_layers if cfg.lora else 0, max_length=cfg.max_length, seed=seed, logging_steps=10, save_steps=25,
+                     lora_layers=cfg.lora_layers, max_length=cfg.max_length, seed=seed, logging_steps=10, save_steps=25,
                      save_total_limit=1, report_to="none", warmup_ratio=0.05, resume=True,
                      allow_benchmark_overlap=True,  # the generated kinds mirror BFCL dev entries; the audit is in run.json
                      bf16=True if cfg.bf16 else None)  # None, as before the option: runs made then still resume
@@ -266,7 +266,7 @@ def self_refine(cfg: ReplicationConfig, seed: int, start: str, data: Path, heldo
             samples=cfg.sr_samples, hard_samples=cfg.sr_samples + 1, base_data=[str(data)], limit=cfg.sr_queries,
             max_tokens=cfg.max_tokens, batch=16, seed=seed, eval_categories=["simple_python"], eval_limit=1, eval_max_tokens=16,
             train=dataclasses.replace(round_training(), max_steps=cfg.sr_steps, learning_rate=cfg.learning_rate / 2,
-                                      batch_size=cfg.batch_size, lora=cfg.lora, lora_layers=cfg.lora_layers if cfg.lora else 0, max_length=cfg.max_length,
+                                      batch_size=cfg.batch_size, lora=cfg.lora, lora_layers=cfg.lora_layers, max_length=cfg.max_length,
                                       seed=seed, save_steps=25, allow_benchmark_overlap=True)), log=log)
     return str(final)
 
@@ -418,6 +418,8 @@ def main() -> None:
                     help="A smoke run in minutes: base and sft_raw, seed 0, 3 steps, 2 BFCL entries per category, 2 held-out "
                          "rows per source, 2 HumanEval problems, in runs/replication-quick (results beside it, not committed).")
     args = ap.parse_args()
+    if args.lora == 0 and args.lora_layers:  # full fine-tuning trains every layer: the option would be dropped
+        ap.error(f"--lora-layers {args.lora_layers} places LoRA adapters; with --lora 0 (full fine-tuning) give --lora-layers 0")
     if args.fc_open is None:
         from funreason.data import open_dir
 

@@ -260,7 +260,7 @@ def train(cfg: TrainConfig, full: bool = typer.Option(False, "--full", help="Ful
     from funreason.train.trainer import end_process_group, train as run_train
 
     if full and cfg.lora:
-        _fail(f"--full trains every weight; --lora {cfg.lora} asks for LoRA adapters: give one of them")
+        _fail(f"--full trains every weight; lora {cfg.lora} (given here or in --config) asks for LoRA adapters: give one of them")
     cfg.lora = 0 if full else cfg.lora
     try:
         summary = run_train(cfg, log=stdout.print)

@@ -256,8 +256,13 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     from funreason.runinfo import claim, model_identity
 
     done = out / "metrics.json"
+    registry = load_registry()
+    # dev entries are the first of each category: while `limit` stays within them, the entries are
+    # those a run before splits scored, and its folder resumes; past them the split is recorded
+    reaches_test = any(limit is None or c not in registry.categories or limit > registry.categories[c].count("dev") for c in categories)
     # the cached metrics and the result files are reused only for this model and these settings
-    claim(out, {"verb": "evaluate", **model_identity(model), "split": "dev", "categories": categories, "limit": limit, "eval_data": eval_data,
+    claim(out, {"verb": "evaluate", **model_identity(model), **({"split": "dev"} if reaches_test else {}), "categories": categories,
+                "limit": limit, "eval_data": eval_data,
                 "max_tokens": max_tokens, **({"guided": True} if guided else {})}, [done, out / RESULTS, *[result_path(out, c) for c in categories]])
     if done.exists():
         return EvalMetrics.from_dict(json.loads(done.read_text()))
@@ -268,8 +273,9 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     engine = engines.get(model)
     t0 = time.perf_counter()
     try:
-        registry = load_registry()
         data = {c: load_split(c, "dev", limit, registry=registry) for c in categories}
+        if empty := [c for c, exs in data.items() if not exs]:
+            raise ValueError(f"no dev entries of {', '.join(empty)} to score (bfcl_splits.json); the live categories are all test entries")
         stream = local_stream(engine, params, data, out, guided=guided)
         split = heldout_examples(eval_data, None, out / "heldout_rejected.jsonl") if eval_data else None
         held = HeldoutRun(engine, split.rows, params, out, guided=guided) if split is not None else None

@@ -30,7 +30,8 @@ ROUND_OWN = ("model", "data", "out", "resume")
 @dataclass
 class SelfRefineConfig:
     """`funreason self-refine`'s settings (command-line options and `--config FILE.yaml` keys; the
-    training of each round is the nested `train:` section, any `funreason train` setting)."""
+    training of each round is the nested `train:` section, any `funreason train` setting but those
+    each round sets, `ROUND_OWN`)."""
 
     model: str = field(default="", metadata=cli("The SRML-trained model to start from (a directory).", required=True))
     data: str = field(default="", metadata=cli("Source data with reference answers (xLAM-style or native).", required=True))
@@ -57,7 +58,7 @@ class SelfRefineConfig:
     # evaluation of each round
     eval_categories: list[str] = field(default_factory=lambda: list(ROUND_CATEGORIES),
                                        metadata=cli("BFCL categories evaluated after each round (comma-separated).", csv=True))
-    eval_limit: int | None = field(default=None, metadata=cli("First N entries of each BFCL category."))
+    eval_limit: int | None = field(default=None, metadata=cli("First N dev entries of each BFCL category."))
     eval_data: str | None = field(default=None, metadata=cli("A held-out split: exact-call accuracy after each round."))
     eval_max_tokens: int = field(default=512, metadata=cli("Cap on new tokens per evaluation answer."))
     # an inference engine launched per model ('vllm serve {model} --port {port} ...'): rollouts and
@@ -99,14 +100,18 @@ class SelfRefineConfig:
         return self
 
     def check_eval_categories(self) -> None:
-        """Each round is scored on BFCL's dev entries of single-turn categories (`evaluate_model`)."""
+        """Each round is scored on BFCL's dev entries (`evaluate_model`): single-turn categories that
+        have some (the live ones are all test entries)."""
         from funreason.evaluate.bfcl_checker import SUPPORTED
         from funreason.evaluate.bfcl_langs import require_grammars
+        from funreason.evaluate.splits import load_registry
 
-        unknown = [c for c in self.eval_categories if c not in SUPPORTED]
+        registry = load_registry()
+        scorable = sorted(c for c in SUPPORTED if c in registry.categories and registry.categories[c].count("dev"))
+        unknown = [c for c in self.eval_categories if c not in scorable]
         if unknown or not self.eval_categories:
-            raise ValueError(f"--eval-categories: {', '.join(unknown) or 'none given'} cannot be scored each round; "
-                             f"single-turn categories: {', '.join(sorted(SUPPORTED))}")
+            raise ValueError(f"--eval-categories: {', '.join(unknown) or 'none given'} cannot be scored each round "
+                             f"(a round reads dev entries only); categories with dev entries: {', '.join(scorable)}")
         require_grammars(self.eval_categories)
 
     def check_training(self) -> None:
