@@ -113,6 +113,17 @@ def test_demo_never_touches_a_folder_it_did_not_make(tmp_path):
     proc = run("demo", "--out", mine, check=False)
     assert proc.returncode == 2 and "has files that the demo did not make" in proc.stderr and "Traceback" not in proc.stderr
     assert (mine / "data" / "customers.jsonl").read_text() == "{}\n"
+    # an earlier demo's folder: its parts and its report go before a new run (a failed run leaves no old report looking
+    # current); the model it fetched stays
+    from funreason.demo import MARKER, prepare_out
+
+    earlier = tmp_path / "demo"
+    (earlier / "model").mkdir(parents=True)
+    (earlier / MARKER).write_text("made by funreason demo\n")
+    for name in ("report.md", "before_after.json", "curves.png"):
+        (earlier / name).write_text("old")
+    prepare_out(earlier)
+    assert sorted(p.name for p in earlier.iterdir()) == [MARKER, "model"]
 
 
 def test_a_mistyped_model_folder_is_one_line_not_a_hub_download(tmp_path):
@@ -172,6 +183,11 @@ def test_ordinary_mistakes_are_one_error_line_with_exit_2(tmp_path, tiny_model_d
     (tmp_path / "one.jsonl").write_text('{"id": "a", "query": "q", "tools": "[]", "answers": "[]"}\n')
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.md").write_text("mine\n")
+    (tmp_path / "latin1.txt").write_bytes("first line\ncaf\u00e9\n".encode("latin-1"))
+    (tmp_path / "fake.jsonl.gz").write_bytes(b"not gzip at all\n")
+    for name, text in (("torn", '{"categories": {'), ("foreign", "{}")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(text)
     cases = [
         (["sample", "--out", "/proc/version"], "/proc/version"),
         (["sample", "--out", tmp_path / "s.jsonl", "-n", "0"], "-n must be 1 or more"),
@@ -181,6 +197,17 @@ def test_ordinary_mistakes_are_one_error_line_with_exit_2(tmp_path, tiny_model_d
         (["refine", tmp_path / "one.jsonl", "--out", tmp_path / "r", "--teacher", tmp_path / "empty"], "not a model folder"),
         (["eval", "humaneval", "--model", tiny_model_dir, "--problems", tmp_path / "arr.json", "--out", tmp_path / "he"],
          "arr.json:1: a HumanEval problem is a JSON object"),
+        # probe: each of these was a traceback, or an error that named no file
+        (["tiny-model", "--out", tmp_path / "tm", "--corpus", tmp_path / "latin1.txt"], "latin1.txt:2: not UTF-8 text (byte 0xe9"),
+        (["eval", "humaneval", "--model", tiny_model_dir, "--problems", tmp_path / "latin1.txt", "--out", tmp_path / "he"],
+         "latin1.txt: not HumanEval's JSON lines"),
+        (["eval", "humaneval", "--model", tiny_model_dir, "--problems", tmp_path / "fake.jsonl.gz", "--out", tmp_path / "he"],
+         "fake.jsonl.gz: not HumanEval's gzipped JSON lines"),
+        (["eval", "compare", tmp_path / "torn"], "torn/report.json: not JSON"),
+        (["eval", "compare", tmp_path / "foreign"], "foreign/report.json: not an eval bfcl report"),
+        (["stats", tmp_path / "one.jsonl", "--config", tmp_path / "latin1.txt"], "latin1.txt: not UTF-8 text (byte 0xe9"),
+        (["self-refine", "--model", tiny_model_dir, "--data", tmp_path / "one.jsonl", "--out", tmp_path / "sr", "--judge-endpoint",
+          "http://127.0.0.1:9/v1", "--judge-model", "J", "--hard", tmp_path / "one.jsonl"], "one.jsonl:1: not a row of FCDR's hard.jsonl"),
     ]
     from typer.testing import CliRunner
 
@@ -192,6 +219,7 @@ def test_ordinary_mistakes_are_one_error_line_with_exit_2(tmp_path, tiny_model_d
         assert result.exit_code == 2 and lines and lines[-1].startswith("error:") and said in lines[-1], (args, result.stderr[-1500:])
         assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
     assert (tmp_path / "taken" / "notes.md").read_text() == "mine\n"
+    assert not (tmp_path / "sr").exists(), "self-refine claimed its folder before reading its hard rows"
 
 
 def test_settings_that_would_be_dropped_or_found_wrong_late_are_one_error_line_before_anything_runs(tmp_path, tiny_model_dir):

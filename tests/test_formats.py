@@ -349,3 +349,16 @@ def test_a_record_with_ids_on_one_side_is_written_as_a_row_openai_accepts(tmp_pa
     assert pairs == [(["abc", "def"], ["abc", "def"]), (["p", "o"], ["p", "o"])]
     assert [ex.id for ex in Reader(out)] == ["ids-on-results", "ids-on-calls"]  # read back: none refused
     assert all("_id_filled" not in json.dumps(r) for r in rows)
+
+
+def test_a_clean_read_leaves_no_earlier_reads_rejects_behind(tmp_path):
+    """Probe: the rejected file was opened only at the first reject, so after the input was mended
+    an earlier read's rejected.jsonl stayed beside the new output, looking current."""
+    good = {"id": "a", "query": "q", "tools": "[]", "answers": "[]"}
+    data, rejected = tmp_path / "in.jsonl", tmp_path / "out" / "rejected.jsonl"
+    data.write_text(json.dumps(good) + "\n" + '{"id": "b", "query": \n')
+    reader = Reader(data, skip_invalid=True, rejected=rejected)
+    assert len(list(reader)) == 1 and reader.rejected_count == 1 and len(rejected.read_text().splitlines()) == 1
+    data.write_text(json.dumps(good) + "\n")
+    reader = Reader(data, skip_invalid=True, rejected=rejected)
+    assert len(list(reader)) == 1 and reader.rejected_count == 0 and not rejected.exists()

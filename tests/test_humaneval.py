@@ -121,6 +121,10 @@ def test_cli_with_the_tiny_model_and_with_an_endpoint(tmp_path, tiny_model_dir):
     proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "humaneval", "--model", str(tiny_model_dir), "--out",
                            str(tmp_path / "remote"), "--limit", "2", "--max-tokens", "16"], capture_output=True, text=True)
     assert proc.returncode == 2 and "holds results of another run" in proc.stdout + proc.stderr
+    # verdicts made with another time limit per program are not this run's either
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", "eval", "humaneval", "--model", str(tiny_model_dir), "--out",
+                           str(tmp_path / "local"), "--limit", "3", "--max-tokens", "16", "--timeout", "1"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "timeout: None there, 1.0 now" in proc.stdout + proc.stderr
 
 
 def test_chat_mode_asks_a_local_instruct_model_through_its_template(tmp_path, smollm2_dir):

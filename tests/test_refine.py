@@ -12,6 +12,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from conftest import funreason, file_size_limit
 from teachers import TeacherServer
 
@@ -289,6 +291,28 @@ def test_refine_refuses_bad_arguments(tmp_path):
     for bad in (("--concurrency", "0"), ("--max-regenerations", "-1")):
         proc = run(inp, "--out", tmp_path / "o", "--teacher", "x", *bad)
         assert proc.returncode == 2 and "--concurrency and --max-tokens must be 1 or more" in proc.stderr and not (tmp_path / "o").exists()
+
+
+def test_a_local_teacher_is_recorded_by_its_weights_not_its_path(tmp_path, tiny_model_dir):
+    """Probe: a local teacher was recorded by its path, so a folder refined by one checkpoint resumed
+    with another saved at the same place, and its kept rows mixed two teachers' judgements."""
+    import shutil
+
+    from funreason.fcdr.runner import claim_run
+    from funreason.runinfo import RunMismatch
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(tiny_model_dir, teacher)
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out"
+    write_input(inp, generate(2, seed=1))
+    cfg = RefineConfig(input=str(inp), out=str(out), teacher=BackendConfig(local=str(teacher)))
+    claim_run(out, cfg)
+    (out / "kept.jsonl").write_text("{}\n")
+    claim_run(out, cfg)  # the same teacher: resumes
+    config = json.loads((teacher / "config.json").read_text())
+    (teacher / "config.json").write_text(json.dumps({**config, "rope_theta": 12345.0}))  # another checkpoint, the same path
+    with pytest.raises(RunMismatch, match="teacher_identity"):
+        claim_run(out, cfg)
 
 
 def test_refine_with_a_local_transformers_teacher(tmp_path, tiny_model_dir):

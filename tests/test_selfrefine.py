@@ -217,3 +217,29 @@ def test_judges_ask_again_until_a_verdict_reads_and_a_majority_passes():
         judgement, calls = asyncio.run(go())
     assert judgement.scores == [8.0, 2.0, 6.0] and judgement.passed and judgement.score == 16 / 3 and not judgement.unreadable
     assert calls == 4 and srv.requests == 4
+
+
+def test_a_runs_hard_rows_earlier_data_and_held_out_split_are_recorded_by_content(tmp_path, tiny_model_dir):
+    """Probe: --base-data, --hard and --eval-data were recorded by path, so a resumed run trained on
+    edited earlier data and reused round 0's held-out score of the old split."""
+    import pytest
+
+    from funreason.runinfo import RunMismatch
+    from funreason.selfrefine import SelfRefineConfig, claim_run
+
+    files = {name: tmp_path / f"{name}.jsonl" for name in ("data", "base", "hard", "held")}
+    for path in files.values():
+        path.write_text(json.dumps(rows()[0]) + "\n")
+    out = tmp_path / "sr"
+    cfg = SelfRefineConfig(model=str(tiny_model_dir), data=str(files["data"]), out=str(out), judge_endpoints=["http://127.0.0.1:9/v1"],
+                           judge_model="j", hard=[str(files["hard"])], base_data=[str(files["base"])], eval_data=str(files["held"]))
+    claim_run(out, cfg)
+    (out / "rounds.json").write_text("[]")
+    claim_run(out, cfg)  # the same files: resumes
+    for name in ("base", "hard", "held"):
+        before = files[name].read_text()
+        files[name].write_text(json.dumps(rows()[1]) + "\n")
+        with pytest.raises(RunMismatch, match="inputs_sha256"):
+            claim_run(out, cfg)
+        files[name].write_text(before)
+    claim_run(out, cfg)

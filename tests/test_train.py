@@ -236,6 +236,26 @@ def test_a_run_that_diverges_stops_with_one_line_and_writes_no_final_model(tmp_p
     assert refused.returncode == 2 and "expected a finite number" in refused.stderr and not (tmp_path / "x").exists()
 
 
+def test_a_chat_template_or_system_prompt_edited_between_run_and_resume_is_another_run(tmp_path, tiny_model_dir):
+    """Probe: they were recorded by path, so --resume went on training the checkpoint on rows
+    rendered another way, and final/ shipped the new template."""
+    from funreason.runinfo import RunMismatch
+    from funreason.train.trainer import claim_run
+
+    template, system = tmp_path / "t.jinja", tmp_path / "system.txt"
+    template.write_text("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    system.write_text("You call functions. {functions}")
+    run = tmp_path / "run"
+    cfg = _cfg(tiny_model_dir, run, chat_template=str(template), system_prompt=str(system))
+    claim_run(cfg)
+    (run / "metrics.jsonl").write_text('{"step": 2, "loss": 1.0}\n')
+    claim_run(_cfg(tiny_model_dir, run, chat_template=str(template), system_prompt=str(system), resume=True))  # the same files: resumes
+    for edited, key in ((system, "system_prompt_sha256"), (template, "chat_template_sha256")):
+        edited.write_text(edited.read_text() + " ")
+        with pytest.raises(RunMismatch, match=key):
+            claim_run(_cfg(tiny_model_dir, run, chat_template=str(template), system_prompt=str(system), resume=True))
+
+
 def test_an_out_folder_of_another_run_is_refused_not_resumed(tmp_path, tiny_model_dir):
     """M1: `--out` over an earlier run with other data: refused before loading, never resumed."""
     run = tmp_path / "run"
@@ -267,11 +287,22 @@ def test_a_checkpoint_cut_off_while_written_is_skipped_on_resume(tmp_path, tiny_
     torn = run / "checkpoint-7"
     torn.mkdir()
     (torn / "config.json").write_text((run / "checkpoint-5" / "config.json").read_text())
+    # the self mode's learned α is the checkpoint's srml_state.json: without it the resume is refused, not restarted at --alpha
+    state = run / "checkpoint-5" / "srml_state.json"
+    kept = state.read_text()
+    state.unlink()
+    with pytest.raises(ValueError, match=r"checkpoint-5/srml_state.json: the learned α cannot be read .*delete .*checkpoint-5"):
+        train(_cfg(tiny_model_dir, run, max_steps=10, resume=True), log=lambda *_: None)
+    state.write_text(kept)
+    with open(run / "metrics.jsonl", "a") as f:  # the stop cut the last log line in half
+        f.write('{"step": 8, "lo')
     said = []
     done = train(_cfg(tiny_model_dir, run, max_steps=10, resume=True), log=said.append)
     assert done.steps == 10 and (run / "final").exists()
     assert any("skipping" in s and "checkpoint-7" in s and "incomplete" in s for s in said)
     assert any(s == f"resuming from {run / 'checkpoint-5'}" for s in said), said
+    assert any("metrics.jsonl:" in s and "cut off when the run stopped" in s for s in said), said
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()][-1] == 10
 
 
 def test_time_left_is_measured_past_the_first_logged_steps():

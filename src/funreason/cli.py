@@ -153,6 +153,8 @@ def tiny_model(
         _fail(f"{e.filename or output}: {e.strerror or e}")
     except SafetensorError as e:  # how safetensors reports a failed write
         _fail(f"{output}: {e}")
+    except ValueError as e:  # the corpus: its file and line
+        _fail(str(e))
     stdout.print(f"tiny model in {path} ({time.perf_counter() - t0:.1f}s); load it with from_pretrained({str(path)!r})")
 
 
@@ -511,8 +513,10 @@ def demo(
 
     try:
         run_demo(DemoConfig(out=str(output), self_refine=self_refine), stdout, progress=progress_bar)
-    except (FileExistsError, ModelGetError) as e:
+    except (FileExistsError, ModelGetError, ValueError, SchemaError, BackendError) as e:
         _fail(str(e))
+    except OSError as e:
+        _fail(f"{e.filename or output}: {e.strerror or e}")
 
 
 def main() -> None:

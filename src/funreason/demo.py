@@ -34,6 +34,7 @@ from funreason.data import bundled
 from funreason.evaluate import DEMO_CATEGORIES
 from funreason.evaluate.heldout import EvalMetrics, evaluate_model
 from funreason.formats import Reader
+from funreason.formats.jsonl import write_text_atomic
 from funreason.markdown import pct, table as md_table
 from funreason.plots import figure
 from funreason.progress import Progress, quiet
@@ -93,6 +94,8 @@ def prepare_out(out: Path) -> None:
     (out / MARKER).write_text("made by funreason demo\n")
     for sub in ("data", "eval", "fcdr", "train", "self-refine"):  # the demo's own parts; the model is kept
         shutil.rmtree(out / sub, ignore_errors=True)
+    for name in ("report.md", "before_after.json", "before_after.png", "curves.png"):  # a failed run leaves no earlier report looking current
+        (out / name).unlink(missing_ok=True)
 
 
 def before_after_chart(rows: list[tuple[str, dict[str, Any]]], columns: list[str], path: Path) -> Path:
@@ -152,7 +155,7 @@ def demo_data(cfg: DemoConfig, folder: Path) -> tuple[Path, Path, dict[str, str]
     folder.mkdir(parents=True, exist_ok=True)
     paths = folder / "train.jsonl", folder / "heldout.jsonl"
     for path, rows in zip(paths, (train, [ex for rows in heldout.values() for ex in rows])):
-        path.write_text("".join(json.dumps(ex.to_dict(), ensure_ascii=False) + "\n" for ex in rows), encoding="utf-8")
+        write_text_atomic(path, "".join(json.dumps(ex.to_dict(), ensure_ascii=False) + "\n" for ex in rows))
     return paths[0], paths[1], {turn.id: source for source, rows in heldout.items() for ex in rows for turn in asked_turns(ex)[0]}
 
 
@@ -344,8 +347,8 @@ def _report(run: _Run, t0: float) -> Path:
     total = time.perf_counter() - t0
     lines = _report_lines(run, eval_lines, deltas, chart, total)
     report_path = run.out / "report.md"
-    report_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (run.out / "before_after.json").write_text(json.dumps({"columns": columns, "rows": dict(table), "seconds": round(total, 1)}, indent=2))
+    write_text_atomic(report_path, "\n".join(lines) + "\n")
+    write_text_atomic(run.out / "before_after.json", json.dumps({"columns": columns, "rows": dict(table), "seconds": round(total, 1)}, indent=2))
     run.console.print("\n".join(eval_lines))
     run.console.print(f"[bold]done in {total:.0f}s[/bold] · report: {report_path}")
     return report_path

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from funreason.config import cli
+from funreason.formats.jsonl import write_text_atomic
 from funreason.schema import Example, Tool
 
 DESCRIPTION = 0.5
@@ -363,6 +364,6 @@ def audit_file(data: str | Path, out: Path, format: str = "auto") -> AuditSummar
 
     out.mkdir(parents=True, exist_ok=True)
     summary = audit_examples(Reader(data, format=format), out / "audit.jsonl")
-    (out / "audit.md").write_text(summary.markdown(), encoding="utf-8")
-    (out / "audit.json").write_text(json.dumps(summary.to_dict(), indent=2), encoding="utf-8")
+    write_text_atomic(out / "audit.md", summary.markdown())
+    write_text_atomic(out / "audit.json", json.dumps(summary.to_dict(), indent=2))
     return summary

@@ -37,6 +37,7 @@ from funreason.evaluate.bfcl_checker import SUPPORTED, score_entry
 from funreason.evaluate.runner import endpoint_stream, local_stream, result_path, run_categories
 from funreason.evaluate.splits import SPLITS, append_ledger, default_ledger, interval_text, load_registry, load_split, with_intervals
 from funreason.formats import bfcl, read_examples
+from funreason.formats.jsonl import write_text_atomic
 from funreason.llm import SamplingParams
 from funreason.llm.factory import BackendConfig, ModelChoice, open_blocking_chat, open_engine
 from funreason.progress import Progress, quiet
@@ -274,7 +275,7 @@ def write_report(out: Path, scores: dict[str, dict[str, Any]], meta: dict[str, A
     split, entries = meta.get("split", "unrecorded"), sum(s["total"] for s in scores.values())
     report = {**meta, "split": split, "entries": entries, "summary": summary, "intervals": intervals,
               "categories": {c: {k: v for k, v in s.items() if k != "entries"} for c, s in scores.items()}}
-    (out / "report.json").write_text(json.dumps(report, indent=2))
+    write_text_atomic(out / "report.json", json.dumps(report, indent=2))
     pct = lambda x: "–" if x is None else f"{100 * x:.2f}"
     lines = ["# BFCL report", "", f"Model: {meta.get('model')} · mode: {meta.get('mode')} · split: **{split}**, {entries} entries"
              + (f" · the entries after the first {meta['skip']} of each category's split" if meta.get("skip") else "")
@@ -294,7 +295,7 @@ def write_report(out: Path, scores: dict[str, dict[str, Any]], meta: dict[str, A
     if summary.get("multi_turn_not_scored"):
         lines += ["", f"Multi-turn categories not scored (count as 0 in Multi-turn overall): {', '.join(summary['multi_turn_not_scored'])}."]
     lines += ["", "![accuracy per category](report.png)"]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+    write_text_atomic(out / "report.md", "\n".join(lines) + "\n")
     _plot(out / "report.png", scores, f"split {split}, {entries} entries")
     return report
 

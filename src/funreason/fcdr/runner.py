@@ -336,9 +336,12 @@ def row_key(raw: Any, seen: Counter[str]) -> str:
 def claim_run(out: Path, cfg: RefineConfig) -> None:
     """Record what the run is made from (input content, teacher, settings), or refuse to resume a
     folder made from anything else: its kept rows would be another run's."""
-    from funreason.runinfo import claim, file_sha256
+    from funreason.runinfo import claim, file_sha256, model_identity
 
-    claim(out, {"verb": "refine", "input_sha256": file_sha256(cfg.input), "teacher": cfg.teacher.name,
+    t = cfg.teacher  # an endpoint is recorded by the name it serves; a local teacher by its weights, engine and template
+    local = {"teacher_identity": model_identity(t.local), "teacher_engine": t.engine,
+             **({"teacher_chat_template_sha256": file_sha256(t.chat_template)} if t.chat_template else {})} if t.local else {}
+    claim(out, {"verb": "refine", "input_sha256": file_sha256(cfg.input), "teacher": t.name, **local,
                 "max_regenerations": cfg.max_regenerations, "shard": list(cfg.shard), "temperature": cfg.temperature,
                 "max_tokens": cfg.max_tokens, "format": cfg.format}, [out / f"{name}.jsonl" for name in OUTCOMES])
 

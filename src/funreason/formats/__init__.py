@@ -99,6 +99,8 @@ class Reader:
         self.first_errors = []
         truth = self._load_truth()
         out = None
+        if self.skip_invalid and self.rejected_path is not None:  # this read's rejects only: an earlier read's would look current
+            self.rejected_path.unlink(missing_ok=True)
         try:
             for where, row in self._rows():
                 try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from funreason.config import cli
@@ -51,6 +52,8 @@ class BackendConfig:
             raise ValueError(f"the engine ({self.engine}) runs a local {what} ({local} PATH); an endpoint's server has its own")
         if self.local and self.served_model:
             raise ValueError(f"{served} names the model an endpoint serves; a local {what} ({local} PATH) takes none")
+        if self.chat_template and not Path(self.chat_template).is_file():
+            raise ValueError(f"the {what}'s chat template {self.chat_template}: no such file")
         if self.chat_template and (self.endpoints or self.engine != "transformers"):
             raise ValueError(f"a chat template is used by a local {what} run with transformers ({local} PATH); "
                              "an endpoint's server, or vLLM, applies its own")

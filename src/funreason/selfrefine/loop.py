@@ -63,19 +63,23 @@ def _write_json(path: Path, data: Any) -> None:
 
 # settings that may change between a run and its continuation: more rounds, and how the work is
 # reached (endpoints, engines, keys, batch sizes); any other change would make the finished rounds
-# describe data they did not produce
-_RESUMABLE = {"out", "rounds", "judge_endpoints", "judge_api_key", "judge_concurrency", "judge_max_tokens", "batch", "rollout_server",
+# describe data they did not produce (the judge's reply cap changes its verdicts: not resumable)
+_RESUMABLE = {"out", "rounds", "judge_endpoints", "judge_api_key", "judge_concurrency", "batch", "rollout_server",
               "judge_server", "engine_start_timeout", "engine_api_key"}
 _SECRETS = ("judge_api_key", "engine_api_key")  # never written to the run folder
 
 
 def claim_run(out: Path, cfg: SelfRefineConfig) -> None:
     """Make `out` this run's folder, or raise RunMismatch (with the way out) when it holds rounds of
-    another: another starting model, other data (by content) or other settings."""
+    another: another starting model, other data, hard rows, earlier data, held-out split or local
+    judge (each by content) or other settings."""
     from funreason.runinfo import claim, file_sha256, model_identity
 
     settings = {k: v for k, v in asdict(cfg).items() if k not in _RESUMABLE}
-    claim(out, {"verb": "self-refine", **model_identity(cfg.model), "data_sha256": file_sha256(cfg.data), **settings},
+    files = [*cfg.hard, *cfg.base_data, *([cfg.eval_data] if cfg.eval_data else [])]
+    contents = {"inputs_sha256": {p: file_sha256(p) for p in files}} if files else {}
+    judge = {"judge_identity": model_identity(cfg.judge)} if cfg.judge else {}
+    claim(out, {"verb": "self-refine", **model_identity(cfg.model), "data_sha256": file_sha256(cfg.data), **contents, **judge, **settings},
           [out / "rounds.json", out / "round-1"])  # round-0/eval claims its own folder (the demo fills it first)
 
 
@@ -195,14 +199,14 @@ def run_self_refine(cfg: SelfRefineConfig, log: Callable[[str], None] = print, p
     """Run (or resume) every round; returns the rounds as written to `rounds.json`."""
     cfg.validate()
     out = Path(cfg.out)
+    queries, hard = load_queries(cfg, log)  # read before the folder is claimed: a bad row mended, the same command runs
+    if not queries:
+        raise SchemaError(f"no query with a reference answer in {cfg.data}")
     claim_run(out, cfg)
     _write_json(out / "config.json", {k: ("(set)" if k in _SECRETS and v else v) for k, v in asdict(cfg).items()})
     warning = shared_gpus_warning(cfg.rollout_server, cfg.judge_server)
     if warning:
         log(f"warning: {warning}")
-    queries, hard = load_queries(cfg, log)
-    if not queries:
-        raise SchemaError(f"no query with a reference answer in {cfg.data}")
     log(f"{len(queries)} queries · {len(hard)} hard rows from FCDR · {cfg.rounds} round(s) of {cfg.samples} samples "
         f"({cfg.hard_samples} for hard queries)")
     # one engine at a time, for the model in use: the starting model's serves its evaluation and

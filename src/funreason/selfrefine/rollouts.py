@@ -61,10 +61,12 @@ def load_queries(cfg: SelfRefineConfig, log: Callable[[str], None]) -> tuple[lis
     known = {q.key for q in queries}
     hard: set[str] = set()
     for path in cfg.hard:
-        for row in read_finished_rows(path):
+        for where, row in iter_json_rows(path):  # an input file: a line that is not a hard row is named, not skipped
+            if isinstance(row, BadLine):
+                raise SchemaError(row.reason, where)
             key = row.get("key") if isinstance(row, dict) else None
             if not key or not isinstance(row.get("example"), dict):
-                continue
+                raise SchemaError("not a row of FCDR's hard.jsonl (a `key` and its `example`)", where)
             hard.add(key)
             if key not in known:
                 try:

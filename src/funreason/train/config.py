@@ -101,6 +101,8 @@ class TrainConfig:
 
         if self.chat_template and not Path(self.chat_template).is_file():
             raise ValueError(f"--chat-template {self.chat_template}: no such file")
+        if self.system_prompt and not Path(self.system_prompt).is_file():
+            raise ValueError(f"--system-prompt {self.system_prompt}: no such file")
         check_model_ref(self.model)  # last: every value above is checked even when the model is mistyped too
         return self
 

@@ -130,8 +130,13 @@ def _build(out: Path, corpus: Iterable[str] | None, cfg: TinyConfig) -> None:
 
 
 def read_corpus(path: str | Path) -> Iterator[str]:
-    """A corpus file: one text per line (JSONL rows are used whole, as text)."""
-    with open(path, encoding="utf-8") as f:
-        for line in f:
+    """A corpus file: one text per line (JSONL rows are used whole, as text); ValueError naming the
+    file and line when it is not UTF-8 text."""
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path}:{n}: not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
             if line.strip():
-                yield line.rstrip("\n")
+                yield line.rstrip("\n").rstrip("\r")

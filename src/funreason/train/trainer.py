@@ -21,6 +21,7 @@ import os
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArgu
 
 from funreason.runinfo import releases_folders
 from funreason.errors import FunReasonError
+from funreason.formats.jsonl import write_text_atomic
 from funreason.train.config import TrainConfig
 from funreason.train.data import DataReport, FeatureDataset, SegmentCollator, build_features
 from funreason.train.srml import SRMLLoss
@@ -165,8 +167,8 @@ class MetricsCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if ckpt.is_dir():
-                (ckpt / SRML_STATE).write_text(json.dumps({"alpha": float(self.srml.alpha)}))
+            if ckpt.is_dir():  # whole or absent: a resume reads it (α of the self mode)
+                write_text_atomic(ckpt / SRML_STATE, json.dumps({"alpha": float(self.srml.alpha)}))
 
 
 class TrainingDiverged(FunReasonError, ValueError):
@@ -269,6 +271,9 @@ def claim_run(cfg: TrainConfig) -> None:
     # a folder or a hub dataset id is recorded by (the digest of) its name
     data_sha256 = file_sha256(cfg.data) if Path(cfg.data).is_file() else hashlib.sha256(cfg.data.encode()).hexdigest()
     settings = {k: v for k, v in asdict(cfg).items() if k not in _RESUMABLE and k not in ("model", "data")}  # data: by content
+    for name in ("chat_template", "system_prompt"):  # files read to render every row: by content too, not by path alone
+        if getattr(cfg, name):
+            settings[f"{name}_sha256"] = file_sha256(getattr(cfg, name))
     results = [out / "metrics.jsonl", out / "final", *out.glob("checkpoint-*")]
     # every rank checks; rank 0 alone records
     audit = benchmark_audit(cfg)
@@ -403,7 +408,8 @@ def prepare_data(cfg: TrainConfig, tokenizer) -> tuple[FeatureDataset, DataRepor
     from funreason.formats import Reader
 
     out = Path(cfg.out)
-    reader = Reader(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, rejected=out / "rejected.jsonl")
+    # every rank reads the same rows; rank 0 alone writes the rejects (a second writer would truncate its file)
+    reader = Reader(cfg.data, format=cfg.format, skip_invalid=cfg.skip_invalid, rejected=out / "rejected.jsonl" if is_main_process() else None)
     system = Path(cfg.system_prompt).read_text(encoding="utf-8") if cfg.system_prompt else None
     features, report = build_features(reader, tokenizer, cfg.max_length, system=system, last_turn_only=cfg.last_turn_only)
     if not features:
@@ -463,22 +469,20 @@ def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> TrainSu
     dataset, report, reader = prepare_data(cfg, tokenizer)
     log(f"data: {report.summary()}" + (f" · {reader.rejected_count} unreadable rows → {out / 'rejected.jsonl'}" if reader.rejected_count else ""))
     if main:
-        (out / "data_report.json").write_text(json.dumps({**report.to_dict(), "rejected": reader.rejected_count}, indent=2))
+        write_text_atomic(out / "data_report.json", json.dumps({**report.to_dict(), "rejected": reader.rejected_count}, indent=2))
     srml = SRMLLoss(cfg.srml_mode, alpha=cfg.alpha, chunk_size=cfg.chunk_size)
     resume = latest_checkpoint(out, log) if cfg.resume else None
     if cfg.resume and resume is None:
         log(f"no checkpoint in {out}: starting from the beginning")
     if resume is not None:
-        state = resume / SRML_STATE
-        if state.exists():
-            srml.alpha.fill_(json.loads(state.read_text())["alpha"])
+        srml.alpha.fill_(_resumed_alpha(resume, cfg))
         if main:
-            _truncate_metrics(out / "metrics.jsonl", int(resume.name.split("-")[-1]))
+            _truncate_metrics(out / "metrics.jsonl", int(resume.name.split("-")[-1]), log)
         log(f"resuming from {resume}")
     elif main and (out / "metrics.jsonl").exists():
         (out / "metrics.jsonl").unlink()
     if main:
-        (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        write_text_atomic(out / "train_config.json", json.dumps(asdict(cfg), indent=2))
     trainer = SRMLTrainer(
         model=model,
         args=training_arguments(cfg),
@@ -532,12 +536,35 @@ def _save_final(trainer: Trainer, final: Path, cfg: TrainConfig) -> None:
     trainer.processing_class.save_pretrained(final)  # `served_tokenizer`, as in each checkpoint
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
+def _resumed_alpha(resume: Path, cfg: TrainConfig) -> float:
+    """α as the checkpoint `resume` stored it. The self mode's α is learned, so a checkpoint without
+    a readable `srml_state.json` (cut off after its weights were saved) cannot be resumed as it was;
+    the fixed modes' α is the setting's."""
+    state = resume / SRML_STATE
+    try:
+        return float(json.loads(state.read_text(encoding="utf-8"))["alpha"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        if cfg.srml_mode != "self":
+            return cfg.alpha
+        raise ValueError(f"{state}: the learned α cannot be read ({e.__class__.__name__}); the checkpoint was cut off after "
+                         f"its weights were saved: delete {resume} to resume from the checkpoint before it") from None
+
+
+def _truncate_metrics(path: Path, step: int, log: Callable[[str], None] = print) -> None:
     """Drop logs past the checkpoint being resumed, and the closing summary of the run that stopped:
-    they will be logged again."""
+    they will be logged again. A line cut off by the stop (the file is appended to) is dropped and named."""
     if not path.exists():
         return
-    rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    # an earlier run's closing summary (`train_runtime`, …) goes too: the resumed run writes its own
-    kept = [line for line in rows if json.loads(line).get("step", 0) <= step and "train_runtime" not in json.loads(line)]
-    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    kept = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            log(f"{path}:{n}: an unreadable log line (cut off when the run stopped) is dropped")
+            continue
+        # an earlier run's closing summary (`train_runtime`, …) goes too: the resumed run writes its own
+        if isinstance(row, dict) and row.get("step", 0) <= step and "train_runtime" not in row:
+            kept.append(line)
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
