@@ -206,6 +206,29 @@ def test_data_mix_never_writes_over_files_it_did_not_make(fc_open, tmp_path):
     assert (again / "mix.json").exists()
 
 
+def test_a_mix_whose_write_fails_part_way_leaves_no_set_of_two_mixes(tmp_path, monkeypatch):
+    """Probe: each file was written whole but not the set; a full disk at heldout.jsonl left the new
+    train.jsonl beside an earlier mix's held-out rows and mix.json (another seed: held-out rows in
+    train). The full disk is a test double: it cannot be caused at one file of four otherwise."""
+    import errno
+
+    import funreason.data.mix as mix
+
+    out = tmp_path / "mix"
+    build_mix(MixConfig(out=str(out), sources=("ste",), seed=0))
+    real = mix.write_jsonl_atomic
+
+    def full_at_heldout(path, rows):
+        if str(path).endswith("heldout.jsonl"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, rows)
+
+    monkeypatch.setattr(mix, "write_jsonl_atomic", full_at_heldout)
+    with pytest.raises(OSError, match="cannot write the mix to .*No space left on device"):
+        build_mix(MixConfig(out=str(out), sources=("ste",), seed=1))
+    assert not (out / "mix.json").exists() and not (out / "heldout.jsonl").exists()
+
+
 def test_a_mix_of_no_sources_is_refused(tmp_path):
     """Review L13: `--sources ''` made an empty mix and exited 0."""
     proc = funreason("data", "mix", "--out", tmp_path / "m", "--sources", "", check=False)

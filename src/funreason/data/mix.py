@@ -398,6 +398,10 @@ def build_mix(cfg: MixConfig) -> MixSummary:
     out = Path(cfg.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        # the set is replaced as one: an earlier mix's files go first and mix.json comes last, so a
+        # write that fails part-way never leaves new training rows beside an older mix's held-out rows
+        for name in ("mix.json", "mix.md", "heldout.jsonl", "train.jsonl"):
+            (out / name).unlink(missing_ok=True)
         for name, rows in (("train.jsonl", train), ("heldout.jsonl", heldout)):
             write_jsonl_atomic(out / name, (e.to_dict() for e in rows))
         write_text_atomic(out / "mix.json", json.dumps({"config": {**cfg.__dict__, "sources": list(cfg.sources)}, **summary.to_dict()},
