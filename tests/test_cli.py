@@ -44,8 +44,14 @@ def test_stats_and_convert_report_bad_rows(tmp_path, tiny_model_dir):
     out = tmp_path / "o" / "chat.jsonl"
     run("convert", data, "--out", out, "--to", "openai", "--skip-invalid")
     assert len(out.read_text().splitlines()) == 5
-    (rej,) = [json.loads(l) for l in (tmp_path / "o" / "rejected.jsonl").read_text().splitlines()]
+    (rej,) = [json.loads(l) for l in (tmp_path / "o" / "chat.jsonl.rejected.jsonl").read_text().splitlines()]
     assert rej["where"] == f"{data}:6" and "'tools' is not valid JSON" in rej["reason"]
+    # its own file: a clean conversion into a refine folder leaves refine's rejected.jsonl as it is (probe)
+    (tmp_path / "o" / "rejected.jsonl").write_text("refine's\n")
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text("".join(data.read_text().splitlines(keepends=True)[:5]))
+    run("convert", clean, "--out", tmp_path / "o" / "kept.openai.jsonl", "--to", "openai", "--skip-invalid")
+    assert (tmp_path / "o" / "rejected.jsonl").read_text() == "refine's\n" and not (tmp_path / "o" / "kept.openai.jsonl.rejected.jsonl").exists()
     # issue 15 M6 / M9 / M5: a bad row leaves no partial output; a missing file is "no such file" at once
     # (not a minute of hub retries); a folder as --out is one line
     stopped = run("convert", data, "--out", tmp_path / "p" / "part.jsonl", check=False)
@@ -218,6 +224,7 @@ def test_ordinary_mistakes_are_one_error_line_with_exit_2(tmp_path, tiny_model_d
         lines = [l for l in result.stderr.splitlines() if l.strip()]
         assert result.exit_code == 2 and lines and lines[-1].startswith("error:") and said in lines[-1], (args, result.stderr[-1500:])
         assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+        assert "finished work is kept" not in result.stderr, (args, "refused before it began: there is no work to keep")
     assert (tmp_path / "taken" / "notes.md").read_text() == "mine\n"
     assert not (tmp_path / "sr").exists(), "self-refine claimed its folder before reading its hard rows"
 

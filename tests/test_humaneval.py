@@ -175,3 +175,16 @@ def test_reference_likelihood_is_the_solution_tokens_log_probability_given_the_p
     assert got.tokens == n and abs(got.logprob - want) < 1e-2 and got.problems == 2
     # a problem without a reference solution is left out, not counted as zero
     assert reference_likelihood(model, tok, [{**problems[0], "canonical_solution": ""}]).problems == 0
+
+
+def test_a_problems_file_edited_between_run_and_resume_is_another_run(tmp_path, tiny_model_dir):
+    """Probe: --problems was recorded by path, so edited problems were scored beside verdicts on the old ones."""
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text("".join(json.dumps(p) + "\n" for p in PROBLEMS[:2]))
+    args = ["eval", "humaneval", "--model", str(tiny_model_dir), "--problems", str(problems), "--out", str(tmp_path / "he"),
+            "--max-tokens", "4"]
+    funreason(*args)
+    edited = [dict(PROBLEMS[0], test=PROBLEMS[0]["test"] + "\n"), PROBLEMS[1]]
+    problems.write_text("".join(json.dumps(p) + "\n" for p in edited))
+    proc = subprocess.run([sys.executable, "-m", "funreason.cli", *args], capture_output=True, text=True)
+    assert proc.returncode == 2 and "problems_sha256" in proc.stdout + proc.stderr

@@ -227,6 +227,9 @@ def test_a_mix_whose_write_fails_part_way_leaves_no_set_of_two_mixes(tmp_path, m
     with pytest.raises(OSError, match="cannot write the mix to .*No space left on device"):
         build_mix(MixConfig(out=str(out), sources=("ste",), seed=1))
     assert not (out / "mix.json").exists() and not (out / "heldout.jsonl").exists()
+    monkeypatch.undo()  # the disk has room again: the same command writes into the folder the failure left
+    build_mix(MixConfig(out=str(out), sources=("ste",), seed=1))
+    assert (out / "mix.json").exists() and (out / "heldout.jsonl").exists()
 
 
 def test_a_mix_of_no_sources_is_refused(tmp_path):

@@ -311,7 +311,7 @@ def test_a_local_teacher_is_recorded_by_its_weights_not_its_path(tmp_path, tiny_
     claim_run(out, cfg)  # the same teacher: resumes
     config = json.loads((teacher / "config.json").read_text())
     (teacher / "config.json").write_text(json.dumps({**config, "rope_theta": 12345.0}))  # another checkpoint, the same path
-    with pytest.raises(RunMismatch, match="teacher_identity"):
+    with pytest.raises(RunMismatch, match="teacher_fingerprint"):
         claim_run(out, cfg)
 
 

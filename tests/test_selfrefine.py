@@ -4,6 +4,7 @@ judged by the rule teacher over real HTTP; one round, then a resumed second roun
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from dataclasses import replace
 import subprocess
 import sys
@@ -243,3 +244,39 @@ def test_a_runs_hard_rows_earlier_data_and_held_out_split_are_recorded_by_conten
             claim_run(out, cfg)
         files[name].write_text(before)
     claim_run(out, cfg)
+    with pytest.raises(RunMismatch, match="judge_max_tokens: None there, 64 now"):  # the judge's cap changes its verdicts
+        claim_run(out, replace(cfg, judge_max_tokens=64))
+    # a local judge by its weights: another checkpoint saved at the same place is another judge
+    import shutil
+
+    judge = tmp_path / "judge"
+    shutil.copytree(tiny_model_dir, judge)
+    local = replace(cfg, judge_endpoints=[], judge_model=None, judge=str(judge), out=str(tmp_path / "sr-local"))
+    claim_run(Path(local.out), local)
+    (Path(local.out) / "rounds.json").write_text("[]")
+    config = json.loads((judge / "config.json").read_text())
+    (judge / "config.json").write_text(json.dumps({**config, "rope_theta": 12345.0}))
+    with pytest.raises(RunMismatch, match="judge_identity"):
+        claim_run(Path(local.out), local)
+
+
+def test_a_hard_file_whose_last_row_was_cut_off_by_a_stopped_refine_is_read_without_it(tmp_path):
+    """Probe: the last line of refine's append-only hard.jsonl may be cut off; it is left out and named,
+    while a bad line before the last stops the run, naming it."""
+    import pytest
+
+    from funreason.errors import SchemaError
+    from funreason.selfrefine import SelfRefineConfig, load_queries
+
+    data = tmp_path / "raw.jsonl"
+    data.write_text(json.dumps(rows()[0]) + "\n")
+    whole = json.dumps({"key": "fcdr.jsonl:1", "id": "h", "reason": "r", "example": {**rows()[0], "id": "h"}})
+    hard = tmp_path / "hard.jsonl"
+    hard.write_text(whole + "\n" + whole[:40])
+    said: list[str] = []
+    cfg = SelfRefineConfig(model="m", data=str(data), out=str(tmp_path / "o"), judge="j", hard=[str(hard)])
+    queries, hard_keys = load_queries(cfg, said.append)
+    assert hard_keys == {"fcdr.jsonl:1"} and any(f"{hard}:2: a row cut off" in s for s in said), said
+    hard.write_text(whole[:40] + "\n" + whole + "\n")
+    with pytest.raises(SchemaError, match=f"{hard}:1"):
+        load_queries(cfg, said.append)

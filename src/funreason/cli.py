@@ -105,7 +105,7 @@ def convert(
     output: Path = typer.Option(..., "--out", "-o", help="Output JSONL file."),
     to: str = typer.Option("native", help="Output format: native, xlam, openai, bfcl."),
     format: str = typer.Option("auto", "--format", "-f", help=FORMAT_HELP),
-    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Set bad rows aside in rejected.jsonl next to the output."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Set bad rows aside in OUTPUT.rejected.jsonl beside the output."),
     max_line_mb: float = typer.Option(1.0, help="Reject JSONL lines longer than this."),
 ) -> None:
     """Convert between xLAM, OpenAI messages, BFCL and FunReason's native JSONL."""
@@ -113,7 +113,7 @@ def convert(
 
     if to not in ("native", "xlam", "openai", "bfcl"):
         _fail(f"--to must be native, xlam, openai or bfcl, not {to!r}")
-    rejected = output.parent / "rejected.jsonl"
+    rejected = output.with_name(output.name + ".rejected.jsonl")  # its own: a shared rejected.jsonl (refine's) is never touched
     reader = Reader(input, format=format, skip_invalid=skip_invalid, rejected=rejected,
                     max_line_bytes=int(max_line_mb * (1 << 20)))
     if output.is_dir():
@@ -485,7 +485,8 @@ def self_refine(cfg: SelfRefineConfig) -> None:
     except RunMismatch as e:
         _fail(str(e))
     except (ValueError, SchemaError, BackendError, OSError) as e:
-        _fail(f"{e} (finished work is kept; run the same command again to resume)")
+        begun = (Path(cfg.out) / "run.json").exists()  # an input refused before the run began has no work to keep
+        _fail(f"{e} (finished work is kept; run the same command again to resume)" if begun else str(e))
     _table("self-refinement", ("round", "kept", "hard → kept", "BFCL mean, 95% interval (split, entries)", "held-out exact calls (rows)"),
            [(r.round, r.rollouts.kept if r.rollouts else "–", f"{r.rollouts.hard_kept}/{r.rollouts.hard_in}" if r.rollouts else "–",
              r.eval.bfcl_line(), r.eval.heldout.line() if r.eval.heldout else "–") for r in result])

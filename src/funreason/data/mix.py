@@ -54,6 +54,8 @@ from funreason.data import open_dir
 from funreason.data.open_sources import DEFAULT_SOURCES, MULTI_TURN_SOURCES, SOURCES, SourceReport, read_source, source_folder
 from funreason.schema import Call, Example, Message
 
+MIX_MARKER = ".funreason-mix"  # a folder data mix writes (its files may be missing after a failed write)
+
 _SPACE = re.compile(r"\s+")
 _GROUP = re.compile(r"^(glaive-\d+)-\d+$")
 BFCL_SKIP = ("format_sensitivity",)  # its rows repeat other categories' questions in other formats
@@ -85,7 +87,7 @@ class MixConfig:
         if not self.out:
             raise ValueError("--out is required")
         out = Path(self.out)
-        if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "mix.json").exists())):
+        if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "mix.json").exists() and not (out / MIX_MARKER).exists())):
             raise ValueError(f"{out} holds files that are not an earlier mix's; choose another --out")
         self.sources = tuple(s for s in self.sources if s)
         if self.multi_turn:  # glaive's dialogues once: whole, not also cut into turns
@@ -399,14 +401,16 @@ def build_mix(cfg: MixConfig) -> MixSummary:
     try:
         out.mkdir(parents=True, exist_ok=True)
         # the set is replaced as one: an earlier mix's files go first and mix.json comes last, so a
-        # write that fails part-way never leaves new training rows beside an older mix's held-out rows
+        # write that fails part-way never leaves new training rows beside an older mix's held-out rows;
+        # the marker, first, lets the same command write into the folder such a failure left
+        write_text_atomic(out / MIX_MARKER, "made by funreason data mix\n")
         for name in ("mix.json", "mix.md", "heldout.jsonl", "train.jsonl"):
             (out / name).unlink(missing_ok=True)
         for name, rows in (("train.jsonl", train), ("heldout.jsonl", heldout)):
             write_jsonl_atomic(out / name, (e.to_dict() for e in rows))
+        write_text_atomic(out / "mix.md", summary.markdown() + "\n")
         write_text_atomic(out / "mix.json", json.dumps({"config": {**cfg.__dict__, "sources": list(cfg.sources)}, **summary.to_dict()},
                                                        indent=2, ensure_ascii=False))
-        write_text_atomic(out / "mix.md", summary.markdown() + "\n")
     except OSError as e:  # a full disk says which folder it could not fill
         raise OSError(f"cannot write the mix to {out}: {e.strerror or e}") from None
     return summary

@@ -262,7 +262,7 @@ def evaluate_model(model: str, out: Path, *, categories: list[str], limit: int |
     reaches_test = any(limit is None or c not in registry.categories or limit > registry.categories[c].count("dev") for c in categories)
     # the cached metrics and the result files are reused only for this model and these settings
     claim(out, {"verb": "evaluate", **model_identity(model), **({"split": "dev"} if reaches_test else {}), "categories": categories,
-                "limit": limit, "eval_data": eval_data, **({"eval_data_sha256": file_sha256(eval_data)} if eval_data else {}),
+                "limit": limit, "eval_data": eval_data, **({"eval_data_sha256": file_sha256(eval_data)} if eval_data and Path(eval_data).is_file() else {}),
                 "max_tokens": max_tokens, **({"guided": True} if guided else {})}, [done, out / RESULTS, *[result_path(out, c) for c in categories]])
     if done.exists():
         return EvalMetrics.from_dict(json.loads(done.read_text()))

@@ -339,7 +339,8 @@ def claim_run(out: Path, cfg: RefineConfig) -> None:
     from funreason.runinfo import claim, file_sha256, model_identity
 
     t = cfg.teacher  # an endpoint is recorded by the name it serves; a local teacher by its weights, engine and template
-    local = {"teacher_identity": model_identity(t.local), "teacher_engine": t.engine,
+    # the weights' fingerprint, not the resolved path: shards refined from other working directories still merge
+    local = {"teacher_fingerprint": model_identity(t.local).get("fingerprint", t.local), "teacher_engine": t.engine,
              **({"teacher_chat_template_sha256": file_sha256(t.chat_template)} if t.chat_template else {})} if t.local else {}
     claim(out, {"verb": "refine", "input_sha256": file_sha256(cfg.input), "teacher": t.name, **local,
                 "max_regenerations": cfg.max_regenerations, "shard": list(cfg.shard), "temperature": cfg.temperature,

@@ -76,8 +76,11 @@ def claim_run(out: Path, cfg: SelfRefineConfig) -> None:
     from funreason.runinfo import claim, file_sha256, model_identity
 
     settings = {k: v for k, v in asdict(cfg).items() if k not in _RESUMABLE}
-    files = [*cfg.hard, *cfg.base_data, *([cfg.eval_data] if cfg.eval_data else [])]
-    contents = {"inputs_sha256": {p: file_sha256(p) for p in files}} if files else {}
+    if cfg.judge_max_tokens == SelfRefineConfig.judge_max_tokens:  # left out at its default: runs recorded before it was still resume
+        settings.pop("judge_max_tokens")
+    files = [*cfg.hard, *cfg.base_data, *([cfg.eval_data] if cfg.eval_data else []),
+             *[p for p in (cfg.train.chat_template, cfg.train.system_prompt) if p]]  # each round renders its rows with these
+    contents = {"inputs_sha256": {p: file_sha256(p) if Path(p).is_file() else "a folder" for p in files}} if files else {}
     judge = {"judge_identity": model_identity(cfg.judge)} if cfg.judge else {}
     claim(out, {"verb": "self-refine", **model_identity(cfg.model), "data_sha256": file_sha256(cfg.data), **contents, **judge, **settings},
           [out / "rounds.json", out / "round-1"])  # round-0/eval claims its own folder (the demo fills it first)

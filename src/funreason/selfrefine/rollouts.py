@@ -61,7 +61,14 @@ def load_queries(cfg: SelfRefineConfig, log: Callable[[str], None]) -> tuple[lis
     known = {q.key for q in queries}
     hard: set[str] = set()
     for path in cfg.hard:
-        for where, row in iter_json_rows(path):  # an input file: a line that is not a hard row is named, not skipped
+        # an input file: a line that is not a hard row is named, not skipped; rows with many steps are
+        # long (no line cap), and the last line of a refine that was stopped may be cut off
+        rows = list(iter_json_rows(path, max_line_bytes=1 << 30))
+        cut = not Path(path).read_bytes().endswith(b"\n")
+        for i, (where, row) in enumerate(rows):
+            if isinstance(row, BadLine) and cut and i == len(rows) - 1:
+                log(f"{where}: a row cut off (refine stopped while writing it; resume refine to finish it) is left out")
+                continue
             if isinstance(row, BadLine):
                 raise SchemaError(row.reason, where)
             key = row.get("key") if isinstance(row, dict) else None

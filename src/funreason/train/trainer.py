@@ -73,6 +73,13 @@ class SRMLTrainer(Trainer):
         self._tokens = 0
         self._t_last = time.perf_counter()
 
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """The weights, then (in a checkpoint) SRML's α beside them: before `trainer_state.json`, which
+        Trainer writes last, so a checkpoint that counts as whole (`latest_checkpoint`) has its α."""
+        super().save_model(output_dir, _internal_call=_internal_call)
+        if _internal_call and output_dir and self.args.should_save:
+            write_text_atomic(Path(output_dir) / SRML_STATE, json.dumps({"alpha": float(self.srml.alpha)}))
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         segments = inputs.pop("segments")
         # padding-free batches carry position ids and no mask (see `SegmentCollator`)
@@ -153,22 +160,16 @@ def _capture_output(module):
 
 
 class MetricsCallback(TrainerCallback):
-    """Appends every log to OUT/metrics.jsonl and stores SRML's α with each checkpoint."""
+    """Appends every log to OUT/metrics.jsonl (SRML's α goes with each checkpoint: `SRMLTrainer.save_model`)."""
 
-    def __init__(self, out: Path, srml: SRMLLoss):
+    def __init__(self, out: Path):
         self.path = out / "metrics.jsonl"
-        self.srml = srml
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
 
-    def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
-            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if ckpt.is_dir():  # whole or absent: a resume reads it (α of the self mode)
-                write_text_atomic(ckpt / SRML_STATE, json.dumps({"alpha": float(self.srml.alpha)}))
 
 
 class TrainingDiverged(FunReasonError, ValueError):
@@ -493,7 +494,7 @@ def train(cfg: TrainConfig, log=print, callbacks: list | None = None) -> TrainSu
         processing_class=served_tokenizer(tokenizer, cfg),
         srml=srml,
         loss_impl=cfg.loss_impl,
-        callbacks=[MetricsCallback(out, srml), StopOnNonFinite(), ProgressLog(log), *(callbacks or [])],
+        callbacks=[MetricsCallback(out), StopOnNonFinite(), ProgressLog(log), *(callbacks or [])],
     )
     trainer.remove_callback(PrinterCallback)  # it prints each log as a raw dict
     t0 = time.perf_counter()
@@ -546,8 +547,8 @@ def _resumed_alpha(resume: Path, cfg: TrainConfig) -> float:
     except (OSError, ValueError, KeyError, TypeError) as e:
         if cfg.srml_mode != "self":
             return cfg.alpha
-        raise ValueError(f"{state}: the learned α cannot be read ({e.__class__.__name__}); the checkpoint was cut off after "
-                         f"its weights were saved: delete {resume} to resume from the checkpoint before it") from None
+        raise ValueError(f"{state}: the learned α cannot be read ({e.__class__.__name__}); the checkpoint is not whole: delete "
+                         f"{resume} to resume from an earlier one, or {resume.parent} to start over") from None
 
 
 def _truncate_metrics(path: Path, step: int, log: Callable[[str], None] = print) -> None:
