@@ -63,8 +63,10 @@ def _write_json(path: Path, data: Any) -> None:
 
 # settings that may change between a run and its continuation: more rounds, and how the work is
 # reached (endpoints, engines, keys, batch sizes); any other change would make the finished rounds
-# describe data they did not produce (the judge's reply cap changes its verdicts: not resumable)
-_RESUMABLE = {"out", "rounds", "judge_endpoints", "judge_api_key", "judge_concurrency", "batch", "rollout_server",
+# describe data they did not produce. The judge's reply cap is how its server is reached (one that
+# refuses a cap above its own is asked again with a smaller one); a reply it cuts short is
+# unreadable, asked again and counted as such, never read as another verdict
+_RESUMABLE = {"out", "rounds", "judge_endpoints", "judge_api_key", "judge_concurrency", "judge_max_tokens", "batch", "rollout_server",
               "judge_server", "engine_start_timeout", "engine_api_key"}
 _SECRETS = ("judge_api_key", "engine_api_key")  # never written to the run folder
 
@@ -76,8 +78,6 @@ def claim_run(out: Path, cfg: SelfRefineConfig) -> None:
     from funreason.runinfo import claim, file_sha256, model_identity
 
     settings = {k: v for k, v in asdict(cfg).items() if k not in _RESUMABLE}
-    if cfg.judge_max_tokens == SelfRefineConfig.judge_max_tokens:  # left out at its default: runs recorded before it was still resume
-        settings.pop("judge_max_tokens")
     files = [*cfg.hard, *cfg.base_data, *([cfg.eval_data] if cfg.eval_data else []),
              *[p for p in (cfg.train.chat_template, cfg.train.system_prompt) if p]]  # each round renders its rows with these
     contents = {"inputs_sha256": {p: file_sha256(p) if Path(p).is_file() else "a folder" for p in files}} if files else {}
