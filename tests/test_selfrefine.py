@@ -245,6 +245,7 @@ def test_a_runs_hard_rows_earlier_data_and_held_out_split_are_recorded_by_conten
         files[name].write_text(before)
     claim_run(out, cfg)
     claim_run(out, replace(cfg, judge_max_tokens=64))  # how the judge's server is reached: resumable (see the judge-errors test)
+    claim_run(tmp_path / "sr-folder", replace(cfg, eval_data=str(tmp_path), out=str(tmp_path / "sr-folder")))  # a folder: by its name
     # a local judge by its weights: another checkpoint saved at the same place is another judge
     import shutil
 

@@ -7,6 +7,7 @@ import logging
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -279,10 +280,22 @@ def test_an_out_folder_of_another_run_is_refused_not_resumed(tmp_path, tiny_mode
         train(_cfg(tiny_model_dir, old, resume=True), log=lambda *_: None)
 
 
-def test_a_checkpoint_cut_off_while_written_is_skipped_on_resume(tmp_path, tiny_model_dir):
+def test_a_checkpoint_cut_off_while_written_is_skipped_on_resume(tmp_path, tiny_model_dir, monkeypatch):
     """M2: a kill mid-checkpoint leaves a folder with only some files; --resume takes the one before."""
+    from transformers import TrainerState
+
     run = tmp_path / "run"
+    # SRML's α is in a checkpoint before trainer_state.json, the file that makes it count as whole
+    saved, written = [], TrainerState.save_to_json
+
+    def save_to_json(self, json_path):
+        saved.append((json_path, (Path(json_path).parent / "srml_state.json").is_file()))
+        return written(self, json_path)
+
+    monkeypatch.setattr(TrainerState, "save_to_json", save_to_json)
     first = train(_cfg(tiny_model_dir, run, max_steps=10), log=lambda *_: None, callbacks=[StopAt(7)])
+    monkeypatch.undo()
+    assert saved and all(has_alpha for _, has_alpha in saved), saved
     assert first.steps == 7 and (run / "checkpoint-5" / "trainer_state.json").exists()
     torn = run / "checkpoint-7"
     torn.mkdir()

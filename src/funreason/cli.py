@@ -263,7 +263,6 @@ def train(cfg: TrainConfig, full: bool = typer.Option(False, "--full", help="Ful
 
     if full and cfg.lora:
         _fail(f"--full trains every weight; lora {cfg.lora} (given here or in --config) asks for LoRA adapters: give one of them")
-    cfg.lora = 0 if full else cfg.lora
     try:
         summary = run_train(cfg, log=stdout.print)
     except (SchemaError, ValueError, OSError) as e:
@@ -484,10 +483,11 @@ def self_refine(cfg: SelfRefineConfig) -> None:
         result = run_self_refine(cfg, log=stdout.print, progress=progress_bar)
     except RunMismatch as e:
         _fail(str(e))
-    except (ValueError, SchemaError, BackendError, OSError) as e:
-        begun = (Path(cfg.out) / "run.json").exists()  # an input refused before the run began has no work to keep
-        _fail(f"{e} (finished work is kept; run the same command again to resume)" if begun else str(e))
-    _table("self-refinement", ("round", "kept", "hard → kept", "BFCL mean, 95% interval (split, entries)", "held-out exact calls (rows)"),
+    except (BackendError, OSError) as e:  # a fault of the machine or an endpoint: running again may get past it
+        _fail(f"{e} (finished work is kept; run the same command again to resume)")
+    except (ValueError, SchemaError) as e:  # a setting or an input row: the same command would fail the same way
+        _fail(str(e))
+    _table("self-refinement", ("round", "kept", "hard → kept", "BFCL mean, 95% interval (split, entries)", "held-out exact calls (asked)"),
            [(r.round, r.rollouts.kept if r.rollouts else "–", f"{r.rollouts.hard_kept}/{r.rollouts.hard_in}" if r.rollouts else "–",
              r.eval.bfcl_line(), r.eval.heldout.line() if r.eval.heldout else "–") for r in result])
     stdout.print(f"rounds: {cfg.out}/rounds.json · chart: {cfg.out}/rounds.png")

@@ -288,7 +288,7 @@ def _fcdr(run: _Run, teacher_url: str) -> None:
     from funreason.fcdr.runner import RefineConfig, refine
 
     run.console.print(f"[yellow]{STAND_IN}[/yellow]")
-    teacher = BackendConfig(endpoints=[teacher_url], served_model="rule-teacher", concurrency=16)
+    teacher = BackendConfig(endpoints=[teacher_url], served_model="rule-teacher")  # its requests in flight: concurrency below
     rcfg = RefineConfig(str(run.train_raw), str(run.fcdr), teacher=teacher, max_regenerations=1, concurrency=16, max_tokens=512)
 
     def counted(description: str, unit: str, total: int | None = None):

@@ -250,8 +250,8 @@ def eval_humaneval(cfg: HumanEvalConfig, progress: Progress = quiet) -> HumanEva
     # the verdicts depend on the problems' text and the time each program had: both recorded (the
     # default limit left out, so runs recorded before it was still resume)
     problems = {"problems_sha256": file_sha256(cfg.problems)} if cfg.problems else {}
-    limit = {"timeout": cfg.timeout} if cfg.timeout != HumanEvalConfig.timeout else {}
-    claim(out, {"verb": "eval humaneval", **cfg.identity(), "max_tokens": cfg.max_tokens, "problems": cfg.problems, **problems, **limit, **mode},
+    time_limit = {"timeout": cfg.timeout} if cfg.timeout != HumanEvalConfig.timeout else {}
+    claim(out, {"verb": "eval humaneval", **cfg.identity(), "max_tokens": cfg.max_tokens, "problems": cfg.problems, **problems, **time_limit, **mode},
           [out / "humaneval_samples.jsonl"])
     with contextlib.ExitStack() as stack:
         reference = None

@@ -47,7 +47,7 @@ class BackendConfig:
             raise ValueError(f"{endpoint} needs {served} (the model name the server serves)")
         if self.engine not in ("transformers", "vllm"):
             raise ValueError(f"the {what}'s engine is transformers or vllm, not {self.engine!r}")
-        # settings that only one kind of backend reads are refused elsewhere, not dropped without a word
+        # a setting only the other kind of backend reads is refused here, not dropped without a word
         if self.endpoints and self.engine != "transformers":
             raise ValueError(f"the engine ({self.engine}) runs a local {what} ({local} PATH); an endpoint's server has its own")
         if self.local and self.served_model:

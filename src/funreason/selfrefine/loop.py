@@ -63,9 +63,9 @@ def _write_json(path: Path, data: Any) -> None:
 
 # settings that may change between a run and its continuation: more rounds, and how the work is
 # reached (endpoints, engines, keys, batch sizes); any other change would make the finished rounds
-# describe data they did not produce. The judge's reply cap is how its server is reached (one that
-# refuses a cap above its own is asked again with a smaller one); a reply it cuts short is
-# unreadable, asked again and counted as such, never read as another verdict
+# describe data they did not produce. The judge's reply cap is how its server is reached (a server
+# that refuses a cap above its own is run against again, by the user, with a smaller one); a reply
+# the cap cuts short is unreadable, asked again and counted as such, never read as another verdict
 _RESUMABLE = {"out", "rounds", "judge_endpoints", "judge_api_key", "judge_concurrency", "judge_max_tokens", "batch", "rollout_server",
               "judge_server", "engine_start_timeout", "engine_api_key"}
 _SECRETS = ("judge_api_key", "engine_api_key")  # never written to the run folder

@@ -31,6 +31,15 @@ class Query:
     ex: Example
 
 
+def ends_inside_a_row(path: str | Path) -> bool:
+    """Whether the file's last byte is not a newline: its last row was cut off while being written."""
+    with open(path, "rb") as f:
+        if f.seek(0, 2) == 0:
+            return False
+        f.seek(-1, 2)
+        return f.read(1) != b"\n"
+
+
 def load_queries(cfg: SelfRefineConfig, log: Callable[[str], None]) -> tuple[list[Query], set[str]]:
     """The source queries (with a reference answer) and the keys of FCDR's hard rows, which are
     added to the queries when they are not among them."""
@@ -64,7 +73,7 @@ def load_queries(cfg: SelfRefineConfig, log: Callable[[str], None]) -> tuple[lis
         # an input file: a line that is not a hard row is named, not skipped; rows with many steps are
         # long (no line cap), and the last line of a refine that was stopped may be cut off
         rows = list(iter_json_rows(path, max_line_bytes=1 << 30))
-        cut = not Path(path).read_bytes().endswith(b"\n")
+        cut = ends_inside_a_row(path)
         for i, (where, row) in enumerate(rows):
             if isinstance(row, BadLine) and cut and i == len(rows) - 1:
                 log(f"{where}: a row cut off (refine stopped while writing it; resume refine to finish it) is left out")

@@ -171,7 +171,6 @@ class MetricsCallback(TrainerCallback):
                 f.write(json.dumps({"step": state.global_step, **logs}) + "\n")
 
 
-
 class TrainingDiverged(FunReasonError, ValueError):
     """The loss or the weights stopped being finite numbers: nothing more is learned, and no `final/` is written."""
 
