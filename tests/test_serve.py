@@ -247,3 +247,48 @@ def test_a_guided_server_answers_required_tool_choice_with_a_call_that_fits_and_
         assert r.choices[0].finish_reason == "tool_calls" and r.choices[0].message.refusal is None
     finally:
         srv.stop()
+
+
+def test_fields_the_server_cannot_apply_are_refused_and_nulls_are_not_given(server):
+    """Probe: response_format, logprobs, parallel_tool_calls false, penalties and stream_options
+    without stream came back 200 with nothing applied; a null tool_choice or n was a 400, and a null
+    max_completion_tokens hid max_tokens (1024 tokens generated for max_tokens 5)."""
+    url = server.url + "/v1/chat/completions"
+
+    def post(**kw):
+        return httpx.post(url, json={"model": "tiny", "messages": PARIS, **kw})
+
+    for field, value in (("response_format", {"type": "json_object"}), ("logprobs", True), ("parallel_tool_calls", False),
+                         ("presence_penalty", 0.5), ("logit_bias", {"1": 5}), ("stream_options", {"include_usage": True})):
+        resp = post(tools=TOOLS, **{field: value})
+        assert resp.status_code == 400 and resp.json()["error"]["param"] == field, (field, resp.text)
+    for field, value in (("response_format", {"type": "text"}), ("logprobs", False), ("parallel_tool_calls", True), ("presence_penalty", 0)):
+        assert post(tools=TOOLS, max_tokens=8, **{field: value}).status_code == 200, field  # what the server does anyway
+    fine = post(tools=TOOLS, tool_choice=None, n=None, max_tokens=5, max_completion_tokens=None, temperature=None)
+    assert fine.status_code == 200 and fine.json()["usage"]["completion_tokens"] <= 5, fine.text
+
+
+def test_earlier_calls_stay_in_the_prompt_when_no_call_is_wanted(server):
+    """Probe: with tool_choice none (or no tools) the prompt kept only each message's content, so an
+    earlier assistant turn that called a function showed as an empty turn before its tool result."""
+    called = [*PARIS, {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "22C sunny"}, {"role": "user", "content": "Thanks. Summarise."}]
+    silent = [*PARIS, {"role": "assistant", "content": ""}, {"role": "user", "content": "22C sunny"}, {"role": "user", "content": "Thanks. Summarise."}]
+    tokens = {}
+    for name, messages in (("called", called), ("silent", silent)):
+        for extra in ({"tools": TOOLS, "tool_choice": "none"}, {}):
+            resp = httpx.post(server.url + "/v1/chat/completions", json={"model": "tiny", "messages": messages, "max_tokens": 1, **extra})
+            assert resp.status_code == 200, resp.text
+            tokens[name, bool(extra)] = resp.json()["usage"]["prompt_tokens"]
+    for with_tools in (True, False):  # the call's text, get_weather(city='Paris'), is in the prompt
+        assert tokens["called", with_tools] > tokens["silent", with_tools] + 5, tokens
+
+
+def test_a_streamed_answers_first_delta_names_the_role_only(server):
+    """Probe: the first delta carried content "", so a streamed tool-call message ended with content ''
+    where the unstreamed one has null."""
+    with httpx.stream("POST", server.url + "/v1/chat/completions",
+                      json={"model": "tiny", "messages": PARIS, "tools": TOOLS, "max_tokens": 64, "stream": True}) as resp:
+        first = next(line for line in resp.iter_lines() if line.startswith("data: "))
+    assert json.loads(first[len("data: "):])["choices"][0]["delta"] == {"role": "assistant"}

@@ -44,7 +44,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from funreason.calls import parse_output, split_think, split_think_partial
-from funreason.chat import render_prompt
+from funreason.chat import prompt_messages, render_prompt
 from funreason.errors import SchemaError
 from funreason.formats.openai import message_from_openai
 from funreason.llm import Generation, SamplingParams, ServingEngine
@@ -80,6 +80,8 @@ def parse_request(body: Any, cfg: ServeConfig, tokenizer: Any) -> ChatRequest:
     """Validate an OpenAI chat request and build the prompt. Raises APIError (4xx)."""
     if not isinstance(body, dict):
         raise APIError(400, "request body must be a JSON object")
+    body = {k: v for k, v in body.items() if v is not None}  # as OpenAI's API reads a null: not given
+    _refuse_unapplied(body)
     model = body.get("model")
     if model != cfg.model_name:
         raise APIError(404, f"model {model!r} is not served here; this server serves {cfg.model_name!r}",
@@ -110,7 +112,8 @@ def parse_request(body: Any, cfg: ServeConfig, tokenizer: Any) -> ChatRequest:
     if use_tools:
         prompt = render_prompt(Example("request", tools, messages), tokenizer)
     else:
-        plain = [{"role": m.role, "content": m.content} for m in messages]
+        # no tools offered (or tool_choice none): no function-calling prompt, but earlier turns keep their calls
+        plain = prompt_messages(Example("request", [], messages))
         prompt = tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
     _check_characters(prompt, params, cfg, tokenizer)
     if use_tools and cfg.guided:  # required or named: the answer is a call; auto: prose stays possible
@@ -122,6 +125,22 @@ def parse_request(body: Any, cfg: ServeConfig, tokenizer: Any) -> ChatRequest:
     stream_options = body.get("stream_options") or {}
     return ChatRequest(ids, params, tools if use_tools else [], tool_choice, bool(body.get("stream")),
                        bool(isinstance(stream_options, dict) and stream_options.get("include_usage")))
+
+
+# OpenAI chat fields this server cannot apply: refused, never taken and dropped (a client would
+# believe its JSON mode, log probabilities or single-call limit took effect)
+_UNAPPLIED = {"logprobs": lambda v: v is not False, "top_logprobs": lambda v: True, "logit_bias": lambda v: bool(v),
+              "presence_penalty": lambda v: v != 0, "frequency_penalty": lambda v: v != 0,
+              "parallel_tool_calls": lambda v: v is not True,
+              "response_format": lambda v: not (isinstance(v, dict) and v.get("type") == "text")}
+
+
+def _refuse_unapplied(body: dict) -> None:
+    for name, applies in _UNAPPLIED.items():
+        if name in body and applies(body[name]):
+            raise APIError(400, f"{name!r} {json.dumps(body[name])[:80]} is not supported by this server", param=name)
+    if "stream_options" in body and body.get("stream") is not True:
+        raise APIError(400, "'stream_options' is only allowed with stream: true", param="stream_options")
 
 
 def parse_completion(body: Any, cfg: ServeConfig, tokenizer: Any) -> tuple[list[int], SamplingParams]:
@@ -216,9 +235,8 @@ def _tools(raw: Any) -> list[Tool]:
 
 def _sampling(body: dict, cfg: ServeConfig) -> SamplingParams:
     default = min(cfg.default_max_tokens, cfg.max_tokens_cap)  # a request that names no max_tokens is never refused for it
-    max_tokens = body.get("max_completion_tokens", body.get("max_tokens", default))
-    if max_tokens is None:
-        max_tokens = default
+    max_tokens = body.get("max_completion_tokens")
+    max_tokens = body.get("max_tokens", default) if max_tokens is None else max_tokens  # a null is not given
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise APIError(400, "max_tokens must be a positive integer", param="max_tokens")
     if max_tokens > cfg.max_tokens_cap:
@@ -451,7 +469,7 @@ async def _events(done: asyncio.Future, deltas: asyncio.Queue, req: ChatRequest,
             body["usage"] = usage
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
-    yield chunk({"role": "assistant", "content": ""})
+    yield chunk({"role": "assistant"})  # content comes in later deltas; a tool-call answer has none (null, as unstreamed)
     text, sent_reasoning, sent_content = "", 0, 0
     while not (done.done() and deltas.empty()):
         getter = asyncio.ensure_future(deltas.get())
