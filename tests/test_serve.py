@@ -292,3 +292,22 @@ def test_a_streamed_answers_first_delta_names_the_role_only(server):
                       json={"model": "tiny", "messages": PARIS, "tools": TOOLS, "max_tokens": 64, "stream": True}) as resp:
         first = next(line for line in resp.iter_lines() if line.startswith("data: "))
     assert json.loads(first[len("data: "):])["choices"][0]["delta"] == {"role": "assistant"}
+
+
+def test_content_parts_the_developer_role_and_unserved_routes_as_openai_has_them(server, client):
+    """Probe: text content parts and the `developer` role (what agent frameworks send) were 400s;
+    a route or method not served answered {"detail": ...}; `models.retrieve` had no route."""
+    import openai
+
+    url = server.url + "/v1/chat/completions"
+    parts = [{"role": "developer", "content": "Answer briefly."},
+             {"role": "user", "content": [{"type": "text", "text": "Weather in"}, {"type": "text", "text": "Paris?"}]}]
+    assert httpx.post(url, json={"model": "tiny", "messages": parts, "max_tokens": 4}).status_code == 200
+    image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:,"}}]}]
+    resp = httpx.post(url, json={"model": "tiny", "messages": image})
+    assert resp.status_code == 400 and "content parts other than text" in resp.json()["error"]["message"]
+    for resp, status in ((httpx.get(server.url + "/v1/nowhere"), 404), (httpx.get(url), 405)):
+        assert resp.status_code == status and resp.json()["error"]["message"] and resp.json()["error"]["type"], resp.text
+    assert client.models.retrieve("tiny").id == "tiny"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("gpt-4")

@@ -42,6 +42,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from funreason.calls import parse_output, split_think, split_think_partial
 from funreason.chat import prompt_messages, render_prompt
@@ -90,7 +91,7 @@ def parse_request(body: Any, cfg: ServeConfig, tokenizer: Any) -> ChatRequest:
     if not isinstance(raw_messages, list) or not raw_messages:
         raise APIError(400, "'messages' must be a non-empty list", param="messages")
     try:
-        messages = [message_from_openai(m) for m in raw_messages]
+        messages = [message_from_openai(_plain_message(m)) for m in raw_messages]
         check_tool_turns(messages)  # as OpenAI's API: a tool message answers a call before it
     except SchemaError as e:
         raise APIError(400, f"bad message: {e}", param="messages") from None
@@ -125,6 +126,21 @@ def parse_request(body: Any, cfg: ServeConfig, tokenizer: Any) -> ChatRequest:
     stream_options = body.get("stream_options") or {}
     return ChatRequest(ids, params, tools if use_tools else [], tool_choice, bool(body.get("stream")),
                        bool(isinstance(stream_options, dict) and stream_options.get("include_usage")))
+
+
+def _plain_message(m: Any) -> Any:
+    """A message as the readers take it: OpenAI's `developer` role is the system's (its newer name),
+    and content given as parts is their text, a line each; a part that is not text is refused (a model
+    of text cannot read it)."""
+    if not isinstance(m, dict):
+        return m
+    out = {**m, "role": "system"} if m.get("role") == "developer" else dict(m)
+    if isinstance(out.get("content"), list):
+        parts = out["content"]
+        if not all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in parts):
+            raise SchemaError("content parts other than text ({'type': 'text', 'text': ...}) cannot be read by this model")
+        out["content"] = "\n".join(p["text"] for p in parts)  # as vLLM joins them
+    return out
 
 
 # OpenAI chat fields this server cannot apply: refused, never taken and dropped (a client would
@@ -324,6 +340,11 @@ def create_app(engine: ServingEngine, cfg: ServeConfig) -> FastAPI:
 
     app.add_middleware(_Guard, cfg=cfg)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """A route or method not served (404, 405), in OpenAI's error shape as every other error here."""
+        return error(APIError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}"))
+
     @app.get("/health")
     async def health():
         state = engine.health()
@@ -334,9 +355,18 @@ def create_app(engine: ServingEngine, cfg: ServeConfig) -> FastAPI:
                                  f"waiting (limit {cfg.stall_s:.0f}s)", **state}, status_code=503)
         return {"status": "ok", **state}
 
+    model_card = {"id": cfg.model_name, "object": "model", "created": 0, "owned_by": "funreason"}
+
     @app.get("/v1/models")
     async def models():
-        return {"object": "list", "data": [{"id": cfg.model_name, "object": "model", "created": 0, "owned_by": "funreason"}]}
+        return {"object": "list", "data": [model_card]}
+
+    @app.get("/v1/models/{model_id:path}")  # the client's models.retrieve; a served name may hold slashes
+    async def model(model_id: str):
+        if model_id != cfg.model_name:
+            return error(APIError(404, f"model {model_id!r} is not served here; this server serves {cfg.model_name!r}",
+                                  param="model", code="model_not_found"))
+        return model_card
 
     async def read_body(request: Request) -> Any:
         async def receive() -> bytes:
